@@ -1,0 +1,69 @@
+# Two commands: `make run CNI=cilium` and `make test`. Both do their own set-up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CNI ?= canal
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+ANSIBLE_ARGS ?=
+# Short benchmark for tests: the figures are checked for being real, not for being precise.
+TEST_BENCH := -e iperf3_bench_duration=1 -e iperf3_bench_omit=0 -e iperf3_bench_repeats=1
+
+export CONTAINERS_CONF := $(CURDIR)/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help setup run bench report teardown image test lint unit integration molecule clean
+
+help:
+	@echo "make run CNI=canal|cilium   build the local lab and run the benchmark"
+	@echo "make bench CNI=...          rerun only the benchmark (--tags bench)"
+	@echo "make report                 rebuild the newest run's reports"
+	@echo "make teardown               remove the local lab (results stay)"
+	@echo "make test                   lint + unit + integration + molecule"
+
+setup: $(VENV)/.installed
+	@scripts/setup-host
+
+$(VENV)/.installed: requirements.txt requirements-test.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-test.txt
+	touch $@
+
+run: setup
+	ansible-playbook site.yml -e cni=$(CNI) $(ANSIBLE_ARGS)
+	@echo "report: $(CURDIR)/results/latest/report.md"
+
+bench: setup
+	ansible-playbook site.yml --tags bench -e cni=$(CNI) $(ANSIBLE_ARGS)
+	@echo "report: $(CURDIR)/results/latest/report.md"
+
+report: setup
+	ansible-playbook site.yml --tags report $(ANSIBLE_ARGS)
+
+teardown: setup
+	ansible-playbook site.yml --tags teardown $(ANSIBLE_ARGS)
+
+image: setup
+	ansible-playbook site.yml --tags image
+
+test: lint unit integration molecule
+
+lint: setup
+	ruff check plugins tests
+	yamllint --strict .
+	ansible-lint --profile production
+
+unit: setup
+	pytest tests/unit
+
+integration: setup
+	pytest tests/integration
+
+molecule: image
+	molecule test --all
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,174 @@
+"""Expand the benchmark matrix into concrete iperf3 tests.
+
+The matrix is data (one entry per scenario); this module decides, for every
+provider, which endpoints a scenario uses and which iperf3 command lines run.
+Transports only wrap the command lines to run them in the right place.
+Pure functions, no Ansible imports, so they are unit tested directly.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+PLACEMENTS = ("host", "same-node", "cross-node")
+PROTOCOLS = ("tcp", "udp")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class MatrixError(ValueError):
+    """The matrix or the lab cannot produce a valid plan."""
+
+
+def normalize_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """Return one matrix entry with defaults filled in, or raise MatrixError."""
+    name = str(entry.get("name", ""))
+    if not _NAME.match(name):
+        raise MatrixError(f"matrix entry name {name!r} must match {_NAME.pattern}")
+    placement = entry.get("placement")
+    if placement not in PLACEMENTS:
+        raise MatrixError(f"{name}: placement {placement!r} is not one of {', '.join(PLACEMENTS)}")
+    protocol = entry.get("protocol", "tcp")
+    if protocol not in PROTOCOLS:
+        raise MatrixError(f"{name}: protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    streams = entry.get("streams", 1)
+    if not isinstance(streams, int) or isinstance(streams, bool) or not 1 <= streams <= 128:
+        raise MatrixError(f"{name}: streams must be an integer from 1 to 128, got {streams!r}")
+    return {
+        "name": name,
+        "placement": placement,
+        "protocol": protocol,
+        "streams": streams,
+        "reverse": bool(entry.get("reverse", False)),
+        "bitrate": entry.get("bitrate"),
+        "length": entry.get("length"),
+    }
+
+
+def normalize_matrix(matrix: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validate a whole matrix: non-empty, valid entries, unique names."""
+    if not matrix:
+        raise MatrixError("the benchmark matrix is empty: define at least one test")
+    entries = [normalize_entry(e) for e in matrix]
+    names = [e["name"] for e in entries]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise MatrixError(f"duplicate matrix entry names: {', '.join(dupes)}")
+    return entries
+
+
+def endpoints(placement: str, nodes: list[dict[str, Any]]) -> tuple[dict, dict]:
+    """Pick (client, server) for a placement.
+
+    ``nodes`` are the two benchmark nodes, each ``{name, ip, pods: [{name, ip}]}``.
+    The client always runs on the first node so that every scenario shares it.
+    """
+    if len(nodes) < 2:
+        raise MatrixError("the benchmark needs two nodes")
+    first, second = nodes[0], nodes[1]
+
+    def host(node: dict) -> dict:
+        return {"host": node["name"], "netns": None, "ip": node["ip"]}
+
+    def pod(node: dict, index: int) -> dict:
+        pods = node.get("pods") or []
+        if len(pods) <= index:
+            raise MatrixError(
+                f"{placement} needs {index + 1} pod(s) on node {node['name']}, it has {len(pods)}"
+            )
+        return {"host": node["name"], "netns": pods[index]["name"], "ip": pods[index]["ip"]}
+
+    if placement == "host":
+        return host(first), host(second)
+    if placement == "same-node":
+        return pod(first, 0), pod(first, 1)
+    return pod(first, 0), pod(second, 0)
+
+
+def client_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any]) -> list[str]:
+    """iperf3 client command line for one test (JSON output on stdout)."""
+    argv = [
+        "iperf3", "--client", server_ip, "--port", str(settings["port"]), "--json",
+        "--time", str(settings["duration"]), "--omit", str(settings["omit"]),
+    ]
+    if entry["streams"] > 1:
+        argv += ["--parallel", str(entry["streams"])]
+    if entry["protocol"] == "udp":
+        argv += ["--udp", "--bitrate", str(entry["bitrate"] or settings["udp_bitrate"])]
+        if entry["length"]:
+            argv += ["--length", str(entry["length"])]
+    if entry["reverse"]:
+        argv.append("--reverse")
+    return ["timeout", str(test_timeout(settings)), *argv]
+
+
+def server_argv(settings: dict[str, Any]) -> list[str]:
+    """Start a one-off iperf3 server in the background and return once it listens.
+
+    The server is bounded by ``timeout`` so that a client that never arrives
+    cannot leave a listener behind to block the next run.
+    """
+    port = settings["port"]
+    script = (
+        f"setsid timeout {test_timeout(settings)} iperf3 --server --one-off --port {port} "
+        ">/dev/null 2>&1 < /dev/null & "
+        f"for i in $(seq 100); do ss -Hltn 'sport = :{port}' | grep -q . && exit 0; sleep 0.1; done; "
+        f"echo 'iperf3 server did not listen on port {port}' >&2; exit 1"
+    )
+    return ["sh", "-c", script]
+
+
+def test_timeout(settings: dict[str, Any]) -> int:
+    """Seconds after which a test is killed: its own length plus a margin."""
+    return int(settings["duration"]) + int(settings["omit"]) + int(settings["timeout_margin"])
+
+
+def in_netns(argv: list[str], netns: str | None) -> list[str]:
+    """Local-lab transport: run argv inside a pod's network namespace."""
+    return ["ip", "netns", "exec", netns, *argv] if netns else argv
+
+
+def build_plan(
+    matrix: list[dict[str, Any]], nodes: list[dict[str, Any]], settings: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every test of a run, in run order.
+
+    Repeats are interleaved (all scenarios once, then again) so that slow drift
+    on the lab spreads over all scenarios instead of biasing one.
+    """
+    entries = normalize_matrix(matrix)
+    for key in ("duration", "omit", "repeats", "port", "timeout_margin"):
+        value = settings.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise MatrixError(f"setting {key} must be a non-negative integer, got {value!r}")
+    if settings["duration"] < 1 or settings["repeats"] < 1:
+        raise MatrixError("duration and repeats must be at least 1")
+
+    total = len(entries) * settings["repeats"]
+    per_test = settings["duration"] + settings["omit"]
+    plan = []
+    for repeat in range(1, settings["repeats"] + 1):
+        for entry in entries:
+            index = len(plan) + 1
+            test_id = f"{index:04d}-{entry['name']}-r{repeat}"
+            seconds_left = (total - index + 1) * per_test
+            client, server = endpoints(entry["placement"], nodes)
+            plan.append({
+                "id": test_id,
+                "label": f"{index}/{total} {test_id}, about {seconds_left} s left",
+                "index": index,
+                "total": total,
+                "scenario": entry["name"],
+                "placement": entry["placement"],
+                "protocol": entry["protocol"],
+                "streams": entry["streams"],
+                "reverse": entry["reverse"],
+                "repeat": repeat,
+                "client": client,
+                "server": server,
+                "client_cmd": in_netns(client_argv(entry, server["ip"], settings), client["netns"]),
+                "server_cmd": in_netns(server_argv(settings), server["netns"]),
+                "seconds_left": seconds_left,
+            })
+    return plan
+

@@ -1,0 +1,270 @@
+"""Turn raw iperf3 JSON into records, summaries and reports.
+
+A run directory holds ``run.json`` (metadata and the plan, written before the
+first test) and ``raw/<test id>.json`` (iperf3 ``--json`` output, one file per
+test, written as each test ends). Every report is rebuilt from those files
+alone. Pure functions plus small file helpers; no Ansible imports.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+SUMMARY_FIELDS = (
+    "scenario", "placement", "protocol", "streams", "repeats", "gbps_median", "gbps_min",
+    "gbps_max", "gbps_stdev", "cv_percent", "retransmits", "lost_percent", "jitter_ms",
+    "cpu_client_percent", "cpu_server_percent",
+)
+LOCAL_LAB_NOTE = (
+    "Local lab: a model of the CNI datapath built from real kernel devices in podman "
+    "nodes on one machine. These are not figures of a real cluster."
+)
+
+
+class ResultError(ValueError):
+    """A raw file is not usable iperf3 output."""
+
+
+def parse_iperf3(doc: Any) -> dict[str, Any]:
+    """One iperf3 ``--json`` document as a flat record.
+
+    Throughput is what the receiver got. For UDP, loss and jitter are the
+    receiver's (iperf3 >= 3.x reports them in ``end.sum_received``).
+    """
+    if not isinstance(doc, dict) or "start" not in doc or "end" not in doc:
+        raise ResultError("not iperf3 JSON output (no start/end sections)")
+    if doc.get("error"):
+        return {"ok": False, "error": str(doc["error"])}
+    start, end = doc["start"], doc["end"]
+    test = start.get("test_start") or {}
+    protocol = str(test.get("protocol", "")).lower()
+    received = end.get("sum_received") or end.get("sum")
+    if not received or "bits_per_second" not in received:
+        raise ResultError("iperf3 output has no receiver summary")
+    sent = end.get("sum_sent") or {}
+    cpu = end.get("cpu_utilization_percent") or {}
+    record: dict[str, Any] = {
+        "ok": True,
+        "error": None,
+        "protocol": protocol,
+        "streams": test.get("num_streams"),
+        "reverse": bool(test.get("reverse")),
+        "duration": test.get("duration"),
+        "iperf3_version": start.get("version"),
+        "gbps": received["bits_per_second"] / 1e9,
+        "retransmits": sent.get("retransmits") if protocol == "tcp" else None,
+        "lost_percent": received.get("lost_percent") if protocol == "udp" else None,
+        "jitter_ms": received.get("jitter_ms") if protocol == "udp" else None,
+        # With --reverse the local iperf3 is the receiver; these stay client/server.
+        "cpu_client_percent": cpu.get("host_total"),
+        "cpu_server_percent": cpu.get("remote_total"),
+    }
+    return record
+
+
+def spread(values: list[float]) -> dict[str, float | None]:
+    """Median, min, max, sample standard deviation and coefficient of variation."""
+    if not values:
+        return {"median": None, "min": None, "max": None, "stdev": None, "cv_percent": None}
+    median = statistics.median(values)
+    stdev = statistics.stdev(values) if len(values) > 1 else 0.0
+    mean = statistics.fmean(values)
+    return {
+        "median": median,
+        "min": min(values),
+        "max": max(values),
+        "stdev": stdev,
+        "cv_percent": (stdev / mean * 100) if mean else None,
+    }
+
+
+def _median(values: list[Any]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The run summary: one result per scenario, in matrix order.
+
+    ``records`` maps test id to parsed record; tests of the plan without a
+    record are missing (the run was interrupted) and make the run incomplete.
+    """
+    plan = meta.get("plan", [])
+    scenarios: dict[str, list[dict]] = {}
+    for test in plan:
+        scenarios.setdefault(test["scenario"], []).append(test)
+
+    results, failures = [], []
+    for name, tests in scenarios.items():
+        done = [records[t["id"]] for t in tests if t["id"] in records]
+        failures += [{"test": t["id"], "error": records[t["id"]]["error"]}
+                     for t in tests if t["id"] in records and not records[t["id"]]["ok"]]
+        good = [r for r in done if r["ok"]]
+        stats = spread([r["gbps"] for r in good])
+        first = tests[0]
+        results.append({
+            "scenario": name,
+            "placement": first["placement"],
+            "protocol": first["protocol"],
+            "streams": first["streams"],
+            "repeats": len(good),
+            "planned": len(tests),
+            "gbps_median": stats["median"],
+            "gbps_min": stats["min"],
+            "gbps_max": stats["max"],
+            "gbps_stdev": stats["stdev"],
+            "cv_percent": stats["cv_percent"],
+            "retransmits": _median([r["retransmits"] for r in good]),
+            "lost_percent": _median([r["lost_percent"] for r in good]),
+            "jitter_ms": _median([r["jitter_ms"] for r in good]),
+            "cpu_client_percent": _median([r["cpu_client_percent"] for r in good]),
+            "cpu_server_percent": _median([r["cpu_server_percent"] for r in good]),
+        })
+    versions = sorted({r["iperf3_version"] for r in records.values() if r.get("iperf3_version")})
+    missing = [t["id"] for t in plan if t["id"] not in records]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": meta.get("run_id"),
+        "provider": meta.get("provider"),
+        "cni": meta.get("cni"),
+        "datapath": meta.get("datapath"),
+        "started": meta.get("started"),
+        "settings": meta.get("settings", {}),
+        "iperf3_versions": versions,
+        "complete": not missing,
+        "missing_tests": missing,
+        "failed_tests": failures,
+        "results": results,
+    }
+
+
+def load_run(run_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, dict], list[str]]:
+    """Read a run directory: (metadata, records by test id, problems).
+
+    A corrupt, foreign or unknown raw file is reported in problems and skipped.
+    """
+    run = Path(run_dir)
+    try:
+        meta = json.loads((run / "run.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultError(f"{run}: no readable run.json ({exc})") from exc
+    known = {t["id"] for t in meta.get("plan", [])}
+    records, problems = {}, []
+    for path in sorted((run / "raw").glob("*.json")):
+        test_id = path.stem
+        if test_id not in known:
+            problems.append(f"{path.name}: not a test of this run's plan, skipped")
+            continue
+        try:
+            records[test_id] = parse_iperf3(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            problems.append(f"{path.name}: {exc}, skipped")
+    return meta, records, problems
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the human summary table."""
+    header = ["test", "placement", "proto", "streams", "runs", "Gbps median", "min", "max",
+              "CV %", "retrans", "loss %", "jitter ms"]
+    rows = [[
+        r["scenario"], r["placement"], r["protocol"], str(r["streams"]),
+        f"{r['repeats']}/{r['planned']}", _fmt(r["gbps_median"]), _fmt(r["gbps_min"]),
+        _fmt(r["gbps_max"]), _fmt(r["cv_percent"], 1), _fmt(r["retransmits"], 0),
+        _fmt(r["lost_percent"], 3), _fmt(r["jitter_ms"], 3),
+    ] for r in summary["results"]]
+    return header, rows
+
+
+def render_text(summary: dict[str, Any]) -> str:
+    """Aligned plain-text table for the console."""
+    header, rows = table_rows(summary)
+    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
+    lines = [f"run {summary['run_id']}: cni={summary['cni']} provider={summary['provider']}"]
+    if summary.get("datapath"):
+        lines.append(f"datapath: {summary['datapath']}")
+    for row in [header, ["-" * w for w in widths], *rows]:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    lines += _notes(summary)
+    return "\n".join(lines)
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    """report.md for one run."""
+    header, rows = table_rows(summary)
+    lines = [f"# iperf3 benchmark run {summary['run_id']}", ""]
+    lines += [f"- CNI: **{summary['cni']}**", f"- Provider: {summary['provider']}"]
+    if summary.get("datapath"):
+        lines.append(f"- Datapath: {summary['datapath']}")
+    settings = summary.get("settings", {})
+    lines.append(
+        f"- Settings: {settings.get('duration')} s per test, {settings.get('omit')} s omitted, "
+        f"{settings.get('repeats')} repeat(s); iperf3 {', '.join(summary['iperf3_versions']) or '-'}"
+    )
+    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += [""] + [f"> {note}" for note in _notes(summary)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _notes(summary: dict[str, Any]) -> list[str]:
+    notes = []
+    if summary.get("provider") == "local":
+        notes.append(LOCAL_LAB_NOTE)
+    if not summary["complete"]:
+        notes.append(f"INCOMPLETE: {len(summary['missing_tests'])} planned test(s) have no result.")
+    for failure in summary["failed_tests"]:
+        notes.append(f"FAILED {failure['test']}: {failure['error']}")
+    return notes
+
+
+def render_csv(summary: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=("run_id", "cni", "provider", *SUMMARY_FIELDS),
+                            extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for result in summary["results"]:
+        writer.writerow({"run_id": summary["run_id"], "cni": summary["cni"],
+                         "provider": summary["provider"], **result})
+    return out.getvalue()
+
+
+def atomic_write(path: str | os.PathLike, text: str) -> None:
+    """Write a file so that readers see the old or the new content, never half."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_reports(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[str]]:
+    """Rebuild summary.json, summary.csv and report.md of a run from its raw files."""
+    run = Path(run_dir)
+    meta, records, problems = load_run(run)
+    summary = summarize(meta, records)
+    summary["problems"] = problems
+    atomic_write(run / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    atomic_write(run / "summary.csv", render_csv(summary))
+    atomic_write(run / "report.md", render_markdown(summary))
+    return summary, problems
