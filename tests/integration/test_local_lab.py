@@ -1,0 +1,168 @@
+"""site.yml end to end on the local lab: real podman nodes, kernel datapaths and iperf3.
+
+The tests run in file order and share one lab: bad input first (nothing may be
+created), then Cilium, then Canal on the same nodes, reruns, and teardown last.
+Results go to a temporary directory, never to the user's results/.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import testinfra
+
+ROOT = Path(__file__).resolve().parents[2]
+SHORT = ["-e", "iperf3_bench_duration=1", "-e", "iperf3_bench_omit=0", "-e", "iperf3_bench_repeats=1"]
+SCENARIOS = ["host-tcp-1", "cross-node-tcp-1", "cross-node-tcp-4", "same-node-tcp-1", "same-node-tcp-4",
+             "cross-node-udp"]
+NODES = ["netlab-server-1", "netlab-agent-1", "netlab-agent-2"]
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("podman"), reason="the local lab needs root and podman"
+)
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("results")
+
+
+@pytest.fixture(scope="module")
+def play(results_dir):
+    def run(*args: str) -> subprocess.CompletedProcess:
+        cmd = ["ansible-playbook", "site.yml", "-e", f"netlab_results_dir={results_dir}", *args]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False)
+        print(proc.stdout[-6000:], proc.stderr[-3000:])
+        return proc
+
+    return run
+
+
+def recap(stdout: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host."""
+    counts = {}
+    for host, fields in re.findall(r"^(\S+)\s+: (ok=.*)$", stdout, re.MULTILINE):
+        counts[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)}
+    return counts
+
+
+def node(name: str):
+    return testinfra.get_host(f"podman://{name}")
+
+
+def latest(results_dir: Path) -> dict:
+    return json.loads((results_dir / "latest" / "summary.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-e", "cni=foo"], "cni must be canal or cilium (got foo)"),
+        (["-e", '{"iperf3_bench_matrix": []}'], "needs a non-empty matrix"),
+        (["-e", "iperf3_bench_duration=abc"], "iperf3_bench_duration"),
+        (["-e", '{"iperf3_bench_matrix": [{"name": "x", "placement": "moon"}]}'], "placement"),
+    ],
+)
+def test_bad_input_fails_before_anything_is_created(play, results_dir, args, message):
+    proc = play(*args)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert "PLAY [Provision the lab nodes]" not in proc.stdout
+    assert list(results_dir.iterdir()) == []
+
+
+def check_run(proc, results_dir: Path, cni: str) -> dict:
+    assert proc.returncode == 0
+    summary = latest(results_dir)
+    assert summary["cni"] == cni and summary["provider"] == "local" and summary["complete"]
+    assert [r["scenario"] for r in summary["results"]] == SCENARIOS
+    for result in summary["results"]:
+        assert result["gbps_median"] > 0, result
+    udp = summary["results"][-1]
+    assert udp["lost_percent"] is not None and udp["jitter_ms"] is not None
+    raw = sorted((results_dir / "latest" / "raw").glob("*.json"))
+    assert len(raw) == len(SCENARIOS)
+    assert "BENCHMARK SUMMARY" in proc.stdout and "not figures of a real cluster" in proc.stdout
+    for scenario in SCENARIOS:
+        assert re.search(rf"^{scenario}\s+\S+\s+(tcp|udp)\s+\d\s+1/1\s+\d+\.\d\d", proc.stdout, re.MULTILINE)
+    return summary
+
+
+def test_cilium_run(play, results_dir):
+    summary = check_run(play("-e", "cni=cilium", *SHORT), results_dir, "cilium")
+    assert summary["datapath"].startswith("native routing")
+    agent = node("netlab-agent-1")
+    assert not agent.interface("flannel.1").exists and not agent.interface("cni0").exists
+    assert agent.interface("cilium_host").exists
+    routes = agent.check_output("ip -4 route show")
+    assert "198.19.3.0/24 via 198.18.0.13 dev eth0" in routes
+    assert "198.19.1.0/24 via 198.18.0.11 dev eth0" in routes
+    assert "198.19.2.10 dev lxcpod0" in routes
+    assert "198.19.2.10/32" in agent.check_output("ip -n pod0 -4 addr show dev eth0")
+
+
+def test_canal_run_replaces_the_datapath(play, results_dir):
+    summary = check_run(play("-e", "cni=canal", *SHORT), results_dir, "canal")
+    assert summary["datapath"].startswith("flannel VXLAN")
+    agent = node("netlab-agent-1")
+    vxlan = agent.check_output("ip -d link show flannel.1")
+    assert "mtu 1450" in vxlan and "vxlan id 1 " in vxlan and "dstport 8472" in vxlan
+    assert "198.19.3.0/24 via 198.19.3.0 dev flannel.1 onlink" in agent.check_output("ip -4 route show")
+    assert "master cni0" in agent.check_output("ip link show vethpod0")
+    assert not agent.interface("cilium_host").exists
+    assert "-j MASQUERADE" in agent.check_output("iptables -t nat -S NETLAB-MASQ")
+    assert "mtu 1450" in agent.check_output("ip -n pod1 link show eth0")
+
+
+def test_rerun_changes_nothing_outside_the_benchmark(play):
+    proc = play("-e", "cni=canal", "--tags", "provision,cluster")
+    assert proc.returncode == 0
+    counts = recap(proc.stdout)
+    assert set(NODES) <= counts.keys()
+    assert {host: c["changed"] for host, c in counts.items()} == dict.fromkeys(counts, 0)
+
+
+def test_bench_tag_writes_a_new_run_and_keeps_the_old(play, results_dir):
+    before = (results_dir / "latest").resolve()
+    old_files = {p: p.read_bytes() for p in before.rglob("*") if p.is_file()}
+    proc = play("-e", "cni=canal", "--tags", "bench", *SHORT)
+    assert proc.returncode == 0
+    assert "PLAY [Provision the lab nodes]" in proc.stdout  # the nodes are only looked up
+    assert "Start one systemd container per node" not in proc.stdout
+    after = (results_dir / "latest").resolve()
+    assert after != before and (after / "summary.json").exists()
+    assert {p: p.read_bytes() for p in before.rglob("*") if p.is_file()} == old_files
+    assert len(list(results_dir.glob("*-canal"))) == 2
+
+
+def test_bench_refuses_a_cni_the_lab_does_not_run(play):
+    proc = play("-e", "cni=cilium", "--tags", "bench", *SHORT)
+    assert proc.returncode != 0
+    assert "run canal, not cni=cilium" in proc.stdout
+
+
+def test_report_tag_rebuilds_from_raw_files(play, results_dir):
+    run = (results_dir / "latest").resolve()
+    expected = json.loads((run / "summary.json").read_text())
+    for name in ("summary.json", "summary.csv", "report.md"):
+        (run / name).unlink()
+    proc = play("--tags", "report")
+    assert proc.returncode == 0
+    assert json.loads((run / "summary.json").read_text()) == expected
+    assert (run / "summary.csv").exists() and (run / "report.md").exists()
+
+
+def test_teardown_removes_the_lab_and_keeps_results(play, results_dir):
+    runs = sorted(p.name for p in results_dir.iterdir())
+    proc = play("--tags", "teardown")
+    assert proc.returncode == 0
+    names = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert not set(NODES) & set(names)
+    assert sorted(p.name for p in results_dir.iterdir()) == runs
+    proc = play("--tags", "bench")
+    assert proc.returncode != 0 and "are not running" in proc.stdout

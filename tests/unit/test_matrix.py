@@ -1,0 +1,114 @@
+"""The planner decides, for every provider, what runs where."""
+
+import pytest
+
+from ansible_collections.netlab.lab.plugins.module_utils import matrix
+
+NODES = [
+    {"name": "a", "ip": "198.18.0.12", "pods": [{"name": "pod0", "ip": "198.19.2.10"},
+                                               {"name": "pod1", "ip": "198.19.2.11"}]},
+    {"name": "b", "ip": "198.18.0.13", "pods": [{"name": "pod0", "ip": "198.19.3.10"},
+                                               {"name": "pod1", "ip": "198.19.3.11"}]},
+]
+SETTINGS = {"duration": 30, "omit": 2, "repeats": 3, "port": 5201, "udp_bitrate": "1G",
+            "timeout_margin": 30}
+MATRIX = [
+    {"name": "host-tcp-1", "placement": "host"},
+    {"name": "cross-node-tcp-4", "placement": "cross-node", "streams": 4},
+    {"name": "same-node-tcp-1", "placement": "same-node"},
+    {"name": "cross-node-udp", "placement": "cross-node", "protocol": "udp"},
+]
+
+
+def plan(**overrides):
+    return matrix.build_plan(MATRIX, NODES, {**SETTINGS, **overrides})
+
+
+def test_placements_pick_the_right_endpoints():
+    by_name = {t["scenario"]: t for t in plan(repeats=1)}
+    host = by_name["host-tcp-1"]
+    assert (host["client"], host["server"]) == (
+        {"host": "a", "netns": None, "ip": "198.18.0.12"},
+        {"host": "b", "netns": None, "ip": "198.18.0.13"},
+    )
+    cross = by_name["cross-node-tcp-4"]
+    assert cross["client"]["host"] == "a" and cross["server"]["host"] == "b"
+    assert cross["server"]["ip"] == "198.19.3.10"
+    same = by_name["same-node-tcp-1"]
+    assert same["client"]["host"] == same["server"]["host"] == "a"
+    assert (same["client"]["netns"], same["server"]["netns"]) == ("pod0", "pod1")
+
+
+def test_repeats_are_interleaved_and_ids_unique():
+    tests = plan()
+    assert [t["scenario"] for t in tests[:4]] == [e["name"] for e in MATRIX]
+    assert [t["repeat"] for t in tests] == [1] * 4 + [2] * 4 + [3] * 4
+    assert len({t["id"] for t in tests}) == len(tests) == 12
+    assert tests[0]["id"] == "0001-host-tcp-1-r1"
+    assert tests[-1]["total"] == 12 and tests[-1]["index"] == 12
+
+
+def test_progress_counts_down_the_remaining_time():
+    tests = plan()
+    assert tests[0]["seconds_left"] == 12 * 32
+    assert tests[-1]["seconds_left"] == 32
+    assert tests[0]["label"] == "1/12 0001-host-tcp-1-r1, about 384 s left"
+
+
+def test_client_command_lines():
+    by_name = {t["scenario"]: t for t in plan(repeats=1)}
+    tcp4 = by_name["cross-node-tcp-4"]["client_cmd"]
+    assert tcp4 == ["ip", "netns", "exec", "pod0", "timeout", "62", "iperf3", "--client", "198.19.3.10",
+                    "--port", "5201", "--json", "--time", "30", "--omit", "2", "--parallel", "4"]
+    udp = by_name["cross-node-udp"]["client_cmd"]
+    assert udp[-3:] == ["--udp", "--bitrate", "1G"]
+    host = by_name["host-tcp-1"]["client_cmd"]
+    assert host[:2] == ["timeout", "62"], "host tests run in the node's own namespace"
+    assert "--parallel" not in host
+
+
+def test_udp_options_and_reverse():
+    entry = matrix.normalize_entry({"name": "u", "placement": "cross-node", "protocol": "udp",
+                                    "bitrate": "5G", "length": 1400, "reverse": True})
+    argv = matrix.client_argv(entry, "198.19.3.10", SETTINGS)
+    assert argv[-6:] == ["--udp", "--bitrate", "5G", "--length", "1400", "--reverse"]
+
+
+def test_server_is_one_off_bounded_and_waited_for():
+    cmd = plan(repeats=1)[1]["server_cmd"]
+    assert cmd[:5] == ["ip", "netns", "exec", "pod0", "sh"]
+    script = cmd[-1]
+    assert "timeout 62 iperf3 --server --one-off --port 5201" in script
+    assert "ss -Hltn 'sport = :5201'" in script
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ([], "matrix is empty"),
+        ([{"name": "x", "placement": "moon"}], "placement 'moon'"),
+        ([{"name": "x", "placement": "host", "protocol": "sctp"}], "protocol 'sctp'"),
+        ([{"name": "x", "placement": "host", "streams": 0}], "streams must be"),
+        ([{"name": "x", "placement": "host", "streams": "4"}], "streams must be"),
+        ([{"name": "Bad Name", "placement": "host"}], "must match"),
+        ([{"name": "x", "placement": "host"}, {"name": "x", "placement": "host"}], "duplicate"),
+    ],
+)
+def test_bad_matrix_is_rejected(bad, message):
+    with pytest.raises(matrix.MatrixError, match=message):
+        matrix.build_plan(bad, NODES, SETTINGS)
+
+
+@pytest.mark.parametrize(("key", "value"), [("duration", "30"), ("duration", 0), ("repeats", 0),
+                                            ("omit", -1), ("port", None)])
+def test_bad_settings_are_rejected(key, value):
+    with pytest.raises(matrix.MatrixError):
+        plan(**{key: value})
+
+
+def test_lab_too_small_is_rejected():
+    with pytest.raises(matrix.MatrixError, match="two nodes"):
+        matrix.build_plan(MATRIX, NODES[:1], SETTINGS)
+    one_pod = [dict(NODES[0], pods=NODES[0]["pods"][:1]), NODES[1]]
+    with pytest.raises(matrix.MatrixError, match="same-node needs 2 pod"):
+        matrix.build_plan(MATRIX, one_pod, SETTINGS)

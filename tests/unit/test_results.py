@@ -1,0 +1,129 @@
+"""Parsing real iperf3 3.18 output, statistics, and reports rebuilt from raw files."""
+
+import json
+
+import pytest
+
+from ansible_collections.netlab.lab.plugins.module_utils import results
+
+
+def test_tcp_single_stream(iperf3_json):
+    rec = results.parse_iperf3(iperf3_json("tcp-1"))
+    assert rec["ok"] and rec["protocol"] == "tcp" and rec["streams"] == 1
+    assert rec["gbps"] == pytest.approx(26.020127992, rel=1e-6)  # receiver side
+    assert rec["retransmits"] == 5
+    assert rec["lost_percent"] is None and rec["jitter_ms"] is None
+    assert rec["iperf3_version"] == "iperf 3.18"
+    assert rec["cpu_client_percent"] == pytest.approx(99.0958, rel=1e-4)
+
+
+def test_tcp_parallel(iperf3_json):
+    rec = results.parse_iperf3(iperf3_json("tcp-p4"))
+    assert rec["streams"] == 4
+    assert rec["gbps"] == pytest.approx(51.355858, rel=1e-6)
+
+
+def test_tcp_reverse(iperf3_json):
+    rec = results.parse_iperf3(iperf3_json("tcp-reverse"))
+    assert rec["reverse"] is True
+    assert rec["gbps"] == pytest.approx(36.552702, rel=1e-6)
+
+
+def test_udp_uses_receiver_loss_and_jitter(iperf3_json):
+    rec = results.parse_iperf3(iperf3_json("udp"))
+    assert rec["protocol"] == "udp" and rec["retransmits"] is None
+    assert rec["lost_percent"] == pytest.approx(0.0261986, rel=1e-5)
+    assert rec["jitter_ms"] == pytest.approx(0.0053946, rel=1e-4)
+    assert rec["gbps"] == pytest.approx(0.99962627, rel=1e-6)
+
+
+def test_error_output(iperf3_json):
+    rec = results.parse_iperf3(iperf3_json("error-refused"))
+    assert rec == {"ok": False, "error": rec["error"]}
+    assert "Connection refused" in rec["error"]
+
+
+@pytest.mark.parametrize("doc", [[], {"foo": 1}, {"start": {}, "end": {}}, "text"])
+def test_foreign_json_is_rejected(doc):
+    with pytest.raises(results.ResultError):
+        results.parse_iperf3(doc)
+
+
+def test_spread():
+    s = results.spread([10.0, 12.0, 11.0])
+    assert s["median"] == 11.0 and s["min"] == 10.0 and s["max"] == 12.0
+    assert s["stdev"] == pytest.approx(1.0)
+    assert s["cv_percent"] == pytest.approx(100 / 11)
+    assert results.spread([5.0])["stdev"] == 0.0
+    assert results.spread([])["median"] is None
+
+
+def make_run(tmp_path, iperf3_json, raw: dict[str, str]):
+    """A run dir; raw maps test id to a captured fixture name, or to literal text starting with '{'."""
+    plan = [
+        {"id": "0001-tcp-r1", "scenario": "tcp", "placement": "cross-node", "protocol": "tcp", "streams": 1},
+        {"id": "0002-udp-r1", "scenario": "udp", "placement": "cross-node", "protocol": "udp", "streams": 1},
+        {"id": "0003-tcp-r2", "scenario": "tcp", "placement": "cross-node", "protocol": "tcp", "streams": 1},
+        {"id": "0004-udp-r2", "scenario": "udp", "placement": "cross-node", "protocol": "udp", "streams": 1},
+    ]
+    meta = {"run_id": "r1", "provider": "local", "cni": "cilium", "datapath": "native routing",
+            "settings": {"duration": 2, "omit": 1, "repeats": 2}, "plan": plan}
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "run.json").write_text(json.dumps(meta))
+    for test_id, content in raw.items():
+        text = content if content.startswith("{") else json.dumps(iperf3_json(content))
+        (tmp_path / "raw" / f"{test_id}.json").write_text(text)
+    return tmp_path
+
+
+def test_complete_run_report(tmp_path, iperf3_json):
+    run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "tcp-1", "0002-udp-r1": "udp",
+                                           "0003-tcp-r2": "tcp-reverse", "0004-udp-r2": "udp"})
+    summary, problems = results.write_reports(run)
+    assert problems == [] and summary["complete"]
+    tcp, udp = summary["results"]
+    assert tcp["repeats"] == 2 and tcp["gbps_median"] == pytest.approx((26.020128 + 36.552702) / 2, rel=1e-6)
+    assert tcp["gbps_min"] < tcp["gbps_max"] and tcp["retransmits"] == 3.5
+    assert udp["lost_percent"] == pytest.approx(0.0261986, rel=1e-5)
+    on_disk = json.loads((run / "summary.json").read_text())
+    assert on_disk["schema_version"] == 1 and on_disk["cni"] == "cilium"
+    assert {"run_id", "provider", "cni", "results"} <= on_disk.keys()
+    assert set(results.SUMMARY_FIELDS) <= on_disk["results"][0].keys()
+    csv_lines = (run / "summary.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("run_id,cni,provider,scenario") and len(csv_lines) == 3
+    report = (run / "report.md").read_text()
+    assert "| tcp | cross-node | tcp | 1 | 2/2 |" in report
+    assert results.LOCAL_LAB_NOTE in report
+
+
+def test_interrupted_run_keeps_what_finished(tmp_path, iperf3_json):
+    run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "tcp-1", "0002-udp-r1": "udp"})
+    summary, _ = results.write_reports(run)
+    assert not summary["complete"]
+    assert summary["missing_tests"] == ["0003-tcp-r2", "0004-udp-r2"]
+    assert [r["repeats"] for r in summary["results"]] == [1, 1]
+    assert "INCOMPLETE: 2 planned test(s)" in (run / "report.md").read_text()
+
+
+def test_corrupt_foreign_and_failed_files(tmp_path, iperf3_json):
+    run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "{truncated", "0002-udp-r1": "error-refused",
+                                           "0003-tcp-r2": "tcp-1", "stray": "tcp-1"})
+    summary, problems = results.write_reports(run)
+    assert any(p.startswith("0001-tcp-r1.json") for p in problems)
+    assert any(p.startswith("stray.json: not a test") for p in problems)
+    assert summary["failed_tests"][0]["test"] == "0002-udp-r1"
+    assert "Connection refused" in results.render_text(summary)
+    assert summary["results"][1]["gbps_median"] is None
+
+
+def test_missing_run_json(tmp_path):
+    with pytest.raises(results.ResultError, match=r"no readable run\.json"):
+        results.write_reports(tmp_path)
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    target = tmp_path / "f.txt"
+    results.atomic_write(target, "old")
+    results.atomic_write(target, "new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
