@@ -47,7 +47,7 @@ teardown: setup
 	ansible-playbook site.yml --tags teardown $(ANSIBLE_ARGS)
 
 image: setup
-	ansible-playbook site.yml --tags image
+	ansible-playbook playbooks/image.yml
 
 test: lint unit integration molecule
 
