@@ -1,4 +1,4 @@
-"""Write and print the benchmark reports of the runs a playbook produced."""
+"""Write and print the benchmark reports and comparisons a playbook asked for."""
 
 from __future__ import annotations
 
@@ -6,26 +6,46 @@ from typing import Any
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.netlab.lab.plugins.module_utils import results
+from ansible_collections.netlab.lab.plugins.module_utils import compare, results
 
 DOCUMENTATION = r"""
 name: bench_report
 type: aggregate
-short_description: Summarise iperf3 benchmark runs at the end of the playbook
+short_description: Report iperf3 benchmark runs and compare them at the end of the playbook
 version_added: "1.0.0"
 description:
-  - Collects the run directories that plays announce with
-    C(ansible.builtin.set_stats) under the key C(netlab_run_dirs) (a list).
+  - Plays announce work with C(ansible.builtin.set_stats), as aggregated lists.
+    C(netlab_run_dirs) holds run directories to report, C(netlab_compare) items
+    C({results_dir, runs}) where C(runs) names two runs or is empty for the newest
+    Canal and Cilium runs of the lab.
   - At the end of the playbook it rebuilds each run's C(summary.json),
-    C(summary.csv) and C(report.md) from the raw iperf3 JSON files alone, and
-    prints the summary table.
+    C(summary.csv), C(report.md) and charts from the raw iperf3 JSON files alone,
+    writes each comparison to C(results/comparisons/<run a>_vs_<run b>/), and
+    prints the tables.
   - A raw file that is corrupt or not part of the run's plan is reported and
     skipped; a run with tests missing is marked incomplete, never dropped.
 requirements:
   - Enable it in ansible.cfg with C(callbacks_enabled = netlab.lab.bench_report).
+options:
+  noisy_cv_percent:
+    description: A test whose repeats have a larger coefficient of variation is flagged noisy.
+    type: float
+    default: 10.0
+    ini:
+      - section: callback_bench_report
+        key: noisy_cv_percent
+    env:
+      - name: NETLAB_NOISY_CV_PERCENT
+  charts:
+    description: Draw the PNG and SVG charts.
+    type: bool
+    default: true
+    ini:
+      - section: callback_bench_report
+        key: charts
+    env:
+      - name: NETLAB_CHARTS
 """
-
-STATS_KEY = "netlab_run_dirs"
 
 
 class CallbackModule(CallbackBase):
@@ -35,13 +55,21 @@ class CallbackModule(CallbackBase):
     CALLBACK_NEEDS_ENABLED = True
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
-        run_dirs = (stats.custom.get("_run") or {}).get(STATS_KEY) or []
-        for run_dir in dict.fromkeys(run_dirs):
+        custom = stats.custom.get("_run") or {}
+        for run_dir in dict.fromkeys(custom.get("netlab_run_dirs") or []):
             self._report(run_dir)
+        seen = set()
+        for request in custom.get("netlab_compare") or []:
+            key = (request["results_dir"], tuple(request.get("runs") or ()))
+            if key not in seen:
+                seen.add(key)
+                self._compare(request["results_dir"], list(key[1]))
 
     def _report(self, run_dir: str) -> None:
         try:
-            summary, problems = results.write_reports(run_dir)
+            summary, problems = results.write_reports(
+                run_dir, self.get_option("noisy_cv_percent"), self.get_option("charts")
+            )
         except (OSError, ValueError) as exc:
             self._display.warning(f"bench_report: cannot build the report of {run_dir}: {exc}")
             return
@@ -49,4 +77,18 @@ class CallbackModule(CallbackBase):
             self._display.warning(f"bench_report: {run_dir}: {problem}")
         self._display.banner("BENCHMARK SUMMARY")
         self._display.display(results.render_text(summary))
-        self._display.display(f"reports: {run_dir}/report.md, summary.json, summary.csv")
+        self._display.display(f"reports: {run_dir}/report.md, summary.json, summary.csv, throughput.png/.svg")
+
+    def _compare(self, results_dir: str, runs: list[str]) -> None:
+        try:
+            comparison, out = compare.write_comparison(
+                results_dir, runs, self.get_option("noisy_cv_percent"), self.get_option("charts")
+            )
+        except (OSError, ValueError) as exc:
+            self._display.display(f"comparison skipped: {exc}")
+            return
+        self._display.banner("CNI COMPARISON")
+        self._display.display(compare.render_text(comparison))
+        for warning in comparison["warnings"]:
+            self._display.warning(f"bench_report: {warning}")
+        self._display.display(f"comparison: {out}/comparison.md, comparison.json, comparison.csv, comparison.png/.svg")

@@ -1,6 +1,6 @@
 """Filters that expose the benchmark planner and the iperf3 parser to playbooks.
 
-Each filter is documented in its sidecar file (bench_plan.yml, iperf3_record.yml).
+Each filter is documented in its sidecar file (bench_plan.yml, iperf3_record.yml, spread.yml).
 """
 
 from __future__ import annotations
@@ -28,6 +28,13 @@ def iperf3_record(doc: str | dict[str, Any]) -> dict[str, Any]:
         raise AnsibleFilterError(f"iperf3_record: {exc}") from exc
 
 
+def spread(values: list[Any]) -> dict[str, float | None]:
+    try:
+        return results.spread([float(v) for v in values])
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError(f"spread: {exc}") from exc
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"bench_plan": bench_plan, "iperf3_record": iperf3_record}
+        return {"bench_plan": bench_plan, "iperf3_record": iperf3_record, "spread": spread}

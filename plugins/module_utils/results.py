@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+# A test whose repeats vary more than this (coefficient of variation) is flagged noisy.
+NOISY_CV_PERCENT = 10.0
 SUMMARY_FIELDS = (
     "scenario", "placement", "protocol", "streams", "repeats", "gbps_median", "gbps_min",
-    "gbps_max", "gbps_stdev", "cv_percent", "retransmits", "lost_percent", "jitter_ms",
-    "cpu_client_percent", "cpu_server_percent",
+    "gbps_max", "gbps_stdev", "gbps_iqr", "cv_percent", "noisy", "retransmits", "lost_percent",
+    "jitter_ms", "cpu_client_percent", "cpu_server_percent",
 )
 LOCAL_LAB_NOTE = (
     "Local lab: a model of the CNI datapath built from real kernel devices in podman "
@@ -71,17 +73,19 @@ def parse_iperf3(doc: Any) -> dict[str, Any]:
 
 
 def spread(values: list[float]) -> dict[str, float | None]:
-    """Median, min, max, sample standard deviation and coefficient of variation."""
+    """Median, min, max, sample standard deviation, interquartile range and
+    coefficient of variation (stdev / mean, in percent) of repeated measurements."""
     if not values:
-        return {"median": None, "min": None, "max": None, "stdev": None, "cv_percent": None}
-    median = statistics.median(values)
+        return dict.fromkeys(("median", "min", "max", "stdev", "iqr", "cv_percent"))
     stdev = statistics.stdev(values) if len(values) > 1 else 0.0
+    quartiles = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
     mean = statistics.fmean(values)
     return {
-        "median": median,
+        "median": statistics.median(values),
         "min": min(values),
         "max": max(values),
         "stdev": stdev,
+        "iqr": quartiles[2] - quartiles[0],
         "cv_percent": (stdev / mean * 100) if mean else None,
     }
 
@@ -91,7 +95,8 @@ def _median(values: list[Any]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
+              noisy_cv_percent: float = NOISY_CV_PERCENT) -> dict[str, Any]:
     """The run summary: one result per scenario, in matrix order.
 
     ``records`` maps test id to parsed record; tests of the plan without a
@@ -121,7 +126,9 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]]) -> dict[
             "gbps_min": stats["min"],
             "gbps_max": stats["max"],
             "gbps_stdev": stats["stdev"],
+            "gbps_iqr": stats["iqr"],
             "cv_percent": stats["cv_percent"],
+            "noisy": len(good) > 1 and (stats["cv_percent"] or 0) > noisy_cv_percent,
             "retransmits": _median([r["retransmits"] for r in good]),
             "lost_percent": _median([r["lost_percent"] for r in good]),
             "jitter_ms": _median([r["jitter_ms"] for r in good]),
@@ -138,6 +145,9 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]]) -> dict[
         "datapath": meta.get("datapath"),
         "started": meta.get("started"),
         "settings": meta.get("settings", {}),
+        "environment": meta.get("environment", {}),
+        "matrix": meta.get("matrix", []),
+        "noisy_cv_percent": noisy_cv_percent,
         "iperf3_versions": versions,
         "complete": not missing,
         "missing_tests": missing,
@@ -158,7 +168,8 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, dict
         raise ResultError(f"{run}: no readable run.json ({exc})") from exc
     known = {t["id"] for t in meta.get("plan", [])}
     records, problems = {}, []
-    for path in sorted((run / "raw").glob("*.json")):
+    # Hidden files are temporaries of atomic writes cut short by a kill, never results.
+    for path in sorted((run / "raw").glob("[!.]*.json")):
         test_id = path.stem
         if test_id not in known:
             problems.append(f"{path.name}: not a test of this run's plan, skipped")
@@ -170,7 +181,7 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, dict
     return meta, records, problems
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
+def fmt(value: Any, digits: int = 2) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -184,9 +195,10 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
               "CV %", "retrans", "loss %", "jitter ms"]
     rows = [[
         r["scenario"], r["placement"], r["protocol"], str(r["streams"]),
-        f"{r['repeats']}/{r['planned']}", _fmt(r["gbps_median"]), _fmt(r["gbps_min"]),
-        _fmt(r["gbps_max"]), _fmt(r["cv_percent"], 1), _fmt(r["retransmits"], 0),
-        _fmt(r["lost_percent"], 3), _fmt(r["jitter_ms"], 3),
+        f"{r['repeats']}/{r['planned']}", fmt(r["gbps_median"]), fmt(r["gbps_min"]),
+        fmt(r["gbps_max"]), fmt(r["cv_percent"], 1) + (" noisy" if r["noisy"] else ""),
+        fmt(r["retransmits"], 0),
+        fmt(r["lost_percent"], 3), fmt(r["jitter_ms"], 3),
     ] for r in summary["results"]]
     return header, rows
 
@@ -204,7 +216,7 @@ def render_text(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(summary: dict[str, Any]) -> str:
+def render_markdown(summary: dict[str, Any], chart: str | None = None) -> str:
     """report.md for one run."""
     header, rows = table_rows(summary)
     lines = [f"# iperf3 benchmark run {summary['run_id']}", ""]
@@ -218,6 +230,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
     )
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if chart:
+        lines += ["", f"![Throughput per test, median with min-max range]({chart})"]
     lines += [""] + [f"> {note}" for note in _notes(summary)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -226,6 +240,10 @@ def _notes(summary: dict[str, Any]) -> list[str]:
     notes = []
     if summary.get("provider") == "local":
         notes.append(LOCAL_LAB_NOTE)
+    noisy = [r["scenario"] for r in summary["results"] if r["noisy"]]
+    if noisy:
+        notes.append(f"NOISY (CV > {summary['noisy_cv_percent']:g} %): {', '.join(noisy)}; "
+                     "their medians are less certain than the others.")
     if not summary["complete"]:
         notes.append(f"INCOMPLETE: {len(summary['missing_tests'])} planned test(s) have no result.")
     for failure in summary["failed_tests"]:
@@ -258,13 +276,18 @@ def atomic_write(path: str | os.PathLike, text: str) -> None:
         raise
 
 
-def write_reports(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[str]]:
-    """Rebuild summary.json, summary.csv and report.md of a run from its raw files."""
+def write_reports(run_dir: str | os.PathLike, noisy_cv_percent: float = NOISY_CV_PERCENT,
+                  charts: bool = True) -> tuple[dict[str, Any], list[str]]:
+    """Rebuild summary.json, summary.csv, report.md and the charts of a run from its raw files."""
     run = Path(run_dir)
     meta, records, problems = load_run(run)
-    summary = summarize(meta, records)
+    summary = summarize(meta, records, noisy_cv_percent)
     summary["problems"] = problems
     atomic_write(run / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     atomic_write(run / "summary.csv", render_csv(summary))
-    atomic_write(run / "report.md", render_markdown(summary))
+    if charts:
+        from . import charts as charts_module  # matplotlib is imported only when charts are drawn
+
+        charts_module.run_chart(summary, run / "throughput")
+    atomic_write(run / "report.md", render_markdown(summary, chart="throughput.png" if charts else None))
     return summary, problems

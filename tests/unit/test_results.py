@@ -53,6 +53,7 @@ def test_spread():
     s = results.spread([10.0, 12.0, 11.0])
     assert s["median"] == 11.0 and s["min"] == 10.0 and s["max"] == 12.0
     assert s["stdev"] == pytest.approx(1.0)
+    assert s["iqr"] == pytest.approx(1.0)
     assert s["cv_percent"] == pytest.approx(100 / 11)
     assert results.spread([5.0])["stdev"] == 0.0
     assert results.spread([])["median"] is None
@@ -107,13 +108,26 @@ def test_interrupted_run_keeps_what_finished(tmp_path, iperf3_json):
 
 def test_corrupt_foreign_and_failed_files(tmp_path, iperf3_json):
     run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "{truncated", "0002-udp-r1": "error-refused",
-                                           "0003-tcp-r2": "tcp-1", "stray": "tcp-1"})
+                                           "0003-tcp-r2": "tcp-1", "stray": "tcp-1",
+                                           ".ansible_tmpab120004-udp-r2": "{half"})
     summary, problems = results.write_reports(run)
     assert any(p.startswith("0001-tcp-r1.json") for p in problems)
     assert any(p.startswith("stray.json: not a test") for p in problems)
+    assert not any(p.startswith(".") for p in problems)
     assert summary["failed_tests"][0]["test"] == "0002-udp-r1"
     assert "Connection refused" in results.render_text(summary)
     assert summary["results"][1]["gbps_median"] is None
+
+
+def test_noisy_tests_are_flagged(tmp_path, iperf3_json):
+    run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "tcp-1", "0002-udp-r1": "udp",
+                                           "0003-tcp-r2": "tcp-p4", "0004-udp-r2": "udp"})
+    summary, _ = results.write_reports(run, noisy_cv_percent=10.0)
+    tcp, udp = summary["results"]
+    assert tcp["cv_percent"] > 10 and tcp["noisy"] is True
+    assert udp["noisy"] is False
+    assert "NOISY (CV > 10 %): tcp" in (run / "report.md").read_text()
+    assert not results.write_reports(run, noisy_cv_percent=90.0)[0]["results"][0]["noisy"]
 
 
 def test_missing_run_json(tmp_path):

@@ -1,0 +1,83 @@
+"""Charts of a run and of a comparison, as PNG and SVG (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from matplotlib import rc_context
+
+# Figure without pyplot: no GUI backend and no global state, so it works on a headless controller.
+from matplotlib.figure import Figure
+
+FORMATS = ("png", "svg")
+
+
+def _save(fig: Figure, stem: Path) -> list[Path]:
+    """Write stem.png and stem.svg atomically."""
+    written = []
+    for fmt in FORMATS:
+        target = stem.with_suffix(f".{fmt}")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        os.close(fd)
+        try:
+            # No date and fixed ids in the SVG: the same raw files always give the same file.
+            with rc_context({"svg.hashsalt": "netlab"}):
+                fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight",
+                            metadata={"Date": None} if fmt == "svg" else None)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(target)
+    return written
+
+
+def _error_bars(results: list[dict[str, Any]]) -> tuple[list[float], list[list[float]]]:
+    """Medians and (median - min, max - median) error bars; tests without result draw nothing."""
+    medians = [r["gbps_median"] or 0.0 for r in results]
+    low = [(r["gbps_median"] - r["gbps_min"]) if r["gbps_median"] is not None else 0.0 for r in results]
+    high = [(r["gbps_max"] - r["gbps_median"]) if r["gbps_median"] is not None else 0.0 for r in results]
+    return medians, [low, high]
+
+
+def run_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
+    """Throughput per test of one run: median bars with min-max range."""
+    results = summary["results"]
+    fig = Figure(figsize=(8, 0.5 * len(results) + 1.6))
+    ax = fig.subplots()
+    medians, errors = _error_bars(results)
+    positions = range(len(results))
+    ax.barh(positions, medians, xerr=errors, capsize=4, color="#4c72b0")
+    ax.set_yticks(list(positions), [r["scenario"] for r in results])
+    ax.invert_yaxis()
+    ax.set_xlabel("Gbit/s (median, bar: min-max of repeats)")
+    ax.set_title(f"{summary['cni']} - run {summary['run_id']}")
+    if summary.get("provider") == "local":
+        fig.text(0.01, 0.005, "local lab: datapath model on one machine, not a real cluster", fontsize=7)
+    return _save(fig, stem)
+
+
+def comparison_chart(comparison: dict[str, Any], stem: Path) -> list[Path]:
+    """Throughput per test of two runs side by side."""
+    rows = comparison["rows"]
+    labels = comparison["labels"]
+    fig = Figure(figsize=(8, 0.8 * len(rows) + 1.6))
+    ax = fig.subplots()
+    height = 0.38
+    for offset, side, color in ((-height / 2, "a", "#dd8452"), (height / 2, "b", "#4c72b0")):
+        stats = [row[side] or {"gbps_median": None, "gbps_min": None, "gbps_max": None} for row in rows]
+        medians, errors = _error_bars(stats)
+        ax.barh([i + offset for i in range(len(rows))], medians, height=height, xerr=errors, capsize=3,
+                color=color, label=labels[side])
+    ax.set_yticks(list(range(len(rows))), [row["scenario"] for row in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("Gbit/s (median, bar: min-max of repeats)")
+    ax.set_title(f"{labels['a']} vs {labels['b']}")
+    ax.legend(loc="lower right")
+    if "local" in comparison["providers"]:
+        fig.text(0.01, 0.005, "local lab: datapath model on one machine, not a real cluster", fontsize=7)
+    return _save(fig, stem)
