@@ -105,14 +105,19 @@ def client_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any])
 def server_argv(settings: dict[str, Any]) -> list[str]:
     """Start a one-off iperf3 server in the background and return once it listens.
 
-    The server is bounded by ``timeout`` so that a client that never arrives
-    cannot leave a listener behind to block the next run.
+    A server left by an interrupted run (same port, same command line) is
+    stopped first, so a resumed test never talks to a stale server. The server
+    is bounded by ``timeout`` so that a client that never arrives cannot leave
+    a listener behind.
     """
     port = settings["port"]
+    server = f"iperf3 --server --one-off --port {port}"
+    listening = f"ss -Hltn 'sport = :{port}' | grep -q ."
     script = (
-        f"setsid timeout {test_timeout(settings)} iperf3 --server --one-off --port {port} "
-        ">/dev/null 2>&1 < /dev/null & "
-        f"for i in $(seq 100); do ss -Hltn 'sport = :{port}' | grep -q . && exit 0; sleep 0.1; done; "
+        f"pkill -f '^{server}$'; "
+        f"for i in $(seq 50); do {listening} || break; sleep 0.1; done; "
+        f"setsid timeout {test_timeout(settings)} {server} >/dev/null 2>&1 < /dev/null & "
+        f"for i in $(seq 100); do {listening} && exit 0; sleep 0.1; done; "
         f"echo 'iperf3 server did not listen on port {port}' >&2; exit 1"
     )
     return ["sh", "-c", script]

@@ -9,7 +9,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -31,10 +33,14 @@ def results_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("results")
 
 
+def playbook_cmd(results_dir: Path, *args: str) -> list[str]:
+    return ["ansible-playbook", "site.yml", "-e", f"netlab_results_dir={results_dir}", *args]
+
+
 @pytest.fixture(scope="module")
 def play(results_dir):
     def run(*args: str) -> subprocess.CompletedProcess:
-        cmd = ["ansible-playbook", "site.yml", "-e", f"netlab_results_dir={results_dir}", *args]
+        cmd = playbook_cmd(results_dir, *args)
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False)
         print(proc.stdout[-6000:], proc.stderr[-3000:])
         return proc
@@ -86,6 +92,12 @@ def check_run(proc, results_dir: Path, cni: str) -> dict:
     assert udp["lost_percent"] is not None and udp["jitter_ms"] is not None
     raw = sorted((results_dir / "latest" / "raw").glob("*.json"))
     assert len(raw) == len(SCENARIOS)
+    for chart in ("throughput.png", "throughput.svg"):
+        assert (results_dir / "latest" / chart).stat().st_size > 0
+    meta = json.loads((results_dir / "latest" / "run.json").read_text())
+    kernel = os.uname().release
+    assert [n["kernel"] for n in meta["environment"]["nodes"]] == [kernel, kernel]
+    assert all(n["vcpus"] >= 1 and n["memtotal_mb"] > 0 for n in meta["environment"]["nodes"])
     assert "BENCHMARK SUMMARY" in proc.stdout and "not figures of a real cluster" in proc.stdout
     for scenario in SCENARIOS:
         assert re.search(rf"^{scenario}\s+\S+\s+(tcp|udp)\s+\d\s+1/1\s+\d+\.\d\d", proc.stdout, re.MULTILINE)
@@ -106,7 +118,8 @@ def test_cilium_run(play, results_dir):
 
 
 def test_canal_run_replaces_the_datapath(play, results_dir):
-    summary = check_run(play("-e", "cni=canal", *SHORT), results_dir, "canal")
+    proc = play("-e", "cni=canal", *SHORT)
+    summary = check_run(proc, results_dir, "canal")
     assert summary["datapath"].startswith("flannel VXLAN")
     agent = node("netlab-agent-1")
     vxlan = agent.check_output("ip -d link show flannel.1")
@@ -116,6 +129,17 @@ def test_canal_run_replaces_the_datapath(play, results_dir):
     assert not agent.interface("cilium_host").exists
     assert "-j MASQUERADE" in agent.check_output("iptables -t nat -S NETLAB-MASQ")
     assert "mtu 1450" in agent.check_output("ip -n pod1 link show eth0")
+
+    # With a Cilium and a Canal run in results, the report stage compares them.
+    assert "CNI COMPARISON" in proc.stdout
+    assert re.search(r"^test\s+canal Gbps\s+cilium Gbps\s+change %", proc.stdout, re.MULTILINE)
+    cilium_run = next(results_dir.glob("*-cilium"))
+    out = results_dir / "comparisons" / f"{summary['run_id']}_vs_{cilium_run.name}"  # canal is the baseline
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert [row["scenario"] for row in comparison["rows"]] == SCENARIOS
+    assert all(row["change_percent"] is not None for row in comparison["rows"])
+    for name in ("comparison.md", "comparison.csv", "comparison.png", "comparison.svg"):
+        assert (out / name).stat().st_size > 0
 
 
 def test_rerun_changes_nothing_outside_the_benchmark(play):
@@ -137,6 +161,39 @@ def test_bench_tag_writes_a_new_run_and_keeps_the_old(play, results_dir):
     assert after != before and (after / "summary.json").exists()
     assert {p: p.read_bytes() for p in before.rglob("*") if p.is_file()} == old_files
     assert len(list(results_dir.glob("*-canal"))) == 2
+
+
+def test_interrupted_run_is_kept_and_resumed(play, results_dir):
+    known = set(results_dir.iterdir())
+    cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", "-e", "iperf3_bench_duration=2",
+                       "-e", "iperf3_bench_omit=0", "-e", "iperf3_bench_repeats=2")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    run = None
+    while time.monotonic() < deadline:
+        new = [p for p in set(results_dir.iterdir()) - known if not p.is_symlink()]
+        run = new[0] if new else None
+        if run and len(list((run / "raw").glob("[!.]*.json"))) >= 3:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # as a lost terminal or an OOM kill would
+    proc.wait()
+    assert run is not None
+    kept = {p.name: p.read_bytes() for p in (run / "raw").glob("[!.]*.json")}
+    assert 3 <= len(kept) < 12
+
+    report = play("--tags", "report", "-e", f"run={run.name}")
+    assert report.returncode == 0 and "INCOMPLETE" in report.stdout
+    summary = json.loads((run / "summary.json").read_text())
+    assert not summary["complete"] and len(summary["missing_tests"]) == 12 - len(kept)
+
+    resumed = play("-e", "cni=canal", "--tags", "bench", "-e", f"iperf3_bench_resume={run.name}")
+    assert resumed.returncode == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["complete"] and all(r["repeats"] == 2 for r in summary["results"])
+    assert {name: (run / "raw" / name).read_bytes() for name in kept} == kept
+    assert len(list((run / "raw").glob("[!.]*.json"))) == 12
 
 
 def test_bench_refuses_a_cni_the_lab_does_not_run(play):

@@ -78,8 +78,10 @@ def test_server_is_one_off_bounded_and_waited_for():
     cmd = plan(repeats=1)[1]["server_cmd"]
     assert cmd[:5] == ["ip", "netns", "exec", "pod0", "sh"]
     script = cmd[-1]
-    assert "timeout 62 iperf3 --server --one-off --port 5201" in script
+    assert "timeout 62 iperf3 --server --one-off --port 5201 " in script
     assert "ss -Hltn 'sport = :5201'" in script
+    # A stale server of an interrupted run is stopped first; the anchored pattern cannot match this shell.
+    assert script.startswith("pkill -f '^iperf3 --server --one-off --port 5201$'; ")
 
 
 @pytest.mark.parametrize(
