@@ -165,28 +165,19 @@ def _notes(comparison: dict[str, Any]) -> list[str]:
 
 
 def render_text(comparison: dict[str, Any]) -> str:
-    header, rows = comparison_rows(comparison)
-    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
-    lines = [f"{comparison['labels']['a']} ({comparison['runs']['a']}) vs "
-             f"{comparison['labels']['b']} ({comparison['runs']['b']})"]
-    for row in [header, ["-" * w for w in widths], *rows]:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(lines + _notes(comparison))
+    title = (f"{comparison['labels']['a']} ({comparison['runs']['a']}) vs "
+             f"{comparison['labels']['b']} ({comparison['runs']['b']})")
+    return "\n".join([title, *results.text_table(*comparison_rows(comparison)), *_notes(comparison)])
 
 
 def render_markdown(comparison: dict[str, Any], chart: str | None = None) -> str:
-    header, rows = comparison_rows(comparison)
     labels, runs = comparison["labels"], comparison["runs"]
     lines = [f"# {labels['a']} vs {labels['b']}", ""]
     for side in ("a", "b"):
         datapath = comparison["datapath"][side] or "datapath unknown"
         lines.append(f"- {labels[side]}: run `{runs[side]}`, {datapath}")
-    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    if chart:
-        lines += ["", f"![Throughput per test]({chart})"]
-    lines += [""] + [f"> {note}" for note in _notes(comparison)]
-    return "\n".join(lines).rstrip() + "\n"
+    tail = results.markdown_tail(*comparison_rows(comparison), chart, "Throughput per test", _notes(comparison))
+    return "\n".join(lines) + "\n" + tail
 
 
 def render_csv(comparison: dict[str, Any]) -> str:

@@ -203,22 +203,34 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Lines of an aligned plain-text table."""
+    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in [header, ["-" * w for w in widths], *rows]]
+
+
+def markdown_tail(header: list[str], rows: list[list[str]], chart: str | None, chart_alt: str,
+                  notes: list[str]) -> str:
+    """The table, chart and notes that end every markdown report."""
+    lines = ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if chart:
+        lines += ["", f"![{chart_alt}]({chart})"]
+    lines += [""] + [f"> {note}" for note in notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def render_text(summary: dict[str, Any]) -> str:
     """Aligned plain-text table for the console."""
-    header, rows = table_rows(summary)
-    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
     lines = [f"run {summary['run_id']}: cni={summary['cni']} provider={summary['provider']}"]
     if summary.get("datapath"):
         lines.append(f"datapath: {summary['datapath']}")
-    for row in [header, ["-" * w for w in widths], *rows]:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    lines += _notes(summary)
-    return "\n".join(lines)
+    return "\n".join(lines + text_table(*table_rows(summary)) + _notes(summary))
 
 
 def render_markdown(summary: dict[str, Any], chart: str | None = None) -> str:
     """report.md for one run."""
-    header, rows = table_rows(summary)
     lines = [f"# iperf3 benchmark run {summary['run_id']}", ""]
     lines += [f"- CNI: **{summary['cni']}**", f"- Provider: {summary['provider']}"]
     if summary.get("datapath"):
@@ -228,12 +240,9 @@ def render_markdown(summary: dict[str, Any], chart: str | None = None) -> str:
         f"- Settings: {settings.get('duration')} s per test, {settings.get('omit')} s omitted, "
         f"{settings.get('repeats')} repeat(s); iperf3 {', '.join(summary['iperf3_versions']) or '-'}"
     )
-    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    if chart:
-        lines += ["", f"![Throughput per test, median with min-max range]({chart})"]
-    lines += [""] + [f"> {note}" for note in _notes(summary)]
-    return "\n".join(lines).rstrip() + "\n"
+    tail = markdown_tail(*table_rows(summary), chart, "Throughput per test, median with min-max range",
+                         _notes(summary))
+    return "\n".join(lines) + "\n" + tail
 
 
 def _notes(summary: dict[str, Any]) -> list[str]:
