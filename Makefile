@@ -63,6 +63,7 @@ integration: setup
 	pytest tests/integration
 
 molecule: image
+	molecule test -s node_prep
 	for cni in canal cilium; do LAB_CNI=$$cni molecule test -s lab_cni || exit 1; done
 
 clean:

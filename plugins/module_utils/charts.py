@@ -36,6 +36,11 @@ def _save(fig: Figure, stem: Path) -> list[Path]:
     return written
 
 
+def _model_note(fig: Figure) -> None:
+    # Below the axis label; bbox_inches="tight" grows the image to keep it.
+    fig.text(0.01, -0.04, "local lab: datapath model on one machine, not a real cluster", fontsize=7)
+
+
 def _error_bars(results: list[dict[str, Any]]) -> tuple[list[float], list[list[float]]]:
     """Medians and (median - min, max - median) error bars; tests without result draw nothing."""
     medians = [r["gbps_median"] or 0.0 for r in results]
@@ -57,7 +62,7 @@ def run_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
     ax.set_xlabel("Gbit/s (median, bar: min-max of repeats)")
     ax.set_title(f"{summary['cni']} - run {summary['run_id']}")
     if summary.get("provider") == "local":
-        fig.text(0.01, 0.005, "local lab: datapath model on one machine, not a real cluster", fontsize=7)
+        _model_note(fig)
     return _save(fig, stem)
 
 
@@ -79,5 +84,5 @@ def comparison_chart(comparison: dict[str, Any], stem: Path) -> list[Path]:
     ax.set_title(f"{labels['a']} vs {labels['b']}")
     ax.legend(loc="lower right")
     if "local" in comparison["providers"]:
-        fig.text(0.01, 0.005, "local lab: datapath model on one machine, not a real cluster", fontsize=7)
+        _model_note(fig)
     return _save(fig, stem)
