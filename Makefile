@@ -64,7 +64,9 @@ integration: setup
 
 molecule: image
 	molecule test -s node_prep
-	for cni in canal cilium; do LAB_CNI=$$cni molecule test -s lab_cni || exit 1; done
+	for cni in canal cilium; do \
+	  LAB_CNI=$$cni molecule test -s lab_cni && LAB_CNI=$$cni molecule test -s rke2 || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV)

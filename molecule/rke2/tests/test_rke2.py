@@ -1,0 +1,108 @@
+"""What the rke2 role writes before the first start, checked against RKE2's and the charts' keys."""
+
+import os
+
+import jsonschema
+import pytest
+import yaml
+
+CNI = os.environ["LAB_CNI"]
+SERVER_IP, AGENT_IP = "198.18.3.11", "198.18.3.12"
+
+# RKE2 config-file keys we write (docs.rke2.io reference/server_config and agent_config).
+RKE2_KEYS = {"token", "node-ip", "server", "cni", "cluster-cidr", "service-cidr", "tls-san",
+             "write-kubeconfig-mode", "disable-kube-proxy"}
+# rke2-cilium chart value paths we write, each checked in the chart's values.
+CILIUM_KEYS = {"kubeProxyReplacement", "k8sServiceHost", "k8sServicePort", "routingMode", "ipv4NativeRoutingCIDR",
+               "autoDirectNodeRoutes", "bpf.masquerade", "hubble.enabled", "hubble.relay.enabled", "hubble.ui.enabled",
+               "loadBalancer.algorithm", "bandwidthManager.enabled"}
+# Keys of a widely copied snippet that the chart silently ignores.
+NOT_CILIUM_KEYS = {"enableBPFMasquerade", "enableIPMasqAgent"}
+# rke2-canal chart value paths we write.
+CANAL_KEYS = {"flannel.backend", "flannel.iface", "calico.vethuMTU"}
+
+# helm.cattle.io/v1 HelmChartConfig, as the helm-controller CRD defines it.
+HELMCHARTCONFIG = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "helm.cattle.io/v1"},
+        "kind": {"const": "HelmChartConfig"},
+        "metadata": {
+            "type": "object",
+            "required": ["name", "namespace"],
+            "properties": {"name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+                           "namespace": {"type": "string"}},
+        },
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"valuesContent": {"type": "string"},
+                           "failurePolicy": {"enum": ["abort", "reinstall"]}},
+        },
+    },
+}
+
+
+def paths(values, prefix=""):
+    for key, value in values.items():
+        if isinstance(value, dict):
+            yield from paths(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+@pytest.fixture
+def config(node):
+    f = node.file("/etc/rancher/rke2/config.yaml")
+    assert f.mode == 0o600 and f.user == "root"
+    return yaml.safe_load(f.content_string)
+
+
+def is_server(node):
+    return node.backend.get_hostname().endswith("server")
+
+
+def test_config_keys_and_values(node, config):
+    assert set(config) <= RKE2_KEYS
+    assert len(config["token"]) == 64
+    if is_server(node):
+        assert config["cni"] == CNI
+        assert config["node-ip"] == SERVER_IP and SERVER_IP in config["tls-san"]
+        assert (config["cluster-cidr"], config["service-cidr"]) == ("10.42.0.0/16", "10.43.0.0/16")
+        assert "server" not in config, "the first server starts the cluster"
+        assert config.get("disable-kube-proxy", False) is (CNI == "cilium")
+    else:
+        assert config["server"] == f"https://{SERVER_IP}:9345"
+        assert config["node-ip"] == AGENT_IP
+        assert "cni" not in config
+
+
+def test_token_is_shared(host):
+    tokens = {yaml.safe_load(host.get_host(f"podman://{name}").file("/etc/rancher/rke2/config.yaml")
+                             .content_string)["token"]
+              for name in ("molecule-rke2-server", "molecule-rke2-agent")}
+    assert len(tokens) == 1
+
+
+def test_helmchartconfig(node):
+    manifest = node.file(f"/var/lib/rancher/rke2/server/manifests/rke2-{CNI}-config.yaml")
+    if not is_server(node):
+        assert not manifest.exists
+        return
+    assert manifest.mode == 0o600
+    doc = yaml.safe_load(manifest.content_string)
+    jsonschema.validate(doc, HELMCHARTCONFIG)
+    assert doc["metadata"] == {"name": f"rke2-{CNI}", "namespace": "kube-system"}
+    values = yaml.safe_load(doc["spec"]["valuesContent"])
+    if CNI == "cilium":
+        assert set(paths(values)) <= CILIUM_KEYS and not set(paths(values)) & NOT_CILIUM_KEYS
+        assert values["kubeProxyReplacement"] is True
+        assert (values["k8sServiceHost"], values["k8sServicePort"]) == ("127.0.0.1", 6443)
+        assert values["routingMode"] == "native" and values["autoDirectNodeRoutes"] is True
+        assert values["ipv4NativeRoutingCIDR"] == "10.42.0.0/16"
+        assert values["bpf"]["masquerade"] is True
+    else:
+        assert set(paths(values)) <= CANAL_KEYS
+        assert values == {"flannel": {"backend": "vxlan"}, "calico": {"vethuMTU": 1450}}
