@@ -1,6 +1,6 @@
 """Filters that expose the benchmark planner and the iperf3 parser to playbooks.
 
-Each filter is documented in its sidecar file (bench_plan.yml, iperf3_record.yml, spread.yml, rke2_install_env.yml).
+Each filter is documented in its sidecar file (bench_plan.yml, iperf3_record.yml, spread.yml).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netlab.lab.plugins.module_utils import matrix, results, rke2
+from ansible_collections.netlab.lab.plugins.module_utils import matrix, results
 
 
 def bench_plan(matrix_entries: list[dict[str, Any]], nodes: list[dict[str, Any]],
@@ -35,14 +35,6 @@ def spread(values: list[Any]) -> dict[str, float | None]:
         raise AnsibleFilterError(f"spread: {exc}") from exc
 
 
-def rke2_install_env(method: str, version: str, node_type: str, artifact_path: str = "") -> dict[str, str]:
-    try:
-        return rke2.install_environment(method, version, node_type, artifact_path)
-    except rke2.InstallError as exc:
-        raise AnsibleFilterError(f"rke2_install_env: {exc}") from exc
-
-
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"bench_plan": bench_plan, "iperf3_record": iperf3_record, "spread": spread,
-                "rke2_install_env": rke2_install_env}
+        return {"bench_plan": bench_plan, "iperf3_record": iperf3_record, "spread": spread}

@@ -1,0 +1,21 @@
+"""Filters for installing RKE2; documented in rke2_install_env.yml."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.netlab.lab.plugins.module_utils import rke2
+
+
+def rke2_install_env(method: str, version: str, node_type: str, artifact_path: str = "") -> dict[str, str]:
+    try:
+        return rke2.install_environment(method, version, node_type, artifact_path)
+    except rke2.InstallError as exc:
+        raise AnsibleFilterError(f"rke2_install_env: {exc}") from exc
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"rke2_install_env": rke2_install_env}
