@@ -1,4 +1,4 @@
-"""Shared fixtures: the captured iperf3 3.18 outputs in tests/data."""
+"""Shared fixtures: command outputs captured on this machine, in tests/data."""
 
 import json
 from pathlib import Path
@@ -14,3 +14,8 @@ def iperf3_json():
         return json.loads((DATA / f"iperf3-{name}.json").read_text())
 
     return load
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA

@@ -1,4 +1,4 @@
-"""Filters for installing RKE2; documented in rke2_install_env.yml."""
+"""Filters for installing and checking RKE2; each is documented in its sidecar file."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ def rke2_install_env(method: str, version: str, node_type: str, artifact_path: s
         raise AnsibleFilterError(f"rke2_install_env: {exc}") from exc
 
 
+def rke2_datapath(raw: str, cni: str, expected: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return rke2.datapath(raw, cni, expected)
+    except (ValueError, KeyError) as exc:
+        raise AnsibleFilterError(f"rke2_datapath: cannot read the {cni} datapath: {exc}") from exc
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"rke2_install_env": rke2_install_env}
+        return {"rke2_install_env": rke2_install_env, "rke2_ready_nodes": rke2.ready_nodes,
+                "rke2_datapath": rke2_datapath}

@@ -1,11 +1,13 @@
-"""How RKE2 is installed: the install script's environment for each method.
+"""RKE2: the install script's environment, node readiness, and the datapath that really runs.
 
-Pure functions, unit tested; the rke2 role passes the result to the script.
+Pure functions, unit tested; the rke2 role calls them through the netlab.lab.rke2_* filters.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 METHODS = ("script", "tarball", "airgap")
 NODE_TYPES = ("server", "agent")
@@ -38,3 +40,88 @@ def install_environment(method: str, version: str, node_type: str, artifact_path
         env["INSTALL_RKE2_ARTIFACT_PATH"] = artifact_path
     return env
 
+
+
+def ready_nodes(nodes_json: str | dict[str, Any]) -> list[str]:
+    """Names of the Ready nodes in ``kubectl get nodes -o json``; none while the API does not answer."""
+    if isinstance(nodes_json, str):
+        try:
+            nodes_json = json.loads(nodes_json) if nodes_json.strip() else {}
+        except json.JSONDecodeError:
+            return []
+    return sorted(
+        item["metadata"]["name"]
+        for item in nodes_json.get("items", [])
+        if any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in item.get("status", {}).get("conditions", []))
+    )
+
+
+def cilium_status(text: str) -> dict[str, str]:
+    """The datapath lines of ``cilium-dbg status``.
+
+    Cilium 1.16 and later print ``Routing: Network: Native   Host: BPF``;
+    earlier releases ``Host Routing: BPF`` and no network routing mode.
+    """
+    fields = {}
+    for line in text.splitlines():
+        if line[:1].isspace() or ":" not in line:
+            continue  # the indented detail sections repeat names with other meanings
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    state = {
+        "version": fields.get("Cilium", "").split()[1:2],
+        "kube_proxy_replacement": fields.get("KubeProxyReplacement", "").split()[:1],
+        "masquerading": fields.get("Masquerading", "").split()[:1],
+        "host_routing": fields.get("Host Routing", "").split()[:1],
+        "routing": [],
+    }
+    routing = re.match(r"Network:\s*(\S+)(?:\s+\[[^]]*\])?\s+Host:\s*(\S+)", fields.get("Routing", ""))
+    if routing:
+        state["routing"], state["host_routing"] = [routing.group(1)], [routing.group(2)]
+    parsed = {key: value[0] if value else "" for key, value in state.items()}
+    if not parsed["kube_proxy_replacement"] and not parsed["host_routing"]:
+        raise ValueError("not the output of cilium-dbg status: no KubeProxyReplacement or host routing line")
+    return parsed
+
+
+def vxlan_link(ip_json: str | list[dict[str, Any]]) -> dict[str, Any]:
+    """flannel's VXLAN device from ``ip -j -d link show flannel.1``."""
+    links = json.loads(ip_json) if isinstance(ip_json, str) else ip_json
+    if len(links) != 1:
+        raise ValueError(f"expected one link, got {len(links)}")
+    link = links[0]
+    info = link.get("linkinfo", {})
+    data = info.get("info_data", {})
+    return {"device": link["ifname"], "backend": info.get("info_kind", "none"), "mtu": link["mtu"],
+            "vni": data.get("id"), "port": data.get("port")}
+
+
+def datapath(raw: str, cni: str, expected: dict[str, Any]) -> dict[str, Any]:
+    """What runs, said in one line, and how it differs from what was configured.
+
+    ``expected`` for cilium: kube_proxy_replacement, routing_mode, bpf_masquerade;
+    for canal: backend, mtu.
+    """
+    if cni == "cilium":
+        state: dict[str, Any] = cilium_status(raw)
+        wanted = {
+            "kube_proxy_replacement": "True" if expected["kube_proxy_replacement"] else "False",
+            "routing": expected["routing_mode"].capitalize() if state["routing"] else "",
+            # BPF host routing needs both kube-proxy replacement and BPF masquerading.
+            "host_routing": "BPF" if expected["bpf_masquerade"] and expected["kube_proxy_replacement"] else "Legacy",
+            "masquerading": "BPF" if expected["bpf_masquerade"] else "IPTables",
+        }
+        description = (f"Cilium {state['version'] or '?'}: kube-proxy replacement {state['kube_proxy_replacement']}, "
+                       f"routing {state['routing'] or '?'}, host routing {state['host_routing']}, "
+                       f"masquerading {state['masquerading']}")
+    elif cni == "canal":
+        state = vxlan_link(raw)
+        wanted = {"backend": expected["backend"], "mtu": expected["mtu"]}
+        description = (f"Canal: flannel {state['backend']} (VNI {state['vni']}, UDP {state['port']}) "
+                       f"on {state['device']}, MTU {state['mtu']}")
+    else:
+        raise ValueError(f"unknown CNI {cni!r}")
+    problems = [f"{key} is {state[key]}, configured {value}" for key, value in wanted.items()
+                if value != "" and str(state[key]) != str(value)]
+    return {"cni": cni, "state": state, "description": description, "problems": problems}
