@@ -10,7 +10,7 @@ CNI = os.environ["LAB_CNI"]
 SERVER_IP, AGENT_IP = "198.18.3.11", "198.18.3.12"
 
 # RKE2 config-file keys we write (docs.rke2.io reference/server_config and agent_config).
-RKE2_KEYS = {"token", "node-ip", "server", "cni", "cluster-cidr", "service-cidr", "tls-san",
+RKE2_KEYS = {"token", "node-name", "node-ip", "server", "cni", "cluster-cidr", "service-cidr", "tls-san",
              "write-kubeconfig-mode", "disable-kube-proxy"}
 # rke2-cilium chart value paths we write, each checked in the chart's values.
 CILIUM_KEYS = {"kubeProxyReplacement", "k8sServiceHost", "k8sServicePort", "routingMode", "ipv4NativeRoutingCIDR",
@@ -67,6 +67,7 @@ def is_server(node):
 def test_config_keys_and_values(node, config):
     assert set(config) <= RKE2_KEYS
     assert len(config["token"]) == 64
+    assert config["node-name"] == node.backend.get_hostname()
     if is_server(node):
         assert config["cni"] == CNI
         assert config["node-ip"] == SERVER_IP and SERVER_IP in config["tls-san"]
