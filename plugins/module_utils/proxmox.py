@@ -108,9 +108,10 @@ def changes(vm: dict[str, Any], settings: dict[str, Any], current: dict[str, Any
     ``current`` is the VM's config as PVE returns it. The NIC keeps the MAC the clone was given,
     and the lab's tag is added to any tags the VM already carries.
     """
-    mac = next((v for k, v in _props(current.get("net0", "")).items() if k == "virtio"), None)
-    wanted_net = _props(_net0(settings, mac))
     have_net = _props(current.get("net0", ""))
+    mac = have_net.get("virtio") or None
+    wanted_net = _props(_net0(settings, mac))
+    ipconfig0 = _ipconfig0(vm, settings)
     keys = [str(k) for k in settings.get("ssh_keys", [])]
     update: dict[str, Any] = {}
     if str(current.get("cores", "")) != str(vm["cores"]):
@@ -121,8 +122,8 @@ def changes(vm: dict[str, Any], settings: dict[str, Any], current: dict[str, Any
         update["cpu"] = settings["cpu"]
     if {k.lower(): v.lower() for k, v in have_net.items()} != {k.lower(): v.lower() for k, v in wanted_net.items()}:
         update["net"] = {"net0": _net0(settings, mac)}
-    if current.get("ipconfig0", "") != _ipconfig0(vm, settings):
-        update["ipconfig"] = {"ipconfig0": _ipconfig0(vm, settings)}
+    if current.get("ipconfig0", "") != ipconfig0:
+        update["ipconfig"] = {"ipconfig0": ipconfig0}
     if current.get("ciuser", "") != settings["ci_user"]:
         update["ciuser"] = settings["ci_user"]
     if keys and unquote(current.get("sshkeys", "")).strip() != "\n".join(keys).strip():

@@ -69,17 +69,16 @@ def cilium_status(text: str) -> dict[str, str]:
             continue  # the indented detail sections repeat names with other meanings
         key, _, value = line.partition(":")
         fields[key.strip()] = value.strip()
-    state = {
-        "version": fields.get("Cilium", "").split()[1:2],
-        "kube_proxy_replacement": fields.get("KubeProxyReplacement", "").split()[:1],
-        "masquerading": fields.get("Masquerading", "").split()[:1],
-        "host_routing": fields.get("Host Routing", "").split()[:1],
-        "routing": [],
-    }
+
+    def word(key: str, index: int = 0) -> str:
+        words = fields.get(key, "").split()
+        return words[index] if len(words) > index else ""
+
+    parsed = {"version": word("Cilium", 1), "kube_proxy_replacement": word("KubeProxyReplacement"),
+              "masquerading": word("Masquerading"), "host_routing": word("Host Routing"), "routing": ""}
     routing = re.match(r"Network:\s*(\S+)(?:\s+\[[^]]*\])?\s+Host:\s*(\S+)", fields.get("Routing", ""))
     if routing:
-        state["routing"], state["host_routing"] = [routing.group(1)], [routing.group(2)]
-    parsed = {key: value[0] if value else "" for key, value in state.items()}
+        parsed["routing"], parsed["host_routing"] = routing.group(1), routing.group(2)
     if not parsed["kube_proxy_replacement"] and not parsed["host_routing"]:
         raise ValueError("not the output of cilium-dbg status: no KubeProxyReplacement or host routing line")
     return parsed
