@@ -14,11 +14,12 @@ export CONTAINERS_CONF := $(CURDIR)/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup run bench report teardown image test lint unit integration molecule clean
+.PHONY: help setup run bench scale report teardown image test lint unit integration molecule clean
 
 help:
 	@echo "make run CNI=canal|cilium   build the local lab and run the benchmark"
 	@echo "make bench CNI=...          rerun only the benchmark (--tags bench)"
+	@echo "make scale CNI=...          Service scale scenario on the running lab (--tags scale)"
 	@echo "make report                 rebuild the newest run's reports"
 	@echo "make teardown               remove the local lab (results stay)"
 	@echo "make test                   lint + unit + integration + molecule"
@@ -39,6 +40,9 @@ run: setup
 bench: setup
 	ansible-playbook site.yml --tags bench -e cni=$(CNI) $(ANSIBLE_ARGS)
 	@echo "report: $(CURDIR)/results/latest/report.md"
+
+scale: setup
+	ansible-playbook site.yml --tags scale -e cni=$(CNI) $(ANSIBLE_ARGS)
 
 report: setup
 	ansible-playbook site.yml --tags report $(ANSIBLE_ARGS)

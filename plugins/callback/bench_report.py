@@ -6,7 +6,7 @@ from typing import Any
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.netlab.lab.plugins.module_utils import compare, results
+from ansible_collections.netlab.lab.plugins.module_utils import compare, results, scale_report
 
 DOCUMENTATION = r"""
 name: bench_report
@@ -17,11 +17,14 @@ description:
   - Plays announce work with C(ansible.builtin.set_stats), as aggregated lists.
     C(netlab_run_dirs) holds run directories to report, C(netlab_compare) items
     C({results_dir, runs}) where C(runs) names two runs or is empty for the newest
-    Canal and Cilium runs of the lab.
+    Canal and Cilium runs of the lab, C(netlab_scale_dirs) Service scale runs.
   - At the end of the playbook it rebuilds each run's C(summary.json),
     C(summary.csv), C(report.md) and charts from the raw iperf3 JSON files alone,
     writes each comparison to C(results/comparisons/<run a>_vs_<run b>/), and
     prints the tables.
+  - For a Service scale run it writes C(scale.md), C(scale.csv) and C(scale.png)/C(.svg) (latency and
+    update time against the number of Services) in the run, and the newest run of each CNI together
+    in C(results/comparisons/service-scale/).
   - A raw file that is corrupt or not part of the run's plan is reported and
     skipped; a run with tests missing is marked incomplete, never dropped.
 requirements:
@@ -58,6 +61,8 @@ class CallbackModule(CallbackBase):
         custom = stats.custom.get("_run") or {}
         for run_dir in dict.fromkeys(custom.get("netlab_run_dirs") or []):
             self._report(run_dir)
+        for run_dir in dict.fromkeys(custom.get("netlab_scale_dirs") or []):
+            self._scale(run_dir)
         seen = set()
         for request in custom.get("netlab_compare") or []:
             key = (request["results_dir"], tuple(request.get("runs") or ()))
@@ -78,6 +83,20 @@ class CallbackModule(CallbackBase):
         self._display.banner("BENCHMARK SUMMARY")
         self._display.display(results.render_text(summary))
         self._display.display(f"reports: {run_dir}/report.md, summary.json, summary.csv, throughput.png/.svg")
+
+    def _scale(self, run_dir: str) -> None:
+        try:
+            text, problems, both = scale_report.write_reports(run_dir, self.get_option("charts"))
+        except (OSError, ValueError) as exc:
+            self._display.warning(f"bench_report: cannot build the Service scale report of {run_dir}: {exc}")
+            return
+        for problem in problems:
+            self._display.warning(f"bench_report: {problem}")
+        self._display.banner("SERVICE SCALE")
+        self._display.display(text)
+        self._display.display(f"report: {run_dir}/scale.md, scale.csv, scale.png/.svg")
+        if both:
+            self._display.display(f"all CNIs: {both}/scale.md, scale.csv, scale.png/.svg")
 
     def _compare(self, results_dir: str, runs: list[str]) -> None:
         try:

@@ -11,6 +11,7 @@ from matplotlib import rc_context
 
 # Figure without pyplot: no GUI backend and no global state, so it works on a headless controller.
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 FORMATS = ("png", "svg")
 
@@ -85,4 +86,30 @@ def comparison_chart(comparison: dict[str, Any], stem: Path) -> list[Path]:
     ax.legend(loc="lower right")
     if "local" in comparison["providers"]:
         _model_note(fig)
+    return _save(fig, stem)
+
+
+def scale_chart(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], stem: Path) -> list[Path]:
+    """Latency (p50, p99) and update times against the number of Services, one colour per CNI."""
+    fig = Figure(figsize=(11, 4.2))
+    latency, update = fig.subplots(1, 2)
+    for (meta, records), color in zip(runs, ("#dd8452", "#4c72b0", "#55a868"), strict=False):
+        label = f"{meta['cni']} ({meta['model']})"
+        counts = [r["services"] for r in records]
+        latency.plot(counts, [r["latency_us"]["p50"] for r in records], "o-", color=color, label=f"{label} p50")
+        latency.plot(counts, [r["latency_us"]["p99"] for r in records], "s--", color=color, label=f"{label} p99")
+        update.plot(counts, [r["update_ms"] for r in records], "o-", color=color, label=f"{label} add Service")
+        update.plot(counts, [r["reachable_ms"] for r in records], "s--", color=color, label=f"{label} answers after")
+    latency.set_title("New-connection latency through the last Service")
+    latency.set_ylabel("microseconds")
+    update.set_title("Adding one Service")
+    update.set_ylabel("milliseconds")
+    for ax in (latency, update):
+        ax.set_xlabel("Services")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.text(0.01, -0.04, "local lab: model of the two lookup structures on one machine's kernel, "
+             "not kube-proxy or Cilium themselves", fontsize=7)
     return _save(fig, stem)

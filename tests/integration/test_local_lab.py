@@ -71,6 +71,7 @@ def latest(results_dir: Path) -> dict:
         (["-e", '{"iperf3_bench_matrix": []}'], "needs a non-empty matrix"),
         (["-e", "iperf3_bench_duration=abc"], "iperf3_bench_duration"),
         (["-e", '{"iperf3_bench_matrix": [{"name": "x", "placement": "moon"}]}'], "placement"),
+        (["-e", '{"service_scale_counts": [0, 70000]}'], "[70000] exceed what this lab can hold"),
     ],
 )
 def test_bad_input_fails_before_anything_is_created(play, results_dir, args, message):
@@ -117,6 +118,37 @@ def test_cilium_run(play, results_dir):
     assert "198.19.2.10/32" in agent.check_output("ip -n pod0 -4 addr show dev eth0")
 
 
+SCALE = ["-e", '{"service_scale_counts": [0, 50, 500]}', "-e", "service_scale_connections=100"]
+
+
+def check_scale(proc: subprocess.CompletedProcess, results_dir: Path, cni: str, model: str) -> Path:
+    """A scale run with real records, and nothing of it left on the nodes."""
+    assert proc.returncode == 0
+    assert "SERVICE SCALE" in proc.stdout and "model of the two lookup structures" in proc.stdout
+    run = max(results_dir.glob(f"*-{cni}-scale"))
+    meta = json.loads((run / "scale.json").read_text())
+    assert (meta["cni"], meta["model"], meta["counts"]) == (cni, model, [0, 50, 500])
+    records = [json.loads((run / "raw" / f"{n:05d}.json").read_text()) for n in (0, 50, 500)]
+    # A connection to 10.43.2.243 answers only through the rules: untranslated addresses are reset.
+    assert [r["target"] for r in records] == ["198.19.3.10", "10.43.1.49", "10.43.2.243"]
+    for r in records:
+        assert r["model"] == model and r["connections"] == 100 and len(r["samples_us"]) == 100
+        assert 0 < r["latency_us"]["p50"] <= r["latency_us"]["p99"]
+        assert r["update_ms"] > 0 and r["reachable_ms"] > 0
+    for name in ("scale.md", "scale.csv", "scale.png", "scale.svg"):
+        assert (run / name).stat().st_size > 0
+    client, backend = node("netlab-agent-1"), node("netlab-agent-2")
+    assert "NETLAB-SVC" not in client.check_output("iptables-save -t nat")
+    assert "netlab-services" not in client.check_output("nft list tables")
+    assert not backend.service("netlab-scale-echo").is_running
+    assert not backend.file("/usr/local/libexec/netlab-echo").exists
+    return run
+
+
+def test_service_scale_cilium_uses_a_map(play, results_dir):
+    check_scale(play("-e", "cni=cilium", "--tags", "scale", *SCALE), results_dir, "cilium", "nftables")
+
+
 def test_canal_run_replaces_the_datapath(play, results_dir):
     proc = play("-e", "cni=canal", *SHORT)
     summary = check_run(proc, results_dir, "canal")
@@ -140,6 +172,22 @@ def test_canal_run_replaces_the_datapath(play, results_dir):
     assert all(row["change_percent"] is not None for row in comparison["rows"])
     for name in ("comparison.md", "comparison.csv", "comparison.png", "comparison.svg"):
         assert (out / name).stat().st_size > 0
+
+
+def test_service_scale_canal_uses_an_iptables_chain(play, results_dir):
+    # Leftovers of an interrupted run are removed before measuring.
+    client = node("netlab-agent-1")
+    client.check_output("iptables -t nat -N NETLAB-SVC-9 && nft add table ip netlab-services")
+    check_scale(play("-e", "cni=canal", "--tags", "scale", *SCALE), results_dir, "canal", "iptables")
+    both = (results_dir / "comparisons" / "service-scale" / "scale.csv").read_text()
+    assert ",canal,iptables,500," in both and ",cilium,nftables,500," in both
+
+
+def test_service_scale_refuses_more_services_than_the_node_holds(play, results_dir):
+    runs = set(results_dir.iterdir())
+    proc = play("-e", "cni=canal", "--tags", "scale", "-e", "service_scale_kernel_kib_per_service=1000000")
+    assert proc.returncode != 0 and "of kernel memory, more than a quarter" in proc.stdout
+    assert set(results_dir.iterdir()) == runs
 
 
 def test_rerun_changes_nothing_outside_the_benchmark(play):

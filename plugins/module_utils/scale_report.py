@@ -1,0 +1,125 @@
+"""Reports of Service scale runs: one run's table, and the newest run of each CNI against N.
+
+A run directory holds scale.json (the metadata the role writes first) and raw/<N>.json,
+one record per number of Services, written as soon as it was measured. Pure functions
+plus the writers; no Ansible imports.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .results import ResultError, atomic_write, fmt, markdown_tail, text_table
+
+MODEL_NOTE = ("Local lab: a model of the two lookup structures (an iptables DNAT chain walked in order, "
+              "as kube-proxy's iptables mode; an nftables map, a hash as Cilium's eBPF service map) "
+              "on one machine's kernel, not kube-proxy or Cilium themselves.")
+HEADER = ["cni", "model", "Services", "p50 us", "p90 us", "p99 us", "add Service ms", "answers after ms"]
+
+
+def load_scale_run(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """Metadata, records sorted by number of Services, and problems with unreadable records."""
+    run = Path(run_dir)
+    try:
+        meta = json.loads((run / "scale.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultError(f"{run} is not a Service scale run: {exc}") from exc
+    records, problems = [], []
+    for path in sorted((run / "raw").glob("[0-9]*.json")):
+        try:
+            record = json.loads(path.read_text())
+            int(record["services"])
+            records.append(record)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            problems.append(f"{path.name}: {exc}, skipped")
+    missing = sorted(set(meta.get("counts", [])) - {r["services"] for r in records})
+    if missing:
+        problems.append(f"INCOMPLETE: no record for {', '.join(map(str, missing))} Services")
+    return meta, sorted(records, key=lambda r: r["services"]), problems
+
+
+def rows(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[list[str]]:
+    return [[meta["cni"], meta["model"], str(r["services"]), fmt(r["latency_us"]["p50"], 1),
+             fmt(r["latency_us"]["p90"], 1), fmt(r["latency_us"]["p99"], 1), fmt(r["update_ms"]),
+             fmt(r["reachable_ms"])] for meta, records in runs for r in records]
+
+
+def render_text(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> str:
+    titles = [f"run {meta['run_id']}: cni={meta['cni']} model={meta['model']}, "
+              f"{meta['connections']} new connections per count" for meta, _ in runs]
+    return "\n".join(titles + text_table(HEADER, rows(runs)) + [MODEL_NOTE])
+
+
+def render_markdown(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], chart: str | None) -> str:
+    lines = ["# Service scale: new-connection latency and Service update time against the number of Services", ""]
+    lines += [f"- **{meta['cni']}** ({meta['model']}): run {meta['run_id']}, {meta['connections']} new "
+              f"connections per count from pod {meta['client']['pod']['name']} on {meta['client']['node']} "
+              f"through the last Service to pod {meta['backend']['pod']['name']} on {meta['backend']['node']}; "
+              f"kernel {meta['environment']['kernel']}" for meta, _ in runs]
+    lines += ["- Latency: connect, 1-byte request and answer, close (TCP_CRR); with 0 Services the backend is "
+              "reached directly. *add Service*: iptables-restore of the whole Services chain (kube-proxy's "
+              "sync) or one map element; *answers after*: from the start of that update until a client "
+              "trying the new Service in a loop gets an answer."]
+    return "\n".join(lines) + "\n" + markdown_tail(
+        HEADER, rows(runs), chart, "Latency and update time against the number of Services", [MODEL_NOTE])
+
+
+def render_csv(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["run_id", "cni", "model", "services", "p50_us", "p90_us", "p99_us", "mean_us",
+                     "update_ms", "reachable_ms"])
+    for meta, records in runs:
+        for r in records:
+            lat = r["latency_us"]
+            writer.writerow([meta["run_id"], meta["cni"], meta["model"], r["services"], lat["p50"], lat["p90"],
+                             lat["p99"], lat["mean"], r["update_ms"], r["reachable_ms"]])
+    return out.getvalue()
+
+
+def newest_per_cni(results_dir: str | os.PathLike) -> list[Path]:
+    """The newest Service scale run of each CNI, Canal first."""
+    newest: dict[str, tuple[str, Path]] = {}
+    for meta_path in Path(results_dir).glob("*/scale.json"):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        key = (str(meta.get("started", "")), meta_path.parent.name)
+        if meta.get("cni") and (meta["cni"] not in newest or key > newest[meta["cni"]][0]):
+            newest[meta["cni"]] = (key, meta_path.parent)
+    return [newest[cni][1] for cni in sorted(newest)]
+
+
+def write(runs_dirs: list[Path], out_dir: Path, charts: bool) -> tuple[str, list[str]]:
+    """scale.md, scale.csv and the chart of these runs into out_dir; returns the text table and problems."""
+    runs, problems = [], []
+    for run_dir in runs_dirs:
+        meta, records, run_problems = load_scale_run(run_dir)
+        runs.append((meta, records))
+        problems += [f"{run_dir.name}: {p}" for p in run_problems]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(out_dir / "scale.csv", render_csv(runs))
+    if charts:
+        from . import charts as charts_module  # matplotlib is imported only when charts are drawn
+
+        charts_module.scale_chart(runs, out_dir / "scale")
+    atomic_write(out_dir / "scale.md", render_markdown(runs, "scale.png" if charts else None))
+    return render_text(runs), problems
+
+
+def write_reports(run_dir: str | os.PathLike, charts: bool = True) -> tuple[str, list[str], Path | None]:
+    """The run's own report, and when the lab has runs of both CNIs, both against N in comparisons/."""
+    run = Path(run_dir)
+    text, problems = write([run], run, charts)
+    both = newest_per_cni(run.parent)
+    if len(both) < 2:
+        return text, problems, None
+    out = run.parent / "comparisons" / "service-scale"
+    text, _ = write(both, out, charts)
+    return text, problems, out
