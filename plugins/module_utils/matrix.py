@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-PLACEMENTS = ("host", "same-node", "cross-node")
+PLACEMENTS = ("host", "same-node", "cross-node", "service")
 PROTOCOLS = ("tcp", "udp")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -60,15 +60,18 @@ def normalize_matrix(matrix: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def endpoints(placement: str, nodes: list[dict[str, Any]]) -> tuple[dict, dict]:
     """Pick (client, server) for a placement.
 
-    ``nodes`` are the two benchmark nodes, each ``{name, ip, pods: [{name, ip}]}``.
-    The client always runs on the first node so that every scenario shares it.
+    ``nodes`` are the two benchmark nodes, each ``{name, ip, pods: [{name, ip}]}``; on
+    Kubernetes also ``host_pod`` (the hostNetwork pod to run host tests in) and, on the
+    second node, ``service_ip`` (the ClusterIP in front of its server pod). An endpoint's
+    ``pod`` is where the command runs: a network namespace on the local lab, a pod on
+    Kubernetes, None for the node itself. The client always runs on the first node.
     """
     if len(nodes) < 2:
         raise MatrixError("the benchmark needs two nodes")
     first, second = nodes[0], nodes[1]
 
     def host(node: dict) -> dict:
-        return {"host": node["name"], "netns": None, "ip": node["ip"]}
+        return {"host": node["name"], "pod": node.get("host_pod"), "ip": node["ip"]}
 
     def pod(node: dict, index: int) -> dict:
         pods = node.get("pods") or []
@@ -76,12 +79,17 @@ def endpoints(placement: str, nodes: list[dict[str, Any]]) -> tuple[dict, dict]:
             raise MatrixError(
                 f"{placement} needs {index + 1} pod(s) on node {node['name']}, it has {len(pods)}"
             )
-        return {"host": node["name"], "netns": pods[index]["name"], "ip": pods[index]["ip"]}
+        return {"host": node["name"], "pod": pods[index]["name"], "ip": pods[index]["ip"]}
 
     if placement == "host":
         return host(first), host(second)
     if placement == "same-node":
         return pod(first, 0), pod(first, 1)
+    if placement == "service":
+        if not second.get("service_ip"):
+            raise MatrixError("placement service needs a Kubernetes Service in front of the server pod; "
+                              "the local lab has none (run it on a cluster, or drop the test)")
+        return pod(first, 0), {**pod(second, 0), "ip": second["service_ip"]}
     return pod(first, 0), pod(second, 0)
 
 
@@ -99,7 +107,7 @@ def client_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any])
             argv += ["--length", str(entry["length"])]
     if entry["reverse"]:
         argv.append("--reverse")
-    return ["timeout", str(test_timeout(settings)), *argv]
+    return argv
 
 
 def server_argv(settings: dict[str, Any]) -> list[str]:
@@ -133,12 +141,36 @@ def in_netns(argv: list[str], netns: str | None) -> list[str]:
     return ["ip", "netns", "exec", netns, *argv] if netns else argv
 
 
+def kubectl_exec(argv: list[str], pod: str, transport: dict[str, Any]) -> list[str]:
+    """Kubernetes transport: run argv in a container of one of the run's pods."""
+    return [*transport["kubectl"], "exec", "--namespace", transport["namespace"], pod,
+            "--container", "iperf3", "--", *argv]
+
+
+def commands(entry: dict[str, Any], client: dict, server: dict, settings: dict[str, Any],
+             transport: dict[str, Any] | None) -> tuple[list[str], list[str] | None]:
+    """(client command, server command) of one test as the transport runs them.
+
+    Local lab: both inside the pods' namespaces on their nodes, the client bounded by
+    ``timeout``, the server started for this one test. Kubernetes: ``kubectl exec`` in the
+    client pod, bounded on the controller; the server pods run ``iperf3 --server`` already.
+    """
+    bound = ["timeout", str(test_timeout(settings))]
+    argv = client_argv(entry, server["ip"], settings)
+    if transport is None:
+        return in_netns([*bound, *argv], client["pod"]), in_netns(server_argv(settings), server["pod"])
+    return [*bound, *kubectl_exec(argv, client["pod"], transport)], None
+
+
 def build_plan(
-    matrix: list[dict[str, Any]], nodes: list[dict[str, Any]], settings: dict[str, Any]
+    matrix: list[dict[str, Any]], nodes: list[dict[str, Any]], settings: dict[str, Any],
+    transport: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Every test of a run, in run order.
 
-    Repeats are interleaved (all scenarios once, then again) so that slow drift
+    ``transport`` is None for the local lab, or ``{namespace, kubectl, host}`` for
+    Kubernetes: the run's namespace, the kubectl command line and the inventory host
+    that runs it. Repeats are interleaved (all scenarios once, then again) so that slow drift
     on the lab spreads over all scenarios instead of biasing one.
     """
     entries = normalize_matrix(matrix)
@@ -158,6 +190,7 @@ def build_plan(
             test_id = f"{index:04d}-{entry['name']}-r{repeat}"
             seconds_left = (total - index + 1) * per_test
             client, server = endpoints(entry["placement"], nodes)
+            client_cmd, server_cmd = commands(entry, client, server, settings, transport)
             plan.append({
                 "id": test_id,
                 "label": f"{index}/{total} {test_id}, about {seconds_left} s left",
@@ -171,8 +204,9 @@ def build_plan(
                 "repeat": repeat,
                 "client": client,
                 "server": server,
-                "client_cmd": in_netns(client_argv(entry, server["ip"], settings), client["netns"]),
-                "server_cmd": in_netns(server_argv(settings), server["netns"]),
+                "client_cmd": client_cmd,
+                "server_cmd": server_cmd,
+                "exec_host": transport["host"] if transport else client["host"],
                 "seconds_left": seconds_left,
             })
     return plan

@@ -14,8 +14,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 import testinfra
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SHORT = ["-e", "iperf3_bench_duration=1", "-e", "iperf3_bench_omit=0", "-e", "iperf3_bench_repeats=1"]
@@ -72,6 +74,7 @@ def latest(results_dir: Path) -> dict:
         (["-e", "iperf3_bench_duration=abc"], "iperf3_bench_duration"),
         (["-e", '{"iperf3_bench_matrix": [{"name": "x", "placement": "moon"}]}'], "placement"),
         (["-e", '{"service_scale_counts": [0, 70000]}'], "[70000] exceed what this lab can hold"),
+        (["-e", "iperf3_bench_transport=kubernetes", "-e", "iperf3_bench_image=iperf3:3.18"], "pinned by digest"),
     ],
 )
 def test_bad_input_fails_before_anything_is_created(play, results_dir, args, message):
@@ -242,6 +245,29 @@ def test_interrupted_run_is_kept_and_resumed(play, results_dir):
     assert summary["complete"] and all(r["repeats"] == 2 for r in summary["results"])
     assert {name: (run / "raw" / name).read_bytes() for name in kept} == kept
     assert len(list((run / "raw").glob("[!.]*.json"))) == 12
+
+
+def test_kubernetes_transport_renders_valid_pinned_manifests(play, results_dir):
+    """The cluster transport up to kubectl apply, on the lab's nodes; nothing is applied."""
+    image = "netlab/iperf3@sha256:" + "e" * 64
+    runs = set(results_dir.iterdir())
+    proc = play("-e", "cni=canal", "--tags", "bench", "-e", "iperf3_bench_transport=kubernetes",
+                "-e", "iperf3_bench_render_only=true", "-e", f"iperf3_bench_image={image}",
+                "-e", '{"iperf3_bench_matrix": "{{ iperf3_bench_reference_matrix }}"}')
+    assert proc.returncode == 0
+    (run,) = set(results_dir.iterdir()) - runs
+    assert not (run / "run.json").exists() and "Create the run's namespace" not in proc.stdout
+    docs = list(yaml.safe_load_all((run / "manifests.yaml").read_text()))
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.33", strict=True)
+    pinned = {d["metadata"]["name"]: d["spec"]["nodeName"] for d in docs if d["kind"] == "Pod"}
+    assert pinned["iperf3-client"] == "netlab-agent-1" and pinned["iperf3-server-cross"] == "netlab-agent-2"
+    assert docs[-1]["kind"] == "Service" and docs[0]["metadata"]["name"] == kube_namespace(run.name)
+    shutil.rmtree(run)
+
+
+def kube_namespace(run_id: str) -> str:
+    return "netlab-bench-" + run_id.lower()
 
 
 def test_bench_refuses_a_cni_the_lab_does_not_run(play):

@@ -28,15 +28,15 @@ def test_placements_pick_the_right_endpoints():
     by_name = {t["scenario"]: t for t in plan(repeats=1)}
     host = by_name["host-tcp-1"]
     assert (host["client"], host["server"]) == (
-        {"host": "a", "netns": None, "ip": "198.18.0.12"},
-        {"host": "b", "netns": None, "ip": "198.18.0.13"},
+        {"host": "a", "pod": None, "ip": "198.18.0.12"},
+        {"host": "b", "pod": None, "ip": "198.18.0.13"},
     )
     cross = by_name["cross-node-tcp-4"]
     assert cross["client"]["host"] == "a" and cross["server"]["host"] == "b"
     assert cross["server"]["ip"] == "198.19.3.10"
     same = by_name["same-node-tcp-1"]
     assert same["client"]["host"] == same["server"]["host"] == "a"
-    assert (same["client"]["netns"], same["server"]["netns"]) == ("pod0", "pod1")
+    assert (same["client"]["pod"], same["server"]["pod"]) == ("pod0", "pod1")
 
 
 def test_repeats_are_interleaved_and_ids_unique():
