@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ansible.plugins.callback import CallbackBase
@@ -71,32 +72,38 @@ class CallbackModule(CallbackBase):
                 self._compare(request["results_dir"], list(key[1]))
 
     def _report(self, run_dir: str) -> None:
-        try:
+        def build() -> tuple[str, list[str], list[str]]:
             summary, problems = results.write_reports(
                 run_dir, self.get_option("noisy_cv_percent"), self.get_option("charts")
             )
-        except (OSError, ValueError) as exc:
-            self._display.warning(f"bench_report: cannot build the report of {run_dir}: {exc}")
-            return
-        for problem in problems:
-            self._display.warning(f"bench_report: {run_dir}: {problem}")
-        self._display.banner("BENCHMARK SUMMARY")
-        self._display.display(results.render_text(summary))
-        self._display.display(f"reports: {run_dir}/report.md, summary.json, summary.csv, throughput.png/.svg")
+            return (results.render_text(summary), [f"{run_dir}: {p}" for p in problems],
+                    [f"reports: {run_dir}/report.md, summary.json, summary.csv, throughput.png/.svg"])
+
+        self._publish("BENCHMARK SUMMARY", f"the report of {run_dir}", build)
 
     def _scale(self, run_dir: str) -> None:
-        try:
+        def build() -> tuple[str, list[str], list[str]]:
             text, problems, both = scale_report.write_reports(run_dir, self.get_option("charts"))
+            outputs = [f"report: {run_dir}/scale.md, scale.csv, scale.png/.svg"]
+            if both:
+                outputs.append(f"all CNIs: {both}/scale.md, scale.csv, scale.png/.svg")
+            return text, problems, outputs
+
+        self._publish("SERVICE SCALE", f"the Service scale report of {run_dir}", build)
+
+    def _publish(self, title: str, what: str, build: Callable[[], tuple[str, list[str], list[str]]]) -> None:
+        """Write a run's reports with build(), then print its problems, its table and where the files are."""
+        try:
+            text, problems, outputs = build()
         except (OSError, ValueError) as exc:
-            self._display.warning(f"bench_report: cannot build the Service scale report of {run_dir}: {exc}")
+            self._display.warning(f"bench_report: cannot build {what}: {exc}")
             return
         for problem in problems:
             self._display.warning(f"bench_report: {problem}")
-        self._display.banner("SERVICE SCALE")
+        self._display.banner(title)
         self._display.display(text)
-        self._display.display(f"report: {run_dir}/scale.md, scale.csv, scale.png/.svg")
-        if both:
-            self._display.display(f"all CNIs: {both}/scale.md, scale.csv, scale.png/.svg")
+        for line in outputs:
+            self._display.display(line)
 
     def _compare(self, results_dir: str, runs: list[str]) -> None:
         try:

@@ -37,9 +37,9 @@ def _save(fig: Figure, stem: Path) -> list[Path]:
     return written
 
 
-def _model_note(fig: Figure) -> None:
+def _model_note(fig: Figure, text: str = "local lab: datapath model on one machine, not a real cluster") -> None:
     # Below the axis label; bbox_inches="tight" grows the image to keep it.
-    fig.text(0.01, -0.04, "local lab: datapath model on one machine, not a real cluster", fontsize=7)
+    fig.text(0.01, -0.04, text, fontsize=7)
 
 
 def _error_bars(results: list[dict[str, Any]]) -> tuple[list[float], list[list[float]]]:
@@ -110,6 +110,6 @@ def scale_chart(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], stem: P
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.text(0.01, -0.04, "local lab: model of the two lookup structures on one machine's kernel, "
-             "not kube-proxy or Cilium themselves", fontsize=7)
+    _model_note(fig, "local lab: model of the two lookup structures on one machine's kernel, "
+                "not kube-proxy or Cilium themselves")
     return _save(fig, stem)

@@ -96,6 +96,7 @@ def manifests(run_id: str, nodes: list[str], placements: list[str], image: str, 
     """Namespace, the pods the matrix needs on the two nodes, and the Service if a test uses it."""
     if len(nodes) != 2:
         raise KubeError(f"the benchmark needs two nodes, got {nodes}")
+    check_image(image)
     ns = namespace(run_id)
     wanted = components(placements)
     # hostNetwork is outside the restricted and baseline Pod Security levels.
@@ -106,7 +107,7 @@ def manifests(run_id: str, nodes: list[str], placements: list[str], image: str, 
         "metadata": {"name": ns, "labels": {"app.kubernetes.io/name": APP, "netlab.io/run": run_id[:63],
                                             "pod-security.kubernetes.io/enforce": level}},
     }]
-    docs += [_pod(c, nodes[PODS[c][0]], ns, run_id, check_image(image), port) for c in wanted]
+    docs += [_pod(c, nodes[PODS[c][0]], ns, run_id, image, port) for c in wanted]
     if "service" in placements:
         docs.append({
             "apiVersion": "v1",

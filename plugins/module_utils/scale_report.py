@@ -96,13 +96,8 @@ def newest_per_cni(results_dir: str | os.PathLike) -> list[Path]:
     return [newest[cni][1] for cni in sorted(newest)]
 
 
-def write(runs_dirs: list[Path], out_dir: Path, charts: bool) -> tuple[str, list[str]]:
-    """scale.md, scale.csv and the chart of these runs into out_dir; returns the text table and problems."""
-    runs, problems = [], []
-    for run_dir in runs_dirs:
-        meta, records, run_problems = load_scale_run(run_dir)
-        runs.append((meta, records))
-        problems += [f"{run_dir.name}: {p}" for p in run_problems]
+def write(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], out_dir: Path, charts: bool) -> str:
+    """scale.md, scale.csv and the chart of these runs into out_dir; returns the text table."""
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out_dir / "scale.csv", render_csv(runs))
     if charts:
@@ -110,16 +105,21 @@ def write(runs_dirs: list[Path], out_dir: Path, charts: bool) -> tuple[str, list
 
         charts_module.scale_chart(runs, out_dir / "scale")
     atomic_write(out_dir / "scale.md", render_markdown(runs, "scale.png" if charts else None))
-    return render_text(runs), problems
+    return render_text(runs)
 
 
 def write_reports(run_dir: str | os.PathLike, charts: bool = True) -> tuple[str, list[str], Path | None]:
-    """The run's own report, and when the lab has runs of both CNIs, both against N in comparisons/."""
+    """The run's own report, and when the lab has runs of both CNIs, both against N in comparisons/.
+
+    Returns the text table (of both CNIs when there are both), the run's problems and the comparison directory.
+    """
     run = Path(run_dir)
-    text, problems = write([run], run, charts)
+    meta, records, run_problems = load_scale_run(run)
+    problems = [f"{run.name}: {p}" for p in run_problems]
+    text = write([(meta, records)], run, charts)
     both = newest_per_cni(run.parent)
     if len(both) < 2:
         return text, problems, None
+    runs = [(meta, records) if path.resolve() == run.resolve() else load_scale_run(path)[:2] for path in both]
     out = run.parent / "comparisons" / "service-scale"
-    text, _ = write(both, out, charts)
-    return text, problems, out
+    return write(runs, out, charts), problems, out
