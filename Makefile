@@ -27,10 +27,11 @@ help:
 setup: $(VENV)/.installed
 	@scripts/setup-host
 
-$(VENV)/.installed: requirements.txt requirements-test.txt
+$(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-test.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 run: setup
@@ -56,7 +57,7 @@ image: setup
 test: lint unit integration molecule
 
 lint: setup
-	ruff check plugins tests molecule
+	ruff check plugins tests molecule netlab_twin scripts
 	yamllint --strict .
 	ansible-lint --profile production
 

@@ -1,33 +1,44 @@
 """site.yml against fakepve: the real community.proxmox modules and proxmoxer over verified TLS.
 
-fakepve_lab.Guests plays the guest OS (agent answers, an SSH banner) on loopback addresses.
+The Proxmox twin (netlab_twin) boots a real node container for every lab VM fakepve starts.
 """
 
 import re
 import subprocess
 import threading
+import time
 
 import pytest
-from fakepve_lab import LAB, TEMPLATE_VMID, Guests, add_template, playbook
+from fakepve_lab import LAB, SUBNET, TEMPLATE_VMID
+
+from netlab_twin import Twin, playbook, session_key
 
 WRITES = ("POST", "PUT", "DELETE")
 
 
+@pytest.fixture(scope="module")
+def key(tmp_path_factory):
+    return session_key(tmp_path_factory.mktemp("lab-key"))
+
+
 @pytest.fixture
-def lab(fakepve, fakepve_cafile):
-    add_template(fakepve)
-    guests = Guests(fakepve)
+def lab(fakepve, fakepve_cafile, key, tmp_path):
+    twin = Twin(fakepve, subnet=SUBNET)
+    twin.add_template(agent=True)
+    known_hosts = str(tmp_path / "known_hosts")
 
     # fakepve 0.5.0 accepts a QEMU disk resize without applying it, so only one test asks for one.
     def play(*args: str, vms=None, env=None, tags="provision", disk_size="") -> subprocess.CompletedProcess:
-        proc = playbook(fakepve.url, fakepve_cafile, LAB if vms is None else vms, tags, disk_size, args, env)
+        proc = playbook(fakepve.url, fakepve_cafile, twin, key, LAB if vms is None else vms, tags, disk_size, args,
+                        env, known_hosts)
         print(proc.stdout[-8000:], proc.stderr[-3000:])
         return proc
 
     play.pve = fakepve
-    play.guests = guests
+    play.twin = twin
     yield play
-    guests.close()
+    twin.close()
+    assert twin.errors == []
 
 
 def recap(stdout: str) -> dict[str, dict[str, int]]:
@@ -55,13 +66,14 @@ def test_provisions_the_reference_topology_and_reruns_without_change(lab):
         assert "netlab" in re.split("[;,]", cfg["tags"])
         assert cfg["net0"].startswith("virtio=") and "bridge=vmbr0" in cfg["net0"]
         assert "lab%40controller" in cfg["sshkeys"] and cfg["ciuser"] == "debian"
-    assert vms[9101].config["ipconfig0"] == "ip=127.0.50.11/24,gw=127.0.50.1"
+    assert vms[9101].config["ipconfig0"] == "ip=198.18.8.11/24,gw=198.18.8.1"
     assert vms[9103].config["ipconfig0"] == "ip=dhcp"
     # The clones ran side by side, not one after the other.
     clones = [t for t in lab.pve.tasklog if t["type"] == "qmclone"]
     assert len(clones) == 3
-    # Every VM reached SSH at the address its guest agent reported, the DHCP lease included.
-    assert sorted(lab.guests.listeners) == ["127.0.50.100", "127.0.50.11", "127.0.50.12"]
+    # Every VM booted a node, and SSH was reached at its address, the DHCP lease from the guest agent included.
+    assert lab.twin.containers() == {9101: "pve-9101", 9102: "pve-9102", 9103: "pve-9103"}
+    assert sorted(lab.twin.wait(vmid, 0) for vmid in vms) == ["198.18.8.100", "198.18.8.11", "198.18.8.12"]
 
     again = lab()
     assert again.returncode == 0
@@ -82,13 +94,17 @@ def test_teardown_leaves_foreign_vms_alone(lab):
     assert proc.returncode == 0
     left = sorted(vm.vmid for vm in lab.pve.vms)
     assert left == [TEMPLATE_VMID, 9104, 9300]
+    deadline = time.monotonic() + 15  # the twin removes a destroyed VM's node on its next look
+    while lab.twin.containers():
+        assert time.monotonic() < deadline, lab.twin.containers()
+        time.sleep(0.1)
 
 
 def test_bad_input_fails_before_any_api_write(lab):
     cases = [
         ({"vms": [LAB[0], LAB[1] | {"vmid": 9101}]}, "duplicate vmid: 9101"),
         ({"vms": [LAB[0] | {"memory": 0}]}, "memory must be a positive integer, got 0"),
-        ({"vms": [LAB[0] | {"ip": "10.0.0.5"}]}, "is not a host address of the subnet 127.0.50.0/24"),
+        ({"vms": [LAB[0] | {"ip": "10.0.0.5"}]}, "is not a host address of the subnet 198.18.8.0/24"),
         ({"env": {"PROXMOX_PASSWORD": ""}}, "needs proxmox_vm_api_host, proxmox_vm_api_user and either an API token"),
     ]
     for kwargs, message in cases:
@@ -139,7 +155,7 @@ def test_failed_clone_task_shows_proxmox_reason(lab):
 @pytest.mark.fakepve(time_scale=0.05)
 def test_slow_start_and_slow_api(lab):
     lab.pve.slow_network(2)  # 0.1 s on every answer
-    lab.guests.start_secs = 60  # 3 s here, longer than the clone's own wait for its task
+    lab.twin.start_secs = 60  # 3 s here, longer than the clone's own wait for its task
     proc = lab(vms=LAB[:1])
     assert proc.returncode == 0
     assert any(t["type"] == "qmstart" and t["endtime"] - t["starttime"] >= 2 for t in lab.pve.tasklog)
