@@ -134,6 +134,9 @@ def changes(vm: dict[str, Any], settings: dict[str, Any], current: dict[str, Any
         update["tags"] = sorted(_tags(current.get("tags", "")) | {settings["tag"]})
     if not _agent_enabled(str(current.get("agent", "0"))):
         update["agent"] = "enabled=1"
+    # PVE 8+ runs an apt upgrade at first boot unless ciupgrade is 0: it would perturb the first benchmark.
+    if str(current.get("ciupgrade", "1")) != ("1" if settings.get("ci_upgrade") else "0"):
+        update["ciupgrade"] = bool(settings.get("ci_upgrade"))
     return update
 
 

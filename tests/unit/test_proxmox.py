@@ -70,14 +70,22 @@ def test_changes_for_a_fresh_clone():
     assert proxmox.changes(vm, SETTINGS, CLONE) == {
         "cores": 8, "memory": 32768, "cpu": "host", "ipconfig": {"ipconfig0": "ip=198.18.50.11/24,gw=198.18.50.1"},
         "ciuser": "debian", "sshkeys": "ssh-ed25519 AAAAC3Nz lab@controller", "nameservers": ["198.18.50.1"],
-        "tags": ["netlab"], "agent": "enabled=1"}
+        "tags": ["netlab"], "agent": "enabled=1", "ciupgrade": False}
+
+
+def test_first_boot_upgrade_is_off_unless_asked():
+    vm = proxmox.plan(VMS, SETTINGS)[0]
+    assert proxmox.changes(vm, SETTINGS, CLONE | {"ciupgrade": "1"})["ciupgrade"] is False
+    assert "ciupgrade" not in proxmox.changes(vm, SETTINGS, CLONE | {"ciupgrade": "0"})
+    # PVE's default (no key) is to upgrade: asking for it changes nothing.
+    assert "ciupgrade" not in proxmox.changes(vm, SETTINGS | {"ci_upgrade": True}, CLONE)
 
 
 def test_no_changes_once_configured():
     vm = proxmox.plan(VMS, SETTINGS)[0]
     done = CLONE | {"cores": 8, "memory": 32768, "cpu": "host", "ipconfig0": "ip=198.18.50.11/24,gw=198.18.50.1",
                     "ciuser": "debian", "sshkeys": "ssh-ed25519%20AAAAC3Nz%20lab%40controller%0A",
-                    "nameserver": "198.18.50.1", "tags": "keep;netlab", "agent": "1"}
+                    "nameserver": "198.18.50.1", "tags": "keep;netlab", "agent": "1", "ciupgrade": "0"}
     assert proxmox.changes(vm, SETTINGS, done) == {}
 
 
