@@ -16,14 +16,29 @@ def rke2_install_env(method: str, version: str, node_type: str, artifact_path: s
         raise AnsibleFilterError(f"rke2_install_env: {exc}") from exc
 
 
-def rke2_datapath(raw: str, cni: str, expected: dict[str, Any]) -> dict[str, Any]:
+def rke2_datapath(raw: str, cni: str, expected: dict[str, Any], pod_link: Any = None) -> dict[str, Any]:
     try:
-        return rke2.datapath(raw, cni, expected)
-    except (ValueError, KeyError) as exc:
+        return rke2.datapath(raw, cni, expected, pod_link)
+    except (ValueError, KeyError, TypeError) as exc:
         raise AnsibleFilterError(f"rke2_datapath: cannot read the {cni} datapath: {exc}") from exc
+
+
+def rke2_canal_mtu(nic_mtu: int, backend: str) -> int:
+    try:
+        return rke2.canal_mtu(nic_mtu, backend)
+    except (ValueError, TypeError) as exc:
+        raise AnsibleFilterError(f"rke2_canal_mtu: {exc}") from exc
+
+
+def rke2_ingress(version: str, controller: str) -> dict[str, Any]:
+    try:
+        return rke2.ingress_config(version, controller)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"rke2_ingress: {exc}") from exc
 
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"rke2_install_env": rke2_install_env, "rke2_ready_nodes": rke2.ready_nodes,
-                "rke2_datapath": rke2_datapath}
+                "rke2_datapath": rke2_datapath, "rke2_canal_mtu": rke2_canal_mtu,
+                "rke2_ingress": rke2_ingress}

@@ -9,6 +9,8 @@ import json
 import re
 from typing import Any
 
+from . import cni_state
+
 METHODS = ("script", "tarball", "airgap")
 NODE_TYPES = ("server", "agent")
 _VERSION = re.compile(r"^v1\.\d+\.\d+\+rke2r\d+$")
@@ -41,7 +43,6 @@ def install_environment(method: str, version: str, node_type: str, artifact_path
     return env
 
 
-
 def ready_nodes(nodes_json: str | dict[str, Any]) -> list[str]:
     """Names of the Ready nodes in ``kubectl get nodes -o json``; none while the API does not answer."""
     if isinstance(nodes_json, str):
@@ -57,33 +58,6 @@ def ready_nodes(nodes_json: str | dict[str, Any]) -> list[str]:
     )
 
 
-def cilium_status(text: str) -> dict[str, str]:
-    """The datapath lines of ``cilium-dbg status``.
-
-    Cilium 1.16 and later print ``Routing: Network: Native   Host: BPF``;
-    earlier releases ``Host Routing: BPF`` and no network routing mode.
-    """
-    fields = {}
-    for line in text.splitlines():
-        if line[:1].isspace() or ":" not in line:
-            continue  # the indented detail sections repeat names with other meanings
-        key, _, value = line.partition(":")
-        fields[key.strip()] = value.strip()
-
-    def word(key: str, index: int = 0) -> str:
-        words = fields.get(key, "").split()
-        return words[index] if len(words) > index else ""
-
-    parsed = {"version": word("Cilium", 1), "kube_proxy_replacement": word("KubeProxyReplacement"),
-              "masquerading": word("Masquerading"), "host_routing": word("Host Routing"), "routing": ""}
-    routing = re.match(r"Network:\s*(\S+)(?:\s+\[[^]]*\])?\s+Host:\s*(\S+)", fields.get("Routing", ""))
-    if routing:
-        parsed["routing"], parsed["host_routing"] = routing.group(1), routing.group(2)
-    if not parsed["kube_proxy_replacement"] and not parsed["host_routing"]:
-        raise ValueError("not the output of cilium-dbg status: no KubeProxyReplacement or host routing line")
-    return parsed
-
-
 def vxlan_link(ip_json: str | list[dict[str, Any]]) -> dict[str, Any]:
     """flannel's VXLAN device from ``ip -j -d link show flannel.1``."""
     links = json.loads(ip_json) if isinstance(ip_json, str) else ip_json
@@ -96,31 +70,92 @@ def vxlan_link(ip_json: str | list[dict[str, Any]]) -> dict[str, Any]:
             "vni": data.get("id"), "port": data.get("port")}
 
 
-def datapath(raw: str, cni: str, expected: dict[str, Any]) -> dict[str, Any]:
+# Bytes flannel takes off the external interface's MTU for its device: pkg/backend/vxlan/device.go
+# (``MTU: devAttrs.MTU - 50``) and pkg/backend/wireguard/wireguard_network.go (``overhead = 80``).
+INGRESS_CONTROLLERS = ("none", "ingress-nginx", "traefik")
+# The first release of each minor line with the ingress-controller flag (rke2 pkg/cli/cmds/server.go).
+_INGRESS_FLAG_SINCE = {31: 8, 32: 4, 33: 0}
+_RELEASE = re.compile(r"^v1\.(\d+)\.(\d+)\+rke2r\d+$")
+
+
+def ingress_config(version: str, controller: str) -> dict[str, Any]:
+    """config.yaml keys that choose the ingress controller of a server.
+
+    ``none`` keeps the ingress DaemonSet (hostPorts 80/443 on every node) off the benchmark nodes:
+    ``ingress-controller: none`` where the release has the flag (v1.31.8+, v1.32.4+, v1.33+), the
+    older ``disable: [rke2-ingress-nginx]`` before. Older releases know only ingress-nginx.
+    """
+    if controller not in INGRESS_CONTROLLERS:
+        raise ValueError(f"ingress controller {controller!r} is not one of {', '.join(INGRESS_CONTROLLERS)}")
+    found = _RELEASE.match(version)
+    if not found:
+        raise ValueError(f"RKE2 version {version!r} must look like v1.33.5+rke2r1")
+    minor, patch = int(found.group(1)), int(found.group(2))
+    has_flag = minor > max(_INGRESS_FLAG_SINCE) or patch >= _INGRESS_FLAG_SINCE.get(minor, 1 << 30)
+    if has_flag:
+        return {"ingress-controller": controller}
+    if controller == "traefik":
+        raise ValueError(f"RKE2 {version} has no ingress-controller flag: only ingress-nginx or none")
+    return {"disable": ["rke2-ingress-nginx"]} if controller == "none" else {}
+
+
+FLANNEL_OVERHEAD = {"vxlan": 50, "wireguard": 80}
+
+
+def canal_mtu(nic_mtu: int, backend: str) -> int:
+    """flannel's device MTU, and so the largest pod MTU, on a NIC of ``nic_mtu`` with this backend."""
+    if backend not in FLANNEL_OVERHEAD:
+        raise ValueError(f"flannel backend {backend!r} is not one of {', '.join(FLANNEL_OVERHEAD)}")
+    mtu = int(nic_mtu) - FLANNEL_OVERHEAD[backend]
+    if mtu < 576:
+        raise ValueError(f"a NIC MTU of {nic_mtu} leaves {mtu} for {backend}, below the IPv4 minimum of 576")
+    return mtu
+
+
+def datapath(raw: str, cni: str, expected: dict[str, Any], pod_link: str | list[dict[str, Any]] | None = None
+             ) -> dict[str, Any]:
     """What runs, said in one line, and how it differs from what was configured.
 
+    ``raw`` for cilium: ``cilium-dbg status -o json`` (also the document it prints with exit code 1);
+    for canal: ``ip -j -d link show <flannel device>``.
     ``expected`` for cilium: kube_proxy_replacement, routing_mode, bpf_masquerade;
-    for canal: backend, mtu.
+    for canal: backend, nic_mtu (the MTU flannel starts from: the NIC's, or flannel.mtu when set) and
+    optionally veth_mtu (calico.vethuMTU).
+    ``pod_link``: ``ip -j link show dev eth0`` in a pod on this node; its MTU becomes ``state.pod_mtu``
+    (and cilium's ``state.mtu``) and is compared with veth_mtu when both are given.
     """
     if cni == "cilium":
-        state: dict[str, Any] = cilium_status(raw)
-        wanted = {
-            "kube_proxy_replacement": "True" if expected["kube_proxy_replacement"] else "False",
-            "routing": expected["routing_mode"].capitalize() if state["routing"] else "",
+        state: dict[str, Any] = cni_state.cilium_status(raw)
+        kpr = bool(expected["kube_proxy_replacement"])
+        wanted: dict[str, Any] = {
+            "kube_proxy_replacement": "True" if kpr else "False",
+            # Before Cilium 1.16 the status has no network routing mode.
+            "routing": expected["routing_mode"].capitalize() if state["routing"] else None,
             # BPF host routing needs both kube-proxy replacement and BPF masquerading.
-            "host_routing": "BPF" if expected["bpf_masquerade"] and expected["kube_proxy_replacement"] else "Legacy",
+            "host_routing": "BPF" if expected["bpf_masquerade"] and kpr else "Legacy",
             "masquerading": "BPF" if expected["bpf_masquerade"] else "IPTables",
         }
-        description = (f"Cilium {state['version'] or '?'}: kube-proxy replacement {state['kube_proxy_replacement']}, "
-                       f"routing {state['routing'] or '?'}, host routing {state['host_routing']}, "
+        tunnel = f" ({state['tunnel_protocol']})" if state["routing"] == "Tunnel" and state["tunnel_protocol"] else ""
+        description = (f"Cilium {state['version'] or '?'} ({state['state']}): "
+                       f"kube-proxy replacement {state['kube_proxy_replacement']}, "
+                       f"routing {state['routing'] or '?'}{tunnel}, host routing {state['host_routing']}, "
                        f"masquerading {state['masquerading']}")
     elif cni == "canal":
         state = vxlan_link(raw)
-        wanted = {"backend": expected["backend"], "mtu": expected["mtu"]}
+        wanted = {"backend": expected["backend"], "mtu": canal_mtu(expected["nic_mtu"], expected["backend"])}
         description = (f"Canal: flannel {state['backend']} (VNI {state['vni']}, UDP {state['port']}) "
                        f"on {state['device']}, MTU {state['mtu']}")
     else:
         raise ValueError(f"unknown CNI {cni!r}")
-    problems = [f"{key} is {state[key]}, configured {value}" for key, value in wanted.items()
-                if value != "" and str(state[key]) != str(value)]
+    if pod_link is not None:
+        state["pod_mtu"] = cni_state.mtu_from_ip_link(pod_link)
+        description += f", pod MTU {state['pod_mtu']}"
+        if cni == "cilium":
+            state["mtu"] = state["pod_mtu"]
+        if expected.get("veth_mtu") not in (None, ""):
+            wanted["pod_mtu"] = int(expected["veth_mtu"])
+    # A Cilium agent that is not Ok (cilium-dbg exits 1 then) is reported first, with its reason.
+    problems = [f"state is {state['state']}: {state['message']}"] if state.get("state", "Ok") != "Ok" else []
+    problems += [f"{key} is {state[key]}, configured {value}" for key, value in wanted.items()
+                 if value is not None and str(state[key]) != str(value)]
     return {"cni": cni, "state": state, "description": description, "problems": problems}

@@ -41,86 +41,101 @@ def test_bad_input(args, message):
         rke2.install_environment(*args)
 
 
-
-# cilium-dbg status as Cilium 1.16+ prints it (the layout of the RKE2 v1.33 bundled release), and a node
-# where the agent fell back: tunnel routing, legacy host routing, iptables masquerading.
-CILIUM_117 = """\
-KVStore:                 Disabled
-Kubernetes:              Ok         1.33 (v1.33.5+rke2r1) [linux/amd64]
-KubeProxyReplacement:    True   [eth0   10.0.0.11 (Direct Routing)]
-Host firewall:           Disabled
-Cilium:                  Ok   1.17.6 (v1.17.6-0000000)
-IPAM:                    IPv4: 4/254 allocated from 10.42.0.0/24,
-BandwidthManager:        Disabled
-Routing:                 Network: Native   Host: BPF
-Attach Mode:             TCX
-Device Mode:             veth
-Masquerading:            BPF   [eth0]   10.42.0.0/16 [IPv4: Enabled, IPv6: Disabled]
-
-KubeProxyReplacement Details:
-  Status:                 True
-  Masquerading:           detail lines are not the summary
-"""
-CILIUM_FALLBACK = """\
-KubeProxyReplacement:    False
-Cilium:                  Ok   1.17.6 (v1.17.6-0000000)
-Routing:                 Network: Tunnel [vxlan]   Host: Legacy
-Masquerading:            IPTables [IPv4: Enabled, IPv6: Disabled]
-"""
-# Before Cilium 1.16 there was no network routing mode in the status.
-CILIUM_115 = """\
-KubeProxyReplacement:    True   [eth0 10.0.0.11 (Direct Routing)]
-Cilium:                  Ok   1.15.6 (v1.15.6-0000000)
-Host Routing:            BPF
-Masquerading:            BPF   [eth0]   10.42.0.0/16 [IPv4: Enabled, IPv6: Disabled]
-"""
+# cilium-dbg status -o json documents (see tests/data/SOURCES.md): a node running what the lab configures,
+# one whose agent fell back and is not Ok (cilium-dbg exits 1 but prints the document), and Cilium 1.15.
 CILIUM_WANTED = {"kube_proxy_replacement": True, "routing_mode": "native", "bpf_masquerade": True}
 
 
-def test_cilium_status_current_layout():
-    assert rke2.cilium_status(CILIUM_117) == {
-        "version": "1.17.6", "kube_proxy_replacement": "True", "routing": "Native",
-        "host_routing": "BPF", "masquerading": "BPF"}
+@pytest.fixture
+def cilium(data_dir):
+    return lambda name: (data_dir / f"cilium-status-{name}.json").read_text()
 
 
-def test_cilium_status_before_116():
-    state = rke2.cilium_status(CILIUM_115)
-    assert (state["host_routing"], state["routing"], state["version"]) == ("BPF", "", "1.15.6")
-
-
-def test_cilium_status_rejects_other_output():
-    with pytest.raises(ValueError, match="not the output of cilium-dbg status"):
-        rke2.cilium_status("Error: cannot reach the agent\n")
-
-
-def test_cilium_datapath_as_configured():
-    result = rke2.datapath(CILIUM_117, "cilium", CILIUM_WANTED)
+def test_cilium_datapath_as_configured(cilium):
+    result = rke2.datapath(cilium("1.18-native"), "cilium", CILIUM_WANTED)
     assert result["problems"] == []
-    assert result["description"] == ("Cilium 1.17.6: kube-proxy replacement True, routing Native, "
+    assert result["description"] == ("Cilium 1.18.1 (Ok): kube-proxy replacement True, routing Native, "
                                      "host routing BPF, masquerading BPF")
+    assert result["state"]["mtu"] is None
 
 
-def test_cilium_fallback_is_reported():
-    problems = rke2.datapath(CILIUM_FALLBACK, "cilium", CILIUM_WANTED)["problems"]
-    assert problems == ["kube_proxy_replacement is False, configured True", "routing is Tunnel, configured Native",
-                        "host_routing is Legacy, configured BPF", "masquerading is IPTables, configured BPF"]
+def test_unhealthy_cilium_is_read_and_reported_first(cilium):
+    result = rke2.datapath(cilium("1.18-failure"), "cilium", CILIUM_WANTED)
+    assert result["description"] == ("Cilium 1.18.1 (Failure): kube-proxy replacement False, routing Tunnel (vxlan), "
+                                     "host routing Legacy, masquerading IPTables")
+    assert result["problems"][0].startswith("state is Failure: 1.18.1 (v1.18.1-0000000000)    Kubernetes service is "
+                                            "not ready")
+    assert result["problems"][1:] == [
+        "kube_proxy_replacement is False, configured True", "routing is Tunnel, configured Native",
+        "host_routing is Legacy, configured BPF", "masquerading is IPTables, configured BPF"]
 
 
-def test_cilium_without_bpf_masquerade_expects_legacy_host_routing():
+def test_cilium_without_bpf_masquerade_expects_legacy_host_routing(cilium):
     wanted = CILIUM_WANTED | {"bpf_masquerade": False}
-    problems = rke2.datapath(CILIUM_117, "cilium", wanted)["problems"]
+    problems = rke2.datapath(cilium("1.18-native"), "cilium", wanted)["problems"]
     assert problems == ["host_routing is BPF, configured Legacy", "masquerading is BPF, configured IPTables"]
+
+
+def test_cilium_before_116_has_no_network_routing_to_compare(cilium):
+    result = rke2.datapath(cilium("1.15"), "cilium", CILIUM_WANTED | {"routing_mode": "tunnel"})
+    assert result["problems"] == []
+    assert (result["state"]["routing"], result["state"]["host_routing"]) == (None, "BPF")
+
+
+def test_cilium_pod_mtu_becomes_the_datapath_mtu(cilium, data_dir):
+    pod = (data_dir / "ip-link-pod-eth0.json").read_text()
+    result = rke2.datapath(cilium("1.18-native"), "cilium", CILIUM_WANTED, pod)
+    assert (result["state"]["mtu"], result["state"]["pod_mtu"]) == (1450, 1450)
+    assert result["description"].endswith(", pod MTU 1450")
+
+
+@pytest.mark.parametrize("output", ["", "Error: Cannot get status: Get \"http://localhost/v1/healthz\": dial unix",
+                                    "{}", "[]"])
+def test_cilium_rejects_other_output(output):
+    with pytest.raises(ValueError, match="cilium-dbg status -o json"):
+        rke2.datapath(output, "cilium", CILIUM_WANTED)
+
+
+@pytest.mark.parametrize(("nic", "backend", "mtu"), [(1500, "vxlan", 1450), (9000, "vxlan", 8950),
+                                                     (1500, "wireguard", 1420), ("9000", "wireguard", 8920)])
+def test_canal_mtu(nic, backend, mtu):
+    assert rke2.canal_mtu(nic, backend) == mtu
+
+
+@pytest.mark.parametrize(("nic", "backend", "message"), [(1500, "host-gw", "not one of vxlan, wireguard"),
+                                                         (600, "vxlan", "below the IPv4 minimum")])
+def test_canal_mtu_refuses(nic, backend, message):
+    with pytest.raises(ValueError, match=message):
+        rke2.canal_mtu(nic, backend)
 
 
 def test_canal_datapath_from_real_ip_output(data_dir):
     # ip -j -d link show of a VXLAN device built on this machine the way flannel builds flannel.1.
     raw = (data_dir / "ip-link-vxlan.json").read_text()
-    result = rke2.datapath(raw, "canal", {"backend": "vxlan", "mtu": 1450})
+    result = rke2.datapath(raw, "canal", {"backend": "vxlan", "nic_mtu": 1500})
     assert result["state"] == {"device": "flannel.1", "backend": "vxlan", "mtu": 1450, "vni": 1, "port": 8472}
     assert result["description"] == "Canal: flannel vxlan (VNI 1, UDP 8472) on flannel.1, MTU 1450"
     assert result["problems"] == []
-    assert rke2.datapath(raw, "canal", {"backend": "vxlan", "mtu": 1400})["problems"] == [
-        "mtu is 1450, configured 1400"]
+
+
+def test_canal_device_checked_against_the_nic_mtu(data_dir):
+    # Finding 8: on a 9000-byte NIC flannel.1 must be 8950; a 1450 device means flannel saw another NIC.
+    raw = (data_dir / "ip-link-vxlan.json").read_text()
+    assert rke2.datapath(raw, "canal", {"backend": "vxlan", "nic_mtu": "9000"})["problems"] == [
+        "mtu is 1450, configured 8950"]
+    assert rke2.datapath(raw, "canal", {"backend": "wireguard", "nic_mtu": 1500})["problems"] == [
+        "backend is vxlan, configured wireguard", "mtu is 1450, configured 1420"]
+
+
+def test_canal_veth_mtu_checked_against_the_pod(data_dir):
+    raw = (data_dir / "ip-link-vxlan.json").read_text()
+    pod = json.loads((data_dir / "ip-link-pod-eth0.json").read_text())
+    result = rke2.datapath(raw, "canal", {"backend": "vxlan", "nic_mtu": 1500, "veth_mtu": 1450}, pod)
+    assert (result["problems"], result["state"]["pod_mtu"]) == ([], 1450)
+    assert rke2.datapath(raw, "canal", {"backend": "vxlan", "nic_mtu": 1500, "veth_mtu": "1400"}, pod)["problems"] == [
+        "pod_mtu is 1450, configured 1400"]
+    # Without a pod reading the configured veth MTU cannot be checked, and is not.
+    assert rke2.datapath(raw, "canal", {"backend": "vxlan", "nic_mtu": 1500, "veth_mtu": 1400})["problems"] == []
 
 
 def test_unknown_cni():
@@ -143,3 +158,27 @@ def test_ready_nodes():
 @pytest.mark.parametrize("output", ["", "The connection to the server 127.0.0.1:6443 was refused", "{}"])
 def test_no_ready_nodes_while_the_api_is_down(output):
     assert rke2.ready_nodes(output) == []
+
+
+@pytest.mark.parametrize(("version", "controller", "config"), [
+    ("v1.33.5+rke2r1", "none", {"ingress-controller": "none"}),
+    ("v1.33.0+rke2r1", "traefik", {"ingress-controller": "traefik"}),
+    ("v1.34.1+rke2r1", "none", {"ingress-controller": "none"}),
+    ("v1.32.4+rke2r1", "none", {"ingress-controller": "none"}),
+    ("v1.32.3+rke2r1", "none", {"disable": ["rke2-ingress-nginx"]}),
+    ("v1.31.7+rke2r1", "ingress-nginx", {}),
+    ("v1.31.8+rke2r1", "ingress-nginx", {"ingress-controller": "ingress-nginx"}),
+    ("v1.30.14+rke2r1", "none", {"disable": ["rke2-ingress-nginx"]}),
+])
+def test_ingress_controller_by_release(version, controller, config):
+    assert rke2.ingress_config(version, controller) == config
+
+
+@pytest.mark.parametrize(("version", "controller", "message"), [
+    ("v1.30.14+rke2r1", "traefik", "no ingress-controller flag"),
+    ("v1.33.5+rke2r1", "haproxy", "not one of none, ingress-nginx, traefik"),
+    ("1.33.5", "none", "must look like"),
+])
+def test_ingress_controller_refuses(version, controller, message):
+    with pytest.raises(ValueError, match=message):
+        rke2.ingress_config(version, controller)
