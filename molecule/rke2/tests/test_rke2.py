@@ -11,7 +11,7 @@ SERVER_IP, AGENT_IP = "198.18.3.11", "198.18.3.12"
 
 # RKE2 config-file keys we write (docs.rke2.io reference/server_config and agent_config).
 RKE2_KEYS = {"token", "node-name", "node-ip", "server", "cni", "cluster-cidr", "service-cidr", "tls-san",
-             "write-kubeconfig-mode", "disable-kube-proxy"}
+             "write-kubeconfig-mode", "disable-kube-proxy", "ingress-controller"}
 # rke2-cilium chart value paths we write, each checked in the chart's values.
 CILIUM_KEYS = {"kubeProxyReplacement", "k8sServiceHost", "k8sServicePort", "routingMode", "ipv4NativeRoutingCIDR",
                "autoDirectNodeRoutes", "bpf.masquerade", "hubble.enabled", "hubble.relay.enabled", "hubble.ui.enabled",
@@ -74,6 +74,8 @@ def test_config_keys_and_values(node, config):
         assert (config["cluster-cidr"], config["service-cidr"]) == ("10.42.0.0/16", "10.43.0.0/16")
         assert "server" not in config, "the first server starts the cluster"
         assert config.get("disable-kube-proxy", False) is (CNI == "cilium")
+        # No ingress DaemonSet with hostPorts on the benchmark nodes (the flag exists since v1.33.0).
+        assert config["ingress-controller"] == "none"
     else:
         assert config["server"] == f"https://{SERVER_IP}:9345"
         assert config["node-ip"] == AGENT_IP
@@ -106,4 +108,5 @@ def test_helmchartconfig(node):
         assert values["bpf"]["masquerade"] is True
     else:
         assert set(paths(values)) <= CANAL_KEYS
+        # flannel's device on the node's 1500-byte NIC is 1450: the pods' veths match it.
         assert values == {"flannel": {"backend": "vxlan"}, "calico": {"vethuMTU": 1450}}
