@@ -17,3 +17,11 @@ def test_swap_stays_off(node):
     fstab = node.file("/etc/fstab").content_string
     assert "# /swapfile none swap sw 0 0" in fstab
     assert not [line for line in fstab.splitlines() if " swap " in line and not line.startswith("#")]
+
+
+def test_apt_timers_are_masked_and_recorded(node):
+    for unit in ("apt-daily.timer", "apt-daily-upgrade.timer"):
+        assert node.run(f"systemctl is-enabled {unit}").stdout.strip() == "masked"
+        assert not node.service(unit).is_running
+    fact = node.file("/etc/ansible/facts.d/netlab_prep.fact").content_string
+    assert '"apt-daily.timer"' in fact and '"swap_off": true' in fact
