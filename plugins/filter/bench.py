@@ -1,4 +1,4 @@
-"""Filters that expose the benchmark planner and the iperf3 parser to playbooks.
+"""Filters that expose the benchmark planner, the Kubernetes transport and the iperf3 parser to playbooks.
 
 Each filter is documented in its sidecar file of the same name (bench_plan.yml, ...).
 """
@@ -14,11 +14,16 @@ from ansible_collections.netlab.lab.plugins.module_utils import kube, matrix, re
 
 
 def bench_plan(matrix_entries: list[dict[str, Any]], nodes: list[dict[str, Any]],
-               settings: dict[str, Any], transport: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+               settings: dict[str, Any], transport: dict[str, Any] | None = None,
+               hosts: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     try:
-        return matrix.build_plan(matrix_entries, nodes, settings, transport or None)
+        return matrix.build_plan(matrix_entries, nodes, settings, transport or None, hosts or None)
     except matrix.MatrixError as exc:
         raise AnsibleFilterError(f"bench_plan: {exc}") from exc
+
+
+def bench_retryable(stdout: str | None, stderr: str | None = None) -> bool:
+    return matrix.retryable(stdout, stderr)
 
 
 def iperf3_record(doc: str | dict[str, Any]) -> dict[str, Any]:
@@ -35,39 +40,89 @@ def spread(values: list[Any]) -> dict[str, float | None]:
         raise AnsibleFilterError(f"spread: {exc}") from exc
 
 
+def _placements(matrix_entries: list[dict[str, Any]]) -> list[str]:
+    return [e["placement"] for e in matrix.normalize_matrix(matrix_entries)]
+
+
 def bench_manifests(run_id: str, nodes: list[str], matrix_entries: list[dict[str, Any]], image: str,
-                    port: int) -> list[dict[str, Any]]:
+                    port: int, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     try:
-        placements = [e["placement"] for e in matrix.normalize_matrix(matrix_entries)]
-        return kube.manifests(run_id, list(nodes), placements, image, int(port))
+        return kube.manifests(run_id, list(nodes), _placements(matrix_entries), image, int(port), overrides)
     except ValueError as exc:
         raise AnsibleFilterError(f"bench_manifests: {exc}") from exc
 
 
-def bench_k8s_nodes(nodes: list[dict[str, Any]], pods_json: str | dict[str, Any],
-                    services_json: str | dict[str, Any]) -> list[dict[str, Any]]:
+def bench_k8s_nodes(node_names: list[str], nodes: Any = None, pods: Any = None, services: Any = None,
+                    matrix_entries: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The planner's nodes from k8s_info results; without pods (render-only) with named placeholders."""
     try:
-        return kube.bench_nodes(nodes, _json(pods_json), _json(services_json))
+        if pods is None:
+            return kube.placeholder_nodes(list(node_names), _placements(matrix_entries or []))
+        return kube.bench_nodes(list(node_names), nodes, pods, services)
     except (ValueError, KeyError) as exc:
         raise AnsibleFilterError(f"bench_k8s_nodes: {exc}") from exc
 
 
-def bench_k8s_meta(version_json: str | dict[str, Any], nodes_json: str | dict[str, Any],
-                   pods_json: str | dict[str, Any], node_names: list[str], iperf3_version: str) -> dict[str, Any]:
+def bench_k8s_meta(version: dict[str, Any], node_names: list[str], nodes: Any, pods: Any, iperf3_version: str,
+                   hosts: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
-        meta = kube.run_metadata(_json(version_json), _json(nodes_json), _json(pods_json), list(node_names))
+        records = kube.node_records(list(node_names), nodes, hosts)
+        meta = kube.run_metadata(version or {}, records, pods)
         meta["iperf3"] = kube.iperf3_version(iperf3_version)
+        meta["environment_nodes"] = kube.environment_nodes(records)
         return meta
     except (ValueError, KeyError) as exc:
         raise AnsibleFilterError(f"bench_k8s_meta: {exc}") from exc
 
 
-def _json(doc: str | dict[str, Any]) -> dict[str, Any]:
-    return json.loads(doc) if isinstance(doc, str) else doc
+def bench_k8s_calls(node_names: list[str], docs: list[dict[str, Any]] | None = None, pod_timeout: int = 0,
+                    delete_timeout: int = 0, plan: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    try:
+        out = kube.cluster_calls(list(node_names))
+        if docs:
+            out.update(kube.calls(docs, int(pod_timeout), int(delete_timeout), plan))
+        return out
+    except (ValueError, KeyError, IndexError) as exc:
+        raise AnsibleFilterError(f"bench_k8s_calls: {exc}") from exc
+
+
+def _cni_state() -> Any:
+    # Imported when used: the readers of the CNIs' own outputs (plugins/module_utils/cni_state.py).
+    from ansible_collections.netlab.lab.plugins.module_utils import cni_state
+
+    return cni_state
+
+
+def bench_k8s_cni(daemonsets: Any) -> dict[str, Any]:
+    try:
+        return _cni_state().identify_cni(kube._items(daemonsets))
+    except (ValueError, KeyError) as exc:
+        raise AnsibleFilterError(f"bench_k8s_cni: {exc}") from exc
+
+
+def bench_k8s_datapath(cni: dict[str, Any], node_names: list[str], nodes: Any, cilium_status: Any = None,
+                       mtu_text: str | None = None) -> dict[str, Any]:
+    """The datapath as the cluster reports it: Cilium's status per node, flannel's node annotations."""
+    try:
+        readers = _cni_state()
+        name = cni.get("cni")
+        per_node: dict[str, Any] = {}
+        if name == "cilium":
+            outputs = [r.get("stdout", "") for r in (cilium_status or {}).get("results", [])]
+            for node, text in zip(node_names, outputs, strict=False):
+                per_node[node] = readers.cilium_status(json.loads(text)) if text.strip() else {"state": "not read"}
+        elif name in ("canal", "flannel"):
+            by_name = {n["metadata"]["name"]: n for n in kube._items(nodes)}
+            per_node = {node: readers.flannel_node(by_name[node]) for node in node_names if node in by_name}
+        mtu = int(mtu_text.strip()) if mtu_text and mtu_text.strip().isdigit() else None
+        return kube.datapath(cni, per_node, mtu)
+    except (ValueError, KeyError) as exc:
+        raise AnsibleFilterError(f"bench_k8s_datapath: {exc}") from exc
 
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"bench_plan": bench_plan, "iperf3_record": iperf3_record, "spread": spread,
-                "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,
-                "bench_k8s_meta": bench_k8s_meta}
+        return {"bench_plan": bench_plan, "bench_retryable": bench_retryable, "iperf3_record": iperf3_record,
+                "spread": spread, "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,
+                "bench_k8s_meta": bench_k8s_meta, "bench_k8s_calls": bench_k8s_calls,
+                "bench_k8s_cni": bench_k8s_cni, "bench_k8s_datapath": bench_k8s_datapath}

@@ -107,6 +107,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         rows.append({
             "scenario": name,
             "placement": first["placement"],
+            "same_host": any(bool(r and r.get("same_host")) for r in (ra, rb)),
             "protocol": first["protocol"],
             "streams": first["streams"],
             "a": _side(ra),
@@ -142,7 +143,7 @@ def comparison_rows(comparison: dict[str, Any]) -> tuple[list[str], list[list[st
         spread_word = {True: "yes", False: "no", None: "n/a"}[row["beyond_spread"]]
         noisy = any(row[side] and row[side]["noisy"] for side in ("a", "b"))
         rows.append([
-            row["scenario"],
+            row["scenario"] + (" (same host)" if row.get("same_host") else ""),
             results.fmt(row["a"]["gbps_median"] if row["a"] else None),
             results.fmt(row["b"]["gbps_median"] if row["b"] else None),
             "-" if change is None else f"{change:+.1f}",
@@ -160,6 +161,7 @@ def _notes(comparison: dict[str, Any]) -> list[str]:
              "of the repeats do not overlap (n/a below two repeats). Pairs are first / second run."]
     if "local" in comparison["providers"]:
         notes.append(results.LOCAL_LAB_NOTE)
+    notes += results.same_host_note([r["scenario"] for r in comparison["rows"] if r.get("same_host")])
     notes += [f"WARNING: {w}" for w in comparison["warnings"]]
     return notes
 
@@ -182,7 +184,7 @@ def render_markdown(comparison: dict[str, Any], chart: str | None = None) -> str
 
 def render_csv(comparison: dict[str, Any]) -> str:
     out = io.StringIO()
-    fields = ["scenario", "placement", "protocol", "streams", "change_percent", "beyond_spread"]
+    fields = ["scenario", "placement", "same_host", "protocol", "streams", "change_percent", "beyond_spread"]
     side_fields = [f"{side}_{f}" for side in ("a", "b") for f in SIDE_FIELDS]
     writer = csv.DictWriter(out, fieldnames=["run_a", "run_b", *fields, *side_fields], lineterminator="\n")
     writer.writeheader()

@@ -8,12 +8,20 @@ Pure functions, no Ansible imports, so they are unit tested directly.
 
 from __future__ import annotations
 
+import math
 import re
+import shlex
 from typing import Any
 
 PLACEMENTS = ("host", "same-node", "cross-node", "service")
 PROTOCOLS = ("tcp", "udp")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# Seconds between two tries of a test whose server is busy or not listening yet.
+RETRY_DELAY = 2
+# iperf3's own words (src/iperf_error.c): the server still serves the previous client, or nothing
+# listens yet (a server pod just started, a one-off server not yet up).
+RETRYABLE = ("the server is busy running a test", "Connection refused")
+SAME_HOST = "cross-node, same host: the traffic never reaches a NIC"
 
 
 class MatrixError(ValueError):
@@ -64,7 +72,8 @@ def endpoints(placement: str, nodes: list[dict[str, Any]]) -> tuple[dict, dict]:
     Kubernetes also ``host_pod`` (the hostNetwork pod to run host tests in) and, on the
     second node, ``service_ip`` (the ClusterIP in front of its server pod). An endpoint's
     ``pod`` is where the command runs: a network namespace on the local lab, a pod on
-    Kubernetes, None for the node itself. The client always runs on the first node.
+    Kubernetes, None for the node itself. The client always runs on the first node; a
+    third node, if given, holds the same-node pair instead of the first.
     """
     if len(nodes) < 2:
         raise MatrixError("the benchmark needs two nodes")
@@ -84,7 +93,8 @@ def endpoints(placement: str, nodes: list[dict[str, Any]]) -> tuple[dict, dict]:
     if placement == "host":
         return host(first), host(second)
     if placement == "same-node":
-        return pod(first, 0), pod(first, 1)
+        same = nodes[2] if len(nodes) > 2 else first
+        return pod(same, 0), pod(same, 1)
     if placement == "service":
         if not second.get("service_ip"):
             raise MatrixError("placement service needs a Kubernetes Service in front of the server pod; "
@@ -141,37 +151,69 @@ def in_netns(argv: list[str], netns: str | None) -> list[str]:
     return ["ip", "netns", "exec", netns, *argv] if netns else argv
 
 
-def kubectl_exec(argv: list[str], pod: str, transport: dict[str, Any]) -> list[str]:
-    """Kubernetes transport: run argv in a container of one of the run's pods."""
-    return [*transport["kubectl"], "exec", "--namespace", transport["namespace"], pod,
-            "--container", "iperf3", "--", *argv]
+def k8s_exec(argv: list[str], pod: str, transport: dict[str, Any]) -> dict[str, Any]:
+    """Kubernetes transport: the arguments of kubernetes.core.k8s_exec that run argv in a pod.
+
+    k8s_exec takes one string and splits it with shlex, so argv is joined with shlex.
+    """
+    return {"namespace": transport["namespace"], "pod": pod, "container": transport.get("container", "iperf3"),
+            "command": shlex.join(argv)}
+
+
+def bounds(settings: dict[str, Any]) -> dict[str, int]:
+    """How one test is bounded and retried.
+
+    ``in_pod_timeout``: coreutils ``timeout`` around iperf3 where it runs, so a killed test's
+    iperf3 dies with it; ``task_timeout``: the Ansible task's own bound, a little later;
+    ``retries`` x ``delay`` covers the test's own length, the longest a previous client can
+    keep a server busy.
+    """
+    length = int(settings["duration"]) + int(settings["omit"])
+    return {"in_pod_timeout": test_timeout(settings), "task_timeout": test_timeout(settings) + 15,
+            "retries": max(1, math.ceil(length / RETRY_DELAY)), "delay": RETRY_DELAY}
+
+
+def retryable(stdout: str | None, stderr: str | None = None) -> bool:
+    """Whether a test's output says its server was busy or not listening: try again."""
+    text = f"{stdout or ''}\n{stderr or ''}"
+    return any(word in text for word in RETRYABLE)
 
 
 def commands(entry: dict[str, Any], client: dict, server: dict, settings: dict[str, Any],
-             transport: dict[str, Any] | None) -> tuple[list[str], list[str] | None]:
-    """(client command, server command) of one test as the transport runs them.
+             transport: dict[str, Any] | None) -> tuple[list[str], list[str] | None, dict[str, Any] | None]:
+    """(client command, server command, k8s_exec arguments) of one test as the transport runs them.
 
-    Local lab: both inside the pods' namespaces on their nodes, the client bounded by
-    ``timeout``, the server started for this one test. Kubernetes: ``kubectl exec`` in the
-    client pod, bounded on the controller; the server pods run ``iperf3 --server`` already.
+    Both transports bound the client with ``timeout`` where iperf3 runs. Local lab: both
+    commands inside the pods' namespaces on their nodes, the server started for this one test.
+    Kubernetes: the client command exec'd in the client pod; the server pods run
+    ``iperf3 --server`` already.
     """
     bound = ["timeout", str(test_timeout(settings))]
     argv = client_argv(entry, server["ip"], settings)
     if transport is None:
-        return in_netns([*bound, *argv], client["pod"]), in_netns(server_argv(settings), server["pod"])
-    return [*bound, *kubectl_exec(argv, client["pod"], transport)], None
+        return in_netns([*bound, *argv], client["pod"]), in_netns(server_argv(settings), server["pod"]), None
+    return [*bound, *argv], None, k8s_exec([*bound, *argv], client["pod"], transport)
+
+
+def placement_note(client: dict, server: dict, hosts: dict[str, Any] | None) -> dict[str, Any]:
+    """Whether the two nodes of a test run on one hypervisor (only when both are known)."""
+    a, b = client["host"], server["host"]
+    if a == b or not hosts or not hosts.get(a) or not hosts.get(b):
+        return {"same_host": None, "note": None}
+    shared = hosts[a] == hosts[b]
+    return {"same_host": shared, "note": SAME_HOST if shared else None}
 
 
 def build_plan(
     matrix: list[dict[str, Any]], nodes: list[dict[str, Any]], settings: dict[str, Any],
-    transport: dict[str, Any] | None = None,
+    transport: dict[str, Any] | None = None, hosts: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Every test of a run, in run order.
 
-    ``transport`` is None for the local lab, or ``{namespace, kubectl, host}`` for
-    Kubernetes: the run's namespace, the kubectl command line and the inventory host
-    that runs it. Repeats are interleaved (all scenarios once, then again) so that slow drift
-    on the lab spreads over all scenarios instead of biasing one.
+    ``transport`` is None for the local lab, or ``{namespace}`` for Kubernetes (the run's
+    namespace; tests are exec'd from the controller). ``hosts`` maps a node to the machine it
+    runs on (a Proxmox VM's PVE node), where known. Repeats are interleaved (all scenarios once,
+    then again) so that slow drift on the lab spreads over all scenarios instead of biasing one.
     """
     entries = normalize_matrix(matrix)
     for key in ("duration", "omit", "repeats", "port", "timeout_margin"):
@@ -190,7 +232,7 @@ def build_plan(
             test_id = f"{index:04d}-{entry['name']}-r{repeat}"
             seconds_left = (total - index + 1) * per_test
             client, server = endpoints(entry["placement"], nodes)
-            client_cmd, server_cmd = commands(entry, client, server, settings, transport)
+            client_cmd, server_cmd, exec_args = commands(entry, client, server, settings, transport)
             plan.append({
                 "id": test_id,
                 "label": f"{index}/{total} {test_id}, about {seconds_left} s left",
@@ -206,7 +248,10 @@ def build_plan(
                 "server": server,
                 "client_cmd": client_cmd,
                 "server_cmd": server_cmd,
-                "exec_host": transport["host"] if transport else client["host"],
+                "exec": exec_args,
+                "exec_host": None if transport else client["host"],
+                "bounds": bounds(settings),
+                **placement_note(client, server, hosts),
                 "seconds_left": seconds_left,
             })
     return plan

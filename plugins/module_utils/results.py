@@ -21,10 +21,12 @@ SCHEMA_VERSION = 1
 # A test whose repeats vary more than this (coefficient of variation) is flagged noisy.
 NOISY_CV_PERCENT = 10.0
 SUMMARY_FIELDS = (
-    "scenario", "placement", "protocol", "streams", "repeats", "gbps_median", "gbps_min",
+    "scenario", "placement", "same_host", "protocol", "streams", "repeats", "gbps_median", "gbps_min",
     "gbps_max", "gbps_stdev", "gbps_iqr", "cv_percent", "noisy", "retransmits", "lost_percent",
     "jitter_ms", "cpu_client_percent", "cpu_server_percent",
 )
+# A pair of nodes (VMs) on one hypervisor: what "cross-node" measures there is no wire.
+SAME_HOST = "cross-node, same host: the traffic never reaches a NIC"
 LOCAL_LAB_NOTE = (
     "Local lab: a model of the CNI datapath built from real kernel devices in podman "
     "nodes on one machine. These are not figures of a real cluster."
@@ -118,6 +120,7 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
         results.append({
             "scenario": name,
             "placement": first["placement"],
+            "same_host": any(t.get("same_host") for t in tests),
             "protocol": first["protocol"],
             "streams": first["streams"],
             "repeats": len(good),
@@ -194,13 +197,22 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     header = ["test", "placement", "proto", "streams", "runs", "Gbps median", "min", "max",
               "CV %", "retrans", "loss %", "jitter ms"]
     rows = [[
-        r["scenario"], r["placement"], r["protocol"], str(r["streams"]),
+        r["scenario"], placement_label(r), r["protocol"], str(r["streams"]),
         f"{r['repeats']}/{r['planned']}", fmt(r["gbps_median"]), fmt(r["gbps_min"]),
         fmt(r["gbps_max"]), fmt(r["cv_percent"], 1) + (" noisy" if r["noisy"] else ""),
         fmt(r["retransmits"], 0),
         fmt(r["lost_percent"], 3), fmt(r["jitter_ms"], 3),
     ] for r in summary["results"]]
     return header, rows
+
+
+def placement_label(result: dict[str, Any]) -> str:
+    """A result's placement as reports show it: marked when its two nodes share one hypervisor."""
+    return f"{result['placement']}, same host" if result.get("same_host") else result["placement"]
+
+
+def same_host_note(scenarios: list[str]) -> list[str]:
+    return [f"{SAME_HOST} ({', '.join(scenarios)}): both nodes run on one hypervisor."] if scenarios else []
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -249,6 +261,7 @@ def _notes(summary: dict[str, Any]) -> list[str]:
     notes = []
     if summary.get("provider") == "local":
         notes.append(LOCAL_LAB_NOTE)
+    notes += same_host_note([r["scenario"] for r in summary["results"] if r.get("same_host")])
     noisy = [r["scenario"] for r in summary["results"] if r["noisy"]]
     if noisy:
         notes.append(f"NOISY (CV > {summary['noisy_cv_percent']:g} %): {', '.join(noisy)}; "

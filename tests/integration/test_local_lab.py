@@ -247,23 +247,69 @@ def test_interrupted_run_is_kept_and_resumed(play, results_dir):
     assert len(list((run / "raw").glob("[!.]*.json"))) == 12
 
 
+def check_rendered(run: Path, nodes: list[str]) -> list[dict]:
+    """manifests.yaml valid for Kubernetes 1.33 (strict), k8s_calls.yaml naming every call, nothing else."""
+    assert not (run / "run.json").exists() and not list((run / "raw").iterdir())
+    docs = list(yaml.safe_load_all((run / "manifests.yaml").read_text()))
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.33", strict=True)
+        assert "readinessProbe" not in json.dumps(doc), "finding 9: nothing connects to the iperf3 port"
+    pinned = {d["metadata"]["name"]: d["spec"]["nodeName"] for d in docs if d["kind"] == "Pod"}
+    assert pinned["iperf3-client"] == nodes[0] and pinned["iperf3-server-cross"] == nodes[1]
+    assert docs[0]["kind"] == "Namespace" and docs[0]["metadata"]["name"] == kube_namespace(run.name)
+    calls = yaml.safe_load((run / "k8s_calls.yaml").read_text())["calls"]
+    assert calls["create_namespace"]["definition"] + calls["create_pods"]["definition"] == docs
+    assert calls["create_pods"]["wait_condition"] == {"type": "Ready", "status": "True"}
+    assert calls["delete_namespace"]["wait"] is True
+    assert calls["delete_namespace"]["name"] == docs[0]["metadata"]["name"]
+    for test in calls["tests"]:
+        assert test["args"]["command"].startswith(f"timeout {test['in_pod_timeout']} iperf3 --client ")
+        assert test["task_timeout"] > test["in_pod_timeout"]
+        assert test["retries"] * test["delay"] >= 1
+    return docs
+
+
 def test_kubernetes_transport_renders_valid_pinned_manifests(play, results_dir):
-    """The cluster transport up to kubectl apply, on the lab's nodes; nothing is applied."""
+    """The cluster transport up to the first kubernetes.core call, on the lab's nodes; nothing is applied."""
     image = "netlab/iperf3@sha256:" + "e" * 64
     runs = set(results_dir.iterdir())
     proc = play("-e", "cni=canal", "--tags", "bench", "-e", "iperf3_bench_transport=kubernetes",
                 "-e", "iperf3_bench_render_only=true", "-e", f"iperf3_bench_image={image}",
-                "-e", '{"iperf3_bench_matrix": "{{ iperf3_bench_reference_matrix }}"}')
+                "-e", '{"iperf3_bench_matrix": "{{ iperf3_bench_reference_matrix }}"}',
+                "-e", '{"iperf3_bench_pod_overrides": {"spec": {"imagePullSecrets": [{"name": "reg"}]}}}')
     assert proc.returncode == 0
     (run,) = set(results_dir.iterdir()) - runs
-    assert not (run / "run.json").exists() and "Create the run's namespace" not in proc.stdout
-    docs = list(yaml.safe_load_all((run / "manifests.yaml").read_text()))
-    for doc in docs:
-        kubernetes_validate.validate(doc, "1.33", strict=True)
-    pinned = {d["metadata"]["name"]: d["spec"]["nodeName"] for d in docs if d["kind"] == "Pod"}
-    assert pinned["iperf3-client"] == "netlab-agent-1" and pinned["iperf3-server-cross"] == "netlab-agent-2"
-    assert docs[-1]["kind"] == "Service" and docs[0]["metadata"]["name"] == kube_namespace(run.name)
+    assert "Create the run's namespace" not in proc.stdout
+    docs = check_rendered(run, ["netlab-agent-1", "netlab-agent-2"])
+    assert all(d["spec"]["imagePullSecrets"] == [{"name": "reg"}] for d in docs if d["kind"] == "Pod")
+    assert {d["spec"]["containers"][0]["image"] for d in docs if d["kind"] == "Pod"} == {image}
     shutil.rmtree(run)
+
+
+def test_existing_cluster_inventory_passes_the_syntax_check():
+    proc = subprocess.run(["ansible-playbook", "site.yml", "-i", "inventories/existing", "--syntax-check"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_existing_cluster_renders_with_only_a_kubeconfig_and_two_node_names(tmp_path):
+    """inventories/existing, given a kubeconfig path and the local lab's node names: no cluster, no node contacted."""
+    proc = subprocess.run(
+        ["ansible-playbook", "site.yml", "-i", "inventories/existing", "--tags", "bench",
+         "-e", f"netlab_results_dir={tmp_path}", "-e", "iperf3_bench_render_only=true",
+         "-e", f"iperf3_bench_kubeconfig={tmp_path}/absent-kubeconfig",
+         "-e", '{"iperf3_bench_nodes": ["netlab-agent-1", "netlab-agent-2"]}'],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    print(proc.stdout[-6000:], proc.stderr[-3000:])
+    assert proc.returncode == 0
+    assert list(recap(proc.stdout)) == ["localhost"], "no node may be contacted"
+    # No task that would contact the cluster ran (a task header followed by a result).
+    for task in ("Read the benchmark nodes", "Read the DaemonSets of kube-system",
+                 "Create the run's namespace and Service", "Delete the run's namespace and everything in it"):
+        assert not re.search(rf"TASK \[iperf3_bench : {re.escape(task)}\] \**\n(ok|changed|fatal)", proc.stdout), task
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    docs = check_rendered(run, ["netlab-agent-1", "netlab-agent-2"])
+    assert [d["kind"] for d in docs].count("Service") == 1, "a cluster's matrix has the Service test"
 
 
 def kube_namespace(run_id: str) -> str:

@@ -1,6 +1,7 @@
 """Kubernetes transport: rendered objects (checked against the Kubernetes schemas), exec lines, pod reading."""
 
 import copy
+import shlex
 
 import kubernetes_validate
 import pytest
@@ -38,13 +39,13 @@ def render(entries, run=RUN):
 
 def test_every_object_is_valid_for_the_lab_kubernetes(reference, k8s_version):
     docs = render(reference)
-    assert [d["kind"] for d in docs] == ["Namespace"] + ["Pod"] * 5 + ["Service"]
+    assert [d["kind"] for d in docs] == ["Namespace", "Service"] + ["Pod"] * 5
     for doc in docs:
         kubernetes_validate.validate(doc, k8s_version, strict=True)
 
 
 def test_schema_validation_would_catch_a_bad_field(reference, k8s_version):
-    doc = copy.deepcopy(render(reference)[1])
+    doc = copy.deepcopy(render(reference)[2])
     doc["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(doc, k8s_version, strict=True)
@@ -71,7 +72,7 @@ def test_one_namespace_per_run_and_the_service_selects_the_cross_node_server(ref
     namespace = docs[0]["metadata"]["name"]
     assert namespace == "netlab-bench-20261122t190312z-cilium"
     assert all(d["metadata"]["namespace"] == namespace for d in docs[1:])
-    service = docs[-1]
+    service = docs[1]
     server = next(d for d in docs if d["metadata"]["name"] == "iperf3-server-cross")
     assert service["spec"]["selector"].items() <= server["metadata"]["labels"].items()
     assert {p["protocol"] for p in service["spec"]["ports"]} == {"TCP", "UDP"}
@@ -81,6 +82,7 @@ def test_one_namespace_per_run_and_the_service_selects_the_cross_node_server(ref
 def test_only_the_pods_a_matrix_needs():
     docs = render([{"name": "cross", "placement": "cross-node"}])
     assert [d["metadata"]["name"] for d in docs[1:]] == ["iperf3-client", "iperf3-server-cross"]
+    assert all("readinessProbe" not in d["spec"]["containers"][0] for d in docs[1:]), "finding 9: no probe"
     # No hostNetwork pod: the namespace can enforce the restricted Pod Security level.
     assert docs[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
@@ -98,65 +100,146 @@ def test_image_must_be_pinned_by_digest(image):
 
 
 def pod_item(component, node, ip, phase="Running"):
-    return {"metadata": {"name": f"iperf3-{component}", "labels": {"app.kubernetes.io/component": component}},
+    # Shaped as k8s_info returns a Pod (Kubernetes API reference v1.33, Pod v1 core: metadata,
+    # spec.nodeName, status.phase/podIP/containerStatuses[].imageID).
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"iperf3-{component}", "labels": {"app.kubernetes.io/component": component}},
             "spec": {"nodeName": node},
-            "status": {"phase": phase, "podIP": ip,
-                       "containerStatuses": [{"imageID": IMAGE}]}}
+            "status": {"phase": phase, "podIP": ip, "containerStatuses": [{"imageID": IMAGE}]}}
 
 
-PODS = {"items": [pod_item("client", NODES[0], "10.42.1.5"), pod_item("server-same", NODES[0], "10.42.1.6"),
-                  pod_item("server-cross", NODES[1], "10.42.2.7"),
-                  pod_item("client-host", NODES[0], "192.168.1.11"),
-                  pod_item("server-host", NODES[1], "192.168.1.12")]}
-SERVICES = {"items": [{"metadata": {"name": "iperf3-cross"}, "spec": {"clusterIP": "10.43.17.4"}}]}
-NODE_IPS = [{"name": NODES[0], "ip": "192.168.1.11", "cni": "cilium"}, {"name": NODES[1], "ip": "192.168.1.12"}]
+def node_item(name, ip, taints=None, provider_id=None):
+    # A Node as in the Kubernetes API reference v1.33 (Node v1 core): spec.providerID and spec.taints,
+    # status.addresses (InternalIP, Hostname), status.capacity and status.nodeInfo (systemUUID ...).
+    spec = {"podCIDR": "10.42.1.0/24"}
+    if provider_id:
+        spec["providerID"] = provider_id
+    if taints:
+        spec["taints"] = taints
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": spec, "status": {
+        "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+        "capacity": {"cpu": "8", "memory": "32859948Ki", "pods": "110"},
+        "nodeInfo": {"kubeletVersion": "v1.33.5+rke2r1", "kernelVersion": "6.12.48-1-amd64",
+                     "osImage": "Debian GNU/Linux 13 (trixie)", "containerRuntimeVersion": "containerd://2.1.4",
+                     "systemUUID": f"{name}-uuid", "machineID": "m", "architecture": "amd64",
+                     "operatingSystem": "linux"}}}
+
+
+# k8s_info returns {"resources": [...]}; a looped call {"results": [{"resources": [...]}, ...]}.
+PODS = {"resources": [pod_item("client", NODES[0], "10.42.1.5"), pod_item("server-same", NODES[0], "10.42.1.6"),
+                      pod_item("server-cross", NODES[1], "10.42.2.7"),
+                      pod_item("client-host", NODES[0], "192.168.1.11"),
+                      pod_item("server-host", NODES[1], "192.168.1.12")]}
+SERVICES = {"resources": [{"metadata": {"name": "iperf3-cross"}, "spec": {"clusterIP": "10.43.17.4"}}]}
+# The control-plane taint as kubeadm/RKE2 document it (Kubernetes docs, "Taints and Tolerations").
+CONTROL_PLANE = [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
+NODE_OBJECTS = {"results": [{"resources": [node_item(NODES[0], "192.168.1.11", provider_id="aws:///eu-west-1a/i-0a")]},
+                            {"resources": [node_item(NODES[1], "192.168.1.12", taints=CONTROL_PLANE)]}]}
 SETTINGS = {"duration": 30, "omit": 2, "repeats": 1, "port": 5201, "udp_bitrate": "1G", "timeout_margin": 30}
-TRANSPORT = {"namespace": "netlab-bench-x", "kubectl": ["kubectl", "--kubeconfig", "/etc/rancher/rke2/rke2.yaml"],
-             "host": "netlab-server-1"}
+TRANSPORT = {"namespace": "netlab-bench-x"}
 
 
 def test_running_pods_become_the_planner_nodes():
-    first, second = kube.bench_nodes(NODE_IPS, PODS, SERVICES)
+    first, second = kube.bench_nodes(NODES, NODE_OBJECTS, PODS, SERVICES)
     assert first["pods"] == [{"name": "iperf3-client", "ip": "10.42.1.5"},
                              {"name": "iperf3-server-same", "ip": "10.42.1.6"}]
     assert (first["host_pod"], second["host_pod"]) == ("iperf3-client-host", "iperf3-server-host")
+    assert (first["ip"], second["ip"]) == ("192.168.1.11", "192.168.1.12")
     assert second["pods"] == [{"name": "iperf3-server-cross", "ip": "10.42.2.7"}]
     assert second["service_ip"] == "10.43.17.4"
 
 
 def test_a_pod_not_running_or_on_another_node_is_refused():
     pending = copy.deepcopy(PODS)
-    pending["items"][2]["status"]["phase"] = "Pending"
+    pending["resources"][2]["status"]["phase"] = "Pending"
     with pytest.raises(kube.KubeError, match="iperf3-server-cross is Pending"):
-        kube.bench_nodes(NODE_IPS, pending, SERVICES)
+        kube.bench_nodes(NODES, NODE_OBJECTS, pending, SERVICES)
     moved = copy.deepcopy(PODS)
-    moved["items"][2]["spec"]["nodeName"] = NODES[0]
+    moved["resources"][2]["spec"]["nodeName"] = NODES[0]
     with pytest.raises(kube.KubeError, match="runs on netlab-agent-1, not on netlab-agent-2"):
-        kube.bench_nodes(NODE_IPS, moved, SERVICES)
+        kube.bench_nodes(NODES, NODE_OBJECTS, moved, SERVICES)
 
 
-def test_kubernetes_plan_execs_in_the_pinned_pods(reference):
-    nodes = kube.bench_nodes(NODE_IPS, PODS, SERVICES)
+def test_kubernetes_plan_execs_in_the_pinned_pods_with_an_in_pod_timeout(reference):
+    nodes = kube.bench_nodes(NODES, NODE_OBJECTS, PODS, SERVICES)
     plan = {t["scenario"]: t for t in matrix.build_plan(reference, nodes, SETTINGS, TRANSPORT)}
-    exec_prefix = ["timeout", "62", "kubectl", "--kubeconfig", "/etc/rancher/rke2/rke2.yaml", "exec",
-                   "--namespace", "netlab-bench-x"]
     cross = plan["cross-node-tcp-1"]
-    assert cross["client_cmd"] == [*exec_prefix, "iperf3-client", "--container", "iperf3", "--",
-                                   "iperf3", "--client", "10.42.2.7", "--port", "5201", "--json",
-                                   "--time", "30", "--omit", "2"]
-    assert cross["server_cmd"] is None and cross["exec_host"] == "netlab-server-1"
-    assert plan["service-tcp-1"]["client_cmd"][-9:-7] == ["--client", "10.43.17.4"]
+    assert cross["exec"] == {
+        "namespace": "netlab-bench-x", "pod": "iperf3-client", "container": "iperf3",
+        "command": "timeout 62 iperf3 --client 10.42.2.7 --port 5201 --json --time 30 --omit 2"}
+    assert cross["client_cmd"] == shlex.split(cross["exec"]["command"]), "k8s_exec splits with shlex"
+    assert cross["server_cmd"] is None and cross["exec_host"] is None
+    # In the pod 62 s; the task 77 s; busy or refused retried for the test's own 32 s.
+    assert cross["bounds"] == {"in_pod_timeout": 62, "task_timeout": 77, "retries": 16, "delay": 2}
+    assert "--client 10.43.17.4 " in plan["service-tcp-1"]["exec"]["command"]
     assert plan["service-tcp-1"]["server"]["host"] == NODES[1]
-    assert plan["host-tcp-1"]["client_cmd"][8:9] == ["iperf3-client-host"]
-    assert plan["host-tcp-1"]["client_cmd"][-9:-7] == ["--client", "192.168.1.12"]
-    assert plan["same-node-tcp-4"]["client_cmd"][-11:-9] == ["--client", "10.42.1.6"]
+    assert plan["host-tcp-1"]["exec"]["pod"] == "iperf3-client-host"
+    assert "--client 192.168.1.12 " in plan["host-tcp-1"]["exec"]["command"]
+    assert "--client 10.42.1.6 " in plan["same-node-tcp-4"]["exec"]["command"]
 
 
-def test_service_placement_on_the_local_lab_is_refused():
-    local = [{"name": "a", "ip": "1.1.1.1", "pods": [{"name": "pod0", "ip": "2.2.2.2"}]},
-             {"name": "b", "ip": "1.1.1.2", "pods": [{"name": "pod0", "ip": "2.2.3.2"}]}]
-    with pytest.raises(matrix.MatrixError, match="the local lab has none"):
-        matrix.build_plan([{"name": "svc", "placement": "service"}], local, SETTINGS)
+def test_a_third_node_holds_the_same_node_pair(reference, k8s_version):
+    third = [*NODES, "netlab-agent-3"]
+    docs = kube.manifests(RUN, third, [e["placement"] for e in reference], IMAGE, 5201)
+    pinned = {d["metadata"]["name"]: d["spec"]["nodeName"] for d in docs if d["kind"] == "Pod"}
+    assert pinned["iperf3-client-same"] == pinned["iperf3-server-same"] == "netlab-agent-3"
+    assert pinned["iperf3-client"] == NODES[0]
+    for doc in docs:
+        kubernetes_validate.validate(doc, k8s_version, strict=True)
+    nodes = kube.placeholder_nodes(third, [e["placement"] for e in reference])
+    plan = {t["scenario"]: t for t in matrix.build_plan(reference, nodes, SETTINGS, TRANSPORT)}
+    same = plan["same-node-tcp-1"]
+    assert same["client"]["host"] == same["server"]["host"] == "netlab-agent-3"
+    assert same["exec"]["pod"] == "iperf3-client-same"
+    assert "--client POD_IP:iperf3-server-same " in same["exec"]["command"]
+
+
+@pytest.mark.parametrize("nodes", [["a"], ["a", "a"], ["a", "b", "c", "d"]])
+def test_node_names_are_checked(nodes):
+    with pytest.raises(kube.KubeError, match="two different nodes"):
+        kube.manifests(RUN, nodes, ["cross-node"], IMAGE, 5201)
+
+
+OVERRIDES = {
+    "metadata": {"annotations": {"sidecar.istio.io/inject": "false"}, "labels": {"team": "net"}},
+    "spec": {"imagePullSecrets": [{"name": "registry"}], "priorityClassName": "benchmark"},
+    "container": {"resources": {"requests": {"cpu": "2", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+                  "imagePullPolicy": "IfNotPresent"},
+}
+
+
+def test_pod_overrides_are_merged_into_every_pod_and_stay_valid(reference, k8s_version):
+    placements = [e["placement"] for e in reference]
+    docs = kube.manifests(RUN, NODES, placements, IMAGE, 5201, OVERRIDES)
+    pods = [d for d in docs if d["kind"] == "Pod"]
+    for pod in pods:
+        kubernetes_validate.validate(pod, k8s_version, strict=True)
+        assert pod["metadata"]["annotations"] == {"sidecar.istio.io/inject": "false"}
+        assert pod["metadata"]["labels"]["team"] == "net"
+        assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == kube.APP, "merged, not replaced"
+        assert pod["spec"]["imagePullSecrets"] == [{"name": "registry"}]
+        assert pod["spec"]["priorityClassName"] == "benchmark"
+        assert pod["spec"]["tolerations"] == [{"operator": "Exists"}]
+        container = pod["spec"]["containers"][0]
+        assert container["resources"] == OVERRIDES["container"]["resources"]
+        assert container["imagePullPolicy"] == "IfNotPresent" and container["image"] == IMAGE
+    assert [d for d in docs if d["kind"] != "Pod"] == [d for d in render(reference) if d["kind"] != "Pod"]
+    # A misspelt override is caught by the same strict schemas.
+    bad = kube.manifests(RUN, NODES, ["cross-node"], IMAGE, 5201, {"spec": {"priorityClass": "x"}})
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad[1], k8s_version, strict=True)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"spec": {"nodeName": "other"}}, "may not set"),
+    ({"spec": {"affinity": {}}}, "may not set"),
+    ({"container": {"image": "x"}}, "may not set"),
+    ({"metadata": {"labels": {"app.kubernetes.io/component": "x"}}}, "may not set the labels"),
+    ({"pod": {}}, "unknown key"),
+])
+def test_overrides_cannot_move_or_change_the_benchmark(overrides, message):
+    with pytest.raises(kube.KubeError, match=message):
+        kube.manifests(RUN, NODES, ["cross-node"], IMAGE, 5201, overrides)
 
 
 def test_iperf3_version_from_real_output(data_dir):
@@ -167,15 +250,99 @@ def test_iperf3_version_from_real_output(data_dir):
         kube.iperf3_version("sh: iperf3: not found")
 
 
-def test_run_metadata():
-    nodes_json = {"items": [
-        {"metadata": {"name": name}, "status": {
-            "nodeInfo": {"kubeletVersion": "v1.33.5+rke2r1", "kernelVersion": "6.12.48-1-amd64",
-                         "osImage": "Debian GNU/Linux 13 (trixie)", "containerRuntimeVersion": "containerd://2.1.4"},
-            "capacity": {"cpu": "8", "memory": "32859948Ki"}}} for name in [*NODES, "netlab-server-1"]]}
-    version = {"serverVersion": {"gitVersion": "v1.33.5+rke2r1"}}
-    meta = kube.run_metadata(version, nodes_json, PODS, NODES)
+def test_run_metadata_records_where_the_pods_ran_and_the_taints():
+    # k8s_cluster_info's version.server: the dynamic client's /version document under "kubernetes".
+    version = {"kubernetes": {"major": "1", "minor": "33", "gitVersion": "v1.33.5+rke2r1"}}
+    records = kube.node_records(NODES, NODE_OBJECTS, {NODES[0]: "pve1", NODES[1]: "pve1"})
+    meta = kube.run_metadata(version, records, PODS)
     assert meta["kubernetes"] == meta["rke2"] == "v1.33.5+rke2r1"
-    assert [n["name"] for n in meta["nodes"]] == NODES
-    assert meta["nodes"][0]["kernel"] == "6.12.48-1-amd64" and meta["nodes"][0]["cpu"] == "8"
+    first, second = meta["nodes"]
+    assert (first["name"], first["kernel"], first["cpu"]) == (NODES[0], "6.12.48-1-amd64", "8")
+    assert (first["provider_id"], first["system_uuid"], first["host"]) == (
+        "aws:///eu-west-1a/i-0a", "netlab-agent-1-uuid", "pve1")
+    assert second["provider_id"] is None
+    assert second["taints"] == CONTROL_PLANE and meta["tainted_nodes"] == [NODES[1]]
     assert meta["image_ids"] == [IMAGE]
+    assert kube.environment_nodes(records)[0] == {"name": NODES[0], "kernel": "6.12.48-1-amd64", "vcpus": 8,
+                                                  "memtotal_mb": 32089}
+
+
+def test_a_missing_node_is_named():
+    with pytest.raises(kube.KubeError, match="no node netlab-agent-9"):
+        kube.node_records([NODES[0], "netlab-agent-9"], NODE_OBJECTS)
+
+
+def test_datapath_summary_from_the_readers_outputs():
+    cilium = kube.datapath({"cni": "cilium", "daemonset": "cilium"}, {NODES[0]: {
+        "version": "1.18.2", "state": "Ok", "kube_proxy_replacement": "True", "routing": "native",
+        "host_routing": "BPF", "masquerading": "BPF", "tunnel_protocol": None, "mtu": 1500}}, 1500)
+    assert cilium["summary"] == ("cilium 1.18.2, routing native, kube-proxy replacement True, host routing BPF, "
+                                 "masquerading BPF, pod MTU 1500")
+    canal = kube.datapath({"cni": "canal", "daemonset": "rke2-canal"}, {NODES[0]: {"backend": "vxlan"}}, 1450)
+    assert canal["summary"] == "canal: flannel vxlan, pod MTU 1450" and canal["known"]
+    other = kube.datapath({"cni": "calico", "daemonset": "calico-node", "names": ["calico-node"]}, {}, None)
+    assert other["summary"] == "calico CNI (kube-system DaemonSets: calico-node): datapath not read"
+    assert not other["known"]
+    unknown = kube.datapath({"cni": "unknown", "daemonset": None, "names": ["kube-router", "rke2-ingress"]}, {}, None)
+    assert unknown["summary"] == "unknown CNI (kube-system DaemonSets: kube-router, rke2-ingress): datapath not read"
+    assert unknown["daemonsets"] == ["kube-router", "rke2-ingress"]
+
+
+def test_every_kubernetes_core_call(reference):
+    docs = render(reference)
+    nodes = kube.placeholder_nodes(NODES, [e["placement"] for e in reference])
+    plan = matrix.build_plan(reference, nodes, SETTINGS, {"namespace": docs[0]["metadata"]["name"]})
+    calls = {**kube.cluster_calls(NODES), **kube.calls(docs, 300, 120, plan)}
+    assert [d["kind"] for d in calls["create_namespace"]["definition"]] == ["Namespace", "Service"]
+    assert calls["create_pods"]["wait_condition"] == {"type": "Ready", "status": "True"}
+    assert calls["create_pods"]["wait_timeout"] == 300 and len(calls["create_pods"]["definition"]) == 5
+    assert calls["delete_namespace"] == {"state": "absent", "api_version": "v1", "kind": "Namespace",
+                                         "name": docs[0]["metadata"]["name"], "wait": True, "wait_timeout": 120}
+    assert calls["read_cilium_pods"][1]["field_selectors"] == [f"spec.nodeName={NODES[1]}"]
+    assert calls["cilium_status"][0]["container"] == "cilium-agent"
+    assert calls["pod_mtu"]["pod"] == "iperf3-client"
+    assert len(calls["tests"]) == len(reference)
+    assert calls["tests"][1]["args"]["command"].startswith("timeout 62 iperf3 --client POD_IP:iperf3-server-cross")
+    assert calls["tests"][0]["args"]["command"].startswith("timeout 62 iperf3 --client NODE_IP:netlab-agent-2")
+
+
+def role_k8s_tasks(root):
+    """(file, module, args) of every kubernetes.core task of the role."""
+    out = []
+    for path in sorted((root / "roles/iperf3_bench/tasks").glob("*.yml")):
+        for task in yaml.safe_load(path.read_text()) or []:
+            for inner in [task, *task.get("block", [])]:
+                for key, value in inner.items():
+                    if key.startswith("kubernetes.core."):
+                        out.append((path.name, key, value))
+    return out
+
+
+def test_the_role_passes_exactly_the_rendered_arguments(request):
+    """Every kubernetes.core task takes each argument from the rendered calls, and no other."""
+    tasks = role_k8s_tasks(request.config.rootpath)
+    assert {module for _, module, _ in tasks} == {"kubernetes.core.k8s", "kubernetes.core.k8s_info",
+                                                  "kubernetes.core.k8s_exec", "kubernetes.core.k8s_cluster_info"}
+    docs = render([{"name": "svc", "placement": "service"}])
+    calls = {**kube.cluster_calls(NODES), **kube.calls(docs, 300, 120, [])}
+    cluster_steps = kube.cluster_calls(NODES)
+    for name, _, args in tasks:
+        values = " ".join(str(v) for v in args.values())
+        step = next((s for s in calls if f".{s}." in values or f"calls.{s}" in values), None)
+        if "iperf3_bench_test.exec" in values:
+            assert set(args) == {"namespace", "pod", "container", "command"}, name
+            continue
+        if "item.0.resources" in values:  # the Cilium agent found the step before
+            assert set(args) == set(calls["cilium_status"][0]), name
+            continue
+        if step is None:  # looped over a list of calls (item.<key>)
+            assert all(str(v) == f"{{{{ item.{k} }}}}" for k, v in args.items()), (name, args)
+            continue
+        assert set(args) == set(calls[step]), (name, step)
+        for key, value in args.items():
+            var = "iperf3_bench_cluster_calls" if step in cluster_steps else "iperf3_bench_calls"
+            assert value == f"{{{{ {var}.{step}.{key} }}}}", (name, key)
+    tasks_dir = request.config.rootpath / "roles/iperf3_bench/tasks"
+    for name in {name for name, _, _ in tasks}:
+        assert "become" not in (tasks_dir / name).read_text(), f"{name}: no become for the cluster"
+        assert "delegate_to" not in (tasks_dir / name).read_text(), f"{name}: the cluster is driven from here"

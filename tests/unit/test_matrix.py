@@ -114,3 +114,37 @@ def test_lab_too_small_is_rejected():
     one_pod = [dict(NODES[0], pods=NODES[0]["pods"][:1]), NODES[1]]
     with pytest.raises(matrix.MatrixError, match="same-node needs 2 pod"):
         matrix.build_plan(MATRIX, one_pod, SETTINGS)
+
+
+def test_local_tests_are_retried_for_their_own_length():
+    test = plan(repeats=1)[1]
+    assert test["exec"] is None and test["exec_host"] == "a"
+    assert test["bounds"] == {"in_pod_timeout": 62, "task_timeout": 77, "retries": 16, "delay": 2}
+    assert test["bounds"]["retries"] * test["bounds"]["delay"] >= 30 + 2
+
+
+# iperf3's own error texts, src/iperf_error.c (IESERVERBUSY, IECONNECT with errno ECONNREFUSED), as --json prints them.
+BUSY = '{"start": {}, "intervals": [], "end": {}, "error": "the server is busy running a test. try again later"}'
+REFUSED = ('{"start": {}, "intervals": [], "end": {}, "error": "unable to connect to server - server may have '
+           'stopped running or use a different port, firewall issue, etc.: Connection refused"}')
+
+
+@pytest.mark.parametrize(("stdout", "stderr", "again"), [
+    (BUSY, "", True), (REFUSED, "", True), ("", "iperf3: error - ...: Connection refused", True),
+    ('{"start": {}, "end": {}, "error": "unable to receive results"}', "", False), ("", "", False), (None, None, False),
+])
+def test_busy_or_refused_servers_are_retried(stdout, stderr, again):
+    assert matrix.retryable(stdout, stderr) is again
+
+
+def test_pairs_on_one_hypervisor_are_labelled_only_when_known():
+    hosts = {"a": "pve1", "b": "pve1"}
+    by_name = {t["scenario"]: t for t in matrix.build_plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, hosts)}
+    assert by_name["cross-node-tcp-4"]["same_host"] is True
+    assert by_name["cross-node-tcp-4"]["note"] == "cross-node, same host: the traffic never reaches a NIC"
+    assert by_name["host-tcp-1"]["same_host"] is True
+    assert by_name["same-node-tcp-1"]["same_host"] is None and by_name["same-node-tcp-1"]["note"] is None
+    apart = matrix.build_plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, {"a": "pve1", "b": "pve2"})
+    assert {t["same_host"] for t in apart if t["placement"] != "same-node"} == {False}
+    unknown = matrix.build_plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, {"a": "pve1", "b": None})
+    assert {t["same_host"] for t in unknown} == {None}

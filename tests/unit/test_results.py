@@ -141,3 +141,23 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     results.atomic_write(target, "new")
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_a_pair_on_one_hypervisor_is_labelled_in_every_report():
+    from ansible_collections.netlab.lab.plugins.module_utils import compare
+
+    plan = [{"id": "0001-x-r1", "scenario": "x", "placement": "cross-node", "protocol": "tcp", "streams": 1,
+             "same_host": True},
+            {"id": "0002-y-r1", "scenario": "y", "placement": "cross-node", "protocol": "tcp", "streams": 1,
+             "same_host": None}]
+    meta = {"run_id": "r", "cni": "cilium", "provider": "proxmox", "settings": {}, "plan": plan}
+    summary = results.summarize(meta, {})
+    assert [r["same_host"] for r in summary["results"]] == [True, False]
+    label = "cross-node, same host: the traffic never reaches a NIC"
+    assert label in results.render_markdown(summary) and label in results.render_text(summary)
+    assert "| x | cross-node, same host |" in results.render_markdown(summary)
+    assert "\nr,cilium,proxmox,x,cross-node,True," in results.render_csv(summary)
+    other = {**summary, "run_id": "s", "cni": "canal"}
+    comparison = compare.compare(other, summary)
+    assert comparison["rows"][0]["same_host"] and label in compare.render_text(comparison)
+    assert "x (same host)" in compare.render_markdown(comparison)
