@@ -1,0 +1,196 @@
+"""The real-lab path end to end on the Proxmox twin: fakepve is the API, real node containers are the VMs.
+
+Everything runs as a user of a real Proxmox lab would run it: site.yml on the proxmox inventory, over
+real SSH as the cloud-init user with become, the controller's keys and known_hosts in a temporary home.
+The tests run in file order and share one fake cluster: the RKE2 flow up to its download, the datapath
+model with a benchmark, a rebuild at the same addresses, and the teardowns a failed lab needs.
+"""
+
+import hashlib
+import json
+import os
+import pwd
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from netlab_twin import Twin, playbook, serve, session_key
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("podman"), reason="the twin boots podman nodes as root"
+)
+
+SERVER = {"name": "netlab-server-1", "vmid": 9101, "role": "server", "ip": "198.18.9.11"}
+AGENT = {"name": "netlab-agent-1", "vmid": 9102, "role": "agent", "ip": "198.18.9.12"}
+LAB = [SERVER, AGENT]
+FOREIGN = 9300
+# The model's benchmark, short: the wire, a pod pair on two nodes and on one.
+BENCH = ["-e", "iperf3_bench_duration=1", "-e", "iperf3_bench_omit=0", "-e", "iperf3_bench_repeats=1",
+         "-e", json.dumps({"iperf3_bench_matrix": [
+             {"name": "host-tcp-1", "placement": "host"},
+             {"name": "cross-node-tcp-1", "placement": "cross-node"},
+             {"name": "same-node-tcp-1", "placement": "same-node"}]})]
+
+
+def user_known_hosts() -> Path:
+    """OpenSSH's own ~/.ssh/known_hosts: the passwd home, whatever $HOME says."""
+    return Path(pwd.getpwuid(os.getuid()).pw_dir) / ".ssh" / "known_hosts"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "absent"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("real-lab")
+    home, results = tmp / "home", tmp / "results"
+    home.mkdir()
+    key = session_key(tmp)
+    before = digest(user_known_hosts())
+    # Its own network: the twin's own tests use the default one.
+    with serve(tmp) as (pve, cafile), Twin(pve, subnet="198.18.9.0/24", network="netlab-twin-lab",
+                                            prefix="lab-") as twin:
+        twin.add_template(agent=True)
+        twin.add_template(agent=False, vmid=9001, name="debian-13-genericcloud")
+        pve.add_vm(FOREIGN, "database", status="running", config={"tags": "netlab"})  # the tag, not the prefix
+
+        def play(*args: str, tags: str = "all", vms=None) -> subprocess.CompletedProcess:
+            # HOME is the controller's: the rke2 token and the lab's known_hosts go below it by default.
+            proc = playbook(pve.url, cafile, twin, key, LAB if vms is None else vms, tags,
+                            args=("-e", f"netlab_results_dir={results}", *args), env={"HOME": str(home)})
+            print(proc.stdout[-8000:], proc.stderr[-3000:])
+            return proc
+
+        play.pve, play.twin, play.home, play.results, play.key = pve, twin, home, results, key[0]
+        yield play
+        assert not twin.errors
+    assert digest(user_known_hosts()) == before, "the user's ~/.ssh/known_hosts was edited"
+
+
+def ssh(lab, address: str, command: str) -> subprocess.CompletedProcess:
+    """A command on a node over SSH as the cloud user, with the lab's known_hosts."""
+    known = lab.home / ".config" / "netlab" / "known_hosts"
+    return subprocess.run(["ssh", "-i", lab.key, "-o", "BatchMode=yes",
+                           "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=accept-new",
+                           f"debian@{address}", command], capture_output=True, text=True, timeout=60, check=False)
+
+
+def lab_vmids(pve) -> list[int]:
+    return sorted(vm.vmid for vm in pve.vms if not vm.template and vm.vmid != FOREIGN)
+
+
+def test_rke2_flow_runs_as_the_cloud_user_up_to_the_download(lab):
+    proc = lab("-e", "rke2_install_script_url=http://127.0.0.1:9/install.sh", tags="provision,cluster")
+    assert proc.returncode != 0
+    assert "Could not fetch the RKE2 install script from http://127.0.0.1:9/install.sh" in proc.stdout
+    assert "rke2_install_method=airgap" in proc.stdout
+    # Everything before the download ran over SSH as debian, as root only where it asked for become.
+    for vm in LAB:
+        assert re.search(rf"^{vm['name']}\s+: ok=\d+ .*failed=1", proc.stdout, re.MULTILINE), vm["name"]
+    whoami = ssh(lab, SERVER["ip"], "whoami && sudo -n stat -c '%U %a' /etc/rancher/rke2/config.yaml "
+                                     "&& systemctl is-enabled apt-daily.timer")
+    assert whoami.stdout.split() == ["debian", "root", "600", "masked"], whoami.stdout + whoami.stderr
+    config = ssh(lab, SERVER["ip"], "sudo -n cat /etc/rancher/rke2/config.yaml").stdout
+    assert "node-name: netlab-server-1" in config and "node-ip: 198.18.9.11" in config
+    assert "cni: canal" in config
+    # The lab's own known_hosts holds both nodes' keys; the controller's home has no other.
+    known = (lab.home / ".config" / "netlab" / "known_hosts").read_text()
+    assert len(known.splitlines()) >= len(LAB)
+    assert not (lab.home / ".ssh" / "known_hosts").exists()
+
+
+def test_teardown_of_a_running_lab(lab):
+    proc = lab(tags="teardown")
+    assert proc.returncode == 0
+    assert lab_vmids(lab.pve) == [] and lab.pve.vm(FOREIGN) is not None
+    assert not lab.twin.containers()
+
+
+def model_run(lab, cni: str) -> tuple[subprocess.CompletedProcess, dict]:
+    proc = lab("-e", f"cni={cni}", "-e", "netlab_cluster=model", *BENCH)
+    assert proc.returncode == 0
+    summary = json.loads((lab.results / "latest" / "summary.json").read_text())
+    assert summary["complete"] and summary["provider"] == "proxmox" and summary["cni"] == cni
+    assert [r["scenario"] for r in summary["results"]] == ["host-tcp-1", "cross-node-tcp-1", "same-node-tcp-1"]
+    assert all(r["gbps_median"] > 0 for r in summary["results"]), summary["results"]
+    return proc, summary
+
+
+def test_model_on_the_vms_is_benchmarked_and_reported(lab):
+    proc, _ = model_run(lab, "canal")
+    assert "BENCHMARK SUMMARY" in proc.stdout
+    meta = json.loads((lab.results / "latest" / "run.json").read_text())
+    # The model sits on the VM's own NIC and MTU, not on the local lab's eth0.
+    fact = json.loads(ssh(lab, AGENT["ip"], "cat /etc/ansible/facts.d/netlab.fact").stdout)
+    nic = ssh(lab, AGENT["ip"], "ip -j -4 route get 198.18.9.11").stdout
+    device = json.loads(nic)[0]["dev"]
+    mtu = int(ssh(lab, AGENT["ip"], f"cat /sys/class/net/{device}/mtu").stdout)
+    assert (fact["interface"], fact["link_mtu"], fact["mtu"]) == (device, mtu, mtu - 50)
+    assert f"dev {device}" in ssh(lab, AGENT["ip"], "ip -d link show flannel.1").stdout
+    assert meta["provider"] == "proxmox" and meta["cni"] == "canal" and meta["transport"] == "local"
+    # Benchmark hygiene, recorded: apt's timers masked, no package upgrade at first boot.
+    for vm in LAB:
+        prep = meta["preparation"][vm["name"]]
+        assert prep["masked_units"] == ["apt-daily.timer", "apt-daily-upgrade.timer"], prep
+        assert prep["first_boot_upgrade"] is False
+        assert str(lab.pve.vm(vm["vmid"]).config["ciupgrade"]) == "0"
+    for name in ("report.md", "throughput.png"):
+        assert (lab.results / "latest" / name).stat().st_size > 0
+
+
+def test_rebuild_at_the_same_addresses_benchmarks_again(lab):
+    keys = {vm["vmid"]: lab.twin.host_keys(vm["vmid"]) for vm in LAB}
+    assert lab(tags="teardown").returncode == 0
+    proc, _ = model_run(lab, "cilium")
+    # New VMs at the old addresses have new host keys, and nobody had to forget the old ones by hand.
+    assert all(lab.twin.host_keys(vmid) != key for vmid, key in keys.items())
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" not in proc.stdout + proc.stderr
+    assert len(list(lab.results.glob("*-canal"))) == 1 and len(list(lab.results.glob("*-cilium"))) == 1
+
+
+def test_report_needs_neither_the_api_nor_the_vms(lab):
+    proc = lab("-e", "proxmox_vm_api_host=127.0.0.2", tags="report")
+    assert proc.returncode == 0, "the report stage must not call the API"
+    assert "CNI COMPARISON" in proc.stdout
+
+
+def test_teardown_with_every_vm_stopped(lab):
+    for vm in lab.pve.vms:
+        if vm.vmid in lab_vmids(lab.pve):
+            vm.status = vm.qmpstatus = "stopped"
+    proc = lab(tags="teardown")
+    assert proc.returncode == 0
+    assert lab_vmids(lab.pve) == [] and lab.pve.vm(FOREIGN) is not None
+    assert not (lab.home / ".config" / "netlab" / "known_hosts").read_text().strip()
+
+
+def test_teardown_with_the_template_deleted(lab):
+    assert lab(tags="provision", vms=[SERVER]).returncode == 0
+    template = lab.pve.vm(9000)
+    lab.pve.vms.remove(template)
+    try:
+        proc = lab(tags="teardown", vms=[SERVER])
+    finally:
+        lab.pve.vms.append(template)
+    assert proc.returncode == 0
+    assert lab_vmids(lab.pve) == [] and lab.pve.vm(FOREIGN) is not None
+
+
+def test_dhcp_without_a_guest_agent_fails_clearly(lab):
+    proc = lab("-e", "proxmox_vm_template=debian-13-genericcloud", "-e", "proxmox_vm_boot_timeout=10",
+               tags="provision", vms=[SERVER | {"ip": "dhcp"}])
+    assert proc.returncode != 0
+    assert "takes its address by DHCP" in proc.stdout and "virt-customize --install" in proc.stdout
+    assert lab(tags="teardown", vms=[SERVER]).returncode == 0
+
+
+def test_static_addresses_need_no_guest_agent(lab):
+    proc = lab("-e", "proxmox_vm_template=debian-13-genericcloud", tags="provision", vms=[SERVER])
+    assert proc.returncode == 0
+    assert re.search(r"Wait for the guest agent to report the address\] \*+\nskipping", proc.stdout)
+    assert ssh(lab, SERVER["ip"], "true").returncode == 0
+    assert lab(tags="teardown", vms=[SERVER]).returncode == 0
