@@ -26,6 +26,13 @@ def bench_retryable(stdout: str | None, stderr: str | None = None) -> bool:
     return matrix.retryable(stdout, stderr)
 
 
+def bench_iperf3_version(text: str) -> str:
+    try:
+        return kube.iperf3_version(text)
+    except kube.KubeError as exc:
+        raise AnsibleFilterError(f"bench_iperf3_version: {exc}") from exc
+
+
 def iperf3_record(doc: str | dict[str, Any]) -> dict[str, Any]:
     try:
         return results.parse_iperf3(json.loads(doc) if isinstance(doc, str) else doc)
@@ -76,9 +83,10 @@ def bench_k8s_meta(version: dict[str, Any], node_names: list[str], nodes: Any, p
 
 
 def bench_k8s_calls(node_names: list[str], docs: list[dict[str, Any]] | None = None, pod_timeout: int = 0,
-                    delete_timeout: int = 0, plan: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                    delete_timeout: int = 0, plan: list[dict[str, Any]] | None = None,
+                    cni_namespace: str = "kube-system") -> dict[str, Any]:
     try:
-        out = kube.cluster_calls(list(node_names))
+        out = kube.cluster_calls(list(node_names), cni_namespace or "kube-system")
         if docs:
             out.update(kube.calls(docs, int(pod_timeout), int(delete_timeout), plan))
         return out
@@ -123,6 +131,7 @@ def bench_k8s_datapath(cni: dict[str, Any], node_names: list[str], nodes: Any, c
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"bench_plan": bench_plan, "bench_retryable": bench_retryable, "iperf3_record": iperf3_record,
+                "bench_iperf3_version": bench_iperf3_version,
                 "spread": spread, "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,
                 "bench_k8s_meta": bench_k8s_meta, "bench_k8s_calls": bench_k8s_calls,
                 "bench_k8s_cni": bench_k8s_cni, "bench_k8s_datapath": bench_k8s_datapath}

@@ -283,7 +283,7 @@ def iperf3_version(text: str) -> str:
         raise KubeError(f"cannot read the iperf3 version from {text.strip()[:80]!r}")
     version = (int(found.group(1)), int(found.group(2)))
     if version < MIN_IPERF3:
-        raise KubeError(f"the image has iperf3 {version[0]}.{version[1]}; the benchmark needs 3.16 or newer "
+        raise KubeError(f"iperf3 {version[0]}.{version[1]} is too old: the benchmark needs 3.16 or newer "
                         "(multi-threaded --parallel, reliable --json)")
     return f"{version[0]}.{version[1]}"
 
@@ -371,7 +371,7 @@ def datapath(cni: dict[str, Any], node_status: dict[str, dict[str, Any]], mtu: i
         parts = [f"{name}: flannel {first.get('backend') or '?'}"]
     else:
         # Not refused: named by the DaemonSets it runs, so the run still says what was measured.
-        parts = [f"{name} CNI (kube-system DaemonSets: {', '.join(cni.get('names') or []) or 'none'}): "
+        parts = [f"{name} CNI (DaemonSets: {', '.join(cni.get('names') or []) or 'none'}): "
                  "datapath not read"]
     if mtu:
         parts.append(f"pod MTU {mtu}")
@@ -384,14 +384,19 @@ def _exec(ns: str, pod: str, command: str, container: str = CONTAINER) -> dict[s
     return {"namespace": ns, "pod": pod, "container": container, "command": command}
 
 
-def cluster_calls(node_names: list[str]) -> dict[str, Any]:
-    """The calls that read the cluster itself, before the run's objects exist."""
+def cluster_calls(node_names: list[str], cni_namespace: str = "kube-system") -> dict[str, Any]:
+    """The calls that read the cluster itself, before the run's objects exist.
+
+    DaemonSets are read in every namespace (Calico's operator runs calico-node in calico-system,
+    upstream flannel in kube-flannel); Cilium's agents are then looked for in the namespace of
+    the DaemonSet found (``cni_namespace``; kube-system on RKE2).
+    """
     return {
         "read_nodes": [{"kind": "Node", "name": n} for n in node_names],
-        "read_daemonsets": {"api_version": "apps/v1", "kind": "DaemonSet", "namespace": "kube-system"},
-        "read_cilium_pods": [{"kind": "Pod", "namespace": "kube-system", "label_selectors": ["k8s-app=cilium"],
+        "read_daemonsets": {"api_version": "apps/v1", "kind": "DaemonSet"},
+        "read_cilium_pods": [{"kind": "Pod", "namespace": cni_namespace, "label_selectors": ["k8s-app=cilium"],
                               "field_selectors": [f"spec.nodeName={n}"]} for n in node_names],
-        "cilium_status": [_exec("kube-system", f"CILIUM_POD:{n}", "cilium-dbg status -o json", "cilium-agent")
+        "cilium_status": [_exec(cni_namespace, f"CILIUM_POD:{n}", "cilium-dbg status -o json", "cilium-agent")
                           for n in node_names],
         "cluster_info": {"invalidate_cache": False},
     }

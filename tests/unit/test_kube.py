@@ -2,6 +2,7 @@
 
 import copy
 import shlex
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -281,10 +282,10 @@ def test_datapath_summary_from_the_readers_outputs():
     canal = kube.datapath({"cni": "canal", "daemonset": "rke2-canal"}, {NODES[0]: {"backend": "vxlan"}}, 1450)
     assert canal["summary"] == "canal: flannel vxlan, pod MTU 1450" and canal["known"]
     other = kube.datapath({"cni": "calico", "daemonset": "calico-node", "names": ["calico-node"]}, {}, None)
-    assert other["summary"] == "calico CNI (kube-system DaemonSets: calico-node): datapath not read"
+    assert other["summary"] == "calico CNI (DaemonSets: calico-node): datapath not read"
     assert not other["known"]
     unknown = kube.datapath({"cni": "unknown", "daemonset": None, "names": ["kube-router", "rke2-ingress"]}, {}, None)
-    assert unknown["summary"] == "unknown CNI (kube-system DaemonSets: kube-router, rke2-ingress): datapath not read"
+    assert unknown["summary"] == "unknown CNI (DaemonSets: kube-router, rke2-ingress): datapath not read"
     assert unknown["daemonsets"] == ["kube-router", "rke2-ingress"]
 
 
@@ -299,6 +300,9 @@ def test_every_kubernetes_core_call(reference):
     assert calls["delete_namespace"] == {"state": "absent", "api_version": "v1", "kind": "Namespace",
                                          "name": docs[0]["metadata"]["name"], "wait": True, "wait_timeout": 120}
     assert calls["read_cilium_pods"][1]["field_selectors"] == [f"spec.nodeName={NODES[1]}"]
+    assert "namespace" not in calls["read_daemonsets"], "a CNI may run outside kube-system"
+    moved = kube.cluster_calls(NODES, "cilium-system")
+    assert {c["namespace"] for c in moved["read_cilium_pods"] + moved["cilium_status"]} == {"cilium-system"}
     assert calls["cilium_status"][0]["container"] == "cilium-agent"
     assert calls["pod_mtu"]["pod"] == "iperf3-client"
     assert len(calls["tests"]) == len(reference)
@@ -316,6 +320,20 @@ def role_k8s_tasks(root):
                     if key.startswith("kubernetes.core."):
                         out.append((path.name, key, value))
     return out
+
+
+def test_every_kubernetes_core_call_gets_the_kubeconfig(request):
+    """Each module the role calls is in kubernetes.core's k8s group or has a module_defaults entry of its own."""
+    import ansible_collections.kubernetes.core as core
+
+    runtime = yaml.safe_load((Path(next(iter(core.__path__))) / "meta" / "runtime.yml").read_text())
+    group = {f"kubernetes.core.{m}" for m in runtime["action_groups"]["k8s"]}
+    main = yaml.safe_load((request.config.rootpath / "roles/iperf3_bench/tasks/main.yml").read_text())
+    defaults = main[0]["module_defaults"]
+    assert set(defaults["group/kubernetes.core.k8s"]) == {"kubeconfig", "context"}
+    used = {module for _, module, _ in role_k8s_tasks(request.config.rootpath)}
+    for module in used - group:
+        assert defaults.get(module) == defaults["group/kubernetes.core.k8s"], module
 
 
 def test_the_role_passes_exactly_the_rendered_arguments(request):
