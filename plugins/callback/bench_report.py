@@ -28,6 +28,7 @@ description:
     in C(results/comparisons/service-scale/).
   - A raw file that is corrupt or not part of the run's plan is reported and
     skipped; a run with tests missing is marked incomplete, never dropped.
+  - Last, where the cluster's admin kubeconfig was kept (C(netlab_kubeconfig), set by the rke2 role).
 requirements:
   - Enable it in ansible.cfg with C(callbacks_enabled = netlab.lab.bench_report).
 options:
@@ -70,6 +71,9 @@ class CallbackModule(CallbackBase):
             if key not in seen:
                 seen.add(key)
                 self._compare(request["results_dir"], list(key[1]))
+        if custom.get("netlab_kubeconfig"):
+            self._display.display(f"kubeconfig: {custom['netlab_kubeconfig']} (mode 0600; export KUBECONFIG=... "
+                                  "to use it)")
 
     def _report(self, run_dir: str) -> None:
         def build() -> tuple[str, list[str], list[str]]:
