@@ -245,7 +245,7 @@ def test_overrides_cannot_move_or_change_the_benchmark(overrides, message):
 
 def test_iperf3_version_from_real_output(data_dir):
     assert kube.iperf3_version((data_dir / "iperf3-version-3.18.txt").read_text()) == "3.18"
-    with pytest.raises(kube.KubeError, match=r"has iperf3 3\.12; the benchmark needs 3\.16"):
+    with pytest.raises(kube.KubeError, match=r"iperf3 3\.12 is too old: the benchmark needs 3\.16"):
         kube.iperf3_version((data_dir / "iperf3-version-3.12.txt").read_text())
     with pytest.raises(kube.KubeError, match="cannot read"):
         kube.iperf3_version("sh: iperf3: not found")
