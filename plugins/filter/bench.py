@@ -11,6 +11,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netlab.lab.plugins.module_utils import kube, matrix, results
+from ansible_collections.netlab.lab.plugins.plugin_utils import inputs
 
 
 def bench_plan(matrix_entries: list[dict[str, Any]], nodes: list[dict[str, Any]],
@@ -24,6 +25,10 @@ def bench_plan(matrix_entries: list[dict[str, Any]], nodes: list[dict[str, Any]]
 
 def bench_retryable(stdout: str | None, stderr: str | None = None) -> bool:
     return matrix.retryable(stdout, stderr)
+
+
+def bench_input_problems(values: dict[str, Any]) -> list[str]:
+    return inputs.problems(dict(values))
 
 
 def bench_iperf3_version(text: str) -> str:
@@ -131,7 +136,7 @@ def bench_k8s_datapath(cni: dict[str, Any], node_names: list[str], nodes: Any, c
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"bench_plan": bench_plan, "bench_retryable": bench_retryable, "iperf3_record": iperf3_record,
-                "bench_iperf3_version": bench_iperf3_version,
+                "bench_iperf3_version": bench_iperf3_version, "bench_input_problems": bench_input_problems,
                 "spread": spread, "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,
                 "bench_k8s_meta": bench_k8s_meta, "bench_k8s_calls": bench_k8s_calls,
                 "bench_k8s_cni": bench_k8s_cni, "bench_k8s_datapath": bench_k8s_datapath}

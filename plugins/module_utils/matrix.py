@@ -24,15 +24,38 @@ RETRYABLE = ("the server is busy running a test", "Connection refused")
 SAME_HOST = "cross-node, same host: the traffic never reaches a NIC"
 
 
+ENTRY_KEYS = ("name", "placement", "protocol", "streams", "reverse", "bitrate", "length")
+# iperf3's --bitrate: a number with an optional K, M, G or T (bits per second).
+BITRATE = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGTkmgt]?$")
+# --length of a UDP datagram: at most an IPv4 UDP payload.
+MAX_LENGTH = 65507
+
+
 class MatrixError(ValueError):
     """The matrix or the lab cannot produce a valid plan."""
 
 
+def _positive_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def check_bitrate(value: Any) -> bool:
+    """Whether iperf3 reads value as a bitrate above zero (1G, 500M, 2.5G, 1000000)."""
+    text = str(value)
+    return bool(BITRATE.match(text)) and float(text.rstrip("KMGTkmgt")) > 0
+
+
 def normalize_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """Return one matrix entry with defaults filled in, or raise MatrixError."""
+    if not isinstance(entry, dict):
+        raise MatrixError(f"a matrix entry must be a mapping, got {entry!r}")
     name = str(entry.get("name", ""))
     if not _NAME.match(name):
         raise MatrixError(f"matrix entry name {name!r} must match {_NAME.pattern}")
+    unknown = sorted(set(entry) - set(ENTRY_KEYS))
+    if unknown:
+        raise MatrixError(f"{name}: unknown key(s) {', '.join(map(str, unknown))}; an entry takes "
+                          f"{', '.join(ENTRY_KEYS)}")
     placement = entry.get("placement")
     if placement not in PLACEMENTS:
         raise MatrixError(f"{name}: placement {placement!r} is not one of {', '.join(PLACEMENTS)}")
@@ -40,8 +63,16 @@ def normalize_entry(entry: dict[str, Any]) -> dict[str, Any]:
     if protocol not in PROTOCOLS:
         raise MatrixError(f"{name}: protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
     streams = entry.get("streams", 1)
-    if not isinstance(streams, int) or isinstance(streams, bool) or not 1 <= streams <= 128:
+    if not _positive_int(streams, 1, 128):
         raise MatrixError(f"{name}: streams must be an integer from 1 to 128, got {streams!r}")
+    if not isinstance(entry.get("reverse", False), bool):
+        raise MatrixError(f"{name}: reverse must be true or false, got {entry['reverse']!r}")
+    if entry.get("bitrate") is not None and not check_bitrate(entry["bitrate"]):
+        raise MatrixError(f"{name}: bitrate {entry['bitrate']!r} is not an iperf3 bitrate such as 1G or 500M")
+    if entry.get("length") is not None and not _positive_int(entry["length"], 1, MAX_LENGTH):
+        raise MatrixError(f"{name}: length must be an integer from 1 to {MAX_LENGTH}, got {entry['length']!r}")
+    if protocol == "tcp" and (entry.get("bitrate") is not None or entry.get("length") is not None):
+        raise MatrixError(f"{name}: bitrate and length apply to UDP tests only")
     return {
         "name": name,
         "placement": placement,

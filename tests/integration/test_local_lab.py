@@ -66,17 +66,55 @@ def latest(results_dir: Path) -> dict:
     return json.loads((results_dir / "latest" / "summary.json").read_text())
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["-e", "cni=foo"], "cni must be canal or cilium (got foo)"),
-        (["-e", '{"iperf3_bench_matrix": []}'], "needs a non-empty matrix"),
-        (["-e", "iperf3_bench_duration=abc"], "iperf3_bench_duration"),
-        (["-e", '{"iperf3_bench_matrix": [{"name": "x", "placement": "moon"}]}'], "placement"),
-        (["-e", '{"service_scale_counts": [0, 70000]}'], "[70000] exceed what this lab can hold"),
-        (["-e", "iperf3_bench_transport=kubernetes", "-e", "iperf3_bench_image=iperf3:3.18"], "pinned by digest"),
-    ],
-)
+def extra(**values) -> list[str]:
+    return ["-e", json.dumps(values)]
+
+
+def entry(**changes) -> dict:
+    return {"name": "t", "placement": "cross-node", **changes}
+
+
+# Each bad input, as a user would give it, and the words that must say what is wrong: the role's
+# argument spec answers for types and choices, plugin_utils/inputs.py for every other rule.
+BAD_INPUTS = [
+    (["-e", "cni=foo"], "cni must be canal or cilium (got foo)"),
+    (["-e", "netlab_cluster=rke2"], "the local lab's containers run only the model"),
+    (["-e", "netlab_provider=vmware"], "netlab_provider local, proxmox or existing (got vmware)"),
+    (extra(iperf3_bench_matrix=[]), "the benchmark matrix is empty"),
+    (["-e", "iperf3_bench_duration=abc"], "iperf3_bench_duration"),
+    (["-e", "iperf3_bench_duration=0"], "iperf3_bench_duration must be an integer from 1 to 86400, got '0'"),
+    (["-e", "iperf3_bench_omit=-1"], "iperf3_bench_omit"),
+    (["-e", "iperf3_bench_repeats=0"], "iperf3_bench_repeats must be an integer from 1 to 1000, got '0'"),
+    (["-e", "iperf3_bench_port=99999"], "iperf3_bench_port must be an integer from 1 to 65535, got '99999'"),
+    (["-e", "iperf3_bench_port=0"], "iperf3_bench_port must be an integer from 1 to 65535, got '0'"),
+    (["-e", "iperf3_bench_udp_bitrate=lots"], "iperf3_bench_udp_bitrate must be an iperf3 bitrate"),
+    (["-e", "iperf3_bench_udp_bitrate=0"], "iperf3_bench_udp_bitrate must be an iperf3 bitrate above zero"),
+    (["-e", "iperf3_bench_timeout_margin=0"], "iperf3_bench_timeout_margin must be an integer from 1 to 3600"),
+    (["-e", "iperf3_bench_run_id=../elsewhere"], "iperf3_bench_run_id must be empty or a run directory's name"),
+    (["-e", "iperf3_bench_resume=a/b"], "iperf3_bench_resume must be empty or a run directory's name"),
+    (["-e", "iperf3_bench_transport=carrier-pigeon"], "iperf3_bench_transport"),
+    (extra(iperf3_bench_matrix=[entry(placement="moon")]),
+     "value of placement must be one of: host, same-node, cross-node, service, got: moon"),
+    (extra(iperf3_bench_matrix=[entry(name="Bad Name")]), "matrix entry name 'Bad Name' must match"),
+    (extra(iperf3_bench_matrix=[entry(), entry()]), "duplicate matrix entry names: t"),
+    (extra(iperf3_bench_matrix=[entry(streams=1000)]), "t: streams must be an integer from 1 to 128, got 1000"),
+    (extra(iperf3_bench_matrix=[entry(streams="4")]), "t: streams must be an integer from 1 to 128, got '4'"),
+    (extra(iperf3_bench_matrix=[entry(protocol="sctp")]), "value of protocol must be one of: tcp, udp, got: sctp"),
+    (extra(iperf3_bench_matrix=[entry(parallel=4)]), "iperf3_bench_matrix.parallel. Supported parameters include"),
+    (extra(iperf3_bench_matrix=[entry(protocol="udp", bitrate="fast")]), "t: bitrate 'fast' is not an iperf3 bitrate"),
+    (extra(iperf3_bench_matrix=[entry(protocol="udp", length=70000)]), "t: length must be an integer from 1 to 65507"),
+    (extra(iperf3_bench_matrix=[entry(bitrate="1G")]), "t: bitrate and length apply to UDP tests only"),
+    (extra(iperf3_bench_matrix=[entry(reverse="yes")]), "t: reverse must be true or false"),
+    (extra(iperf3_bench_matrix=[entry(placement="service")]), "placement service needs a Kubernetes Service"),
+    (extra(iperf3_bench_matrix=["host-tcp-1"]), "Elements value for option 'iperf3_bench_matrix' is of type str"),
+    (extra(service_scale_counts=[0, 70000]), "[70000] exceed what this lab can hold"),
+    (["-e", "iperf3_bench_transport=kubernetes", "-e", "iperf3_bench_image=iperf3:3.18"], "pinned by digest"),
+    (["-e", "iperf3_bench_transport=kubernetes", *extra(iperf3_bench_pod_overrides={"status": {}})],
+     "iperf3_bench_pod_overrides: unknown key(s) ['status']"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUTS, ids=[m[:40] for _, m in BAD_INPUTS])
 def test_bad_input_fails_before_anything_is_created(play, results_dir, args, message):
     proc = play(*args)
     assert proc.returncode != 0
@@ -214,6 +252,24 @@ def test_bench_tag_writes_a_new_run_and_keeps_the_old(play, results_dir):
     assert len(list(results_dir.glob("*-canal"))) == 2
 
 
+def test_a_run_that_fails_later_says_why(play, results_dir):
+    """The server's pod is gone once the run has its folder: the run stops, and the folder says why."""
+    known = set(results_dir.iterdir())
+    server = node("netlab-agent-2")
+    server.check_output("ip netns delete pod0")
+    try:
+        proc = play("-e", "cni=canal", "--tags", "bench", *SHORT,
+                    *extra(iperf3_bench_matrix=[entry(name="cross-node-tcp-1")]))
+    finally:
+        server.check_output("systemctl restart netlab-datapath")  # rebuilds every pod
+    assert proc.returncode != 0
+    (run,) = [p for p in set(results_dir.iterdir()) - known if not p.is_symlink()]
+    reason = (run / "failed.txt").read_text()
+    assert reason.startswith("Start the iperf3 server for 0001-cross-node-tcp-1-r1:"), reason
+    assert (run / "run.json").exists() and f"kept in {run}/failed.txt" in proc.stdout
+    shutil.rmtree(run)
+
+
 def test_interrupted_run_is_kept_and_resumed(play, results_dir):
     known = set(results_dir.iterdir())
     cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", "-e", "iperf3_bench_duration=2",
@@ -331,6 +387,42 @@ def test_report_tag_rebuilds_from_raw_files(play, results_dir):
     assert proc.returncode == 0
     assert json.loads((run / "summary.json").read_text()) == expected
     assert (run / "summary.csv").exists() and (run / "report.md").exists()
+
+
+# A user's own playbook, outside the repository, with only the role's documented inputs.
+USER_PLAYBOOK = """
+- name: Benchmark two nodes of a running lab with the installed collection
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Reach the nodes
+      ansible.builtin.add_host: {name: "{{ item }}", ansible_connection: containers.podman.podman}
+      loop: "{{ iperf3_bench_nodes }}"
+    - name: Run the benchmark
+      ansible.builtin.include_role: {name: netlab.lab.iperf3_bench}
+"""
+
+
+def test_the_built_collection_runs_in_a_users_playbook(tmp_path):
+    built = subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(tmp_path)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300, check=True)
+    (tarball,) = tmp_path.glob("netlab-lab-*.tar.gz")
+    outside = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    outside["ANSIBLE_COLLECTIONS_PATH"] = str(tmp_path / "collections")
+    subprocess.run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(tmp_path / "collections"),
+                    str(tarball)], cwd=tmp_path, env=outside, capture_output=True, text=True, timeout=300, check=True)
+    (tmp_path / "bench.yml").write_text(USER_PLAYBOOK)
+    inputs = {"iperf3_bench_nodes": ["netlab-agent-1", "netlab-agent-2"], "iperf3_bench_cni": "canal",
+              "iperf3_bench_duration": 1, "iperf3_bench_omit": 0, "iperf3_bench_repeats": 1,
+              "iperf3_bench_matrix": [{"name": "cross-node-tcp-1", "placement": "cross-node"}]}
+    proc = subprocess.run(["ansible-playbook", "bench.yml", "-e", json.dumps(inputs)], cwd=tmp_path, env=outside,
+                          capture_output=True, text=True, timeout=600, check=False)
+    print(built.stdout, proc.stdout[-6000:], proc.stderr[-3000:])
+    assert proc.returncode == 0
+    # Beside the playbook: the role's own default.
+    (run,) = [p for p in (tmp_path / "results").iterdir() if not p.is_symlink()]
+    assert [p.name for p in (run / "raw").iterdir()] == ["0001-cross-node-tcp-1-r1.json"]
+    assert json.loads((run / "run.json").read_text())["cni"] == "canal"
 
 
 def test_teardown_removes_the_lab_and_keeps_results(play, results_dir):

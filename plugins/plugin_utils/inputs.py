@@ -1,0 +1,120 @@
+"""The benchmark's inputs, checked before anything is created: one rule each, all problems at once.
+
+Controller-only (preflight calls it through the netlab.lab.bench_input_problems filter). The rules
+of the matrix entries, the image and the pod overrides live with the code that uses them (matrix.py,
+kube.py); this module applies them, and the rules of the plain settings, to what the user gave.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ansible_collections.netlab.lab.plugins.module_utils import kube, matrix
+
+# A run directory's name: a plain file name, never a path.
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# A Kubernetes node name (RFC 1123 subdomain).
+_NODE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+TRANSPORTS = ("local", "kubernetes")
+
+
+def _int(value: Any) -> int | None:
+    """value as an integer when it is one (also from -e key=value, which gives strings), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+        return int(value)
+    return None
+
+
+def _range(low: int, high: int) -> Callable[[Any], str | None]:
+    def rule(value: Any) -> str | None:
+        number = _int(value)
+        return None if number is not None and low <= number <= high else f"an integer from {low} to {high}"
+
+    return rule
+
+
+def _bitrate(value: Any) -> str | None:
+    return None if matrix.check_bitrate(value) else "an iperf3 bitrate above zero, such as 1G, 500M or 2.5G"
+
+
+def _run_name(value: Any) -> str | None:
+    return None if value in ("", None) or _RUN_ID.match(str(value)) else (
+        "empty or a run directory's name (letters, digits, . _ -; no path)")
+
+
+def _transport(value: Any) -> str | None:
+    return None if value in TRANSPORTS else f"one of {', '.join(TRANSPORTS)}"
+
+
+# Variable (without the iperf3_bench_ prefix) -> rule: None when good, else what it must be.
+SETTINGS: dict[str, Callable[[Any], str | None]] = {
+    "transport": _transport,
+    "duration": _range(1, 86400),
+    "omit": _range(0, 3600),
+    "repeats": _range(1, 1000),
+    "port": _range(1, 65535),
+    "udp_bitrate": _bitrate,
+    "timeout_margin": _range(1, 3600),
+    "pod_timeout": _range(1, 86400),
+    "delete_timeout": _range(1, 86400),
+    "run_id": _run_name,
+    "resume": _run_name,
+}
+
+
+def _matrix(values: dict[str, Any]) -> list[str]:
+    entries = values.get("matrix")
+    if not isinstance(entries, list):
+        return [f"iperf3_bench_matrix must be a list of tests, got {entries!r}"]
+    try:
+        placements = {e["placement"] for e in matrix.normalize_matrix(entries)}
+    except matrix.MatrixError as exc:
+        return [f"iperf3_bench_matrix: {exc}"]
+    if values.get("transport") == "local" and "service" in placements:
+        return ["iperf3_bench_matrix: placement service needs a Kubernetes Service; the local transport (the "
+                "datapath model) has none: drop the test or run on a cluster"]
+    return []
+
+
+def _cluster(values: dict[str, Any]) -> list[str]:
+    """What only the Kubernetes transport takes: the image (when the benchmark runs), overrides, node names."""
+    if values.get("transport") != "kubernetes":
+        return []
+    problems = []
+    if values.get("runs_bench") and not (values.get("render_only") and not values.get("image")):
+        try:
+            kube.check_image(values.get("image") or "")
+        except kube.KubeError as exc:
+            problems.append(str(exc))
+    try:
+        kube.check_overrides(values.get("pod_overrides"))
+    except kube.KubeError as exc:
+        problems.append(str(exc))
+    nodes = values.get("nodes")
+    if nodes:  # a lab of ours has its nodes only once provisioned; the benchmark checks them again then
+        names = [str(n) for n in nodes] if isinstance(nodes, list) else []
+        if not 2 <= len(names) <= 3 or len(set(names)) != len(names) or not all(_NODE.match(n) for n in names):
+            problems.append(f"iperf3_bench_nodes must be two or three different Kubernetes node names (client, "
+                            f"server, optionally the same-node pair's), got {nodes!r}")
+    return problems
+
+
+def problems(values: dict[str, Any]) -> list[str]:
+    """Every problem of the benchmark's inputs, each naming the variable, what it got and what it takes.
+
+    ``values`` has the role's inputs without the ``iperf3_bench_`` prefix, plus ``runs_bench`` (the
+    benchmark runs in this playbook run, so a cluster run needs its image).
+    """
+    found = []
+    for key, rule in SETTINGS.items():
+        if key in values:
+            wanted = rule(values[key])
+            if wanted:
+                found.append(f"iperf3_bench_{key} must be {wanted}, got {values[key]!r}")
+    return found + _matrix(values) + _cluster(values)

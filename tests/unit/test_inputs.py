@@ -1,0 +1,68 @@
+"""The benchmark's input rules (plugin_utils/inputs.py), one bad value at a time and all at once."""
+
+import pytest
+
+from ansible_collections.netlab.lab.plugins.plugin_utils import inputs
+
+GOOD = {"transport": "local", "duration": 30, "omit": 2, "repeats": 3, "port": 5201, "udp_bitrate": "1G",
+        "timeout_margin": 30, "pod_timeout": 300, "delete_timeout": 120, "run_id": "", "resume": "",
+        "matrix": [{"name": "cross-node-tcp-1", "placement": "cross-node"},
+                   {"name": "cross-node-udp", "placement": "cross-node", "protocol": "udp", "bitrate": "2.5G",
+                    "length": 1400}],
+        "image": "", "render_only": False, "pod_overrides": {}, "nodes": [], "runs_bench": True}
+IMAGE = "registry.example/netlab-iperf3@sha256:" + "a" * 64
+
+
+def test_good_inputs_have_no_problem():
+    assert inputs.problems(GOOD) == []
+    # -e key=value gives strings: numbers in them are numbers.
+    assert inputs.problems(GOOD | {"duration": "5", "port": "5201"}) == []
+    cluster = GOOD | {"transport": "kubernetes", "image": IMAGE, "nodes": ["worker-1", "worker-2"],
+                      "matrix": [{"name": "svc", "placement": "service"}]}
+    assert inputs.problems(cluster) == []
+    # Render-only names a placeholder image; a run without the benchmark needs none.
+    assert inputs.problems(cluster | {"image": "", "render_only": True}) == []
+    assert inputs.problems(cluster | {"image": "", "runs_bench": False}) == []
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"duration": 0}, "iperf3_bench_duration must be an integer from 1 to 86400, got 0"),
+    ({"duration": "abc"}, "iperf3_bench_duration must be an integer"),
+    ({"duration": True}, "iperf3_bench_duration must be an integer"),
+    ({"omit": -1}, "iperf3_bench_omit must be an integer from 0 to 3600, got -1"),
+    ({"repeats": 0}, "iperf3_bench_repeats must be an integer from 1 to 1000"),
+    ({"port": 99999}, "iperf3_bench_port must be an integer from 1 to 65535, got 99999"),
+    ({"port": "http"}, "iperf3_bench_port must be an integer from 1 to 65535, got 'http'"),
+    ({"udp_bitrate": "lots"}, "iperf3_bench_udp_bitrate must be an iperf3 bitrate above zero"),
+    ({"udp_bitrate": "0M"}, "iperf3_bench_udp_bitrate must be an iperf3 bitrate above zero"),
+    ({"udp_bitrate": "1 G"}, "iperf3_bench_udp_bitrate must be an iperf3 bitrate"),
+    ({"timeout_margin": 0}, "iperf3_bench_timeout_margin must be an integer from 1 to 3600"),
+    ({"pod_timeout": 0}, "iperf3_bench_pod_timeout must be an integer from 1 to 86400"),
+    ({"delete_timeout": -5}, "iperf3_bench_delete_timeout must be an integer"),
+    ({"run_id": "../x"}, "iperf3_bench_run_id must be empty or a run directory's name"),
+    ({"resume": "/tmp/run"}, "iperf3_bench_resume must be empty or a run directory's name"),
+    ({"transport": "ssh"}, "iperf3_bench_transport must be one of local, kubernetes, got 'ssh'"),
+    ({"matrix": "host-tcp-1"}, "iperf3_bench_matrix must be a list of tests"),
+    ({"matrix": []}, "the benchmark matrix is empty"),
+    ({"matrix": [{"name": "a", "placement": "moon"}]}, "a: placement 'moon' is not one of"),
+    ({"matrix": [{"name": "a", "placement": "host", "streams": 0}]}, "a: streams must be an integer from 1 to 128"),
+    ({"matrix": [{"name": "a", "placement": "host", "port": 1}]}, "a: unknown key(s) port"),
+    ({"matrix": [{"name": "a", "placement": "host", "protocol": "udp", "length": 0}]}, "a: length must be"),
+    ({"matrix": [{"name": "a", "placement": "host", "length": 1400}]}, "a: bitrate and length apply to UDP"),
+    ({"matrix": [{"name": "a", "placement": "service"}]}, "the local transport (the datapath model) has none"),
+    ({"transport": "kubernetes", "image": "iperf3:3.18"}, "must be pinned by digest"),
+    ({"transport": "kubernetes", "image": IMAGE, "pod_overrides": {"status": {}}},
+     "iperf3_bench_pod_overrides: unknown key(s) ['status']"),
+    ({"transport": "kubernetes", "image": IMAGE, "pod_overrides": ["x"]}, "must be a mapping"),
+    ({"transport": "kubernetes", "image": IMAGE, "nodes": ["worker-1"]}, "two or three different Kubernetes node"),
+    ({"transport": "kubernetes", "image": IMAGE, "nodes": ["a", "a"]}, "two or three different Kubernetes node"),
+    ({"transport": "kubernetes", "image": IMAGE, "nodes": ["Worker_1", "b"]}, "two or three different"),
+])
+def test_one_bad_input_one_problem(change, message):
+    found = inputs.problems(GOOD | change)
+    assert len(found) == 1 and message in found[0], found
+
+
+def test_every_problem_is_reported_at_once():
+    found = inputs.problems(GOOD | {"port": 0, "udp_bitrate": "lots", "repeats": 0})
+    assert [p.split()[0] for p in found] == ["iperf3_bench_repeats", "iperf3_bench_port", "iperf3_bench_udp_bitrate"]
