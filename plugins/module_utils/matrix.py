@@ -21,6 +21,7 @@ RETRY_DELAY = 2
 # iperf3's own words (src/iperf_error.c): the server still serves the previous client, or nothing
 # listens yet (a server pod just started, a one-off server not yet up).
 RETRYABLE = ("the server is busy running a test", "Connection refused")
+# A pair of nodes (VMs) on one hypervisor: what "cross-node" measures there is no wire.
 SAME_HOST = "cross-node, same host: the traffic never reaches a NIC"
 
 

@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .matrix import SAME_HOST
+
 SCHEMA_VERSION = 1
 # A test whose repeats vary more than this (coefficient of variation) is flagged noisy.
 NOISY_CV_PERCENT = 10.0
@@ -25,8 +27,6 @@ SUMMARY_FIELDS = (
     "gbps_max", "gbps_stdev", "gbps_iqr", "cv_percent", "noisy", "retransmits", "lost_percent",
     "jitter_ms", "cpu_client_percent", "cpu_server_percent",
 )
-# A pair of nodes (VMs) on one hypervisor: what "cross-node" measures there is no wire.
-SAME_HOST = "cross-node, same host: the traffic never reaches a NIC"
 LOCAL_LAB_NOTE = (
     "Local lab: a model of the CNI datapath built from real kernel devices in podman "
     "nodes on one machine. These are not figures of a real cluster."
