@@ -1,0 +1,22 @@
+"""The node_nic filter on facts as setup gathers them (the local lab's eth0 and a VM's ens18)."""
+
+from ansible_collections.netlab.lab.plugins.filter.node import node_nic
+
+FACTS = {
+    "default_ipv4": {"address": "198.18.9.11", "interface": "ens18", "mtu": 1500},
+    "interfaces": ["lo", "ens18", "flannel.1"],
+    "lo": {"device": "lo", "mtu": 65536, "ipv4": {"address": "127.0.0.1", "netmask": "255.0.0.0"}},
+    "ens18": {"device": "ens18", "mtu": 1500, "ipv4": {"address": "198.18.9.11", "netmask": "255.255.255.0"}},
+    "flannel_1": {"device": "flannel.1", "mtu": 1450, "ipv4": {"address": "198.19.2.0", "netmask": "255.255.255.255"}},
+    "hostname": "netlab-agent-1",
+}
+
+
+def test_the_interface_that_holds_the_address():
+    assert node_nic(FACTS, "198.18.9.11")["device"] == "ens18"
+    assert node_nic(FACTS, "198.19.2.0")["mtu"] == 1450
+
+
+def test_no_interface_holds_it():
+    assert node_nic(FACTS, "10.0.0.1") == {}
+    assert node_nic({}, "10.0.0.1") == {}
