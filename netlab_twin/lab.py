@@ -53,6 +53,15 @@ def session_key(directory: str | Path) -> tuple[str, str]:
     return str(path), path.with_suffix(".pub").read_text().strip()
 
 
+def login(key: str, address: str, known_hosts: str | Path, command: str, timeout: float = 60,
+          ) -> subprocess.CompletedProcess:
+    """command on a node over SSH as the cloud user, as a lab user's controller would run it: the login key,
+    a known_hosts of the test's own (a new key accepted, a changed one refused), no password prompt."""
+    return subprocess.run(["ssh", "-i", key, "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={known_hosts}",
+                           "-o", "StrictHostKeyChecking=accept-new", "-o", "ConnectTimeout=5",
+                           f"debian@{address}", command], capture_output=True, text=True, timeout=timeout, check=False)
+
+
 def playbook(url: str, cafile: str, twin: Twin, key: tuple[str, str], vms: list, tags: str, disk_size: str = "",
              args: Iterable[str] = (), env: Mapping[str, str] | None = None, known_hosts: str = "",
              ) -> subprocess.CompletedProcess:

@@ -11,14 +11,9 @@ import time
 import pytest
 from fakepve_lab import LAB, SUBNET, TEMPLATE_VMID
 
-from netlab_twin import Twin, playbook, session_key
+from netlab_twin import Twin, playbook
 
 WRITES = ("POST", "PUT", "DELETE")
-
-
-@pytest.fixture(scope="module")
-def key(tmp_path_factory):
-    return session_key(tmp_path_factory.mktemp("lab-key"))
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from netlab_twin import Twin, playbook, serve, session_key
+from netlab_twin import Twin, login, playbook, serve
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("podman"), reason="the twin boots podman nodes as root"
@@ -45,11 +45,10 @@ def digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(tmp_path_factory, key):
     tmp = tmp_path_factory.mktemp("real-lab")
     home, results = tmp / "home", tmp / "results"
     home.mkdir()
-    key = session_key(tmp)
     before = digest(user_known_hosts())
     # Its own network: the twin's own tests use the default one.
     with serve(tmp) as (pve, cafile), Twin(pve, subnet="198.18.9.0/24", network="netlab-twin-lab",
@@ -73,10 +72,7 @@ def lab(tmp_path_factory):
 
 def ssh(lab, address: str, command: str) -> subprocess.CompletedProcess:
     """A command on a node over SSH as the cloud user, with the lab's known_hosts."""
-    known = lab.home / ".config" / "netlab" / "known_hosts"
-    return subprocess.run(["ssh", "-i", lab.key, "-o", "BatchMode=yes",
-                           "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=accept-new",
-                           f"debian@{address}", command], capture_output=True, text=True, timeout=60, check=False)
+    return login(lab.key, address, lab.home / ".config" / "netlab" / "known_hosts", command)
 
 
 def lab_vmids(pve) -> list[int]:

@@ -9,14 +9,9 @@ import pytest
 from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 
-from netlab_twin import TEMPLATE_VMID, Twin, session_key
+from netlab_twin import TEMPLATE_VMID, Twin, login
 
 NODE = "pve1"
-
-
-@pytest.fixture(scope="module")
-def key(tmp_path_factory):
-    return session_key(tmp_path_factory.mktemp("twin-key"))
 
 
 @pytest.fixture
@@ -59,10 +54,8 @@ def destroy(api, vmid: int) -> None:
     wait_task(api, api.nodes(NODE).qemu(vmid).delete())
 
 
-def ssh(key, address: str, known_hosts, *command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["ssh", "-i", key[0], "-o", f"UserKnownHostsFile={known_hosts}", "-o", "BatchMode=yes",
-                           "-o", "StrictHostKeyChecking=accept-new", "-o", "ConnectTimeout=5",
-                           f"debian@{address}", *command], capture_output=True, text=True, timeout=30, check=False)
+def ssh(key, address: str, known_hosts, command: str) -> subprocess.CompletedProcess:
+    return login(key[0], address, known_hosts, command, timeout=30)
 
 
 def state(container: str) -> str:
