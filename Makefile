@@ -57,7 +57,7 @@ image: setup
 test: lint unit integration molecule
 
 lint: setup
-	ruff check plugins tests molecule netlab_twin scripts
+	ruff check plugins tests molecule netlab_twin scripts roles/lab_cni/files/netlab-counters
 	yamllint --strict .
 	ansible-lint --profile production
 

@@ -17,6 +17,30 @@ def node_nic(facts: dict[str, Any], address: str) -> dict[str, Any]:
     return {}
 
 
+# What the Cilium model's programs (roles/lab_cni/files/bpf) use, by the names of
+# ``bpftool -j feature probe kernel``: program and map types, and the helpers each program type calls.
+BPF_NEEDS = {
+    "program_types": ("sched_cls", "cgroup_sock_addr"),
+    "map_types": ("hash", "array", "percpu_array"),
+    "helpers": {
+        "sched_cls": ("bpf_map_lookup_elem", "bpf_fib_lookup", "bpf_redirect_neigh", "bpf_redirect_peer"),
+        "cgroup_sock_addr": ("bpf_map_lookup_elem", "bpf_get_prandom_u32"),
+    },
+}
+
+
+def bpf_missing(probe: dict[str, Any]) -> list[str]:
+    """What the Cilium model needs and a kernel's feature probe says it lacks, by name; [] if nothing."""
+    missing = [f"BPF program type {name}" for name in BPF_NEEDS["program_types"]
+               if not (probe.get("program_types") or {}).get(f"have_{name}_prog_type")]
+    missing += [f"BPF map type {name}" for name in BPF_NEEDS["map_types"]
+                if not (probe.get("map_types") or {}).get(f"have_{name}_map_type")]
+    for program, helpers in BPF_NEEDS["helpers"].items():
+        available = (probe.get("helpers") or {}).get(f"{program}_available_helpers") or []
+        missing += [f"helper {helper} in {program} programs" for helper in helpers if helper not in available]
+    return missing
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"node_nic": node_nic}
+        return {"node_nic": node_nic, "bpf_missing": bpf_missing}

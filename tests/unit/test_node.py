@@ -1,6 +1,8 @@
 """The node_nic filter on facts as setup gathers them (the local lab's eth0 and a VM's ens18)."""
 
-from ansible_collections.netlab.lab.plugins.filter.node import node_nic
+import json
+
+from ansible_collections.netlab.lab.plugins.filter.node import bpf_missing, node_nic
 
 FACTS = {
     "default_ipv4": {"address": "198.18.9.11", "interface": "ens18", "mtu": 1500},
@@ -20,3 +22,21 @@ def test_the_interface_that_holds_the_address():
 def test_no_interface_holds_it():
     assert node_nic(FACTS, "10.0.0.1") == {}
     assert node_nic({}, "10.0.0.1") == {}
+
+
+def probe(data_dir):
+    return json.loads((data_dir / "bpftool-feature-probe-6.18.json").read_text())
+
+
+def test_a_kernel_with_every_bpf_feature(data_dir):
+    """bpftool -j feature probe kernel on this machine's 6.18 kernel, inside a lab node."""
+    assert bpf_missing(probe(data_dir)) == []
+
+
+def test_a_kernel_without_them_is_told_what_it_lacks(data_dir):
+    found = probe(data_dir)
+    found["helpers"]["sched_cls_available_helpers"].remove("bpf_redirect_peer")
+    found["program_types"]["have_cgroup_sock_addr_prog_type"] = False
+    del found["map_types"]["have_percpu_array_map_type"]
+    assert bpf_missing(found) == ["BPF program type cgroup_sock_addr", "BPF map type percpu_array",
+                                  "helper bpf_redirect_peer in sched_cls programs"]

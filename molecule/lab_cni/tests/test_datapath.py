@@ -4,6 +4,7 @@ import json
 import os
 
 import pytest
+import testinfra
 
 CNI = os.environ["LAB_CNI"]
 POD_CIDR = {"molecule-node-1": "198.19.11", "molecule-node-2": "198.19.12"}
@@ -27,9 +28,18 @@ def test_unit_is_enabled_and_active(node):
     assert script.mode == 0o755 and script.user == "root"
 
 
+def counters(node):
+    return json.loads(node.check_output("/usr/local/sbin/netlab-datapath counters"))
+
+
+def grew(before, after, key):
+    return after.get(key, 0) - before.get(key, 0)
+
+
 def test_fact_describes_the_datapath(node, me):
     fact = json.loads(node.file("/etc/ansible/facts.d/netlab.fact").content_string)
     assert fact["cni"] == CNI and fact["model"] is True
+    assert fact["service_cidr"] == "198.18.128.0/17"
     assert fact["pods"] == [{"name": "pod0", "ip": f"{POD_CIDR[me]}.10"},
                             {"name": "pod1", "ip": f"{POD_CIDR[me]}.11"}]
     assert fact["mtu"] == (1450 if CNI == "canal" else 1500)
@@ -37,23 +47,94 @@ def test_fact_describes_the_datapath(node, me):
 
 def test_devices_match_the_cni(node, me, peer):
     routes = node.check_output("ip -4 route show")
+    assert "unreachable 198.18.128.0/17" in routes
+    assert not node.interface("cni0").exists
     if CNI == "canal":
-        assert node.interface("cni0").exists and node.interface("flannel.1").exists
-        assert not node.interface("cilium_host").exists
+        assert node.interface("flannel.1").exists and not node.interface("cilium_host").exists
         assert f"{POD_CIDR[peer]}.0/24 via {POD_CIDR[peer]}.0 dev flannel.1 onlink" in routes
         fdb = node.check_output("bridge fdb show dev flannel.1")
         assert f"dst {NODE_IP[peer]}" in fdb
+        # Calico's workload interfaces: fixed MAC, proxy ARP, a /32 route, the pod's gateway 169.254.1.1.
+        assert node.check_output("cat /sys/class/net/calipod1/address") == "ee:ee:ee:ee:ee:ee"
+        assert node.check_output("cat /proc/sys/net/ipv4/conf/calipod1/proxy_arp") == "1"
+        assert f"{POD_CIDR[me]}.11 dev calipod1 scope link" in routes
+        assert "default via 169.254.1.1 dev eth0" in node.check_output("ip netns exec pod1 ip -4 route")
     else:
-        assert node.interface("cilium_host").exists
-        assert not node.interface("flannel.1").exists and not node.interface("cni0").exists
+        assert node.interface("cilium_host").exists and not node.interface("flannel.1").exists
         assert f"{POD_CIDR[peer]}.0/24 via {NODE_IP[peer]} dev eth0" in routes
         assert f"{POD_CIDR[me]}.11 dev lxcpod1" in routes
 
 
+def test_iptables_chains_match_the_cni(node):
+    rules = node.check_output("iptables-save")
+    assert "netlab:forward" in rules and "netlab:nat-prerouting" in rules
+    if CNI == "canal":
+        for chain in ("cali-FORWARD", "cali-from-wl-dispatch", "cali-fw-calipod0", "cali-tw-calipod1",
+                      "KUBE-SERVICES", "KUBE-POSTROUTING", "FLANNEL-POSTRTG"):
+            assert f":{chain} " in rules
+        assert "CILIUM_" not in rules
+    else:
+        assert ":CILIUM_FORWARD " in rules and ":CILIUM_POST_nat " in rules
+        assert "cali-" not in rules and "KUBE-" not in rules
+
+
+@pytest.mark.skipif(CNI != "cilium", reason="the Cilium model's programs")
+def test_bpf_programs_are_attached_and_maps_filled(node, me):
+    assert "from_container" in node.check_output("tc filter show dev lxcpod0 ingress")
+    assert "from_netdev" in node.check_output("tc filter show dev eth0 ingress")
+    cgroup = node.check_output("awk -F: '$1 == \"0\" { print $3 }' /proc/1/cgroup").removesuffix("/init.scope")
+    hooks = node.check_output(f"bpftool -j cgroup show /sys/fs/cgroup/unified{cgroup}")
+    names = {prog["name"] for prog in json.loads(hooks)}
+    assert names == {"sock_connect4", "sock_sendmsg4", "sock_recvmsg4"}
+    endpoints = json.loads(node.check_output("bpftool -j map dump pinned /sys/fs/bpf/netlab_endpoints"))
+    assert len(endpoints) == 2
+    ifindex = int(node.check_output("cat /sys/class/net/lxcpod0/ifindex"))
+    assert ifindex in {entry["formatted"]["value"]["ifindex"] for entry in endpoints}
+
+
+# What each CNI's mechanisms must count for a ping, and what they must not.
+PROOF = {
+    ("canal", "same-node"): (["iptables.felix-from-workload", "iptables.felix-to-workload"], ["vxlan.tx_packets"]),
+    ("canal", "cross-node"): (["iptables.felix-from-workload", "vxlan.tx_packets", "vxlan.rx_packets"], []),
+    ("cilium", "same-node"): (["bpf.from_container_peer"], ["iptables.forward", "bpf.from_container_neigh"]),
+    ("cilium", "cross-node"): (["bpf.from_container_neigh", "bpf.from_netdev_peer"], ["iptables.forward"]),
+}
+
+
 @pytest.mark.parametrize("target", ["same-node", "cross-node"])
-def test_pods_reach_each_other(node, me, peer, target):
+def test_pods_reach_each_other_by_the_cni_path(node, me, peer, target):
     ip = f"{POD_CIDR[me]}.11" if target == "same-node" else f"{POD_CIDR[peer]}.10"
+    before = counters(node)
     node.run_expect([0], f"ip netns exec pod0 ping -c 2 -W 2 {ip}")
+    after = counters(node)
+    used, unused = PROOF[(CNI, target)]
+    assert all(grew(before, after, key) >= 1 for key in used), (before, after)
+    assert all(grew(before, after, key) == 0 for key in unused), (before, after)
+
+
+def test_a_service_reaches_a_pod_on_the_other_node(node, me, peer):
+    """A ClusterIP served the CNI's way: kube-proxy's DNAT chains, or Cilium's socket hook."""
+    backend = testinfra.get_host(f"podman://{peer}")
+    backend.run_expect([0], "ip netns exec pod1 sh -c 'echo served-by-peer > /tmp/index.html'")
+    backend.run_expect([0], "ip netns exec pod1 setsid timeout 30 python3 -m http.server 8080 -d /tmp "
+                            ">/dev/null 2>&1 < /dev/null &")
+    add = f"/usr/local/sbin/netlab-datapath service-add web 198.18.128.80 80 tcp {POD_CIDR[peer]}.11:8080"
+    try:
+        assert node.check_output(add) == "added"
+        assert node.check_output(add) == "unchanged"
+        before = counters(node)
+        page = node.check_output("ip netns exec pod0 curl -s --retry 5 --retry-connrefused --max-time 5 "
+                                 "http://198.18.128.80/index.html")
+        after = counters(node)
+    finally:
+        node.run_expect([0], "/usr/local/sbin/netlab-datapath service-del web")
+    assert page == "served-by-peer"
+    if CNI == "canal":
+        assert grew(before, after, "iptables.service.web") >= 1
+    else:
+        assert grew(before, after, "bpf.sock_xlate") >= 1 and grew(before, after, "iptables.forward") == 0
+    # Deleted: nothing answers for the address any more.
+    node.run_expect([7, 28], "ip netns exec pod0 curl -s --max-time 3 http://198.18.128.80/index.html")
 
 
 def test_large_packets_fit_the_pod_mtu(node, peer):
