@@ -13,6 +13,8 @@ import re
 import shlex
 from typing import Any
 
+from ansible_collections.netlab.lab.plugins.plugin_utils import proof
+
 PLACEMENTS = ("host", "same-node", "cross-node", "service")
 PROTOCOLS = ("tcp", "udp")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -129,8 +131,8 @@ def endpoints(placement: str, nodes: list[dict[str, Any]]) -> tuple[dict, dict]:
         return pod(same, 0), pod(same, 1)
     if placement == "service":
         if not second.get("service_ip"):
-            raise MatrixError("placement service needs a Kubernetes Service in front of the server pod; "
-                              "the local lab has none (run it on a cluster, or drop the test)")
+            raise MatrixError(f"placement service needs a Service in front of the server pod on {second['name']}, "
+                              "and none was set up")
         return pod(first, 0), {**pod(second, 0), "ip": second["service_ip"]}
     return pod(first, 0), pod(second, 0)
 
@@ -216,14 +218,16 @@ def commands(entry: dict[str, Any], client: dict, server: dict, settings: dict[s
     """(client command, server command, k8s_exec arguments) of one test as the transport runs them.
 
     Both transports bound the client with ``timeout`` where iperf3 runs. Local lab: both
-    commands inside the pods' namespaces on their nodes, the server started for this one test.
+    commands inside the pods' namespaces on their nodes, the server started for this one test,
+    the client between two reads of its node's datapath counters (the test's proof, proof.py).
     Kubernetes: the client command exec'd in the client pod; the server pods run
     ``iperf3 --server`` already.
     """
     bound = ["timeout", str(test_timeout(settings))]
     argv = client_argv(entry, server["ip"], settings)
     if transport is None:
-        return in_netns([*bound, *argv], client["pod"]), in_netns(server_argv(settings), server["pod"]), None
+        client_cmd = proof.around(in_netns([*bound, *argv], client["pod"]))
+        return client_cmd, in_netns(server_argv(settings), server["pod"]), None
     return [*bound, *argv], None, k8s_exec([*bound, *argv], client["pod"], transport)
 
 

@@ -105,7 +105,7 @@ BAD_INPUTS = [
     (extra(iperf3_bench_matrix=[entry(protocol="udp", length=70000)]), "t: length must be an integer from 1 to 65507"),
     (extra(iperf3_bench_matrix=[entry(bitrate="1G")]), "t: bitrate and length apply to UDP tests only"),
     (extra(iperf3_bench_matrix=[entry(reverse="yes")]), "t: reverse must be true or false"),
-    (extra(iperf3_bench_matrix=[entry(placement="service")]), "placement service needs a Kubernetes Service"),
+    (extra(iperf3_bench_matrix=[entry(protocol="udp", bitrate="0")]), "t: bitrate '0' is not an iperf3 bitrate"),
     (extra(iperf3_bench_matrix=["host-tcp-1"]), "Elements value for option 'iperf3_bench_matrix' is of type str"),
     (extra(service_scale_counts=[0, 70000]), "[70000] exceed what this lab can hold"),
     (["-e", "iperf3_bench_transport=kubernetes", "-e", "iperf3_bench_image=iperf3:3.18"], "pinned by digest"),

@@ -17,6 +17,8 @@ def test_good_inputs_have_no_problem():
     assert inputs.problems(GOOD) == []
     # -e key=value gives strings: numbers in them are numbers.
     assert inputs.problems(GOOD | {"duration": "5", "port": "5201"}) == []
+    # The datapath models serve Services too.
+    assert inputs.problems(GOOD | {"matrix": [{"name": "svc", "placement": "service"}]}) == []
     cluster = GOOD | {"transport": "kubernetes", "image": IMAGE, "nodes": ["worker-1", "worker-2"],
                       "matrix": [{"name": "svc", "placement": "service"}]}
     assert inputs.problems(cluster) == []
@@ -49,7 +51,6 @@ def test_good_inputs_have_no_problem():
     ({"matrix": [{"name": "a", "placement": "host", "port": 1}]}, "a: unknown key(s) port"),
     ({"matrix": [{"name": "a", "placement": "host", "protocol": "udp", "length": 0}]}, "a: length must be"),
     ({"matrix": [{"name": "a", "placement": "host", "length": 1400}]}, "a: bitrate and length apply to UDP"),
-    ({"matrix": [{"name": "a", "placement": "service"}]}, "the local transport (the datapath model) has none"),
     ({"transport": "kubernetes", "image": "iperf3:3.18"}, "must be pinned by digest"),
     ({"transport": "kubernetes", "image": IMAGE, "pod_overrides": {"status": {}}},
      "iperf3_bench_pod_overrides: unknown key(s) ['status']"),

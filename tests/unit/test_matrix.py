@@ -3,6 +3,7 @@
 import pytest
 
 from ansible_collections.netlab.lab.plugins.module_utils import matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils import proof
 
 NODES = [
     {"name": "a", "ip": "198.18.0.12", "pods": [{"name": "pod0", "ip": "198.19.2.10"},
@@ -58,13 +59,26 @@ def test_progress_counts_down_the_remaining_time():
 def test_client_command_lines():
     by_name = {t["scenario"]: t for t in plan(repeats=1)}
     tcp4 = by_name["cross-node-tcp-4"]["client_cmd"]
-    assert tcp4 == ["ip", "netns", "exec", "pod0", "timeout", "62", "iperf3", "--client", "198.19.3.10",
-                    "--port", "5201", "--json", "--time", "30", "--omit", "2", "--parallel", "4"]
+    # Between two reads of the node's datapath counters (proof.around), then in the pod's namespace.
+    assert tcp4[:4] == ["sh", "-c", proof._AROUND, "netlab-counters"]
+    assert tcp4[4:] == ["ip", "netns", "exec", "pod0", "timeout", "62", "iperf3", "--client", "198.19.3.10",
+                        "--port", "5201", "--json", "--time", "30", "--omit", "2", "--parallel", "4"]
     udp = by_name["cross-node-udp"]["client_cmd"]
     assert udp[-3:] == ["--udp", "--bitrate", "1G"]
     host = by_name["host-tcp-1"]["client_cmd"]
-    assert host[:2] == ["timeout", "62"], "host tests run in the node's own namespace"
+    assert host[4:6] == ["timeout", "62"], "host tests run in the node's own namespace"
     assert "--parallel" not in host
+
+
+def test_the_counter_wrapper_keeps_the_test_exit_code_and_output():
+    """The wrapper itself, run by a real shell (netlab-datapath absent here: empty readings)."""
+    import subprocess
+
+    done = subprocess.run(proof.around(["sh", "-c", "echo out; echo err >&2; exit 3"]),
+                          capture_output=True, text=True)
+    assert done.returncode == 3 and done.stdout == "out\n"
+    readings, rest = proof.split_stderr(done.stderr)
+    assert readings == [] and "err" in rest
 
 
 def test_udp_options_and_reverse():

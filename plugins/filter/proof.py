@@ -1,0 +1,17 @@
+"""Filters of the benchmark's proof of path (plugins/plugin_utils/proof.py); each is documented in its sidecar file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.netlab.lab.plugins.plugin_utils import proof
+
+
+def bench_raw(stdout: str | None, stderr: str | None = None, rc: int | None = None, message: str = "",
+              node: str | None = None) -> str:
+    return proof.raw_document(stdout, stderr, rc, message, node)
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"bench_raw": bench_raw}

@@ -1,0 +1,122 @@
+"""The proof that a local-lab test took the path its datapath model claims.
+
+The local transport reads the client node's datapath counters (``netlab-datapath counters``: BPF
+program counters, labelled iptables rules, NIC and VXLAN packets) right before and after each
+test, on stderr lines that start with MARKER; they are kept in the test's raw file beside iperf3's
+own document. The client's node sees both directions of every placement (what its pod sends, what
+comes back), so its counters alone show the path. Pure functions, unit-tested directly.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MARKER = "netlab-counters "
+DATAPATH = "/usr/local/sbin/netlab-datapath"
+# Runs the test command between two counter reads; the test's exit code is the wrapper's.
+_AROUND = (f'echo "{MARKER}$({DATAPATH} counters)" >&2; "$@"; rc=$?; '
+           f'echo "{MARKER}$({DATAPATH} counters)" >&2; exit $rc')
+
+# What each counter means when it grew during a test.
+MECHANISMS = {
+    "bpf.from_container_peer": "BPF from-container: bpf_redirect_peer to a pod of the node",
+    "bpf.from_container_neigh": "BPF from-container: bpf_fib_lookup + bpf_redirect_neigh to another node",
+    "bpf.from_netdev_peer": "BPF from-netdev: bpf_redirect_peer from the wire into the pod",
+    "bpf.sock_xlate": "BPF socket LB: Service address translated at connect()",
+    "iptables.felix-from-workload": "Felix iptables: from-workload chains",
+    "iptables.felix-to-workload": "Felix iptables: to-workload chains",
+    "iptables.service.iperf3-cross": "kube-proxy iptables: KUBE-SVC/KUBE-SEP DNAT",
+    "vxlan.tx_packets": "flannel VXLAN (flannel.1)",
+    "iptables.forward": "host netfilter FORWARD",
+    "iptables.nat-prerouting": "host netfilter nat PREROUTING (conntrack)",
+}
+
+_CILIUM_POD = {"iptables.forward": False, "iptables.nat-prerouting": False}
+_CILIUM_CROSS = {"bpf.from_container_neigh": True, "bpf.from_netdev_peer": True, **_CILIUM_POD}
+_CANAL_POD = {"iptables.felix-from-workload": True, "iptables.felix-to-workload": True, "iptables.forward": True}
+_CANAL_CROSS = {**_CANAL_POD, "vxlan.tx_packets": True, "vxlan.rx_packets": True}
+# Per CNI and placement: counter -> whether the model's path must move it (True) or must leave it
+# alone (False). A host test runs between the nodes themselves: no pod mechanism may carry it.
+EXPECTED: dict[str, dict[str, dict[str, bool]]] = {
+    "cilium": {
+        "host": {"bpf.from_container_peer": False, "bpf.from_container_neigh": False, "bpf.sock_xlate": False},
+        "same-node": {"bpf.from_container_peer": True, "bpf.from_container_neigh": False, **_CILIUM_POD},
+        "cross-node": _CILIUM_CROSS,
+        "service": {**_CILIUM_CROSS, "bpf.sock_xlate": True},
+    },
+    "canal": {
+        "host": {"vxlan.tx_packets": False, "iptables.felix-from-workload": False},
+        "same-node": {**_CANAL_POD, "vxlan.tx_packets": False},
+        "cross-node": _CANAL_CROSS,
+        "service": {**_CANAL_CROSS, "iptables.service.iperf3-cross": True},
+    },
+}
+
+
+def around(argv: list[str]) -> list[str]:
+    """argv run between two reads of the node's datapath counters (printed on stderr)."""
+    return ["sh", "-c", _AROUND, "netlab-counters", *argv]
+
+
+def split_stderr(stderr: str | None) -> tuple[list[dict[str, int]], str]:
+    """(counter readings in order, the rest of stderr) of a test run through around()."""
+    readings, rest = [], []
+    for line in (stderr or "").splitlines():
+        if line.startswith(MARKER):
+            try:
+                reading = json.loads(line[len(MARKER):])
+            except ValueError:
+                reading = None
+            if isinstance(reading, dict):
+                readings.append(reading)
+                continue
+        rest.append(line)
+    return readings, "\n".join(rest)
+
+
+def raw_document(stdout: str | None, stderr: str | None, rc: int | None, message: str = "",
+                 node: str | None = None) -> str:
+    """The raw file of one test: iperf3's JSON document, with the counters under ``netlab_counters``.
+
+    A client that printed nothing (killed, not started) gets a document that says why, so the run's
+    reader sees a failed test instead of a missing one.
+    """
+    readings, rest = split_stderr(stderr)
+    text = (stdout or "").strip()
+    try:
+        document = json.loads(text) if text else None
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        reason = rest or message or (text[:500] if text else "")
+        document = {"start": {}, "end": {}, "error": f"no output (exit {rc if rc is not None else 'none'}): {reason}"}
+    if len(readings) == 2:
+        document["netlab_counters"] = {"node": node, "before": readings[0], "after": readings[1]}
+    return json.dumps(document)
+
+
+def delta(counters: dict[str, Any] | None) -> dict[str, int] | None:
+    """How much each counter grew between the two readings of a raw file's ``netlab_counters``."""
+    if not counters or not isinstance(counters.get("before"), dict) or not isinstance(counters.get("after"), dict):
+        return None
+    before, after = counters["before"], counters["after"]
+    return {key: int(after[key]) - int(before.get(key, 0)) for key in sorted(after)}
+
+
+def check(cni: str, placement: str, grown: dict[str, int] | None) -> dict[str, Any] | None:
+    """What carried a test and what of its counters contradicts the model; None without counters.
+
+    ``mechanisms``: the known mechanisms whose counters grew; ``contradictions``: one sentence per
+    counter that moved where the model's path must not move it, or stayed where it must move.
+    """
+    if grown is None:
+        return None
+    contradictions = []
+    for key, must_grow in EXPECTED.get(cni, {}).get(placement, {}).items():
+        grew = grown.get(key, 0) > 0
+        if grew != must_grow:
+            what = MECHANISMS.get(key, key)
+            contradictions.append(f"{what} {'did not move' if must_grow else f'moved ({grown.get(key, 0)})'}")
+    return {"mechanisms": [text for key, text in MECHANISMS.items() if grown.get(key, 0) > 0],
+            "contradictions": contradictions}
