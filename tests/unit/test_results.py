@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.module_utils import results
+from ansible_collections.netlab.lab.plugins.plugin_utils import results
 
 
 def test_tcp_single_stream(iperf3_json):
@@ -144,7 +144,7 @@ def test_atomic_write_replaces_whole_file(tmp_path):
 
 
 def test_a_pair_on_one_hypervisor_is_labelled_in_every_report():
-    from ansible_collections.netlab.lab.plugins.module_utils import compare
+    from ansible_collections.netlab.lab.plugins.plugin_utils import compare
 
     plan = [{"id": "0001-x-r1", "scenario": "x", "placement": "cross-node", "protocol": "tcp", "streams": 1,
              "same_host": True},
