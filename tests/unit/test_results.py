@@ -135,14 +135,6 @@ def test_missing_run_json(tmp_path):
         results.write_reports(tmp_path)
 
 
-def test_atomic_write_replaces_whole_file(tmp_path):
-    target = tmp_path / "f.txt"
-    results.atomic_write(target, "old")
-    results.atomic_write(target, "new")
-    assert target.read_text() == "new"
-    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
-
-
 def test_a_pair_on_one_hypervisor_is_labelled_in_every_report():
     from ansible_collections.netlab.lab.plugins.plugin_utils import compare
 
