@@ -192,6 +192,13 @@ def test_node_nic():
     assert call("node_nic", facts, "198.18.0.99") == {}
 
 
+def test_bpf_missing(data_dir):
+    probe = json.loads((data_dir / "bpftool-feature-probe-6.18.json").read_text())
+    assert call("bpf_missing", probe) == []
+    probe["helpers"]["cgroup_sock_addr_available_helpers"].remove("bpf_get_prandom_u32")
+    assert call("bpf_missing", probe) == ["helper bpf_get_prandom_u32 in cgroup_sock_addr programs"]
+
+
 pending = copy.deepcopy(PODS["resources"][2])
 pending["status"]["phase"] = "Pending"
 # A bad input to each filter that checks its input: an AnsibleFilterError that names the filter and the cause.
