@@ -6,6 +6,7 @@ input becomes an AnsibleFilterError that names the filter, and every filter has 
 """
 
 import copy
+import importlib
 import json
 from pathlib import Path
 
@@ -19,12 +20,14 @@ from test_matrix import BUSY, MATRIX, NODES, SETTINGS
 from test_proxmox import CLONE, CLUSTER, VMS
 from test_proxmox import SETTINGS as PVE_SETTINGS
 
-from ansible_collections.netlab.lab.plugins.filter import bench, node, proxmox, rke2, scale
+from ansible_collections.netlab.lab.plugins import filter as filter_plugins
 
-FILTER_DIR = Path(bench.__file__).parent
+FILTER_DIR = Path(filter_plugins.__path__[0])
 DATA = Path(__file__).parents[1] / "data"
-FILTERS = {name: fn for module in (bench, node, proxmox, rke2, scale)
-           for name, fn in module.FilterModule().filters().items()}
+# Every filter file, so a new one is held to these tests too.
+FILTERS = {name: fn for path in sorted(FILTER_DIR.glob("*.py"))
+           for name, fn in importlib.import_module(f"{filter_plugins.__name__}.{path.stem}").FilterModule()
+           .filters().items()}
 RKE2 = "v1.33.5+rke2r1"
 VERSION = {"kubernetes": {"major": "1", "minor": "33", "gitVersion": RKE2}}
 
