@@ -10,8 +10,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netlab.lab.plugins.module_utils import kube, matrix, results
-from ansible_collections.netlab.lab.plugins.plugin_utils import inputs
+from ansible_collections.netlab.lab.plugins.plugin_utils import inputs, kube, matrix, results
 
 
 def bench_plan(matrix_entries: list[dict[str, Any]], nodes: list[dict[str, Any]],
@@ -100,8 +99,8 @@ def bench_k8s_calls(node_names: list[str], docs: list[dict[str, Any]] | None = N
 
 
 def _cni_state() -> Any:
-    # Imported when used: the readers of the CNIs' own outputs (plugins/module_utils/cni_state.py).
-    from ansible_collections.netlab.lab.plugins.module_utils import cni_state
+    # Imported when used: the readers of the CNIs' own outputs (plugins/plugin_utils/cni_state.py).
+    from ansible_collections.netlab.lab.plugins.plugin_utils import cni_state
 
     return cni_state
 

@@ -36,11 +36,6 @@ def lab(fakepve, fakepve_cafile, key, tmp_path):
     assert twin.errors == []
 
 
-def recap(stdout: str) -> dict[str, dict[str, int]]:
-    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)}
-            for host, fields in re.findall(r"^(\S+)\s+: (ok=.*)$", stdout, re.MULTILINE)}
-
-
 def writes(pve) -> list:
     return [r for r in pve.requests if r[0] in WRITES and not r[1].endswith("/access/ticket")]
 
@@ -49,7 +44,7 @@ def lab_vms(pve) -> dict:
     return {vm.vmid: vm for vm in pve.vms if not vm.template and vm.vmid in {v["vmid"] for v in LAB}}
 
 
-def test_provisions_the_reference_topology_and_reruns_without_change(lab):
+def test_provisions_the_reference_topology_and_reruns_without_change(lab, recap):
     proc = lab()
     assert proc.returncode == 0
     vms = lab_vms(lab.pve)

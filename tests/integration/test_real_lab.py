@@ -27,12 +27,11 @@ SERVER = {"name": "netlab-server-1", "vmid": 9101, "role": "server", "ip": "198.
 AGENT = {"name": "netlab-agent-1", "vmid": 9102, "role": "agent", "ip": "198.18.9.12"}
 LAB = [SERVER, AGENT]
 FOREIGN = 9300
-# The model's benchmark, short: the wire, a pod pair on two nodes and on one.
-BENCH = ["-e", "iperf3_bench_duration=1", "-e", "iperf3_bench_omit=0", "-e", "iperf3_bench_repeats=1",
-         "-e", json.dumps({"iperf3_bench_matrix": [
-             {"name": "host-tcp-1", "placement": "host"},
-             {"name": "cross-node-tcp-1", "placement": "cross-node"},
-             {"name": "same-node-tcp-1", "placement": "same-node"}]})]
+# The model's benchmark (short, see conftest.short_bench): the wire, a pod pair on two nodes and on one.
+MATRIX = ["-e", json.dumps({"iperf3_bench_matrix": [
+    {"name": "host-tcp-1", "placement": "host"},
+    {"name": "cross-node-tcp-1", "placement": "cross-node"},
+    {"name": "same-node-tcp-1", "placement": "same-node"}]})]
 
 
 def user_known_hosts() -> Path:
@@ -45,7 +44,7 @@ def digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory, key):
+def lab(tmp_path_factory, key, short_bench, latest_summary):
     tmp = tmp_path_factory.mktemp("real-lab")
     home, results = tmp / "home", tmp / "results"
     home.mkdir()
@@ -65,6 +64,8 @@ def lab(tmp_path_factory, key):
             return proc
 
         play.pve, play.twin, play.home, play.results, play.key = pve, twin, home, results, key[0]
+        play.bench = [*short_bench, *MATRIX]
+        play.summary = lambda: latest_summary(results)
         yield play
         assert not twin.errors
     assert digest(user_known_hosts()) == before, "the user's ~/.ssh/known_hosts was edited"
@@ -107,9 +108,9 @@ def test_teardown_of_a_running_lab(lab):
 
 
 def model_run(lab, cni: str) -> tuple[subprocess.CompletedProcess, dict]:
-    proc = lab("-e", f"cni={cni}", "-e", "netlab_cluster=model", *BENCH)
+    proc = lab("-e", f"cni={cni}", "-e", "netlab_cluster=model", *lab.bench)
     assert proc.returncode == 0
-    summary = json.loads((lab.results / "latest" / "summary.json").read_text())
+    summary = lab.summary()
     assert summary["complete"] and summary["provider"] == "proxmox" and summary["cni"] == cni
     assert [r["scenario"] for r in summary["results"]] == ["host-tcp-1", "cross-node-tcp-1", "same-node-tcp-1"]
     assert all(r["gbps_median"] > 0 for r in summary["results"]), summary["results"]

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.module_utils import compare, results
+from ansible_collections.netlab.lab.plugins.plugin_utils import compare, results
 
 
 def summary(cni, medians, *, run_id=None, kernel="6.1", duration=5, repeats=3, complete=True):

@@ -8,7 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ansible_collections.netlab.lab.plugins.module_utils import kube, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils import kube, matrix
 
 ROOT_DEFAULTS = "roles/{}/defaults/main.yml"
 IMAGE = "netlab/iperf3@sha256:" + "0" * 64

@@ -2,8 +2,7 @@
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.module_utils import matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils import proof
+from ansible_collections.netlab.lab.plugins.plugin_utils import matrix, proof
 
 NODES = [
     {"name": "a", "ip": "198.18.0.12", "pods": [{"name": "pod0", "ip": "198.19.2.10"},

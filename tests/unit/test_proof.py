@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.filter.proof import FilterModule
 from ansible_collections.netlab.lab.plugins.plugin_utils import proof
 
 
@@ -33,10 +32,6 @@ def test_a_killed_client_gets_a_document_that_says_why():
 def test_a_broken_reading_is_stderr_not_a_counter():
     readings, rest = proof.split_stderr(f"{proof.MARKER}usage: netlab-datapath up|down\n")
     assert readings == [] and rest.startswith(proof.MARKER)
-
-
-def test_the_filter_is_the_function():
-    assert FilterModule().filters()["bench_raw"]("", "", 1) == proof.raw_document("", "", 1)
 
 
 def test_a_cilium_service_test_captured_on_the_lab(data_dir):

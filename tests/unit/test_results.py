@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.module_utils import results
+from ansible_collections.netlab.lab.plugins.plugin_utils import results
 
 
 def test_tcp_single_stream(iperf3_json):
@@ -135,16 +135,8 @@ def test_missing_run_json(tmp_path):
         results.write_reports(tmp_path)
 
 
-def test_atomic_write_replaces_whole_file(tmp_path):
-    target = tmp_path / "f.txt"
-    results.atomic_write(target, "old")
-    results.atomic_write(target, "new")
-    assert target.read_text() == "new"
-    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
-
-
 def test_a_pair_on_one_hypervisor_is_labelled_in_every_report():
-    from ansible_collections.netlab.lab.plugins.module_utils import compare
+    from ansible_collections.netlab.lab.plugins.plugin_utils import compare
 
     plan = [{"id": "0001-x-r1", "scenario": "x", "placement": "cross-node", "protocol": "tcp", "streams": 1,
              "same_host": True},

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.module_utils import scale_report, service_scale
+from ansible_collections.netlab.lab.plugins.module_utils import service_scale
+from ansible_collections.netlab.lab.plugins.plugin_utils import scale_report
 
 CIDR = "10.43.0.0/16"
 
@@ -190,5 +191,5 @@ def test_scale_report_puts_the_newest_run_of_each_cni_together(tmp_path):
 
 
 def test_a_directory_without_scale_json_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="not a Service scale run"):
+    with pytest.raises(ValueError, match=r"no readable scale\.json"):
         scale_report.load_scale_run(tmp_path)

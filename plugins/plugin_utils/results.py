@@ -3,7 +3,7 @@
 A run directory holds ``run.json`` (metadata and the plan, written before the
 first test) and ``raw/<test id>.json`` (iperf3 ``--json`` output, one file per
 test, written as each test ends). Every report is rebuilt from those files
-alone. Pure functions plus small file helpers; no Ansible imports.
+alone (read and written with report_files.py). Pure functions; no Ansible imports.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import io
 import json
 import os
 import statistics
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .matrix import SAME_HOST
+from .report_files import ResultError, atomic_write, fmt, markdown_tail, read_run, text_table
 
 SCHEMA_VERSION = 1
 # A test whose repeats vary more than this (coefficient of variation) is flagged noisy.
@@ -31,10 +32,6 @@ LOCAL_LAB_NOTE = (
     "Local lab: a model of the CNI datapath built from real kernel devices in podman "
     "nodes on one machine. These are not figures of a real cluster."
 )
-
-
-class ResultError(ValueError):
-    """A raw file is not usable iperf3 output."""
 
 
 def parse_iperf3(doc: Any) -> dict[str, Any]:
@@ -164,32 +161,18 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, dict
 
     A corrupt, foreign or unknown raw file is reported in problems and skipped.
     """
-    run = Path(run_dir)
-    try:
-        meta = json.loads((run / "run.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise ResultError(f"{run}: no readable run.json ({exc})") from exc
+    return read_run(run_dir, "run.json", _record_reader)
+
+
+def _record_reader(meta: dict[str, Any]) -> Callable[[Path], dict[str, Any]]:
     known = {t["id"] for t in meta.get("plan", [])}
-    records, problems = {}, []
-    # Hidden files are temporaries of atomic writes cut short by a kill, never results.
-    for path in sorted((run / "raw").glob("[!.]*.json")):
-        test_id = path.stem
-        if test_id not in known:
-            problems.append(f"{path.name}: not a test of this run's plan, skipped")
-            continue
-        try:
-            records[test_id] = parse_iperf3(json.loads(path.read_text()))
-        except (OSError, ValueError) as exc:
-            problems.append(f"{path.name}: {exc}, skipped")
-    return meta, records, problems
 
+    def record(path: Path) -> dict[str, Any]:
+        if path.stem not in known:
+            raise ResultError("not a test of this run's plan")
+        return parse_iperf3(json.loads(path.read_text()))
 
-def fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+    return record
 
 
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -213,24 +196,6 @@ def placement_label(result: dict[str, Any]) -> str:
 
 def same_host_note(scenarios: list[str]) -> list[str]:
     return [f"{SAME_HOST} ({', '.join(scenarios)}): both nodes run on one hypervisor."] if scenarios else []
-
-
-def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """Lines of an aligned plain-text table."""
-    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
-    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            for row in [header, ["-" * w for w in widths], *rows]]
-
-
-def markdown_tail(header: list[str], rows: list[list[str]], chart: str | None, chart_alt: str,
-                  notes: list[str]) -> str:
-    """The table, chart and notes that end every markdown report."""
-    lines = ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    if chart:
-        lines += ["", f"![{chart_alt}]({chart})"]
-    lines += [""] + [f"> {note}" for note in notes]
-    return "\n".join(lines).rstrip() + "\n"
 
 
 def render_text(summary: dict[str, Any]) -> str:
@@ -282,20 +247,6 @@ def render_csv(summary: dict[str, Any]) -> str:
         writer.writerow({"run_id": summary["run_id"], "cni": summary["cni"],
                          "provider": summary["provider"], **result})
     return out.getvalue()
-
-
-def atomic_write(path: str | os.PathLike, text: str) -> None:
-    """Write a file so that readers see the old or the new content, never half."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_reports(run_dir: str | os.PathLike, noisy_cv_percent: float = NOISY_CV_PERCENT,

@@ -13,26 +13,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import results
+from . import report_files, results
 
 BASELINE_ORDER = ("canal", "cilium")
 SIDE_FIELDS = ("gbps_median", "gbps_min", "gbps_max", "repeats", "noisy", "retransmits", "lost_percent",
                "jitter_ms", "cpu_client_percent", "cpu_server_percent")
-
-
-def list_runs(results_dir: str | os.PathLike) -> list[tuple[Path, dict[str, Any]]]:
-    """Every run directory with a readable run.json, oldest first; other entries are ignored."""
-    runs = []
-    for meta_path in Path(results_dir).glob("*/run.json"):
-        if meta_path.parent.is_symlink():
-            continue
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(meta, dict) and meta.get("run_id"):
-            runs.append((meta_path.parent, meta))
-    return sorted(runs, key=lambda run: (str(run[1].get("started", "")), run[0].name))
 
 
 def select_runs(results_dir: str | os.PathLike, names: list[str] | None = None) -> list[Path]:
@@ -41,20 +26,20 @@ def select_runs(results_dir: str | os.PathLike, names: list[str] | None = None) 
     root = Path(results_dir)
     if names:
         if len(names) != 2:
-            raise results.ResultError(f"name two runs to compare, got {len(names)}: {names}")
+            raise report_files.ResultError(f"name two runs to compare, got {len(names)}: {names}")
         dirs = [root / name for name in names]
         missing = [d.name for d in dirs if not (d / "run.json").is_file()]
         if missing:
-            raise results.ResultError(f"no run {', '.join(missing)} in {root}")
+            raise report_files.ResultError(f"no run {', '.join(missing)} in {root}")
         return dirs
-    runs = list_runs(root)
+    runs = report_files.list_runs(root, "run.json")
     if not runs:
-        raise results.ResultError(f"no benchmark runs in {root}")
+        raise report_files.ResultError(f"no benchmark runs in {root}")
     provider = runs[-1][1].get("provider")
     newest = {meta.get("cni"): path for path, meta in runs if meta.get("provider") == provider}
     absent = [cni for cni in BASELINE_ORDER if cni not in newest]
     if absent:
-        raise results.ResultError(
+        raise report_files.ResultError(
             f"no {' or '.join(absent)} run of provider {provider} yet: run the benchmark with cni={absent[0]}"
         )
     return [newest[cni] for cni in BASELINE_ORDER]
@@ -129,7 +114,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pair(row: dict[str, Any], field: str, digits: int) -> str:
-    values = [results.fmt(row[side][field] if row[side] else None, digits) for side in ("a", "b")]
+    values = [report_files.fmt(row[side][field] if row[side] else None, digits) for side in ("a", "b")]
     return " / ".join(values)
 
 
@@ -144,8 +129,8 @@ def comparison_rows(comparison: dict[str, Any]) -> tuple[list[str], list[list[st
         noisy = any(row[side] and row[side]["noisy"] for side in ("a", "b"))
         rows.append([
             row["scenario"] + (" (same host)" if row.get("same_host") else ""),
-            results.fmt(row["a"]["gbps_median"] if row["a"] else None),
-            results.fmt(row["b"]["gbps_median"] if row["b"] else None),
+            report_files.fmt(row["a"]["gbps_median"] if row["a"] else None),
+            report_files.fmt(row["b"]["gbps_median"] if row["b"] else None),
             "-" if change is None else f"{change:+.1f}",
             spread_word + (" (noisy)" if noisy else ""),
             _pair(row, "retransmits", 0),
@@ -169,7 +154,7 @@ def _notes(comparison: dict[str, Any]) -> list[str]:
 def render_text(comparison: dict[str, Any]) -> str:
     title = (f"{comparison['labels']['a']} ({comparison['runs']['a']}) vs "
              f"{comparison['labels']['b']} ({comparison['runs']['b']})")
-    return "\n".join([title, *results.text_table(*comparison_rows(comparison)), *_notes(comparison)])
+    return "\n".join([title, *report_files.text_table(*comparison_rows(comparison)), *_notes(comparison)])
 
 
 def render_markdown(comparison: dict[str, Any], chart: str | None = None) -> str:
@@ -178,7 +163,7 @@ def render_markdown(comparison: dict[str, Any], chart: str | None = None) -> str
     for side in ("a", "b"):
         datapath = comparison["datapath"][side] or "datapath unknown"
         lines.append(f"- {labels[side]}: run `{runs[side]}`, {datapath}")
-    tail = results.markdown_tail(*comparison_rows(comparison), chart, "Throughput per test", _notes(comparison))
+    tail = report_files.markdown_tail(*comparison_rows(comparison), chart, "Throughput per test", _notes(comparison))
     return "\n".join(lines) + "\n" + tail
 
 
@@ -209,12 +194,12 @@ def write_comparison(results_dir: str | os.PathLike, names: list[str] | None = N
     comparison = compare(*summaries)
     out = Path(results_dir) / "comparisons" / f"{run_a.name}_vs_{run_b.name}"
     out.mkdir(parents=True, exist_ok=True)
-    results.atomic_write(out / "comparison.json", json.dumps(comparison, indent=2, sort_keys=True) + "\n")
-    results.atomic_write(out / "comparison.csv", render_csv(comparison))
+    report_files.atomic_write(out / "comparison.json", json.dumps(comparison, indent=2, sort_keys=True) + "\n")
+    report_files.atomic_write(out / "comparison.csv", render_csv(comparison))
     if charts:
         from . import charts as charts_module
 
         charts_module.comparison_chart(comparison, out / "comparison")
     chart = "comparison.png" if charts else None
-    results.atomic_write(out / "comparison.md", render_markdown(comparison, chart))
+    report_files.atomic_write(out / "comparison.md", render_markdown(comparison, chart))
     return comparison, out

@@ -353,7 +353,7 @@ def run_metadata(version: dict[str, Any], records: list[dict[str, Any]], pods: A
 
 
 def datapath(cni: dict[str, Any], node_status: dict[str, dict[str, Any]], mtu: int | None) -> dict[str, Any]:
-    """The datapath the cluster runs, from the readers' outputs (plugins/module_utils/cni_state.py).
+    """The datapath the cluster runs, from the readers' outputs (plugins/plugin_utils/cni_state.py).
 
     ``cni`` is identify_cni's ``{cni, daemonset, names}``; ``node_status`` per benchmark node is
     cilium_status's or flannel_node's result (empty for other CNIs); ``mtu`` the client pod's eth0 MTU.

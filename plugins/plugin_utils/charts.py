@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,8 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .report_files import atomic_target
+
 FORMATS = ("png", "svg")
 
 
@@ -21,18 +21,10 @@ def _save(fig: Figure, stem: Path) -> list[Path]:
     written = []
     for fmt in FORMATS:
         target = stem.with_suffix(f".{fmt}")
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        os.close(fd)
-        try:
-            # No date and fixed ids in the SVG: the same raw files always give the same file.
-            with rc_context({"svg.hashsalt": "netlab"}):
-                fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight",
-                            metadata={"Date": None} if fmt == "svg" else None)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # No date and fixed ids in the SVG: the same raw files always give the same file.
+        with atomic_target(target) as tmp, rc_context({"svg.hashsalt": "netlab"}):
+            fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight",
+                        metadata={"Date": None} if fmt == "svg" else None)
         written.append(target)
     return written
 

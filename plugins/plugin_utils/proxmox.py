@@ -1,19 +1,26 @@
-"""The Proxmox lab: plan checks, the VM settings in PVE's config form, drift, guest addresses, and what is the lab's.
+"""The Proxmox lab: plan checks, the VM settings in PVE's config form, drift, guest addresses, what is the lab's,
+and which API failures are worth another try.
 
-Pure functions, unit tested; the proxmox_vm role calls them through the netlab.lab.proxmox_* filters
-and drives Proxmox only through community.proxmox.
+Pure functions, unit tested; the proxmox_vm role calls them through the netlab.lab.proxmox_* filters and the
+netlab.lab.proxmox_transient test, and drives Proxmox only through community.proxmox.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
 ROLES = ("server", "agent")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$")
+# API failures worth another try: a held config lock, a reset connection, a proxy's 5xx, a ticket that expired.
+TRANSIENT = re.compile(
+    r"can't lock file|is locked|got timeout|Connection (reset|refused|aborted)|Max retries exceeded|"
+    r"Read timed out|50[234] |401 Unauthorized|invalid PVE ticket"
+)
 
 
 class PlanError(ValueError):
@@ -169,3 +176,8 @@ def guest_ipv4(interfaces: list[dict[str, Any]] | None, subnet: str) -> list[str
     network = ipaddress.ip_network(subnet)
     return [a["ip-address"] for iface in interfaces or [] for a in iface.get("ip-addresses", [])
             if a.get("ip-address-type") == "ipv4" and ipaddress.ip_address(a["ip-address"]) in network]
+
+
+def transient(result: Mapping[str, Any]) -> bool:
+    """Whether a task result failed in a way another try may mend (TRANSIENT in its msg)."""
+    return bool(result.get("failed")) and TRANSIENT.search(str(result.get("msg", ""))) is not None

@@ -1,8 +1,8 @@
 """Reports of Service scale runs: one run's table, and the newest run of each CNI against N.
 
 A run directory holds scale.json (the metadata the role writes first) and raw/<N>.json,
-one record per number of Services, written as soon as it was measured. Pure functions
-plus the writers; no Ansible imports.
+one record per number of Services, written as soon as it was measured (read and written with
+report_files.py, as the iperf3 reports are). Pure functions plus the writers; no Ansible imports.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import csv
 import io
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .results import ResultError, atomic_write, fmt, markdown_tail, text_table
+from .report_files import ResultError, atomic_write, fmt, list_runs, markdown_tail, read_run, text_table
 
 MODEL_NOTE = ("Local lab: a model of the two lookup structures (an iptables DNAT chain walked in order, "
               "as kube-proxy's iptables mode; an nftables map, a hash as Cilium's eBPF service map) "
@@ -24,23 +25,25 @@ HEADER = ["cni", "model", "Services", "p50 us", "p90 us", "p99 us", "add Service
 
 def load_scale_run(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
     """Metadata, records sorted by number of Services, and problems with unreadable records."""
-    run = Path(run_dir)
-    try:
-        meta = json.loads((run / "scale.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise ResultError(f"{run} is not a Service scale run: {exc}") from exc
-    records, problems = [], []
-    for path in sorted((run / "raw").glob("[0-9]*.json")):
-        try:
-            record = json.loads(path.read_text())
-            int(record["services"])
-            records.append(record)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            problems.append(f"{path.name}: {exc}, skipped")
+    meta, by_name, problems = read_run(run_dir, "scale.json", _record_reader, raw="[0-9]*.json")
+    records = sorted(by_name.values(), key=lambda r: r["services"])
     missing = sorted(set(meta.get("counts", [])) - {r["services"] for r in records})
     if missing:
         problems.append(f"INCOMPLETE: no record for {', '.join(map(str, missing))} Services")
-    return meta, sorted(records, key=lambda r: r["services"]), problems
+    return meta, records, problems
+
+
+def _record_reader(_meta: dict[str, Any]) -> Callable[[Path], dict[str, Any]]:
+    return _record
+
+
+def _record(path: Path) -> dict[str, Any]:
+    record = json.loads(path.read_text())
+    try:
+        int(record["services"])
+    except (KeyError, TypeError) as exc:
+        raise ResultError(exc) from exc
+    return record
 
 
 def rows(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[list[str]]:
@@ -84,16 +87,8 @@ def render_csv(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> str:
 
 def newest_per_cni(results_dir: str | os.PathLike) -> list[Path]:
     """The newest Service scale run of each CNI, Canal first."""
-    newest: dict[str, tuple[str, Path]] = {}
-    for meta_path in Path(results_dir).glob("*/scale.json"):
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            continue
-        key = (str(meta.get("started", "")), meta_path.parent.name)
-        if meta.get("cni") and (meta["cni"] not in newest or key > newest[meta["cni"]][0]):
-            newest[meta["cni"]] = (key, meta_path.parent)
-    return [newest[cni][1] for cni in sorted(newest)]
+    newest = {meta["cni"]: path for path, meta in list_runs(results_dir, "scale.json") if meta.get("cni")}
+    return [newest[cni] for cni in sorted(newest)]
 
 
 def write(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], out_dir: Path, charts: bool) -> str:

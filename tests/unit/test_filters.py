@@ -1,0 +1,247 @@
+"""Every filter as a playbook calls it: looked up by name in its FilterModule, with a small real input.
+
+The pure functions behind them have their own tests; these check the layer in between: the name a
+playbook uses reaches the right function, arguments are converted as the sidecar docs promise, a bad
+input becomes an AnsibleFilterError that names the filter, and every filter has its sidecar doc.
+"""
+
+import copy
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+from test_inputs import GOOD
+from test_kube import IMAGE, NODE_OBJECTS, PODS, SERVICES
+from test_kube import NODES as K8S_NODES
+from test_matrix import BUSY, MATRIX, NODES, SETTINGS
+from test_proxmox import CLONE, CLUSTER, VMS
+from test_proxmox import SETTINGS as PVE_SETTINGS
+
+from ansible_collections.netlab.lab.plugins import filter as filter_plugins
+
+FILTER_DIR = Path(filter_plugins.__path__[0])
+DATA = Path(__file__).parents[1] / "data"
+# Every filter file, so a new one is held to these tests too.
+FILTERS = {name: fn for path in sorted(FILTER_DIR.glob("*.py"))
+           for name, fn in importlib.import_module(f"{filter_plugins.__name__}.{path.stem}").FilterModule()
+           .filters().items()}
+RKE2 = "v1.33.5+rke2r1"
+VERSION = {"kubernetes": {"major": "1", "minor": "33", "gitVersion": RKE2}}
+
+
+def daemonset(name, **labels):
+    return {"kind": "DaemonSet", "metadata": {"name": name, "namespace": "kube-system"},
+            "spec": {"template": {"metadata": {"labels": labels}}}}
+
+
+def test_every_filter_has_its_sidecar_doc():
+    docs = {path.stem: yaml.safe_load(path.read_text()) for path in FILTER_DIR.glob("*.yml")}
+    assert sorted(docs) == sorted(FILTERS)
+    for name, doc in docs.items():
+        assert doc["DOCUMENTATION"]["name"] == name
+        assert doc["DOCUMENTATION"]["options"]["_input"]["description"]
+        assert doc["EXAMPLES"].strip() and "_value" in doc["RETURN"]
+
+
+def test_every_filter_is_called_here():
+    called = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
+    assert set(FILTERS) <= called
+    assert set(REFUSALS) <= set(FILTERS)
+
+
+def call(name, *args, **kwargs):
+    return FILTERS[name](*args, **kwargs)
+
+
+def test_bench_plan():
+    plan = call("bench_plan", MATRIX, NODES, SETTINGS)
+    assert len(plan) == len(MATRIX) * SETTINGS["repeats"]
+    assert plan[0]["scenario"] == "host-tcp-1" and plan[0]["client"]["ip"] == "198.18.0.12"
+
+
+def test_bench_retryable():
+    assert call("bench_retryable", BUSY) is True
+    assert call("bench_retryable", "", "") is False
+
+
+def test_bench_input_problems():
+    assert call("bench_input_problems", GOOD) == []
+    assert call("bench_input_problems", {**GOOD, "repeats": 0}) == [
+        "iperf3_bench_repeats must be an integer from 1 to 1000, got 0"]
+
+
+def test_bench_iperf3_version(data_dir):
+    assert call("bench_iperf3_version", (data_dir / "iperf3-version-3.18.txt").read_text()) == "3.18"
+
+
+def test_iperf3_record(data_dir):
+    text = (data_dir / "iperf3-udp.json").read_text()
+    record = call("iperf3_record", text)
+    assert record["ok"] and record["protocol"] == "udp" and record["gbps"] > 0
+    assert call("iperf3_record", json.loads(text)) == record
+
+
+def test_spread():
+    assert call("spread", ["1", 2, 3.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "stdev": 1.0, "iqr": 1.0,
+                                             "cv_percent": 50.0}
+
+
+def test_bench_manifests():
+    docs = call("bench_manifests", "run-1", tuple(K8S_NODES), MATRIX, IMAGE, "5201")
+    assert docs[0]["kind"] == "Namespace"
+    servers = [d for d in docs if d["kind"] == "Pod" and "server" in d["metadata"]["name"]]
+    assert servers and all(d["spec"]["containers"][0]["ports"][0]["containerPort"] == 5201 for d in servers)
+
+
+def test_bench_k8s_nodes():
+    first, second = call("bench_k8s_nodes", K8S_NODES, NODE_OBJECTS, PODS, SERVICES)
+    assert first["pods"][0] == {"name": "iperf3-client", "ip": "10.42.1.5"}
+    assert second["service_ip"] == "10.43.17.4"
+    placeholders = call("bench_k8s_nodes", K8S_NODES, matrix_entries=MATRIX)
+    assert [n["name"] for n in placeholders] == K8S_NODES
+
+
+def test_bench_k8s_meta(data_dir):
+    meta = call("bench_k8s_meta", VERSION, K8S_NODES, NODE_OBJECTS, PODS,
+                (data_dir / "iperf3-version-3.18.txt").read_text())
+    assert (meta["kubernetes"], meta["iperf3"]) == (RKE2, "3.18")
+    assert meta["environment_nodes"][0]["vcpus"] == 8
+
+
+def test_bench_k8s_calls():
+    calls = call("bench_k8s_calls", K8S_NODES, cni_namespace="")
+    assert calls["read_nodes"] == [{"kind": "Node", "name": n} for n in K8S_NODES]
+    assert calls["read_cilium_pods"][0]["namespace"] == "kube-system"
+    docs = call("bench_manifests", "run-1", K8S_NODES, MATRIX, IMAGE, 5201)
+    assert call("bench_k8s_calls", K8S_NODES, docs, "300", "120")["create_pods"]["wait_timeout"] == 300
+
+
+def test_bench_k8s_cni():
+    found = call("bench_k8s_cni", {"resources": [daemonset("rke2-canal", **{"k8s-app": "canal"})]})
+    assert (found["cni"], found["daemonset"]) == ("canal", "rke2-canal")
+
+
+def test_bench_k8s_datapath(data_dir):
+    status = {"results": [{"stdout": (data_dir / "cilium-status-1.18-native.json").read_text()}, {"stdout": " "}]}
+    cilium = call("bench_k8s_datapath", {"cni": "cilium", "daemonset": "cilium"}, K8S_NODES, None, status, "1500\n")
+    assert cilium["nodes"][K8S_NODES[1]] == {"state": "not read"}
+    assert cilium["summary"].startswith("cilium 1.18.1, routing Native") and cilium["summary"].endswith("MTU 1500")
+    flannel = json.loads((data_dir / "node-flannel-vxlan.json").read_text())
+    flannel["metadata"]["name"] = K8S_NODES[0]
+    canal = call("bench_k8s_datapath", {"cni": "canal", "daemonset": "rke2-canal"}, K8S_NODES,
+                 {"resources": [flannel]}, None, "n/a")
+    assert canal["summary"] == "canal: flannel vxlan"  # no MTU read: none claimed
+
+
+def test_service_scale_counts():
+    assert call("service_scale_counts", (1000, 0, 1000), "10.43.0.0/16", "30000") == [0, 1000]
+
+
+def test_rke2_install_env():
+    assert call("rke2_install_env", "tarball", RKE2, "agent") == {
+        "INSTALL_RKE2_VERSION": RKE2, "INSTALL_RKE2_TYPE": "agent", "INSTALL_RKE2_METHOD": "tar"}
+
+
+def test_rke2_ready_nodes():
+    ready = {"metadata": {"name": "server-1"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    down = {"metadata": {"name": "agent-1"}, "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}
+    assert call("rke2_ready_nodes", json.dumps({"items": [ready, down]})) == ["server-1"]
+
+
+def test_rke2_datapath(data_dir):
+    state = call("rke2_datapath", (data_dir / "ip-link-vxlan.json").read_text(), "canal",
+                 {"backend": "vxlan", "nic_mtu": 1500})
+    assert state["problems"] == [] and state["state"]["vni"] == 1
+
+
+def test_rke2_canal_mtu():
+    assert call("rke2_canal_mtu", "9000", "wireguard") == 8920
+
+
+def test_rke2_ingress():
+    assert call("rke2_ingress", RKE2, "none") == {"ingress-controller": "none"}
+
+
+def test_proxmox_plan():
+    assert [vm["vmid"] for vm in call("proxmox_plan", VMS, PVE_SETTINGS)] == [vm["vmid"] for vm in VMS]
+
+
+def test_proxmox_vm_changes():
+    vm = call("proxmox_plan", VMS, PVE_SETTINGS)[0]
+    assert call("proxmox_vm_changes", vm, PVE_SETTINGS, CLONE)["cores"] == 8
+
+
+def test_proxmox_taken():
+    planned = call("proxmox_plan", VMS, PVE_SETTINGS)
+    assert [vm["vmid"] for vm in call("proxmox_taken", planned, CLUSTER, "netlab", "netlab-")] == [9102]
+
+
+def test_proxmox_lab_vms():
+    assert [vm["vmid"] for vm in call("proxmox_lab_vms", CLUSTER, "netlab", "netlab-")] == [9101]
+
+
+def test_proxmox_guest_ipv4():
+    interfaces = [{"name": "lo", "ip-addresses": [{"ip-address": "127.0.0.1", "ip-address-type": "ipv4"}]},
+                  {"name": "eth0", "ip-addresses": [{"ip-address": "198.18.50.23", "ip-address-type": "ipv4"}]}]
+    assert call("proxmox_guest_ipv4", interfaces, "198.18.50.0/24") == ["198.18.50.23"]
+
+
+def test_node_nic():
+    facts = {"eth0": {"device": "eth0", "mtu": 1500, "ipv4": {"address": "198.18.0.11"}}, "hostname": "n"}
+    assert call("node_nic", facts, "198.18.0.11")["device"] == "eth0"
+    assert call("node_nic", facts, "198.18.0.99") == {}
+
+
+def test_bpf_missing(data_dir):
+    probe = json.loads((data_dir / "bpftool-feature-probe-6.18.json").read_text())
+    assert call("bpf_missing", probe) == []
+    probe["helpers"]["cgroup_sock_addr_available_helpers"].remove("bpf_get_prandom_u32")
+    assert call("bpf_missing", probe) == ["helper bpf_get_prandom_u32 in cgroup_sock_addr programs"]
+
+
+def test_bench_raw(data_dir):
+    raw = json.loads((data_dir / "raw-cilium-model-service.json").read_text())
+    counters = raw.pop("netlab_counters")
+    stderr = "".join(f"netlab-counters {json.dumps(counters[k])}\n" for k in ("before", "after"))
+    assert json.loads(call("bench_raw", json.dumps(raw), stderr, 0, "", counters["node"])) == {
+        **raw, "netlab_counters": counters}
+    assert json.loads(call("bench_raw", "", "Killed", 124))["error"] == "no output (exit 124): Killed"
+
+
+pending = copy.deepcopy(PODS["resources"][2])
+pending["status"]["phase"] = "Pending"
+# A bad input to each filter that checks its input: an AnsibleFilterError that names the filter and the cause.
+REFUSALS = {
+    "bench_plan": (([*MATRIX[:1], {"name": "x", "placement": "host", "streams": 1000}], NODES, SETTINGS),
+                   "bench_plan: x: streams must be an integer from 1 to 128, got 1000"),
+    "bench_iperf3_version": (((DATA / "iperf3-version-3.12.txt").read_text(),),
+                             r"bench_iperf3_version: iperf3 3\.12 is too old"),
+    "iperf3_record": (('{"start": {}}',), "iperf3_record: not iperf3 JSON output"),
+    "spread": ((["fast"],), "spread: could not convert string to float"),
+    "bench_manifests": (("run-1", K8S_NODES, MATRIX, "netlab/iperf3:latest", 5201),
+                        "bench_manifests: iperf3_bench_image must be pinned by digest"),
+    "bench_k8s_nodes": ((K8S_NODES, NODE_OBJECTS, {"resources": [pending]}, SERVICES),
+                        "bench_k8s_nodes: .*iperf3-server-cross is Pending"),
+    "bench_k8s_meta": ((VERSION, ["netlab-agent-9"], NODE_OBJECTS, PODS, "iperf 3.18"),
+                       "bench_k8s_meta: .*no node netlab-agent-9"),
+    "bench_k8s_calls": ((K8S_NODES, [{"kind": "Namespace"}]), "bench_k8s_calls: 'metadata'"),
+    "bench_k8s_datapath": (({"cni": "cilium"}, K8S_NODES, None, {"results": [{"stdout": "{not json"}]}),
+                           "bench_k8s_datapath: Expecting property name"),
+    "service_scale_counts": (([0, 40000], "10.43.0.0/16", 30000),
+                             r"service_scale_counts: service_scale_counts \[40000\] exceed"),
+    "rke2_install_env": (("curl", RKE2, "server"), "rke2_install_env: .*install method"),
+    "rke2_datapath": (("", "weave", {}), "rke2_datapath: cannot read the weave datapath: unknown CNI"),
+    "rke2_canal_mtu": ((600, "vxlan"), "rke2_canal_mtu: .*below the IPv4 minimum"),
+    "rke2_ingress": ((RKE2, "haproxy"), "rke2_ingress: .*not one of none, ingress-nginx, traefik"),
+    "proxmox_plan": ((VMS, PVE_SETTINGS | {"tag": "Net Lab"}), "proxmox_plan: .*tag 'Net Lab'"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSALS))
+def test_filter_refuses_a_bad_input_by_name(name):
+    args, message = REFUSALS[name]
+    with pytest.raises(AnsibleFilterError, match=f"^{message}"):
+        call(name, *args)
