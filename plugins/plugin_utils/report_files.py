@@ -106,11 +106,14 @@ def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
             for row in [header, ["-" * w for w in widths], *rows]]
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(row) + " |" for row in rows)]
+
+
 def markdown_tail(header: list[str], rows: list[list[str]], chart: str | None, chart_alt: str,
                   notes: list[str]) -> str:
     """The table, chart and notes that end every markdown report."""
-    lines = ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines = ["", *markdown_table(header, rows)]
     if chart:
         lines += ["", f"![{chart_alt}]({chart})"]
     lines += [""] + [f"> {note}" for note in notes]

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import proof
 from .matrix import SAME_HOST
-from .report_files import ResultError, atomic_write, fmt, markdown_tail, read_run, text_table
+from .report_files import ResultError, atomic_write, fmt, markdown_table, markdown_tail, read_run, text_table
 
 SCHEMA_VERSION = 1
 # A test whose repeats vary more than this (coefficient of variation) is flagged noisy.
@@ -67,6 +68,8 @@ def parse_iperf3(doc: Any) -> dict[str, Any]:
         # With --reverse the local iperf3 is the receiver; these stay client/server.
         "cpu_client_percent": cpu.get("host_total"),
         "cpu_server_percent": cpu.get("remote_total"),
+        # How much each datapath counter of the client's node grew during the test (local transport).
+        "counters": proof.delta(doc.get("netlab_counters")),
     }
     return record
 
@@ -92,6 +95,25 @@ def spread(values: list[float]) -> dict[str, float | None]:
 def _median(values: list[Any]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
+
+
+def path_proof(cni: str | None, placement: str, runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What carried a scenario's runs and where their counters contradict the model (proof.check).
+
+    ``counters``: the median growth of each counter over the runs; None when no run has counters
+    (the Kubernetes transport).
+    """
+    checked = [(run["counters"], proof.check(cni or "", placement, run["counters"]))
+               for run in runs if run.get("counters") is not None]
+    if not checked:
+        return None
+    keys = sorted({key for counters, _ in checked for key in counters})
+    return {
+        "runs": len(checked),
+        "mechanisms": [m for m in proof.MECHANISMS.values() if any(m in c["mechanisms"] for _, c in checked)],
+        "contradictions": list(dict.fromkeys(text for _, c in checked for text in c["contradictions"])),
+        "counters": {key: _median([counters.get(key, 0) for counters, _ in checked]) for key in keys},
+    }
 
 
 def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
@@ -134,6 +156,7 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
             "jitter_ms": _median([r["jitter_ms"] for r in good]),
             "cpu_client_percent": _median([r["cpu_client_percent"] for r in good]),
             "cpu_server_percent": _median([r["cpu_server_percent"] for r in good]),
+            "proof": path_proof(meta.get("cni"), first["placement"], good),
         })
     versions = sorted({r["iperf3_version"] for r in records.values() if r.get("iperf3_version")})
     missing = [t["id"] for t in plan if t["id"] not in records]
@@ -178,15 +201,36 @@ def _record_reader(meta: dict[str, Any]) -> Callable[[Path], dict[str, Any]]:
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the human summary table."""
     header = ["test", "placement", "proto", "streams", "runs", "Gbps median", "min", "max",
-              "CV %", "retrans", "loss %", "jitter ms"]
+              "CV %", "retrans", "loss %", "jitter ms", "path"]
     rows = [[
         r["scenario"], placement_label(r), r["protocol"], str(r["streams"]),
         f"{r['repeats']}/{r['planned']}", fmt(r["gbps_median"]), fmt(r["gbps_min"]),
         fmt(r["gbps_max"]), fmt(r["cv_percent"], 1) + (" noisy" if r["noisy"] else ""),
         fmt(r["retransmits"], 0),
-        fmt(r["lost_percent"], 3), fmt(r["jitter_ms"], 3),
+        fmt(r["lost_percent"], 3), fmt(r["jitter_ms"], 3), path_label(r),
     ] for r in summary["results"]]
     return header, rows
+
+
+def path_label(result: dict[str, Any]) -> str:
+    """A result's proof in one word: its counters match the model, contradict it, or were not read."""
+    checked = result.get("proof")
+    if not checked:
+        return "-"
+    return "CONTRADICTS" if checked["contradictions"] else "as modelled"
+
+
+def proof_lines(summary: dict[str, Any]) -> list[str]:
+    """report.md's table of the mechanisms that carried each test, from its counters."""
+    rows = [[r["scenario"], path_label(r), "; ".join(r["proof"]["mechanisms"]) or "none of the model's",
+             "; ".join(r["proof"]["contradictions"]) or "-"] for r in summary["results"] if r.get("proof")]
+    if not rows:
+        return []
+    header = ["test", "path", "carried by (counters that grew on the client's node)", "contradictions"]
+    return ["## Path of each test", "",
+            "Read from the client node's datapath counters before and after each run (BPF programs, "
+            "labelled iptables rules, VXLAN device); the medians are in summary.json.", "",
+            *markdown_table(header, rows)]
 
 
 def placement_label(result: dict[str, Any]) -> str:
@@ -219,7 +263,8 @@ def render_markdown(summary: dict[str, Any], chart: str | None = None) -> str:
     )
     tail = markdown_tail(*table_rows(summary), chart, "Throughput per test, median with min-max range",
                          _notes(summary))
-    return "\n".join(lines) + "\n" + tail
+    path = proof_lines(summary)
+    return "\n".join(lines) + "\n" + tail + ("\n" + "\n".join(path) + "\n" if path else "")
 
 
 def _notes(summary: dict[str, Any]) -> list[str]:
@@ -231,6 +276,9 @@ def _notes(summary: dict[str, Any]) -> list[str]:
     if noisy:
         notes.append(f"NOISY (CV > {summary['noisy_cv_percent']:g} %): {', '.join(noisy)}; "
                      "their medians are less certain than the others.")
+    for result in summary["results"]:
+        if (result.get("proof") or {}).get("contradictions"):
+            notes.append(f"CONTRADICTS THE MODEL {result['scenario']}: {'; '.join(result['proof']['contradictions'])}")
     if not summary["complete"]:
         notes.append(f"INCOMPLETE: {len(summary['missing_tests'])} planned test(s) have no result.")
     for failure in summary["failed_tests"]:
@@ -240,12 +288,13 @@ def _notes(summary: dict[str, Any]) -> list[str]:
 
 def render_csv(summary: dict[str, Any]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=("run_id", "cni", "provider", *SUMMARY_FIELDS),
+    writer = csv.DictWriter(out, fieldnames=("run_id", "cni", "provider", *SUMMARY_FIELDS, "path", "mechanisms"),
                             extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for result in summary["results"]:
-        writer.writerow({"run_id": summary["run_id"], "cni": summary["cni"],
-                         "provider": summary["provider"], **result})
+        writer.writerow({"run_id": summary["run_id"], "cni": summary["cni"], "provider": summary["provider"],
+                         **result, "path": path_label(result),
+                         "mechanisms": "; ".join((result.get("proof") or {}).get("mechanisms", []))})
     return out.getvalue()
 
 

@@ -97,6 +97,28 @@ def test_complete_run_report(tmp_path, iperf3_json):
     assert results.LOCAL_LAB_NOTE in report
 
 
+def test_the_path_of_each_test_from_its_counters(tmp_path, iperf3_json, data_dir):
+    """Raw files of a real Cilium-model run: the service test's counters prove the socket LB and BPF
+    host routing; the same-node test's counters, filed as a cross-node test, contradict it."""
+    service = (data_dir / "raw-cilium-model-service.json").read_text()
+    same_node = (data_dir / "raw-cilium-model-same-node.json").read_text()
+    run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": service, "0003-tcp-r2": same_node,
+                                           "0002-udp-r1": "udp", "0004-udp-r2": "udp"})
+    summary, problems = results.write_reports(run, charts=False)
+    tcp, udp = summary["results"]
+    assert udp["proof"] is None, "no counters (a Kubernetes run): no proof"
+    assert tcp["proof"]["runs"] == 2
+    assert "BPF socket LB: Service address translated at connect()" in tcp["proof"]["mechanisms"]
+    assert tcp["proof"]["contradictions"] == [
+        "BPF from-container: bpf_fib_lookup + bpf_redirect_neigh to another node did not move",
+        "BPF from-netdev: bpf_redirect_peer from the wire into the pod did not move"]
+    assert tcp["proof"]["counters"]["iptables.forward"] == 0
+    report = (run / "report.md").read_text()
+    assert "## Path of each test" in report and "| tcp | CONTRADICTS |" in report
+    assert "> CONTRADICTS THE MODEL tcp: BPF from-container" in report
+    assert "CONTRADICTS" in (run / "summary.csv").read_text().splitlines()[1]
+
+
 def test_interrupted_run_keeps_what_finished(tmp_path, iperf3_json):
     run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "tcp-1", "0002-udp-r1": "udp"})
     summary, _ = results.write_reports(run)
