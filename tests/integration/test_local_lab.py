@@ -22,7 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SHORT = ["-e", "iperf3_bench_duration=1", "-e", "iperf3_bench_omit=0", "-e", "iperf3_bench_repeats=1"]
 SCENARIOS = ["host-tcp-1", "cross-node-tcp-1", "cross-node-tcp-4", "same-node-tcp-1", "same-node-tcp-4",
-             "cross-node-udp"]
+             "cross-node-udp", "service-tcp-1"]
 NODES = ["netlab-server-1", "netlab-agent-1", "netlab-agent-2"]
 
 pytestmark = pytest.mark.skipif(
@@ -130,8 +130,14 @@ def check_run(proc, results_dir: Path, cni: str) -> dict:
     assert [r["scenario"] for r in summary["results"]] == SCENARIOS
     for result in summary["results"]:
         assert result["gbps_median"] > 0, result
-    udp = summary["results"][-1]
+        # Every test's counters show the path its model claims.
+        assert result["proof"]["runs"] == 1 and result["proof"]["contradictions"] == [], result
+    udp = next(r for r in summary["results"] if r["scenario"] == "cross-node-udp")
     assert udp["lost_percent"] is not None and udp["jitter_ms"] is not None
+    assert "## Path of each test" in (results_dir / "latest" / "report.md").read_text()
+    # The run's Service is gone from the model when the run ends.
+    for name in ("netlab-agent-1", "netlab-agent-2"):
+        assert node(name).run("ls /var/lib/netlab/services").stdout.strip() == ""
     raw = sorted((results_dir / "latest" / "raw").glob("*.json"))
     assert len(raw) == len(SCENARIOS)
     for chart in ("throughput.png", "throughput.svg"):
@@ -142,13 +148,18 @@ def check_run(proc, results_dir: Path, cni: str) -> dict:
     assert all(n["vcpus"] >= 1 and n["memtotal_mb"] > 0 for n in meta["environment"]["nodes"])
     assert "BENCHMARK SUMMARY" in proc.stdout and "not figures of a real cluster" in proc.stdout
     for scenario in SCENARIOS:
-        assert re.search(rf"^{scenario}\s+\S+\s+(tcp|udp)\s+\d\s+1/1\s+\d+\.\d\d", proc.stdout, re.MULTILINE)
+        assert re.search(rf"^{scenario}\s+\S+\s+(tcp|udp)\s+\d\s+1/1\s+\d+\.\d\d.*as modelled$", proc.stdout,
+                         re.MULTILINE)
     return summary
 
 
 def test_cilium_run(play, results_dir):
     summary = check_run(play("-e", "cni=cilium", *SHORT), results_dir, "cilium")
-    assert summary["datapath"].startswith("native routing")
+    assert summary["datapath"].startswith("native routing with BPF host routing")
+    carried = {r["scenario"]: r["proof"]["mechanisms"] for r in summary["results"]}
+    assert "BPF socket LB: Service address translated at connect()" in carried["service-tcp-1"]
+    assert "BPF from-container: bpf_redirect_peer to a pod of the node" in carried["same-node-tcp-1"]
+    assert not any("netfilter" in m for name, found in carried.items() if name != "host-tcp-1" for m in found)
     agent = node("netlab-agent-1")
     assert not agent.interface("flannel.1").exists and not agent.interface("cni0").exists
     assert agent.interface("cilium_host").exists
@@ -193,14 +204,20 @@ def test_service_scale_cilium_uses_a_map(play, results_dir):
 def test_canal_run_replaces_the_datapath(play, results_dir):
     proc = play("-e", "cni=canal", *SHORT)
     summary = check_run(proc, results_dir, "canal")
-    assert summary["datapath"].startswith("flannel VXLAN")
+    assert summary["datapath"].startswith("pods on Calico veths")
+    carried = {r["scenario"]: r["proof"]["mechanisms"] for r in summary["results"]}
+    assert "kube-proxy iptables: KUBE-SVC/KUBE-SEP DNAT" in carried["service-tcp-1"]
+    assert "flannel VXLAN (flannel.1)" in carried["cross-node-tcp-1"]
     agent = node("netlab-agent-1")
     vxlan = agent.check_output("ip -d link show flannel.1")
     assert "mtu 1450" in vxlan and "vxlan id 1 " in vxlan and "dstport 8472" in vxlan
     assert "198.19.3.0/24 via 198.19.3.0 dev flannel.1 onlink" in agent.check_output("ip -4 route show")
-    assert "master cni0" in agent.check_output("ip link show vethpod0")
-    assert not agent.interface("cilium_host").exists
-    assert "-j MASQUERADE" in agent.check_output("iptables -t nat -S NETLAB-MASQ")
+    assert "198.19.2.10 dev calipod0 scope link" in agent.check_output("ip -4 route show")
+    assert not agent.interface("cilium_host").exists and not agent.interface("cni0").exists
+    assert "-j MASQUERADE" in agent.check_output("iptables -t nat -S FLANNEL-POSTRTG")
+    # The Cilium model's programs and socket hooks left with it.
+    assert "from_netdev" not in agent.check_output("tc filter show dev eth0 ingress")
+    assert agent.run("ls /sys/fs/bpf/netlab").rc != 0
     assert "mtu 1450" in agent.check_output("ip -n pod1 link show eth0")
 
     # With a Cilium and a Canal run in results, the report stage compares them.
@@ -331,7 +348,6 @@ def test_kubernetes_transport_renders_valid_pinned_manifests(play, results_dir):
     runs = set(results_dir.iterdir())
     proc = play("-e", "cni=canal", "--tags", "bench", "-e", "iperf3_bench_transport=kubernetes",
                 "-e", "iperf3_bench_render_only=true", "-e", f"iperf3_bench_image={image}",
-                "-e", '{"iperf3_bench_matrix": "{{ iperf3_bench_reference_matrix }}"}',
                 "-e", '{"iperf3_bench_pod_overrides": {"spec": {"imagePullSecrets": [{"name": "reg"}]}}}')
     assert proc.returncode == 0
     (run,) = set(results_dir.iterdir()) - runs
