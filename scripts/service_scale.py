@@ -2,8 +2,9 @@
 """Service scale curves on the local lab: both CNIs, large numbers of Services.
 
 Runs the Ansible scenario (site.yml --tags scale) for cni=canal (iptables chain, kube-proxy's model)
-and cni=cilium (nftables map), switching the lab's datapath in between, with the Service counts
-given here, and prints the table of the newest run of each CNI (results/comparisons/service-scale/).
+and cni=cilium (the BPF hash map behind the socket hook), switching the lab's datapath in between,
+with the Service counts given here, and prints the table of the newest run of each CNI
+(results/comparisons/service-scale/).
 Needs root, podman and the lab (it is built if absent); run it from the repository:
 
     sudo env PATH=$PWD/.venv/bin:$PATH CONTAINERS_CONF=$PWD/containers.conf \\

@@ -1,25 +1,30 @@
-"""Service lookup at scale on the local lab: kube-proxy's iptables chain against a hash map.
+"""Service lookup at scale on the local lab: kube-proxy's iptables chain against a BPF hash map.
 
 A model of the two lookup structures, not kube-proxy or Cilium themselves. N Services
 (ClusterIP, port 80) are translated to one backend either by iptables, as kube-proxy's
 iptables mode writes them (a KUBE-SERVICES-like chain with one jump per Service, walked
-in order, and one chain per Service holding the DNAT), or by one nftables map lookup
-(a hash, as Cilium's eBPF service map). Latency is measured on new connections, the
-only packets that walk the NAT rules; conntrack handles the rest of a connection.
+in order, and one chain per Service holding the DNAT), or by the Cilium model's BPF hash
+map behind its cgroup connect() hook (roles/lab_cni/files/bpf/sock_lb.c), as Cilium's
+kube-proxy replacement: the socket gets the backend's address before any packet exists.
+Latency is measured on new connections, the only ones either structure is looked up for.
 
-Pure functions plus the socket and namespace helpers the lab_service_scale module runs
-on a node. Only the standard library: this file also travels to the nodes.
+Pure functions plus the socket, namespace and bpf(2) helpers the lab_service_scale module
+runs on a node. Only the standard library: this file also travels to the nodes.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
+import functools
 import ipaddress
 import json
 import os
+import platform
 import re
 import socket
 import statistics
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +32,6 @@ from typing import Any
 SERVICE_PORT = 80
 SERVICES_CHAIN = "NETLAB-SERVICES"
 SERVICE_CHAIN = "NETLAB-SVC-{index}"
-NFT_TABLE = "netlab-services"
 NFT_GUARD = "netlab-services-guard"
 HOOKS = ("PREROUTING", "OUTPUT")
 _OUR_CHAIN = re.compile(r"^:(NETLAB-SERVICES|NETLAB-SVC-\d+) ", re.MULTILINE)
@@ -93,30 +97,15 @@ def iptables_cleanup(saved: str) -> str | None:
     return "\n".join([*lines, "COMMIT", ""])
 
 
-def _nft_element(cidr: str, index: int, backend: str, port: int) -> str:
-    return f"{vip(cidr, index)} . {SERVICE_PORT} : {backend} . {port}"
-
-
-def nft_services(count: int, cidr: str, backend: str, port: int) -> str:
-    """nft -f input: one map from (address, port) to backend, looked up in the nat hooks."""
-    elements = ", ".join(_nft_element(cidr, i, backend, port) for i in range(count))
-    return "\n".join([
-        f"table ip {NFT_TABLE} {{",
-        "  map services {",
-        "    type ipv4_addr . inet_service : ipv4_addr . inet_service",
-        *([f"    elements = {{ {elements} }}"] if count else []),
-        "  }",
-        "  chain prerouting { type nat hook prerouting priority -100; "
-        "dnat ip to ip daddr . tcp dport map @services; }",
-        "  chain output { type nat hook output priority -100; dnat ip to ip daddr . tcp dport map @services; }",
-        "}", ""])
-
-
 def nft_guard(cidr: str) -> str:
     """nft -f input refusing connections to Service addresses nothing translated.
 
-    A TCP reset answers at once; an unreachable route would answer with ICMP, which the
-    kernel rate-limits, so a client trying a new Service in a loop would stall.
+    Both models need it: an address the iptables chain or the socket hook did not translate
+    leaves the pod as a packet to the Service address. The lab's own ``unreachable`` route
+    covers its Service CIDR only, not this scenario's, so without the guard the packet would
+    follow the node's default route out of the lab; and even with such a route the answer
+    would be ICMP, which the kernel rate-limits, so a client trying a new Service in a loop
+    would stall (that made "answers after" a flat 500 ms). A TCP reset answers at once.
     """
     return "\n".join([
         f"table ip {NFT_GUARD} {{",
@@ -125,9 +114,218 @@ def nft_guard(cidr: str) -> str:
         "}", ""])
 
 
-def nft_add(cidr: str, index: int, backend: str, port: int) -> str:
-    """nft -f input adding Service number index: one map element, nothing else is rewritten."""
-    return f"add element ip {NFT_TABLE} services {{ {_nft_element(cidr, index, backend, port)} }}\n"
+# The Cilium model's socket LB maps, pinned by roles/lab_cni (files/bpf/sock_lb.c), and the
+# layout of their keys and values: addresses and ports in network order, the rest in host order.
+BPF_PINS = "/sys/fs/bpf"
+SERVICES_MAP = "netlab_services"
+BACKENDS_MAP = "netlab_backends"
+SERVICE_KEY_SIZE = SERVICE_VALUE_SIZE = BACKEND_KEY_SIZE = BACKEND_VALUE_SIZE = 8
+IPPROTO_TCP = 6
+# netlab-datapath service-add gives the benchmark's Services ids with the top bit set; the
+# scenario's have it clear, so neither can overwrite or remove the other's backends.
+BENCHMARK_ID_BIT = 0x80000000
+_HOST_U32_PAIR = struct.Struct("=II")
+
+# bpf(2): its number per architecture, the commands used and union bpf_attr's member structs
+# (linux/bpf.h): BPF_MAP_*_ELEM {u32 map_fd; pad; u64 key; u64 value or next_key; u64 flags},
+# BPF_OBJ_GET {u64 pathname; u32 bpf_fd; u32 file_flags}, BPF_OBJ_GET_INFO_BY_FD {u32 bpf_fd;
+# u32 info_len; u64 info}. Pointers are passed as 64-bit integers.
+_BPF_SYSCALL = {"x86_64": 321, "aarch64": 280}
+BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY = 1, 2, 3, 4
+BPF_OBJ_GET, BPF_OBJ_GET_INFO_BY_FD = 7, 15
+_ELEM_ATTR = struct.Struct("=I4xQQQ")
+_OBJ_ATTR = struct.Struct("=QII")
+_INFO_ATTR = struct.Struct("=IIQ")
+# struct bpf_map_info up to map_flags: type, id, key_size, value_size, max_entries, map_flags.
+_MAP_INFO = struct.Struct("=IIIIII")
+
+
+def service_id(index: int) -> int:
+    """Map id of Service number index: from 1, as Cilium's (0 is no Service), top bit clear."""
+    sid = index + 1
+    if not 0 < sid < BENCHMARK_ID_BIT:
+        raise ScaleError(f"Service number {index} has no id outside the benchmark's")
+    return sid
+
+
+def is_scenario_id(sid: int) -> bool:
+    return not sid & BENCHMARK_ID_BIT
+
+
+def _address_port(address: str, port: int) -> bytes:
+    return socket.inet_aton(address) + port.to_bytes(2, "big")
+
+
+def service_key(address: str, port: int, protocol: int = IPPROTO_TCP) -> bytes:
+    """netlab_services key: address (be32), port (be16), protocol, pad."""
+    return _address_port(address, port) + bytes((protocol, 0))
+
+
+def service_value(sid: int, backends: int) -> bytes:
+    """netlab_services value: id, number of backend slots (host order)."""
+    return _HOST_U32_PAIR.pack(sid, backends)
+
+
+def service_value_id(value: bytes) -> int:
+    return _HOST_U32_PAIR.unpack(value)[0]
+
+
+def backend_key(sid: int, slot: int) -> bytes:
+    """netlab_backends key: Service id, slot (host order)."""
+    return _HOST_U32_PAIR.pack(sid, slot)
+
+
+def backend_key_id(key: bytes) -> int:
+    return _HOST_U32_PAIR.unpack(key)[0]
+
+
+def backend_value(address: str, port: int) -> bytes:
+    """netlab_backends value: address (be32), port (be16), pad."""
+    return _address_port(address, port) + bytes(2)
+
+
+def elem_attr(map_fd: int, key: int, value: int = 0, flags: int = 0) -> bytes:
+    """union bpf_attr for BPF_MAP_*_ELEM and BPF_MAP_GET_NEXT_KEY (value is then next_key)."""
+    return _ELEM_ATTR.pack(map_fd, key, value, flags)
+
+
+def obj_get_attr(pathname: int) -> bytes:
+    """union bpf_attr for BPF_OBJ_GET: the pinned path (a NUL-terminated string's address)."""
+    return _OBJ_ATTR.pack(pathname, 0, 0)
+
+
+def info_attr(fd: int, info: int, info_len: int) -> bytes:
+    """union bpf_attr for BPF_OBJ_GET_INFO_BY_FD."""
+    return _INFO_ATTR.pack(fd, info_len, info)
+
+
+def map_sizes(info: bytes) -> tuple[int, int]:
+    """Key and value size from the start of a struct bpf_map_info."""
+    _, _, key_size, value_size, _, _ = _MAP_INFO.unpack_from(info)
+    return key_size, value_size
+
+
+@functools.lru_cache(maxsize=1)
+def _syscall() -> Any:
+    """libc's syscall(), looked up once: a Service added is timed, and dlopen() is no part of it."""
+    function = ctypes.CDLL(None, use_errno=True).syscall
+    function.restype = ctypes.c_long
+    return function
+
+
+def bpf(cmd: int, attr: bytes) -> int:
+    """The bpf(2) system call; raises OSError with its errno."""
+    try:
+        number = _BPF_SYSCALL[platform.machine()]
+    except KeyError:
+        raise OSError(f"no bpf(2) number known for {platform.machine()}") from None
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    result = _syscall()(ctypes.c_long(number), ctypes.c_int(cmd), buf, ctypes.c_uint(len(attr)))
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"bpf({cmd}): {os.strerror(err)}")
+    return result
+
+
+class BpfMap:
+    """A pinned BPF map, read and written with bpf(2) from this process, as Cilium's agent does."""
+
+    def __init__(self, path: str, key_size: int, value_size: int) -> None:
+        name = ctypes.create_string_buffer(os.fsencode(path))
+        self.fd = bpf(BPF_OBJ_GET, obj_get_attr(ctypes.addressof(name)))
+        self.key_size, self.value_size = key_size, value_size
+        info = ctypes.create_string_buffer(_MAP_INFO.size)
+        bpf(BPF_OBJ_GET_INFO_BY_FD, info_attr(self.fd, ctypes.addressof(info), _MAP_INFO.size))
+        # A map of another layout would be written with garbage the hook then reads.
+        if map_sizes(info.raw) != (key_size, value_size):
+            self.close()
+            raise ScaleError(f"{path} has {map_sizes(info.raw)} byte keys and values, "
+                             f"not the ({key_size}, {value_size}) of the Cilium model's map")
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def __enter__(self) -> BpfMap:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _elem(self, cmd: int, key: bytes, value: ctypes.Array | None = None, flags: int = 0) -> None:
+        key_buf = ctypes.create_string_buffer(key, self.key_size)
+        value_address = 0 if value is None else ctypes.addressof(value)
+        bpf(cmd, elem_attr(self.fd, ctypes.addressof(key_buf), value_address, flags))
+
+    def update(self, key: bytes, value: bytes) -> None:
+        self._elem(BPF_MAP_UPDATE_ELEM, key, ctypes.create_string_buffer(value, self.value_size))
+
+    def lookup(self, key: bytes) -> bytes:
+        value = ctypes.create_string_buffer(self.value_size)
+        self._elem(BPF_MAP_LOOKUP_ELEM, key, value)
+        return value.raw
+
+    def delete(self, key: bytes) -> None:
+        self._elem(BPF_MAP_DELETE_ELEM, key)
+
+    def all_keys(self) -> list[bytes]:
+        """Every key, collected before anything is deleted (deleting while walking a hash restarts the walk)."""
+        keys: list[bytes] = []
+        next_key = ctypes.create_string_buffer(self.key_size)
+        while True:
+            key = ctypes.create_string_buffer(keys[-1], self.key_size) if keys else None
+            try:
+                bpf(BPF_MAP_GET_NEXT_KEY, elem_attr(self.fd, ctypes.addressof(key) if key else 0,
+                                                    ctypes.addressof(next_key)))
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    return keys
+                raise
+            keys.append(next_key.raw)
+
+
+class ServiceMaps:
+    """The socket LB's Service and backend maps, each Service with one backend in slot 0."""
+
+    def __init__(self, pins: str = BPF_PINS) -> None:
+        if not self.present(pins):
+            raise ScaleError(f"no {SERVICES_MAP} in {pins}: the node does not run the Cilium model's socket LB")
+        self.services = BpfMap(os.path.join(pins, SERVICES_MAP), SERVICE_KEY_SIZE, SERVICE_VALUE_SIZE)
+        try:
+            self.backends = BpfMap(os.path.join(pins, BACKENDS_MAP), BACKEND_KEY_SIZE, BACKEND_VALUE_SIZE)
+        except BaseException:
+            self.services.close()
+            raise
+
+    @staticmethod
+    def present(pins: str = BPF_PINS) -> bool:
+        return os.path.exists(os.path.join(pins, SERVICES_MAP))
+
+    def close(self) -> None:
+        self.services.close()
+        self.backends.close()
+
+    def __enter__(self) -> ServiceMaps:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(self, cidr: str, index: int, backend: str, port: int) -> None:
+        """Service number index: its backend slot first, so the hook never finds a Service without one."""
+        sid = service_id(index)
+        self.backends.update(backend_key(sid, 0), backend_value(backend, port))
+        self.services.update(service_key(vip(cidr, index), SERVICE_PORT), service_value(sid, 1))
+
+    def remove_scenario(self) -> int:
+        """Delete every entry with a scenario id, this run's or an interrupted one's; returns how many."""
+        services = [k for k in self.services.all_keys() if is_scenario_id(service_value_id(self.services.lookup(k)))]
+        backends = [k for k in self.backends.all_keys() if is_scenario_id(backend_key_id(k))]
+        # Services first: the hook must never find a Service whose backend is gone.
+        for key in services:
+            self.services.delete(key)
+        for key in backends:
+            self.backends.delete(key)
+        return len(services) + len(backends)
 
 
 def percentiles(samples: list[float]) -> dict[str, float | None]:

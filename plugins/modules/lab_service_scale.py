@@ -1,4 +1,4 @@
-"""Measure Service lookup on a local lab node with N Services (iptables chain or nftables map)."""
+"""Measure Service lookup on a local lab node with N Services (iptables chain or the socket hook's BPF map)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ version_added: "1.0.0"
 description:
   - Local lab model of Service lookup, not kube-proxy or Cilium themselves. In the node's own network
     namespace it translates O(services) ClusterIP-like addresses to one backend, either by an iptables
-    chain walked in order (O(model=iptables), kube-proxy's iptables mode) or by one nftables map lookup
-    (O(model=nftables), a hash as Cilium's eBPF service map).
+    chain walked in order (O(model=iptables), kube-proxy's iptables mode) or by one lookup in the BPF hash
+    map behind the Cilium model's cgroup connect() hook (O(model=bpf-socket-lb), a model of Cilium's
+    kube-proxy replacement), written with bpf(2) system calls from the module itself as Cilium's agent
+    writes its maps. The Services get ids with the top bit clear, the lab's benchmark Services keep theirs.
   - From a pod's network namespace it then opens O(connections) new TCP connections to the last Service
     (connect, 1-byte request and answer, close), adds one more Service (iptables-restore of the whole
-    Services chain as kube-proxy's sync, or one map element) and measures how long that took and when
-    the new Service first answered.
+    Services chain as kube-proxy's sync, or one backend slot and one Service written to the maps) and
+    measures how long that took and when the new Service first answered.
   - Connections to untranslated Service addresses are refused on the node, so nothing leaves the lab.
   - Everything it creates is removed before it returns, whatever happened; leftovers of an interrupted
     run are removed first. With O(state=absent) it only removes leftovers.
@@ -34,7 +36,7 @@ options:
   model:
     description: Lookup structure. Required with O(state=measured).
     type: str
-    choices: [iptables, nftables]
+    choices: [iptables, bpf-socket-lb]
   services:
     description: Number of Services present while measuring. With 0 the latency is measured to the backend itself.
     type: int
@@ -67,7 +69,8 @@ attributes:
   check_mode:
     support: none
 notes:
-  - Needs root, C(ip), C(iptables-save), C(iptables-restore) and C(nft) on the node.
+  - Needs root, C(iptables-save), C(iptables-restore) and C(nft) on the node; O(model=bpf-socket-lb) needs the
+    Cilium model's maps pinned in /sys/fs/bpf (C(netlab-datapath up) with cni=cilium).
   - Reports changed only when it removed leftovers of an earlier, interrupted run.
 author: netlab
 """
@@ -107,57 +110,76 @@ def run(module: AnsibleModule, argv: list[str], stdin: str | None = None) -> str
     return out
 
 
-def cleanup(module: AnsibleModule, cidr: str) -> bool:
-    """Remove our chains and tables; True when there was something to remove."""
+def cleanup(module: AnsibleModule) -> bool:
+    """Remove our chains, map entries and guard table; True when there was something to remove."""
     removed = False
     leftover = scale.iptables_cleanup(run(module, ["iptables-save", "-t", "nat"]))
     if leftover:
         run(module, ["iptables-restore", "--noflush"], leftover)
         removed = True
-    for table in (scale.NFT_TABLE, scale.NFT_GUARD):
-        if module.run_command(["nft", "list", "table", "ip", table])[0] == 0:
-            run(module, ["nft", "delete", "table", "ip", table])
-            removed = True
+    # A node without the socket LB's maps (cni=canal) cannot hold entries of ours.
+    if scale.ServiceMaps.present():
+        with scale.ServiceMaps() as maps:
+            removed = bool(maps.remove_scenario()) or removed
+    if module.run_command(["nft", "list", "table", "ip", scale.NFT_GUARD])[0] == 0:
+        run(module, ["nft", "delete", "table", "ip", scale.NFT_GUARD])
+        removed = True
     return removed
 
 
-def load(module: AnsibleModule, model: str, count: int, cidr: str, backend: str, port: int) -> None:
-    if model == "iptables":
-        rules = scale.iptables_services(count, cidr, backend, port, range(count))
-        run(module, ["iptables-restore", "--noflush"], rules)
+class Services:
+    """The N Services of one measurement, in the structure of the model, and the addition of one more."""
+
+    def __init__(self, module: AnsibleModule, model: str, cidr: str, backend: str, port: int) -> None:
+        self.module, self.cidr, self.backend, self.port = module, cidr, backend, port
+        # Opened once, as Cilium's agent holds its maps open: adding a Service is then two writes.
+        self.maps = scale.ServiceMaps() if model == "bpf-socket-lb" else None
+
+    def close(self) -> None:
+        if self.maps:
+            self.maps.close()
+
+    def load(self, count: int) -> None:
+        if self.maps:
+            for index in range(count):
+                self.maps.add(self.cidr, index, self.backend, self.port)
+            return
+        run(self.module, ["iptables-restore", "--noflush"],
+            scale.iptables_services(count, self.cidr, self.backend, self.port, range(count)))
         for hook in scale.HOOKS:
-            run(module, ["iptables", "-t", "nat", "-I", hook, "-j", scale.SERVICES_CHAIN])
-    else:
-        run(module, ["nft", "-f", "-"], scale.nft_services(count, cidr, backend, port))
+            run(self.module, ["iptables", "-t", "nat", "-I", hook, "-j", scale.SERVICES_CHAIN])
 
-
-def add_service(module: AnsibleModule, model: str, count: int, cidr: str, backend: str, port: int) -> None:
-    """Add Service number count+1 the way each datapath would."""
-    if model == "iptables":
-        run(module, ["iptables-restore", "--noflush"],
-            scale.iptables_services(count + 1, cidr, backend, port, range(count, count + 1)))
-    else:
-        run(module, ["nft", "-f", "-"], scale.nft_add(cidr, count, backend, port))
+    def add(self, count: int) -> None:
+        """Add Service number count+1 the way each datapath would."""
+        if self.maps:
+            self.maps.add(self.cidr, count, self.backend, self.port)
+        else:
+            run(self.module, ["iptables-restore", "--noflush"],
+                scale.iptables_services(count + 1, self.cidr, self.backend, self.port, range(count, count + 1)))
 
 
 def measure(module: AnsibleModule) -> dict[str, Any]:
     p = module.params
     model, count, cidr = p["model"], p["services"], p["service_cidr"]
     backend, port, netns = p["backend"], p["backend_port"], p["client_netns"]
-    # Without it an untranslated Service address would follow the node's default route out of the lab.
+    # Untranslated Service addresses must fail at once and stay in the lab (see scale.nft_guard).
     run(module, ["nft", "-f", "-"], scale.nft_guard(cidr))
-    load(module, model, count, cidr, backend, port)
-    target, target_port = (scale.vip(cidr, count - 1), scale.SERVICE_PORT) if count else (backend, port)
-    scale.NetnsTask(netns, scale.connect_latencies, target, target_port, WARMUP).result()
-    samples = scale.NetnsTask(netns, scale.connect_latencies, target, target_port, p["connections"]).result()
+    services = Services(module, model, cidr, backend, port)
+    try:
+        services.load(count)
+        target, target_port = (scale.vip(cidr, count - 1), scale.SERVICE_PORT) if count else (backend, port)
+        scale.NetnsTask(netns, scale.connect_latencies, target, target_port, WARMUP).result()
+        samples = scale.NetnsTask(netns, scale.connect_latencies, target, target_port, p["connections"]).result()
 
-    waiter = scale.NetnsTask(netns, scale.first_answer, scale.vip(cidr, count), scale.SERVICE_PORT,
-                             time.time() + p["timeout"])
-    waiter.ready()
-    started, clock = time.time(), time.perf_counter()
-    add_service(module, model, count, cidr, backend, port)
-    update = time.perf_counter() - clock
-    reachable = waiter.result() - started
+        waiter = scale.NetnsTask(netns, scale.first_answer, scale.vip(cidr, count), scale.SERVICE_PORT,
+                                 time.time() + p["timeout"])
+        waiter.ready()
+        started, clock = time.time(), time.perf_counter()
+        services.add(count)
+        update = time.perf_counter() - clock
+        reachable = waiter.result() - started
+    finally:
+        services.close()
     return {"model": model, "services": count, "target": target, "connections": len(samples),
             "latency_us": scale.percentiles(samples), "samples_us": [round(s, 1) for s in samples],
             "update_ms": update * 1e3, "reachable_ms": reachable * 1e3}
@@ -167,7 +189,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "state": {"type": "str", "choices": ["measured", "absent"], "default": "measured"},
-            "model": {"type": "str", "choices": ["iptables", "nftables"]},
+            "model": {"type": "str", "choices": ["iptables", "bpf-socket-lb"]},
             "services": {"type": "int", "default": 0},
             "service_cidr": {"type": "str", "default": "10.43.0.0/16"},
             "backend": {"type": "str"},
@@ -188,14 +210,14 @@ def main() -> None:
     except scale.ScaleError as exc:
         module.fail_json(msg=str(exc))
     try:
-        changed = cleanup(module, p["service_cidr"])
+        changed = cleanup(module)
         record = None
         if p["state"] == "measured":
             try:
                 record = measure(module)
             finally:
-                cleanup(module, p["service_cidr"])
-    except (RuntimeError, OSError) as exc:
+                cleanup(module)
+    except (RuntimeError, OSError, scale.ScaleError) as exc:
         module.fail_json(msg=f"Service scale measurement failed: {exc}")
     module.exit_json(changed=changed, record=record)
 

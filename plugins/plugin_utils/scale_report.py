@@ -18,8 +18,8 @@ from typing import Any
 from .report_files import ResultError, atomic_write, fmt, list_runs, markdown_tail, read_run, text_table
 
 MODEL_NOTE = ("Local lab: a model of the two lookup structures (an iptables DNAT chain walked in order, "
-              "as kube-proxy's iptables mode; an nftables map, a hash as Cilium's eBPF service map) "
-              "on one machine's kernel, not kube-proxy or Cilium themselves.")
+              "as kube-proxy's iptables mode; a BPF hash map looked up by a cgroup connect() hook, as Cilium's "
+              "kube-proxy replacement) on one machine's kernel, not kube-proxy or Cilium themselves.")
 HEADER = ["cni", "model", "Services", "p50 us", "p90 us", "p99 us", "add Service ms", "answers after ms"]
 
 
@@ -66,8 +66,8 @@ def render_markdown(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], cha
               f"kernel {meta['environment']['kernel']}" for meta, _ in runs]
     lines += ["- Latency: connect, 1-byte request and answer, close (TCP_CRR); with 0 Services the backend is "
               "reached directly. *add Service*: iptables-restore of the whole Services chain (kube-proxy's "
-              "sync) or one map element; *answers after*: from the start of that update until a client "
-              "trying the new Service in a loop gets an answer."]
+              "sync) or one backend slot and one Service written to the BPF maps with bpf(2); *answers after*: "
+              "from the start of that update until a client trying the new Service in a loop gets an answer."]
     return "\n".join(lines) + "\n" + markdown_tail(
         HEADER, rows(runs), chart, "Latency and update time against the number of Services", [MODEL_NOTE])
 

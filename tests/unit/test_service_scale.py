@@ -1,7 +1,11 @@
-"""Service scale model: rule text, counts, statistics, probes and reports."""
+"""Service scale model: rule text, BPF map entries and bpf(2), counts, statistics, probes and reports."""
 
 import json
+import os
 import socket
+import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -77,13 +81,131 @@ def test_iptables_cleanup_without_our_chains():
     assert service_scale.iptables_cleanup("*nat\n:PREROUTING ACCEPT [0:0]\n:NETLAB-MASQ - [0:0]\nCOMMIT\n") is None
 
 
-def test_nft_map_and_single_element_update():
-    text = service_scale.nft_services(2, CIDR, "198.19.3.10", 8080)
-    assert "elements = { 10.43.1.0 . 80 : 198.19.3.10 . 8080, 10.43.1.1 . 80 : 198.19.3.10 . 8080 }" in text
-    assert "dnat ip to ip daddr . tcp dport map @services" in text
-    assert "elements" not in service_scale.nft_services(0, CIDR, "198.19.3.10", 8080)
-    assert service_scale.nft_add(CIDR, 2, "198.19.3.10", 8080) == (
-        "add element ip netlab-services services { 10.43.1.2 . 80 : 198.19.3.10 . 8080 }\n")
+def test_nft_guard_resets_tcp_to_the_service_cidr():
+    text = service_scale.nft_guard(CIDR)
+    assert "table ip netlab-services-guard" in text
+    assert f"ip daddr {CIDR} meta l4proto tcp reject with tcp reset; ip daddr {CIDR} drop;" in text
+
+
+def u32(value: int) -> bytes:
+    """A host-order field as the BPF programs read it (little-endian on x86_64)."""
+    return value.to_bytes(4, sys.byteorder)
+
+
+def test_service_map_entries_match_sock_lb_layout():
+    # struct service_key {be32 address; be16 port; u8 protocol; u8 pad}
+    assert service_scale.service_key("10.43.1.0", 80) == bytes([10, 43, 1, 0, 0, 80, 6, 0])
+    assert service_scale.service_key("10.43.1.0", 53, 17)[-2:] == bytes([17, 0])
+    # struct service {u32 id; u32 backends}
+    assert service_scale.service_value(0x01020304, 1) == u32(0x01020304) + u32(1)
+    assert service_scale.service_value_id(service_scale.service_value(7, 1)) == 7
+    # struct backend_key {u32 id; u32 slot}, struct address {be32 address; be16 port; u16 pad}
+    assert service_scale.backend_key(7, 0) == u32(7) + u32(0)
+    assert service_scale.backend_key_id(service_scale.backend_key(7, 3)) == 7
+    assert service_scale.backend_value("198.19.3.10", 8080) == bytes([198, 19, 3, 10, 0x1F, 0x90, 0, 0])
+
+
+def test_scenario_ids_never_have_the_benchmark_bit():
+    assert service_scale.service_id(0) == 1
+    assert service_scale.service_id(65000) == 65001
+    assert service_scale.is_scenario_id(service_scale.service_id(65000))
+    # netlab-datapath service-add: the digest's first 32 bits with the top bit set.
+    assert not service_scale.is_scenario_id(0x80000000 | 0x1234)
+    with pytest.raises(service_scale.ScaleError, match="no id outside the benchmark's"):
+        service_scale.service_id(0x7FFFFFFF)
+
+
+def test_bpf_attr_layouts():
+    elem = service_scale.elem_attr(5, 0x1111, 0x2222, 3)
+    # u32 map_fd, 4 bytes of padding to the aligned u64 key, u64 value, u64 flags.
+    assert len(elem) == 32
+    assert struct.unpack("=I4xQQQ", elem) == (5, 0x1111, 0x2222, 3)
+    assert elem[4:8] == bytes(4)
+    obj = service_scale.obj_get_attr(0x3333)
+    assert len(obj) == 16 and struct.unpack("=QII", obj) == (0x3333, 0, 0)
+    info = service_scale.info_attr(5, 0x4444, 24)
+    assert struct.unpack("=IIQ", info) == (5, 24, 0x4444)
+    map_info = struct.pack("=IIIIII", 1, 99, 8, 16, 64, 0) + bytes(16)
+    assert service_scale.map_sizes(map_info) == (8, 16)
+
+
+@pytest.fixture
+def bpffs(tmp_path):
+    """A private bpffs with maps pinned as the Cilium model pins its socket LB's."""
+    if os.geteuid() != 0:
+        pytest.skip("creating BPF maps needs root")
+    pins = tmp_path / "bpf"
+    pins.mkdir()
+    subprocess.run(["mount", "-t", "bpf", "bpf", str(pins)], check=True)
+
+    def create(name: str, key: int = 8, value: int = 8) -> None:
+        subprocess.run(["bpftool", "map", "create", str(pins / name), "type", "hash", "key", str(key),
+                        "value", str(value), "entries", "64", "name", name[:15]], check=True)
+
+    try:
+        create(service_scale.SERVICES_MAP)
+        create(service_scale.BACKENDS_MAP)
+        yield pins, create
+    finally:
+        subprocess.run(["umount", str(pins)], check=True)
+
+
+def dump(path) -> dict[bytes, bytes]:
+    """What bpftool, not our code, reads from a map."""
+    entries = json.loads(subprocess.run(["bpftool", "-j", "map", "dump", "pinned", str(path)],
+                                        capture_output=True, text=True, check=True).stdout)
+    return {bytes(int(b, 16) for b in e["key"]): bytes(int(b, 16) for b in e["value"]) for e in entries}
+
+
+def bpftool_update(path, key: bytes, value: bytes) -> None:
+    subprocess.run(["bpftool", "map", "update", "pinned", str(path), "key", "hex", *(f"{b:02x}" for b in key),
+                    "value", "hex", *(f"{b:02x}" for b in value)], check=True)
+
+
+def test_service_maps_written_with_bpf_syscalls(bpffs):
+    pins, _ = bpffs
+    with service_scale.ServiceMaps(str(pins)) as maps:
+        maps.add(CIDR, 0, "198.19.3.10", 8080)
+        maps.add(CIDR, 300, "198.19.3.10", 8080)
+    assert dump(pins / "netlab_services") == {
+        bytes([10, 43, 1, 0, 0, 80, 6, 0]): u32(1) + u32(1),
+        bytes([10, 43, 2, 44, 0, 80, 6, 0]): u32(301) + u32(1),
+    }
+    assert dump(pins / "netlab_backends") == {
+        u32(1) + u32(0): bytes([198, 19, 3, 10, 0x1F, 0x90, 0, 0]),
+        u32(301) + u32(0): bytes([198, 19, 3, 10, 0x1F, 0x90, 0, 0]),
+    }
+
+
+def test_removal_takes_exactly_the_scenario_entries(bpffs):
+    pins, _ = bpffs
+    services, backends = pins / "netlab_services", pins / "netlab_backends"
+    # A benchmark Service as netlab-datapath service-add writes it, and an interrupted run's
+    # backend slot whose Service was never written.
+    benchmark = (service_scale.service_key("198.18.128.10", 5201), service_scale.service_value(0x80001234, 1))
+    bpftool_update(services, *benchmark)
+    bpftool_update(backends, service_scale.backend_key(0x80001234, 0), service_scale.backend_value("198.19.3.10", 5201))
+    bpftool_update(backends, service_scale.backend_key(9, 0), service_scale.backend_value("198.19.3.10", 8080))
+    with service_scale.ServiceMaps(str(pins)) as maps:
+        for index in range(3):
+            maps.add(CIDR, index, "198.19.3.10", 8080)
+        assert len(maps.services.all_keys()) == 4
+        assert maps.remove_scenario() == 3 + 4
+        assert maps.remove_scenario() == 0
+    assert dump(services) == dict([benchmark])
+    assert list(dump(backends)) == [service_scale.backend_key(0x80001234, 0)]
+
+
+def test_service_maps_refuse_a_missing_or_foreign_map(bpffs, tmp_path):
+    pins, create = bpffs
+    with pytest.raises(service_scale.ScaleError, match="does not run the Cilium model's socket LB"):
+        service_scale.ServiceMaps(str(tmp_path))
+    (pins / "netlab_backends").unlink()
+    create("netlab_backends", key=4)
+    with pytest.raises(service_scale.ScaleError, match=r"\(4, 8\) byte keys and values"):
+        service_scale.ServiceMaps(str(pins))
+    with pytest.raises(FileNotFoundError):
+        service_scale.BpfMap(str(pins / "netlab_nothing"), 8, 8)
 
 
 def test_percentiles():
@@ -152,7 +274,7 @@ def record(services: int, p50: float, update: float) -> dict:
 def scale_run(root, name, cni, started, records, counts):
     run = root / name
     (run / "raw").mkdir(parents=True)
-    model = {"canal": "iptables", "cilium": "nftables"}[cni]
+    model = {"canal": "iptables", "cilium": "bpf-socket-lb"}[cni]
     (run / "scale.json").write_text(json.dumps({
         "run_id": name, "kind": "service-scale", "provider": "local", "cni": cni, "model": model,
         "started": started, "counts": counts, "connections": 3, "service_cidr": CIDR,
