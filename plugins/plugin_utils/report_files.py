@@ -107,7 +107,8 @@ def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(row) + " |" for row in rows)]
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(row) + " |" for row in rows)]
 
 
 def markdown_tail(header: list[str], rows: list[list[str]], chart: str | None, chart_alt: str,

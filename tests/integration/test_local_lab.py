@@ -20,7 +20,6 @@ import testinfra
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SHORT = ["-e", "iperf3_bench_duration=1", "-e", "iperf3_bench_omit=0", "-e", "iperf3_bench_repeats=1"]
 SCENARIOS = ["host-tcp-1", "cross-node-tcp-1", "cross-node-tcp-4", "same-node-tcp-1", "same-node-tcp-4",
              "cross-node-udp", "service-tcp-1"]
 NODES = ["netlab-server-1", "netlab-agent-1", "netlab-agent-2"]
@@ -50,20 +49,8 @@ def play(results_dir):
     return run
 
 
-def recap(stdout: str) -> dict[str, dict[str, int]]:
-    """PLAY RECAP counters per host."""
-    counts = {}
-    for host, fields in re.findall(r"^(\S+)\s+: (ok=.*)$", stdout, re.MULTILINE):
-        counts[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)}
-    return counts
-
-
 def node(name: str):
     return testinfra.get_host(f"podman://{name}")
-
-
-def latest(results_dir: Path) -> dict:
-    return json.loads((results_dir / "latest" / "summary.json").read_text())
 
 
 def extra(**values) -> list[str]:
@@ -123,9 +110,9 @@ def test_bad_input_fails_before_anything_is_created(play, results_dir, args, mes
     assert list(results_dir.iterdir()) == []
 
 
-def check_run(proc, results_dir: Path, cni: str) -> dict:
+def check_run(proc, results_dir: Path, cni: str, latest_summary) -> dict:
     assert proc.returncode == 0
-    summary = latest(results_dir)
+    summary = latest_summary(results_dir)
     assert summary["cni"] == cni and summary["provider"] == "local" and summary["complete"]
     assert [r["scenario"] for r in summary["results"]] == SCENARIOS
     for result in summary["results"]:
@@ -153,8 +140,8 @@ def check_run(proc, results_dir: Path, cni: str) -> dict:
     return summary
 
 
-def test_cilium_run(play, results_dir):
-    summary = check_run(play("-e", "cni=cilium", *SHORT), results_dir, "cilium")
+def test_cilium_run(play, results_dir, short_bench, latest_summary):
+    summary = check_run(play("-e", "cni=cilium", *short_bench), results_dir, "cilium", latest_summary)
     assert summary["datapath"].startswith("native routing with BPF host routing")
     carried = {r["scenario"]: r["proof"]["mechanisms"] for r in summary["results"]}
     assert "BPF socket LB: Service address translated at connect()" in carried["service-tcp-1"]
@@ -231,9 +218,9 @@ def test_service_scale_cilium_uses_the_socket_lb_map(play, results_dir):
         client.check_output("netlab-datapath service-del scale-neighbour")
 
 
-def test_canal_run_replaces_the_datapath(play, results_dir):
-    proc = play("-e", "cni=canal", *SHORT)
-    summary = check_run(proc, results_dir, "canal")
+def test_canal_run_replaces_the_datapath(play, results_dir, short_bench, latest_summary):
+    proc = play("-e", "cni=canal", *short_bench)
+    summary = check_run(proc, results_dir, "canal", latest_summary)
     assert summary["datapath"].startswith("pods on Calico veths")
     carried = {r["scenario"]: r["proof"]["mechanisms"] for r in summary["results"]}
     assert "kube-proxy iptables: KUBE-SVC/KUBE-SEP DNAT" in carried["service-tcp-1"]
@@ -278,7 +265,7 @@ def test_service_scale_refuses_more_services_than_the_node_holds(play, results_d
     assert set(results_dir.iterdir()) == runs
 
 
-def test_rerun_changes_nothing_outside_the_benchmark(play):
+def test_rerun_changes_nothing_outside_the_benchmark(play, recap):
     proc = play("-e", "cni=canal", "--tags", "provision,cluster")
     assert proc.returncode == 0
     counts = recap(proc.stdout)
@@ -286,10 +273,10 @@ def test_rerun_changes_nothing_outside_the_benchmark(play):
     assert {host: c["changed"] for host, c in counts.items()} == dict.fromkeys(counts, 0)
 
 
-def test_bench_tag_writes_a_new_run_and_keeps_the_old(play, results_dir):
+def test_bench_tag_writes_a_new_run_and_keeps_the_old(play, results_dir, short_bench):
     before = (results_dir / "latest").resolve()
     old_files = {p: p.read_bytes() for p in before.rglob("*") if p.is_file()}
-    proc = play("-e", "cni=canal", "--tags", "bench", *SHORT)
+    proc = play("-e", "cni=canal", "--tags", "bench", *short_bench)
     assert proc.returncode == 0
     assert "PLAY [Provision the lab nodes]" in proc.stdout  # the nodes are only looked up
     assert "Start one systemd container per node" not in proc.stdout
@@ -299,13 +286,13 @@ def test_bench_tag_writes_a_new_run_and_keeps_the_old(play, results_dir):
     assert len(list(results_dir.glob("*-canal"))) == 2
 
 
-def test_a_run_that_fails_later_says_why(play, results_dir):
+def test_a_run_that_fails_later_says_why(play, results_dir, short_bench):
     """The server's pod is gone once the run has its folder: the run stops, and the folder says why."""
     known = set(results_dir.iterdir())
     server = node("netlab-agent-2")
     server.check_output("ip netns delete pod0")
     try:
-        proc = play("-e", "cni=canal", "--tags", "bench", *SHORT,
+        proc = play("-e", "cni=canal", "--tags", "bench", *short_bench,
                     *extra(iperf3_bench_matrix=[entry(name="cross-node-tcp-1")]))
     finally:
         server.check_output("systemctl restart netlab-datapath")  # rebuilds every pod
@@ -335,19 +322,20 @@ def test_interrupted_run_is_kept_and_resumed(play, results_dir):
     proc.wait()
     assert run is not None
     kept = {p.name: p.read_bytes() for p in (run / "raw").glob("[!.]*.json")}
-    assert 3 <= len(kept) < 12
+    total = 2 * len(SCENARIOS)
+    assert 3 <= len(kept) < total
 
     report = play("--tags", "report", "-e", f"run={run.name}")
     assert report.returncode == 0 and "INCOMPLETE" in report.stdout
     summary = json.loads((run / "summary.json").read_text())
-    assert not summary["complete"] and len(summary["missing_tests"]) == 12 - len(kept)
+    assert not summary["complete"] and len(summary["missing_tests"]) == total - len(kept)
 
     resumed = play("-e", "cni=canal", "--tags", "bench", "-e", f"iperf3_bench_resume={run.name}")
     assert resumed.returncode == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["complete"] and all(r["repeats"] == 2 for r in summary["results"])
     assert {name: (run / "raw" / name).read_bytes() for name in kept} == kept
-    assert len(list((run / "raw").glob("[!.]*.json"))) == 12
+    assert len(list((run / "raw").glob("[!.]*.json"))) == total
 
 
 def check_rendered(run: Path, nodes: list[str]) -> list[dict]:
@@ -394,7 +382,7 @@ def test_existing_cluster_inventory_passes_the_syntax_check():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_existing_cluster_renders_with_only_a_kubeconfig_and_two_node_names(tmp_path):
+def test_existing_cluster_renders_with_only_a_kubeconfig_and_two_node_names(tmp_path, recap):
     """inventories/existing, given a kubeconfig path and the local lab's node names: no cluster, no node contacted."""
     proc = subprocess.run(
         ["ansible-playbook", "site.yml", "-i", "inventories/existing", "--tags", "bench",
@@ -418,8 +406,8 @@ def kube_namespace(run_id: str) -> str:
     return "netlab-bench-" + run_id.lower()
 
 
-def test_bench_refuses_a_cni_the_lab_does_not_run(play):
-    proc = play("-e", "cni=cilium", "--tags", "bench", *SHORT)
+def test_bench_refuses_a_cni_the_lab_does_not_run(play, short_bench):
+    proc = play("-e", "cni=cilium", "--tags", "bench", *short_bench)
     assert proc.returncode != 0
     assert "run canal, not cni=cilium" in proc.stdout
 

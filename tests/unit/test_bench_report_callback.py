@@ -127,8 +127,8 @@ def test_scale_runs_of_both_cnis_are_reported_together(callback, tmp_path, monke
     assert display.of("banner") == ["SERVICE SCALE"]
     assert display.of("warning") == ["bench_report: s2: INCOMPLETE: no record for 1000 Services"]
     table, own, both = display.of("display")
-    assert [line.split()[0] for line in table.splitlines() if line.split()[1:2] in (["iptables"], ["bpf-socket-lb"])] == [
-        "canal", "cilium"]
+    models = (["iptables"], ["bpf-socket-lb"])
+    assert [line.split()[0] for line in table.splitlines() if line.split()[1:2] in models] == ["canal", "cilium"]
     assert own == f"report: {cilium}/scale.md, scale.csv, scale.png/.svg"
     assert both == f"all CNIs: {tmp_path}/comparisons/service-scale/scale.md, scale.csv, scale.png/.svg"
     assert (tmp_path / "comparisons" / "service-scale" / "scale.csv").read_text().count("\n") == 3

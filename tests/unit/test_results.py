@@ -104,7 +104,7 @@ def test_the_path_of_each_test_from_its_counters(tmp_path, iperf3_json, data_dir
     same_node = (data_dir / "raw-cilium-model-same-node.json").read_text()
     run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": service, "0003-tcp-r2": same_node,
                                            "0002-udp-r1": "udp", "0004-udp-r2": "udp"})
-    summary, problems = results.write_reports(run, charts=False)
+    summary, _ = results.write_reports(run, charts=False)
     tcp, udp = summary["results"]
     assert udp["proof"] is None, "no counters (a Kubernetes run): no proof"
     assert tcp["proof"]["runs"] == 2
