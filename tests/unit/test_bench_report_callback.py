@@ -10,7 +10,7 @@ import pytest
 import yaml
 from ansible import constants as C
 from ansible.executor.stats import AggregateStats
-from test_compare import write_run
+from test_compare import write_run, write_two_runs
 from test_results import make_run
 from test_service_scale import record, scale_run
 
@@ -136,13 +136,7 @@ def test_scale_runs_of_both_cnis_are_reported_together(callback, tmp_path, monke
 
 def test_comparisons_asked_twice_are_written_once(callback, tmp_path, iperf3_json, monkeypatch):
     monkeypatch.setenv("NETLAB_CHARTS", "false")
-    for run_id, cni, started, fixture in (("r1", "canal", "1", "tcp-1"), ("r2", "cilium", "2", "tcp-p4")):
-        run = write_run(tmp_path, run_id, cni, started)
-        meta = json.loads((run / "run.json").read_text())
-        meta["plan"] = [{"id": "0001-t-r1", "scenario": "t", "placement": "cross-node", "protocol": "tcp",
-                         "streams": 1}]
-        (run / "run.json").write_text(json.dumps(meta))
-        (run / "raw" / "0001-t-r1.json").write_text(json.dumps(iperf3_json(fixture)))
+    write_two_runs(tmp_path, iperf3_json)
     request = {"results_dir": str(tmp_path), "runs": []}
     plugin = callback()
     plugin.v2_playbook_on_stats(stats(netlab_compare=[request, request]))

@@ -93,14 +93,19 @@ def test_select_newest_canal_and_cilium(tmp_path):
         compare.select_runs(tmp_path, ["a", "zz"])
 
 
-def test_write_comparison_from_raw_files(tmp_path, iperf3_json):
+def write_two_runs(root, iperf3_json):
+    """A Canal run r1 and a Cilium run r2 of one cross-node test each, from captured iperf3 output."""
     for run_id, cni, started, fixture in (("r1", "canal", "1", "tcp-1"), ("r2", "cilium", "2", "tcp-p4")):
-        run = write_run(tmp_path, run_id, cni, started)
+        run = write_run(root, run_id, cni, started)
         meta = json.loads((run / "run.json").read_text())
         meta["plan"] = [{"id": "0001-t-r1", "scenario": "t", "placement": "cross-node", "protocol": "tcp",
                          "streams": 1}]
         (run / "run.json").write_text(json.dumps(meta))
         (run / "raw" / "0001-t-r1.json").write_text(json.dumps(iperf3_json(fixture)))
+
+
+def test_write_comparison_from_raw_files(tmp_path, iperf3_json):
+    write_two_runs(tmp_path, iperf3_json)
     comparison, out = compare.write_comparison(tmp_path)
     assert out == tmp_path / "comparisons" / "r1_vs_r2"
     assert comparison["rows"][0]["change_percent"] == pytest.approx((51.355858 - 26.020128) / 26.020128 * 100,
