@@ -22,6 +22,14 @@ def bench_plan(matrix_entries: list[dict[str, Any]], nodes: list[dict[str, Any]]
         raise AnsibleFilterError(f"bench_plan: {exc}") from exc
 
 
+def bench_segments(plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return matrix.segments(plan)
+
+
+def bench_servers(plan: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, Any]]:
+    return matrix.servers(plan, settings)
+
+
 def bench_retryable(stdout: str | None, stderr: str | None = None) -> bool:
     return matrix.retryable(stdout, stderr)
 
@@ -134,7 +142,8 @@ def bench_k8s_datapath(cni: dict[str, Any], node_names: list[str], nodes: Any, c
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"bench_plan": bench_plan, "bench_retryable": bench_retryable, "iperf3_record": iperf3_record,
+        return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
+                "bench_retryable": bench_retryable, "iperf3_record": iperf3_record,
                 "bench_iperf3_version": bench_iperf3_version, "bench_input_problems": bench_input_problems,
                 "spread": spread, "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,
                 "bench_k8s_meta": bench_k8s_meta, "bench_k8s_calls": bench_k8s_calls,

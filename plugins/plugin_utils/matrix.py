@@ -154,21 +154,22 @@ def client_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any])
     return argv
 
 
-def server_argv(settings: dict[str, Any]) -> list[str]:
-    """Start a one-off iperf3 server in the background and return once it listens.
+def server_argv(settings: dict[str, Any], name: str, seconds: int) -> list[str]:
+    """Start the run's iperf3 server for one endpoint in the background; return once it listens.
 
-    A server left by an interrupted run (same port, same command line) is
-    stopped first, so a resumed test never talks to a stale server. The server
-    is bounded by ``timeout`` so that a client that never arrives cannot leave
-    a listener behind.
+    The server answers the run's tests one after another (a client that finds it busy with the
+    previous one tries again). A server left by an interrupted run (its pid file, one per endpoint
+    of the node: ``name``) is stopped first, so a resumed run never talks to a stale server, and
+    ``timeout`` bounds it by the run's own length (``seconds``), so a run that dies cannot leave a
+    listener behind for long.
     """
     port = settings["port"]
-    server = f"iperf3 --server --one-off --port {port}"
+    pidfile = f"/run/netlab-iperf3-{name}.pid"
     listening = f"ss -Hltn 'sport = :{port}' | grep -q ."
     script = (
-        f"pkill -f '^{server}$'; "
+        f"if [ -f {pidfile} ]; then kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}; fi; "
         f"for i in $(seq 50); do {listening} || break; sleep 0.1; done; "
-        f"setsid timeout {test_timeout(settings)} {server} >/dev/null 2>&1 < /dev/null & "
+        f"setsid timeout {seconds} iperf3 --server --port {port} --pidfile {pidfile} >/dev/null 2>&1 < /dev/null & "
         f"for i in $(seq 100); do {listening} && exit 0; sleep 0.1; done; "
         f"echo 'iperf3 server did not listen on port {port}' >&2; exit 1"
     )
@@ -214,21 +215,50 @@ def retryable(stdout: str | None, stderr: str | None = None) -> bool:
 
 
 def commands(entry: dict[str, Any], client: dict, server: dict, settings: dict[str, Any],
-             transport: dict[str, Any] | None) -> tuple[list[str], list[str] | None, dict[str, Any] | None]:
-    """(client command, server command, k8s_exec arguments) of one test as the transport runs them.
+             transport: dict[str, Any] | None) -> tuple[list[str], dict[str, Any] | None]:
+    """(client command, k8s_exec arguments) of one test as the transport runs them.
 
-    Both transports bound the client with ``timeout`` where iperf3 runs. Local lab: both
-    commands inside the pods' namespaces on their nodes, the server started for this one test,
-    the client between two reads of its node's datapath counters (the test's proof, proof.py).
-    Kubernetes: the client command exec'd in the client pod; the server pods run
-    ``iperf3 --server`` already.
+    Both transports bound the client with ``timeout`` where iperf3 runs. Local lab: inside the
+    client pod's namespace on its node, between two reads of the node's datapath counters (the
+    test's proof, proof.py). Kubernetes: exec'd in the client pod. On both the servers run for the
+    whole run (local: servers(), Kubernetes: the server pods).
     """
     bound = ["timeout", str(test_timeout(settings))]
     argv = client_argv(entry, server["ip"], settings)
     if transport is None:
-        client_cmd = proof.around(in_netns([*bound, *argv], client["pod"]))
-        return client_cmd, in_netns(server_argv(settings), server["pod"]), None
-    return [*bound, *argv], None, k8s_exec([*bound, *argv], client["pod"], transport)
+        return proof.around(in_netns([*bound, *argv], client["pod"])), None
+    return [*bound, *argv], k8s_exec([*bound, *argv], client["pod"], transport)
+
+
+def servers(plan: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Local lab: the iperf3 servers a plan's tests talk to, each once: ``{host, pod, argv}``.
+
+    They are bounded by the whole plan's length (every test to its timeout).
+    """
+    seconds = len(plan) * test_timeout(settings) + 60
+    found: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for test in plan:
+        server = test["server"]
+        key = (server["host"], server["pod"])
+        if key not in found:
+            argv = in_netns(server_argv(settings, server["pod"] or "host", seconds), server["pod"])
+            found[key] = {"host": server["host"], "pod": server["pod"], "argv": argv}
+    return list(found.values())
+
+
+def segments(plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A plan cut where its client node changes: ``{host, tests}`` in run order.
+
+    Each segment is run by one call on its client's node (the local transport's action); with the
+    usual two benchmark nodes the whole plan is one segment.
+    """
+    cut: list[dict[str, Any]] = []
+    for test in plan:
+        if cut and cut[-1]["host"] == test["exec_host"]:
+            cut[-1]["tests"].append(test)
+        else:
+            cut.append({"host": test["exec_host"], "tests": [test]})
+    return cut
 
 
 def placement_note(client: dict, server: dict, hosts: dict[str, Any] | None) -> dict[str, Any]:
@@ -268,7 +298,7 @@ def build_plan(
             test_id = f"{index:04d}-{entry['name']}-r{repeat}"
             seconds_left = (total - index + 1) * per_test
             client, server = endpoints(entry["placement"], nodes)
-            client_cmd, server_cmd, exec_args = commands(entry, client, server, settings, transport)
+            client_cmd, exec_args = commands(entry, client, server, settings, transport)
             plan.append({
                 "id": test_id,
                 "label": f"{index}/{total} {test_id}, about {seconds_left} s left",
@@ -283,7 +313,6 @@ def build_plan(
                 "client": client,
                 "server": server,
                 "client_cmd": client_cmd,
-                "server_cmd": server_cmd,
                 "exec": exec_args,
                 "exec_host": None if transport else client["host"],
                 "bounds": bounds(settings),

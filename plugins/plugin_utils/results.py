@@ -74,6 +74,20 @@ def parse_iperf3(doc: Any) -> dict[str, Any]:
     return record
 
 
+def test_line(test: dict[str, Any], raw: str) -> str:
+    """The console's line for one finished test: ``3/21 cross-node-tcp-4 r1: 25.70 Gbit/s, 744 retr``."""
+    head = f"{test['index']}/{test['total']} {test['scenario']} r{test['repeat']}"
+    try:
+        record = parse_iperf3(json.loads(raw))
+    except (ValueError, ResultError) as exc:
+        return f"{head}: FAILED, {exc}"
+    if not record["ok"]:
+        return f"{head}: FAILED, {record['error']}"
+    extra = (f"{fmt(record['lost_percent'], 3)} % lost" if record["protocol"] == "udp"
+             else f"{fmt(record['retransmits'], 0)} retr")
+    return f"{head}: {record['gbps']:.2f} Gbit/s, {extra}"
+
+
 def spread(values: list[float]) -> dict[str, float | None]:
     """Median, min, max, sample standard deviation, interquartile range and
     coefficient of variation (stdev / mean, in percent) of repeated measurements."""

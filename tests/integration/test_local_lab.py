@@ -134,6 +134,9 @@ def check_run(proc, results_dir: Path, cni: str, latest_summary) -> dict:
     assert [n["kernel"] for n in meta["environment"]["nodes"]] == [kernel, kernel]
     assert all(n["vcpus"] >= 1 and n["memtotal_mb"] > 0 for n in meta["environment"]["nodes"])
     assert "BENCHMARK SUMMARY" in proc.stdout and "not figures of a real cluster" in proc.stdout
+    # One console line per finished test, with its figure.
+    for index, scenario in enumerate(SCENARIOS, 1):
+        assert re.search(rf"^{index}/{len(SCENARIOS)} {scenario} r1: \d+\.\d\d Gbit/s, ", proc.stdout, re.MULTILINE)
     for scenario in SCENARIOS:
         assert re.search(rf"^{scenario}\s+\S+\s+(tcp|udp)\s+\d\s+1/1\s+\d+\.\d\d.*as modelled$", proc.stdout,
                          re.MULTILINE)
@@ -299,7 +302,7 @@ def test_a_run_that_fails_later_says_why(play, results_dir, short_bench):
     assert proc.returncode != 0
     (run,) = [p for p in set(results_dir.iterdir()) - known if not p.is_symlink()]
     reason = (run / "failed.txt").read_text()
-    assert reason.startswith("Start the iperf3 server for 0001-cross-node-tcp-1-r1:"), reason
+    assert reason.startswith("Start the run's iperf3 servers:"), reason
     assert (run / "run.json").exists() and f"kept in {run}/failed.txt" in proc.stdout
     shutil.rmtree(run)
 

@@ -62,6 +62,16 @@ def test_bench_plan():
     assert plan[0]["scenario"] == "host-tcp-1" and plan[0]["client"]["ip"] == "198.18.0.12"
 
 
+def test_bench_segments():
+    plan = call("bench_plan", MATRIX, NODES, SETTINGS)
+    assert [len(s["tests"]) for s in call("bench_segments", plan)] == [len(plan)]
+
+
+def test_bench_servers():
+    plan = call("bench_plan", MATRIX, NODES, SETTINGS)
+    assert [s["pod"] for s in call("bench_servers", plan, SETTINGS)] == [None, "pod0", "pod1"]
+
+
 def test_bench_retryable():
     assert call("bench_retryable", BUSY) is True
     assert call("bench_retryable", "", "") is False

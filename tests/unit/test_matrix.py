@@ -87,14 +87,33 @@ def test_udp_options_and_reverse():
     assert argv[-6:] == ["--udp", "--bitrate", "5G", "--length", "1400", "--reverse"]
 
 
-def test_server_is_one_off_bounded_and_waited_for():
-    cmd = plan(repeats=1)[1]["server_cmd"]
-    assert cmd[:5] == ["ip", "netns", "exec", "pod0", "sh"]
-    script = cmd[-1]
-    assert "timeout 62 iperf3 --server --one-off --port 5201 " in script
+def test_each_server_starts_once_for_the_run_bounded_and_waited_for():
+    tests = plan(repeats=2)
+    servers = matrix.servers(tests, SETTINGS)
+    # host-tcp-1 to b's own namespace, the cross-node tests to b's pod0, same-node to a's pod1.
+    assert [(s["host"], s["pod"]) for s in servers] == [("b", None), ("b", "pod0"), ("a", "pod1")]
+    pod0 = servers[1]["argv"]
+    assert pod0[:5] == ["ip", "netns", "exec", "pod0", "sh"]
+    script = pod0[-1]
+    # Bounded by the whole plan (8 tests to their 62 s timeout, and a minute).
+    assert f"timeout {8 * 62 + 60} iperf3 --server --port 5201 --pidfile /run/netlab-iperf3-pod0.pid " in script
     assert "ss -Hltn 'sport = :5201'" in script
-    # A stale server of an interrupted run is stopped first; the anchored pattern cannot match this shell.
-    assert script.startswith("pkill -f '^iperf3 --server --one-off --port 5201$'; ")
+    # A stale server of an interrupted run is stopped first, by its own pid file.
+    assert script.startswith("if [ -f /run/netlab-iperf3-pod0.pid ]; then kill $(cat /run/netlab-iperf3-pod0.pid)")
+    assert servers[0]["argv"][:2] == ["sh", "-c"] and "netlab-iperf3-host.pid" in servers[0]["argv"][2]
+
+
+def test_a_plan_is_cut_where_the_client_node_changes():
+    tests = plan(repeats=1)
+    assert [(s["host"], len(s["tests"])) for s in matrix.segments(tests)] == [("a", len(tests))]
+    third = [*NODES, {"name": "c", "ip": "198.18.0.14", "pods": [{"name": "pod0", "ip": "198.19.4.10"},
+                                                                  {"name": "pod1", "ip": "198.19.4.11"}]}]
+    tests = matrix.build_plan(MATRIX, third, SETTINGS)
+    cut = matrix.segments(tests)
+    # host, cross-node-tcp-4 | same-node on c | cross-node-udp and the next repeat's first two | ...
+    assert [(s["host"], len(s["tests"])) for s in cut] == [("a", 2), ("c", 1), ("a", 3), ("c", 1), ("a", 3),
+                                                           ("c", 1), ("a", 1)]
+    assert [t for s in cut for t in s["tests"]] == tests, "the plan's order is kept"
 
 
 @pytest.mark.parametrize(

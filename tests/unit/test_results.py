@@ -175,3 +175,13 @@ def test_a_pair_on_one_hypervisor_is_labelled_in_every_report():
     comparison = compare.compare(other, summary)
     assert comparison["rows"][0]["same_host"] and label in compare.render_text(comparison)
     assert "x (same host)" in compare.render_markdown(comparison)
+
+
+def test_one_console_line_per_test(iperf3_json):
+    test = {"index": 3, "total": 21, "scenario": "cross-node-tcp-4", "repeat": 1}
+    assert results.test_line(test, json.dumps(iperf3_json("tcp-p4"))).startswith("3/21 cross-node-tcp-4 r1: ")
+    assert results.test_line(test, json.dumps(iperf3_json("tcp-p4"))).endswith(" retr")
+    assert results.test_line(test, json.dumps(iperf3_json("udp"))).endswith(" % lost")
+    assert results.test_line(test, json.dumps(iperf3_json("error-refused"))) == (
+        "3/21 cross-node-tcp-4 r1: FAILED, " + iperf3_json("error-refused")["error"])
+    assert results.test_line(test, "not json").startswith("3/21 cross-node-tcp-4 r1: FAILED, ")

@@ -1,0 +1,68 @@
+"""Action plugin of netlab.lab.bench_local: the local transport's tests, one call for a run of them.
+
+Runs on the client's node (the task is delegated there, with become): each test's client command
+goes through the node's connection, busy or refused servers are tried again, and its raw file is
+written on the controller before the next test starts, so an interrupted run keeps every finished
+test. One line per finished test, with its figure, is all the console shows of it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.netlab.lab.plugins.plugin_utils import matrix, proof, report_files, results
+
+display = Display()
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("tests", "run_dir"))
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        tests = self._task.args.get("tests")
+        run_dir = self._task.args.get("run_dir")
+        if not isinstance(tests, list) or not run_dir:
+            raise AnsibleActionFail("bench_local needs tests (a list from bench_plan) and run_dir")
+        if self._task.check_mode:
+            return {**result, "changed": False, "skipped": True, "msg": "check mode: no test runs"}
+        raw_dir = Path(run_dir) / "raw"
+        # A worker runs on in its own session when ansible-playbook dies (a lost terminal, a kill):
+        # then no further test starts, and one that ends afterwards is not kept, as a task's would not be.
+        playbook = os.getppid()
+        ran, failed = [], []
+        for test in tests:
+            if os.getppid() != playbook:
+                break
+            done = self._run_test(test, task_vars)
+            if os.getppid() != playbook:
+                break
+            rc = done.get("rc", 1)
+            raw = proof.raw_document(done.get("stdout"), done.get("stderr"), rc, done.get("msg", ""),
+                                     node=test["exec_host"])
+            report_files.atomic_write(raw_dir / f"{test['id']}.json", raw + "\n")
+            display.display(results.test_line(test, raw))
+            ran.append(test["id"])
+            if rc != 0:
+                failed.append(test["id"])
+        return {**result, "changed": bool(ran), "tests": ran, "failed_tests": failed}
+
+    def _run_test(self, test: dict[str, Any], task_vars: dict[str, Any] | None) -> dict[str, Any]:
+        """The command module's result for the client command (run as a task would run it: become,
+        pipelining), tried again while its server is busy or not listening yet."""
+        tries_left = test["bounds"]["retries"]
+        while True:
+            done = self._execute_module(module_name="ansible.builtin.command",
+                                        module_args={"argv": test["client_cmd"]}, task_vars=task_vars)
+            if tries_left == 0 or not matrix.retryable(done.get("stdout"), done.get("stderr")):
+                return done
+            tries_left -= 1
+            time.sleep(test["bounds"]["delay"])
