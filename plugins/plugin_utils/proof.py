@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .kube import SERVICE
+
 MARKER = "netlab-counters "
 DATAPATH = "/usr/local/sbin/netlab-datapath"
 # Runs the test command between two counter reads; the test's exit code is the wrapper's.
@@ -26,7 +28,7 @@ MECHANISMS = {
     "bpf.sock_xlate": "BPF socket LB: Service address translated at connect()",
     "iptables.felix-from-workload": "Felix iptables: from-workload chains",
     "iptables.felix-to-workload": "Felix iptables: to-workload chains",
-    "iptables.service.iperf3-cross": "kube-proxy iptables: KUBE-SVC/KUBE-SEP DNAT",
+    f"iptables.service.{SERVICE}": "kube-proxy iptables: KUBE-SVC/KUBE-SEP DNAT",
     "vxlan.tx_packets": "flannel VXLAN (flannel.1)",
     "iptables.forward": "host netfilter FORWARD",
     "iptables.nat-prerouting": "host netfilter nat PREROUTING (conntrack)",
@@ -49,7 +51,7 @@ EXPECTED: dict[str, dict[str, dict[str, bool]]] = {
         "host": {"vxlan.tx_packets": False, "iptables.felix-from-workload": False},
         "same-node": {**_CANAL_POD, "vxlan.tx_packets": False},
         "cross-node": _CANAL_CROSS,
-        "service": {**_CANAL_CROSS, "iptables.service.iperf3-cross": True},
+        "service": {**_CANAL_CROSS, f"iptables.service.{SERVICE}": True},
     },
 }
 
