@@ -21,7 +21,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # Seconds between two tries of a test whose server is busy or not listening yet.
 RETRY_DELAY = 2
 # iperf3's own words (src/iperf_error.c): the server still serves the previous client, or nothing
-# listens yet (a server pod just started, a one-off server not yet up).
+# listens yet (a server pod just started, the run's server not yet up).
 RETRYABLE = ("the server is busy running a test", "Connection refused")
 # A pair of nodes (VMs) on one hypervisor: what "cross-node" measures there is no wire.
 SAME_HOST = "cross-node, same host: the traffic never reaches a NIC"
