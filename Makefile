@@ -14,7 +14,7 @@ export CONTAINERS_CONF := $(CURDIR)/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup run bench scale report teardown image test lint unit integration molecule clean
+.PHONY: help setup run bench scale report teardown image bench-image bench-image-push test lint unit integration molecule clean
 
 help:
 	@echo "make run CNI=canal|cilium   build the local lab and run the benchmark"
@@ -22,6 +22,9 @@ help:
 	@echo "make scale CNI=...          Service scale scenario on the running lab (--tags scale)"
 	@echo "make report                 rebuild the newest run's reports"
 	@echo "make teardown               remove the local lab (results stay)"
+	@echo "make bench-image            build the Kubernetes transport's benchmark image, print its ID"
+	@echo "make bench-image-push IMAGE=registry.example/netlab-bench"
+	@echo "                            push it to your registry, print its digest"
 	@echo "make test                   lint + unit + integration + molecule"
 
 setup: $(VENV)/.installed
@@ -53,6 +56,17 @@ teardown: setup
 
 image: setup
 	ansible-playbook playbooks/image.yml
+
+# The Kubernetes transport's image (iperf3, netperf, non-root), built here from Debian packages.
+bench-image: setup
+	ansible-playbook playbooks/bench_image.yml $(ANSIBLE_ARGS)
+
+# IMAGE: your registry's repository, optionally with a tag; prints the digest to pin.
+bench-image-push: setup
+	@if [[ -z "$(IMAGE)" ]]; then \
+	  echo "bench-image-push: set IMAGE to your registry's repository, e.g." \
+	    "IMAGE=registry.example/netlab-bench make bench-image-push" >&2; exit 2; fi
+	ansible-playbook playbooks/bench_image.yml -e podman_lab_bench_push="$(IMAGE)" $(ANSIBLE_ARGS)
 
 test: lint unit integration molecule
 
