@@ -43,8 +43,8 @@ def _error_bars(results: list[dict[str, Any]]) -> tuple[list[float], list[list[f
 
 
 def run_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
-    """Throughput per test of one run: median bars with min-max range."""
-    results = summary["results"]
+    """Throughput per test of one run (iperf3 tests): median bars with min-max range."""
+    results = [r for r in summary["results"] if r.get("tool", "iperf3") == "iperf3"]
     fig = Figure(figsize=(8, 0.5 * len(results) + 1.6))
     ax = fig.subplots()
     medians, errors = _error_bars(results)
@@ -59,9 +59,28 @@ def run_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
     return _save(fig, stem)
 
 
+def latency_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
+    """netperf latency per test of one run: the median p50 as the bar, whisker to the median p99."""
+    results = [r for r in summary["results"] if r.get("tool") == "netperf"]
+    fig = Figure(figsize=(8, 0.5 * len(results) + 1.6))
+    ax = fig.subplots()
+    p50 = [r["p50_us"] or 0.0 for r in results]
+    p99 = [(r["p99_us"] - r["p50_us"]) if r["p50_us"] is not None and r["p99_us"] is not None else 0.0
+           for r in results]
+    positions = range(len(results))
+    ax.barh(positions, p50, xerr=[[0.0] * len(results), p99], capsize=4, color="#55a868")
+    ax.set_yticks(list(positions), [r["scenario"] for r in results])
+    ax.invert_yaxis()
+    ax.set_xlabel("microseconds per transaction (bar: p50, whisker: p99; medians of repeats)")
+    ax.set_title(f"{summary['cni']} - run {summary['run_id']}: netperf latency")
+    if summary.get("provider") == "local":
+        _model_note(fig)
+    return _save(fig, stem)
+
+
 def comparison_chart(comparison: dict[str, Any], stem: Path) -> list[Path]:
-    """Throughput per test of two runs side by side."""
-    rows = comparison["rows"]
+    """Throughput per test (iperf3 tests) of two runs side by side."""
+    rows = [row for row in comparison["rows"] if row.get("tool", "iperf3") == "iperf3"]
     labels = comparison["labels"]
     fig = Figure(figsize=(8, 0.8 * len(rows) + 1.6))
     ax = fig.subplots()
