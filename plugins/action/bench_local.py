@@ -47,7 +47,7 @@ class ActionModule(ActionBase):
                 break
             rc = done.get("rc", 1)
             raw = proof.raw_document(done.get("stdout"), done.get("stderr"), rc, done.get("msg", ""),
-                                     node=test["exec_host"])
+                                     node=test["exec_host"], tool=test.get("tool", "iperf3"))
             report_files.atomic_write(raw_dir / f"{test['id']}.json", raw + "\n")
             display.display(results.test_line(test, raw))
             ran.append(test["id"])

@@ -63,10 +63,25 @@ def _placements(matrix_entries: list[dict[str, Any]]) -> list[str]:
     return [e["placement"] for e in matrix.normalize_matrix(matrix_entries)]
 
 
-def bench_manifests(run_id: str, nodes: list[str], matrix_entries: list[dict[str, Any]], image: str,
-                    port: int, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def _netperf_port(matrix_entries: list[dict[str, Any]], netperf_port: Any) -> int | None:
+    """netserver's control port when the matrix has netperf tests, else None."""
+    netperf = any(matrix.tool(e["protocol"]) == "netperf" for e in matrix.normalize_matrix(matrix_entries))
+    return int(netperf_port or matrix.NETPERF_PORT) if netperf else None
+
+
+def bench_ports(matrix_entries: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, Any]]:
     try:
-        return kube.manifests(run_id, list(nodes), _placements(matrix_entries), image, int(port), overrides)
+        return kube.ports(int(settings["port"]), _netperf_port(matrix_entries, settings.get("netperf_port")))
+    except (ValueError, KeyError) as exc:
+        raise AnsibleFilterError(f"bench_ports: {exc}") from exc
+
+
+def bench_manifests(run_id: str, nodes: list[str], matrix_entries: list[dict[str, Any]], image: str,
+                    port: int, overrides: dict[str, Any] | None = None,
+                    netperf_port: int | None = None) -> list[dict[str, Any]]:
+    try:
+        return kube.manifests(run_id, list(nodes), _placements(matrix_entries), image, int(port), overrides,
+                              _netperf_port(matrix_entries, netperf_port))
     except ValueError as exc:
         raise AnsibleFilterError(f"bench_manifests: {exc}") from exc
 
@@ -143,6 +158,7 @@ def bench_k8s_datapath(cni: dict[str, Any], node_names: list[str], nodes: Any, c
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
+                "bench_ports": bench_ports,
                 "bench_retryable": bench_retryable, "iperf3_record": iperf3_record,
                 "bench_iperf3_version": bench_iperf3_version, "bench_input_problems": bench_input_problems,
                 "spread": spread, "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,

@@ -8,8 +8,8 @@ from ansible_collections.netlab.lab.plugins.plugin_utils import proof
 
 
 def bench_raw(stdout: str | None, stderr: str | None = None, rc: int | None = None, message: str = "",
-              node: str | None = None) -> str:
-    return proof.raw_document(stdout, stderr, rc, message, node)
+              node: str | None = None, tool: str = "iperf3", server_cpu: list[str] | None = None) -> str:
+    return proof.raw_document(stdout, stderr, rc, message, node, tool or "iperf3", server_cpu or None)
 
 
 class FilterModule:

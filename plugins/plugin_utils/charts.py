@@ -42,26 +42,44 @@ def _error_bars(results: list[dict[str, Any]]) -> tuple[list[float], list[list[f
     return medians, [low, high]
 
 
-def run_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
-    """Throughput per test of one run: median bars with min-max range."""
-    results = summary["results"]
+def _bar_chart(summary: dict[str, Any], results: list[dict[str, Any]], bars: tuple[list[float], list[list[float]]],
+               style: tuple[str, str, str], stem: Path) -> list[Path]:
+    """One run's tests as horizontal bars with error bars; ``style``: colour, axis label, title suffix."""
+    color, xlabel, title = style
     fig = Figure(figsize=(8, 0.5 * len(results) + 1.6))
     ax = fig.subplots()
-    medians, errors = _error_bars(results)
     positions = range(len(results))
-    ax.barh(positions, medians, xerr=errors, capsize=4, color="#4c72b0")
+    ax.barh(positions, bars[0], xerr=bars[1], capsize=4, color=color)
     ax.set_yticks(list(positions), [r["scenario"] for r in results])
     ax.invert_yaxis()
-    ax.set_xlabel("Gbit/s (median, bar: min-max of repeats)")
-    ax.set_title(f"{summary['cni']} - run {summary['run_id']}")
+    ax.set_xlabel(xlabel)
+    ax.set_title(f"{summary['cni']} - run {summary['run_id']}{title}")
     if summary.get("provider") == "local":
         _model_note(fig)
     return _save(fig, stem)
 
 
+def run_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
+    """Throughput per test of one run (iperf3 tests): median bars with min-max range."""
+    results = [r for r in summary["results"] if r.get("tool", "iperf3") == "iperf3"]
+    return _bar_chart(summary, results, _error_bars(results),
+                      ("#4c72b0", "Gbit/s (median, bar: min-max of repeats)", ""), stem)
+
+
+def latency_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
+    """netperf latency per test of one run: the median p50 as the bar, whisker to the median p99."""
+    results = [r for r in summary["results"] if r.get("tool") == "netperf"]
+    p50 = [r["p50_us"] or 0.0 for r in results]
+    p99 = [(r["p99_us"] - r["p50_us"]) if r["p50_us"] is not None and r["p99_us"] is not None else 0.0
+           for r in results]
+    return _bar_chart(summary, results, (p50, [[0.0] * len(results), p99]),
+                      ("#55a868", "microseconds per transaction (bar: p50, whisker: p99; medians of repeats)",
+                       ": netperf latency"), stem)
+
+
 def comparison_chart(comparison: dict[str, Any], stem: Path) -> list[Path]:
-    """Throughput per test of two runs side by side."""
-    rows = comparison["rows"]
+    """Throughput per test (iperf3 tests) of two runs side by side."""
+    rows = [row for row in comparison["rows"] if row.get("tool", "iperf3") == "iperf3"]
     labels = comparison["labels"]
     fig = Figure(figsize=(8, 0.8 * len(rows) + 1.6))
     ax = fig.subplots()

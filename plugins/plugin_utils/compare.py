@@ -17,7 +17,9 @@ from . import report_files, results
 
 BASELINE_ORDER = ("canal", "cilium")
 SIDE_FIELDS = ("gbps_median", "gbps_min", "gbps_max", "repeats", "noisy", "retransmits", "lost_percent",
-               "jitter_ms", "cpu_client_percent", "cpu_server_percent")
+               "jitter_ms", "cpu_client_percent", "cpu_server_percent",
+               "tool", "trans_per_s_median", "trans_per_s_min", "trans_per_s_max", "p50_us", "p90_us", "p99_us",
+               "cpu_busy_s", "cpu_per_gbit", "cpu_per_1k_trans", "host_ratio", "host_ratio_p50")
 
 
 def select_runs(results_dir: str | os.PathLike, names: list[str] | None = None) -> list[Path]:
@@ -46,7 +48,7 @@ def select_runs(results_dir: str | os.PathLike, names: list[str] | None = None) 
 
 
 def _side(result: dict[str, Any] | None) -> dict[str, Any] | None:
-    return {key: result[key] for key in SIDE_FIELDS} if result else None
+    return {key: result.get(key) for key in SIDE_FIELDS} if result else None
 
 
 def beyond_spread(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool | None:
@@ -54,7 +56,8 @@ def beyond_spread(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool | 
     False when they do, None when either side has fewer than two repeats."""
     if not a or not b or a["repeats"] < 2 or b["repeats"] < 2:
         return None
-    return a["gbps_max"] < b["gbps_min"] or b["gbps_max"] < a["gbps_min"]
+    (_, low_a, high_a), (_, low_b, high_b) = results.headline(a), results.headline(b)
+    return high_a < low_b or high_b < low_a
 
 
 def _env_key(summary: dict[str, Any], field: str) -> list[Any]:
@@ -87,14 +90,15 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     for name in names:
         ra, rb = by_name_a.get(name), by_name_b.get(name)
         first = ra or rb
-        med_a = ra["gbps_median"] if ra else None
-        med_b = rb["gbps_median"] if rb else None
+        med_a = results.headline(ra)[0] if ra else None
+        med_b = results.headline(rb)[0] if rb else None
         rows.append({
             "scenario": name,
             "placement": first["placement"],
             "same_host": any(bool(r and r.get("same_host")) for r in (ra, rb)),
             "protocol": first["protocol"],
             "streams": first["streams"],
+            "tool": first.get("tool") or "iperf3",
             "a": _side(ra),
             "b": _side(rb),
             "change_percent": (med_b - med_a) / med_a * 100 if med_a and med_b is not None else None,
@@ -118,32 +122,65 @@ def _pair(row: dict[str, Any], field: str, digits: int) -> str:
     return " / ".join(values)
 
 
+def _ratios(row: dict[str, Any], field: str) -> str:
+    return " / ".join(results.ratio(row[side][field] if row[side] else None) for side in ("a", "b"))
+
+
+def _verdict(row: dict[str, Any]) -> list[str]:
+    """The test's name, its figure's change and whether the change is beyond the runs' spread."""
+    change = row["change_percent"]
+    spread_word = {True: "yes", False: "no", None: "n/a"}[row["beyond_spread"]]
+    noisy = any(row[side] and row[side]["noisy"] for side in ("a", "b"))
+    return [row["scenario"] + (" (same host)" if row.get("same_host") else ""),
+            "-" if change is None else f"{change:+.1f}", spread_word + (" (noisy)" if noisy else "")]
+
+
 def comparison_rows(comparison: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The throughput tests (iperf3) of both runs side by side."""
     labels = comparison["labels"]
     header = ["test", f"{labels['a']} Gbps", f"{labels['b']} Gbps", "change %", "beyond spread",
-              "retrans", "UDP loss %", "jitter ms", "CPU client %"]
+              "retrans", "UDP loss %", "jitter ms", "CPU client %", "CPU s/Gbit", "vs host"]
     rows = []
     for row in comparison["rows"]:
-        change = row["change_percent"]
-        spread_word = {True: "yes", False: "no", None: "n/a"}[row["beyond_spread"]]
-        noisy = any(row[side] and row[side]["noisy"] for side in ("a", "b"))
+        if row.get("tool", "iperf3") != "iperf3":
+            continue
+        name, change, spread_word = _verdict(row)
         rows.append([
-            row["scenario"] + (" (same host)" if row.get("same_host") else ""),
+            name,
             report_files.fmt(row["a"]["gbps_median"] if row["a"] else None),
             report_files.fmt(row["b"]["gbps_median"] if row["b"] else None),
-            "-" if change is None else f"{change:+.1f}",
-            spread_word + (" (noisy)" if noisy else ""),
+            change, spread_word,
             _pair(row, "retransmits", 0),
             _pair(row, "lost_percent", 3),
             _pair(row, "jitter_ms", 3),
             _pair(row, "cpu_client_percent", 0),
+            _pair(row, "cpu_per_gbit", 3),
+            _ratios(row, "host_ratio"),
         ])
     return header, rows
 
 
+def latency_rows(comparison: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The netperf tests of both runs side by side: latency (us), rate and its change, CPU, against the host."""
+    labels = comparison["labels"]
+    header = ["test", f"{labels['a']} p50/p99 us", f"{labels['b']} p50/p99 us", "trans/s", "rate change %",
+              "beyond spread", "CPU s/1k trans", "p50 vs host", "rate vs host"]
+    rows = []
+    for row in comparison["rows"]:
+        if row.get("tool") != "netperf":
+            continue
+        name, change, spread_word = _verdict(row)
+        latency = [f"{report_files.fmt(row[side]['p50_us'], 0)} / {report_files.fmt(row[side]['p99_us'], 0)}"
+                   if row[side] else "-" for side in ("a", "b")]
+        rows.append([name, *latency, _pair(row, "trans_per_s_median", 0), change, spread_word,
+                     _pair(row, "cpu_per_1k_trans", 3), _ratios(row, "host_ratio_p50"), _ratios(row, "host_ratio")])
+    return header, rows
+
+
 def _notes(comparison: dict[str, Any]) -> list[str]:
-    notes = ["change % is the second run against the first; beyond spread: the min-max ranges "
-             "of the repeats do not overlap (n/a below two repeats). Pairs are first / second run."]
+    notes = ["change % is the second run against the first (Gbit/s, or transactions per second for netperf "
+             "tests); beyond spread: the min-max ranges of the repeats do not overlap (n/a below two repeats). "
+             "Pairs are first / second run; vs host is each run's pod test against its own host test."]
     if "local" in comparison["providers"]:
         notes.append(results.LOCAL_LAB_NOTE)
     notes += results.same_host_note([r["scenario"] for r in comparison["rows"] if r.get("same_host")])
@@ -154,7 +191,9 @@ def _notes(comparison: dict[str, Any]) -> list[str]:
 def render_text(comparison: dict[str, Any]) -> str:
     title = (f"{comparison['labels']['a']} ({comparison['runs']['a']}) vs "
              f"{comparison['labels']['b']} ({comparison['runs']['b']})")
-    return "\n".join([title, *report_files.text_table(*comparison_rows(comparison)), *_notes(comparison)])
+    tables = [table for table in (comparison_rows(comparison), latency_rows(comparison)) if table[1]]
+    return "\n".join([title, *(line for table in tables for line in report_files.text_table(*table)),
+                      *_notes(comparison)])
 
 
 def render_markdown(comparison: dict[str, Any], chart: str | None = None) -> str:
@@ -163,6 +202,9 @@ def render_markdown(comparison: dict[str, Any], chart: str | None = None) -> str
     for side in ("a", "b"):
         datapath = comparison["datapath"][side] or "datapath unknown"
         lines.append(f"- {labels[side]}: run `{runs[side]}`, {datapath}")
+    latency = latency_rows(comparison)
+    if latency[1]:
+        lines += ["", "## Latency and transaction rate (netperf)", "", *report_files.markdown_table(*latency)]
     tail = report_files.markdown_tail(*comparison_rows(comparison), chart, "Throughput per test", _notes(comparison))
     return "\n".join(lines) + "\n" + tail
 

@@ -60,6 +60,7 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "repeats": _range(1, 1000),
     "port": _range(1, 65535),
     "udp_bitrate": _bitrate,
+    "netperf_port": _range(1, 65533),
     "timeout_margin": _range(1, 3600),
     "pod_timeout": _range(1, 86400),
     "delete_timeout": _range(1, 86400),
@@ -114,4 +115,13 @@ def problems(values: dict[str, Any]) -> list[str]:
             wanted = rule(values[key])
             if wanted:
                 found.append(f"iperf3_bench_{key} must be {wanted}, got {values[key]!r}")
-    return found + _matrix(values) + _cluster(values)
+    return found + _ports(values) + _matrix(values) + _cluster(values)
+
+
+def _ports(values: dict[str, Any]) -> list[str]:
+    """iperf3's port may not be one of netperf's two or the CPU reader's."""
+    port, netperf = _int(values.get("port")), _int(values.get("netperf_port"))
+    if port is None or netperf is None or not netperf <= port <= netperf + 2:
+        return []
+    return [f"iperf3_bench_port {port} is one of the ports of iperf3_bench_netperf_port {netperf} (netserver's "
+            f"control and data ports and the CPU reader, {netperf}-{netperf + 2}): choose ports apart"]

@@ -118,16 +118,35 @@ def check_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
     return overrides
 
 
+def ports(port: int, netperf_port: int | None) -> list[dict[str, Any]]:
+    """The ports every server listens on: iperf3's (TCP and UDP), with netperf tests netserver's control
+    port and the data port the tests pin (TCP for TCP_RR/TCP_CRR, UDP for UDP_RR)."""
+    found = [("iperf3-tcp", port, "TCP"), ("iperf3-udp", port, "UDP")]
+    if netperf_port:
+        found += [("netperf-ctl", netperf_port, "TCP"), ("netperf-data", netperf_port + 1, "TCP"),
+                  ("netperf-data-u", netperf_port + 1, "UDP")]
+    return [{"name": name, "port": number, "protocol": protocol} for name, number, protocol in found]
+
+
+def server_command(port: int, netperf_port: int | None) -> list[str]:
+    """What every pod runs: iperf3's server; with netperf tests netserver too (it daemonizes), so the
+    image needs netperf only when the matrix has netperf tests."""
+    iperf3 = ["iperf3", "--server", "--port", str(port)]
+    if not netperf_port:
+        return iperf3
+    return ["sh", "-c", f"netserver -p {netperf_port} && exec {' '.join(iperf3)}"]
+
+
 def _pod(component: str, node: str, ns: str, run_id: str, image: str, port: int,
-         overrides: dict[str, Any]) -> dict[str, Any]:
+         overrides: dict[str, Any], netperf_port: int | None = None) -> dict[str, Any]:
     host_network = PODS[component][1]
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image,
-        # Every pod serves, clients too: the image then needs nothing but iperf3 to stay up.
-        "command": ["iperf3", "--server", "--port", str(port)],
-        "ports": [{"name": "iperf3-tcp", "containerPort": port, "protocol": "TCP"},
-                  {"name": "iperf3-udp", "containerPort": port, "protocol": "UDP"}],
+        # Every pod serves, clients too: the image then needs nothing but the servers to stay up.
+        "command": server_command(port, netperf_port),
+        "ports": [{"name": p["name"], "containerPort": p["port"], "protocol": p["protocol"]}
+                  for p in ports(port, netperf_port)],
         # No probe: a probe that connects to the iperf3 port is a fake client that makes the server
         # close its listener (esnet/iperf IERECVCOOKIE). Ready = container started; the first test
         # retries a refused connection.
@@ -161,8 +180,9 @@ def _pod(component: str, node: str, ns: str, run_id: str, image: str, port: int,
 
 
 def manifests(run_id: str, nodes: list[str], placements: list[str], image: str, port: int,
-              overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Namespace, the Service if a test uses it, and the pods the matrix needs on the nodes."""
+              overrides: dict[str, Any] | None = None, netperf_port: int | None = None) -> list[dict[str, Any]]:
+    """Namespace, the Service if a test uses it, and the pods the matrix needs on the nodes
+    (``netperf_port``: netserver's control port when the matrix has netperf tests)."""
     nodes = check_nodes(nodes)
     check_image(image)
     overrides = check_overrides(overrides)
@@ -184,11 +204,10 @@ def manifests(run_id: str, nodes: list[str], placements: list[str], image: str, 
             "spec": {
                 "type": "ClusterIP",
                 "selector": {"app.kubernetes.io/name": APP, "app.kubernetes.io/component": "server-cross"},
-                "ports": [{"name": "iperf3-tcp", "port": port, "targetPort": port, "protocol": "TCP"},
-                          {"name": "iperf3-udp", "port": port, "targetPort": port, "protocol": "UDP"}],
+                "ports": [{**p, "targetPort": p["port"]} for p in ports(port, netperf_port)],
             },
         })
-    docs += [_pod(c, node_of(c, nodes), ns, run_id, image, port, overrides) for c in wanted]
+    docs += [_pod(c, node_of(c, nodes), ns, run_id, image, port, overrides, netperf_port) for c in wanted]
     return docs
 
 
@@ -426,5 +445,6 @@ def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
                              "wait": True, "wait_timeout": delete_timeout},
     }
     if plan is not None:
-        out["tests"] = [{"id": t["id"], "args": t["exec"], **t["bounds"]} for t in plan]
+        # Per test: the client's exec, and the exec that reads the server pod's /proc/stat before and after it.
+        out["tests"] = [{"id": t["id"], "args": t["exec"], "cpu_args": t["cpu_exec"], **t["bounds"]} for t in plan]
     return out

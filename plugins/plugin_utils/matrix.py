@@ -1,7 +1,7 @@
-"""Expand the benchmark matrix into concrete iperf3 tests.
+"""Expand the benchmark matrix into concrete tests: iperf3 streams and netperf request/response.
 
 The matrix is data (one entry per scenario); this module decides, for every
-provider, which endpoints a scenario uses and which iperf3 command lines run.
+provider, which endpoints a scenario uses and which iperf3 or netperf command lines run.
 Transports only wrap the command lines to run them in the right place.
 Pure functions, no Ansible imports, so they are unit tested directly.
 """
@@ -13,21 +13,33 @@ import re
 import shlex
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import proof
+from ansible_collections.netlab.lab.plugins.plugin_utils import cpu, proof
 
 PLACEMENTS = ("host", "same-node", "cross-node", "service")
-PROTOCOLS = ("tcp", "udp")
+# tcp and udp: iperf3 streams; the others name netperf's request/response tests (one transaction in
+# flight, a new connection per transaction for tcp_crr), as `cilium connectivity perf` runs them.
+NETPERF_TESTS = {"tcp_rr": "TCP_RR", "udp_rr": "UDP_RR", "tcp_crr": "TCP_CRR"}
+PROTOCOLS = ("tcp", "udp", *NETPERF_TESTS)
+# netserver's control port when the settings name none (runs planned before netperf tests existed);
+# the data connection is pinned to the next port (-P), so a Service can forward it.
+NETPERF_PORT = 12865
+# What netperf prints (-k: one KEY=value line each, netperf's own output selectors).
+NETPERF_SELECTORS = ("PROTOCOL", "ELAPSED_TIME", "REQUEST_SIZE", "RESPONSE_SIZE", "TRANSACTION_RATE",
+                     "MIN_LATENCY", "MEAN_LATENCY", "P50_LATENCY", "P90_LATENCY", "P99_LATENCY",
+                     "MAX_LATENCY", "STDDEV_LATENCY")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # Seconds between two tries of a test whose server is busy or not listening yet.
 RETRY_DELAY = 2
 # iperf3's own words (src/iperf_error.c): the server still serves the previous client, or nothing
 # listens yet (a server pod just started, the run's server not yet up).
-RETRYABLE = ("the server is busy running a test", "Connection refused")
+RETRYABLE = ("the server is busy running a test", "Connection refused",
+             # netperf (src/netlib.c) when no netserver answers on the control port yet.
+             "are you sure there is a netserver listening")
 # A pair of nodes (VMs) on one hypervisor: what "cross-node" measures there is no wire.
 SAME_HOST = "cross-node, same host: the traffic never reaches a NIC"
 
 
-ENTRY_KEYS = ("name", "placement", "protocol", "streams", "reverse", "bitrate", "length")
+ENTRY_KEYS = ("name", "placement", "protocol", "streams", "reverse", "bitrate", "length", "size")
 # iperf3's --bitrate: a number with an optional K, M, G or T (bits per second).
 BITRATE = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGTkmgt]?$")
 # --length of a UDP datagram: at most an IPv4 UDP payload.
@@ -40,6 +52,22 @@ class MatrixError(ValueError):
 
 def _positive_int(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def tool(protocol: str) -> str:
+    """The program a test of this protocol runs: netperf for the request/response tests, else iperf3."""
+    return "netperf" if protocol in NETPERF_TESTS else "iperf3"
+
+
+def netperf_ports(settings: dict[str, Any]) -> tuple[int, int]:
+    """(netserver's control port, the pinned data port) of a run's settings."""
+    port = int(settings.get("netperf_port") or NETPERF_PORT)
+    return port, port + 1
+
+
+def cpu_port(settings: dict[str, Any]) -> int:
+    """Local transport: the port of each server node's /proc/stat reader (cpu.py), after netperf's two."""
+    return netperf_ports(settings)[1] + 1
 
 
 def check_bitrate(value: Any) -> bool:
@@ -76,6 +104,7 @@ def normalize_entry(entry: dict[str, Any]) -> dict[str, Any]:
         raise MatrixError(f"{name}: length must be an integer from 1 to {MAX_LENGTH}, got {entry['length']!r}")
     if protocol == "tcp" and (entry.get("bitrate") is not None or entry.get("length") is not None):
         raise MatrixError(f"{name}: bitrate and length apply to UDP tests only")
+    size = _netperf_size(name, protocol, entry)
     return {
         "name": name,
         "placement": placement,
@@ -84,7 +113,27 @@ def normalize_entry(entry: dict[str, Any]) -> dict[str, Any]:
         "reverse": bool(entry.get("reverse", False)),
         "bitrate": entry.get("bitrate"),
         "length": entry.get("length"),
+        "size": size,
     }
+
+
+def _netperf_size(name: str, protocol: str, entry: dict[str, Any]) -> int | None:
+    """The request and response size of a netperf test (default 1 byte); None for an iperf3 test."""
+    if protocol not in NETPERF_TESTS:
+        if entry.get("size") is not None:
+            raise MatrixError(f"{name}: size applies to {', '.join(NETPERF_TESTS)} tests only "
+                              "(iperf3 tests take length)")
+        return None
+    iperf3_only = [key for key in ("bitrate", "length") if entry.get(key) is not None]
+    iperf3_only += [key for key, plain in (("streams", 1), ("reverse", False)) if entry.get(key, plain) != plain]
+    if iperf3_only:
+        raise MatrixError(f"{name}: {', '.join(iperf3_only)} apply to iperf3 tests (tcp, udp); a {protocol} "
+                          "test is one netperf with one transaction in flight")
+    size = entry.get("size", 1)
+    if not _positive_int(size, 1, MAX_LENGTH):
+        raise MatrixError(f"{name}: size must be an integer from 1 to {MAX_LENGTH} (bytes of each request and "
+                          f"response), got {size!r}")
+    return size
 
 
 def normalize_matrix(matrix: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -137,8 +186,21 @@ def endpoints(placement: str, nodes: list[dict[str, Any]]) -> tuple[dict, dict]:
     return pod(first, 0), pod(second, 0)
 
 
+def netperf_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any]) -> list[str]:
+    """netperf client command line of a request/response test: no banner (-P 0), one KEY=value line per
+    selector (-k), request and response of ``size`` bytes, the data connection to the pinned data port
+    (test option -P ,port: the client's own port stays ephemeral, which TCP_CRR needs)."""
+    control, data = netperf_ports(settings)
+    size = entry["size"]
+    return ["netperf", "-P", "0", "-H", server_ip, "-p", str(control), "-l", str(settings["duration"]),
+            "-t", NETPERF_TESTS[entry["protocol"]], "--", "-r", f"{size},{size}", "-P", f",{data}",
+            "-k", ",".join(NETPERF_SELECTORS)]
+
+
 def client_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any]) -> list[str]:
-    """iperf3 client command line for one test (JSON output on stdout)."""
+    """The client command line of one test: iperf3 (JSON output on stdout) or netperf (KEY=value lines)."""
+    if entry["protocol"] in NETPERF_TESTS:
+        return netperf_argv(entry, server_ip, settings)
     argv = [
         "iperf3", "--client", server_ip, "--port", str(settings["port"]), "--json",
         "--time", str(settings["duration"]), "--omit", str(settings["omit"]),
@@ -154,24 +216,31 @@ def client_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any])
     return argv
 
 
-def server_argv(settings: dict[str, Any], name: str, seconds: int) -> list[str]:
-    """Start the run's iperf3 server for one endpoint in the background; return once it listens.
+def server_argv(settings: dict[str, Any], name: str, seconds: int, program: str = "iperf3") -> list[str]:
+    """Start one of the run's servers for one endpoint in the background; return once it listens.
 
-    The server answers the run's tests one after another (a client that finds it busy with the
-    previous one tries again). A server left by an interrupted run (its pid file, one per endpoint
-    of the node: ``name``) is stopped first, so a resumed run never talks to a stale server, and
-    ``timeout`` bounds it by the run's own length (``seconds``), so a run that dies cannot leave a
-    listener behind for long.
+    ``program``: ``iperf3`` (its server), ``netserver`` (netperf's, for the request/response tests) or
+    ``cpu`` (the reader of the node's /proc/stat, cpu.py, on the node's own address). A server answers
+    the run's tests one after another (a client that finds it busy or not yet listening tries again).
+    A server left by an interrupted run (its pid file, one per program and endpoint of the node:
+    ``name``) is stopped first, so a resumed run never talks to a stale server, and ``timeout`` bounds
+    it by the run's own length (``seconds``), so a run that dies cannot leave a listener behind for long.
     """
-    port = settings["port"]
-    pidfile = f"/run/netlab-iperf3-{name}.pid"
+    port, command = {
+        "iperf3": (settings["port"], f"iperf3 --server --port {settings['port']}"),
+        "netserver": (netperf_ports(settings)[0], f"netserver -D -p {netperf_ports(settings)[0]}"),
+        "cpu": (cpu_port(settings), cpu.reader_command(cpu_port(settings))),
+    }[program]
+    pidfile = f"/run/netlab-{program}-{name}.pid"
     listening = f"ss -Hltn 'sport = :{port}' | grep -q ."
+    # In the background of a non-interactive shell setsid runs in place (no fork): $! is the server's
+    # timeout, which passes the clean-up's kill on to the server.
     script = (
         f"if [ -f {pidfile} ]; then kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}; fi; "
         f"for i in $(seq 50); do {listening} || break; sleep 0.1; done; "
-        f"setsid timeout {seconds} iperf3 --server --port {port} --pidfile {pidfile} >/dev/null 2>&1 < /dev/null & "
+        f"setsid timeout {seconds} {command} >/dev/null 2>&1 < /dev/null & echo $! > {pidfile}; "
         f"for i in $(seq 100); do {listening} && exit 0; sleep 0.1; done; "
-        f"echo 'iperf3 server did not listen on port {port}' >&2; exit 1"
+        f"echo '{program} server did not listen on port {port}' >&2; exit 1"
     )
     return ["sh", "-c", script]
 
@@ -215,34 +284,44 @@ def retryable(stdout: str | None, stderr: str | None = None) -> bool:
 
 
 def commands(entry: dict[str, Any], client: dict, server: dict, settings: dict[str, Any],
-             transport: dict[str, Any] | None) -> tuple[list[str], dict[str, Any] | None]:
+             transport: dict[str, Any] | None, cpu_peer: str | None = None) -> tuple[list[str], dict[str, Any] | None]:
     """(client command, k8s_exec arguments) of one test as the transport runs them.
 
-    Both transports bound the client with ``timeout`` where iperf3 runs. Local lab: inside the
-    client pod's namespace on its node, between two reads of the node's datapath counters (the
-    test's proof, proof.py). Kubernetes: exec'd in the client pod. On both the servers run for the
-    whole run (local: servers(), Kubernetes: the server pods).
+    Both transports bound the client with ``timeout`` where iperf3 or netperf runs, between two reads
+    of the node's /proc/stat (cpu.py). Local lab: inside the client pod's namespace on its node, between
+    two reads of the node's datapath counters (the test's proof, proof.py), the server node's /proc/stat
+    read through its reader at ``cpu_peer`` (address:port; None when the server is on the client's node).
+    Kubernetes: exec'd in the client pod (the server pod's /proc/stat is read by its own exec, cpu_exec).
+    On both the servers run for the whole run (local: servers(), Kubernetes: the server pods).
     """
     bound = ["timeout", str(test_timeout(settings))]
     argv = client_argv(entry, server["ip"], settings)
     if transport is None:
-        return proof.around(in_netns([*bound, *argv], client["pod"])), None
-    return [*bound, *argv], k8s_exec([*bound, *argv], client["pod"], transport)
+        return proof.around(in_netns([*bound, *argv], client["pod"]), cpu_peer), None
+    wrapped = cpu.around([*bound, *argv])
+    return wrapped, k8s_exec(wrapped, client["pod"], transport)
 
 
 def servers(plan: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """Local lab: the iperf3 servers a plan's tests talk to, each once: ``{host, pod, argv}``.
+    """Local lab: the servers a plan's tests talk to, each once: ``{host, pod, program, argv}``.
 
-    They are bounded by the whole plan's length (every test to its timeout).
+    Per server endpoint the test's program (iperf3 or netserver); per server node whose tests run from
+    another node, the reader of its /proc/stat (cpu.py). They are bounded by the whole plan's length
+    (every test to its timeout).
     """
     seconds = len(plan) * test_timeout(settings) + 60
-    found: dict[tuple[str, str | None], dict[str, Any]] = {}
+    found: dict[tuple[str, str | None, str], dict[str, Any]] = {}
+
+    def add(host: str, pod: str | None, program: str) -> None:
+        if (host, pod, program) not in found:
+            argv = in_netns(server_argv(settings, pod or "host", seconds, program), pod)
+            found[host, pod, program] = {"host": host, "pod": pod, "program": program, "argv": argv}
+
     for test in plan:
         server = test["server"]
-        key = (server["host"], server["pod"])
-        if key not in found:
-            argv = in_netns(server_argv(settings, server["pod"] or "host", seconds), server["pod"])
-            found[key] = {"host": server["host"], "pod": server["pod"], "argv": argv}
+        add(server["host"], server["pod"], "netserver" if test.get("tool") == "netperf" else "iperf3")
+        if test.get("cpu_peer"):
+            add(server["host"], None, "cpu")
     return list(found.values())
 
 
@@ -289,8 +368,14 @@ def build_plan(
     if settings["duration"] < 1 or settings["repeats"] < 1:
         raise MatrixError("duration and repeats must be at least 1")
 
+    if "netperf_port" in settings and not _positive_int(settings["netperf_port"], 1, 65533):
+        raise MatrixError(f"setting netperf_port must be an integer from 1 to 65533, got {settings['netperf_port']!r}")
+    if settings["port"] in range(netperf_ports(settings)[0], cpu_port(settings) + 1):
+        raise MatrixError(f"setting port {settings['port']} is one of netperf's and the CPU reader's ports "
+                          f"{netperf_ports(settings)[0]}-{cpu_port(settings)}")
     total = len(entries) * settings["repeats"]
     per_test = settings["duration"] + settings["omit"]
+    node_ips = {node["name"]: node.get("ip") for node in nodes}
     plan = []
     for repeat in range(1, settings["repeats"] + 1):
         for entry in entries:
@@ -298,7 +383,10 @@ def build_plan(
             test_id = f"{index:04d}-{entry['name']}-r{repeat}"
             seconds_left = (total - index + 1) * per_test
             client, server = endpoints(entry["placement"], nodes)
-            client_cmd, exec_args = commands(entry, client, server, settings, transport)
+            # The server node's /proc/stat: local lab, through its reader; Kubernetes, exec'd in the server pod.
+            peer = (f"{node_ips[server['host']]}:{cpu_port(settings)}"
+                    if transport is None and server["host"] != client["host"] else None)
+            client_cmd, exec_args = commands(entry, client, server, settings, transport, peer)
             plan.append({
                 "id": test_id,
                 "label": f"{index}/{total} {test_id}, about {seconds_left} s left",
@@ -307,13 +395,17 @@ def build_plan(
                 "scenario": entry["name"],
                 "placement": entry["placement"],
                 "protocol": entry["protocol"],
+                "tool": tool(entry["protocol"]),
                 "streams": entry["streams"],
                 "reverse": entry["reverse"],
+                "size": entry["size"],
                 "repeat": repeat,
                 "client": client,
                 "server": server,
                 "client_cmd": client_cmd,
                 "exec": exec_args,
+                "cpu_peer": peer,
+                "cpu_exec": k8s_exec(cpu.READ, server["pod"], transport) if transport else None,
                 "exec_host": None if transport else client["host"],
                 "bounds": bounds(settings),
                 **placement_note(client, server, hosts),

@@ -12,12 +12,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from . import cpu
 from .kube import SERVICE
 
 MARKER = "netlab-counters "
 DATAPATH = "/usr/local/sbin/netlab-datapath"
-# Runs the test command between two counter reads; the test's exit code is the wrapper's.
-_AROUND = (f'echo "{MARKER}$({DATAPATH} counters)" >&2; "$@"; rc=$?; '
+# Runs the test command between two counter reads, and within them between two CPU readings of this
+# node and of the server's ($1: its reader's address:port, empty within one node); the test's exit
+# code is the wrapper's. The counters are read outside the CPU window: their own cost is not the test's.
+_AROUND = (f'{cpu.SAMPLE}; {cpu.REMOTE}; peer=$1; shift; '
+           f'echo "{MARKER}$({DATAPATH} counters)" >&2; sample client; remote "$peer"; '
+           f'"$@"; rc=$?; sample client; remote "$peer"; '
            f'echo "{MARKER}$({DATAPATH} counters)" >&2; exit $rc')
 
 # What each counter means when it grew during a test.
@@ -56,9 +61,9 @@ EXPECTED: dict[str, dict[str, dict[str, bool]]] = {
 }
 
 
-def around(argv: list[str]) -> list[str]:
-    """argv run between two reads of the node's datapath counters (printed on stderr)."""
-    return ["sh", "-c", _AROUND, "netlab-counters", *argv]
+def around(argv: list[str], cpu_peer: str | None = None) -> list[str]:
+    """argv run between two reads of the node's datapath counters and two CPU readings (on stderr)."""
+    return ["sh", "-c", _AROUND, "netlab-counters", cpu_peer or "", *argv]
 
 
 def split_stderr(stderr: str | None) -> tuple[list[dict[str, int]], str]:
@@ -78,23 +83,36 @@ def split_stderr(stderr: str | None) -> tuple[list[dict[str, int]], str]:
 
 
 def raw_document(stdout: str | None, stderr: str | None, rc: int | None, message: str = "",
-                 node: str | None = None) -> str:
-    """The raw file of one test: iperf3's JSON document, with the counters under ``netlab_counters``.
+                 node: str | None = None, tool: str = "iperf3", server_cpu: list[str] | None = None) -> str:
+    """The raw file of one test, with the counters under ``netlab_counters`` and the CPU readings of
+    both ends under ``netlab_cpu`` (``server_cpu``: the server's two readings when read apart, Kubernetes).
 
-    A client that printed nothing (killed, not started) gets a document that says why, so the run's
-    reader sees a failed test instead of a missing one.
+    iperf3: its JSON document. netperf: ``{tool: netperf, output: <its KEY=value lines>, rc}``.
+    A client that failed or printed nothing (killed, not started) gets a document that says why, so the
+    run's reader sees a failed test instead of a missing one.
     """
+    cpu_readings, stderr = cpu.split_stderr(stderr)
+    if server_cpu and all(cpu.parse_reading(text) for text in server_cpu):
+        cpu_readings["server"] = [text.strip() for text in server_cpu]
     readings, rest = split_stderr(stderr)
     text = (stdout or "").strip()
-    try:
-        document = json.loads(text) if text else None
-    except ValueError:
-        document = None
+    if tool == "netperf":
+        document: Any = {"tool": "netperf", "output": stdout or "", "rc": rc}
+        if rc != 0:
+            reason = rest or message or text[:500]
+            document["error"] = f"netperf failed (exit {rc if rc is not None else 'none'}): {reason}"
+    else:
+        try:
+            document = json.loads(text) if text else None
+        except ValueError:
+            document = None
     if not isinstance(document, dict):
         reason = rest or message or (text[:500] if text else "")
         document = {"start": {}, "end": {}, "error": f"no output (exit {rc if rc is not None else 'none'}): {reason}"}
     if len(readings) == 2:
         document["netlab_counters"] = {"node": node, "before": readings[0], "after": readings[1]}
+    if cpu.document(cpu_readings):
+        document["netlab_cpu"] = cpu.document(cpu_readings)
     return json.dumps(document)
 
 

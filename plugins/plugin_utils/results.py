@@ -1,9 +1,11 @@
-"""Turn raw iperf3 JSON into records, summaries and reports.
+"""Turn raw iperf3 JSON and netperf output into records, summaries and reports.
 
 A run directory holds ``run.json`` (metadata and the plan, written before the
-first test) and ``raw/<test id>.json`` (iperf3 ``--json`` output, one file per
-test, written as each test ends). Every report is rebuilt from those files
-alone (read and written with report_files.py). Pure functions; no Ansible imports.
+first test) and ``raw/<test id>.json`` (iperf3 ``--json`` output, or netperf's
+KEY=value lines in a small document, one file per test, written as each test
+ends, with the datapath counters and both ends' /proc/stat readings). Every report
+is rebuilt from those files alone (read and written with report_files.py). Pure
+functions; no Ansible imports.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import proof
-from .matrix import SAME_HOST
-from .report_files import ResultError, atomic_write, fmt, markdown_table, markdown_tail, read_run, text_table
+from . import cpu, proof
+from .matrix import NETPERF_TESTS, SAME_HOST, tool
+from .report_files import ResultError, atomic_write, fmt, markdown_table, read_run, text_table
 
 SCHEMA_VERSION = 1
 # A test whose repeats vary more than this (coefficient of variation) is flagged noisy.
@@ -28,7 +30,20 @@ SUMMARY_FIELDS = (
     "scenario", "placement", "same_host", "protocol", "streams", "repeats", "gbps_median", "gbps_min",
     "gbps_max", "gbps_stdev", "gbps_iqr", "cv_percent", "noisy", "retransmits", "lost_percent",
     "jitter_ms", "cpu_client_percent", "cpu_server_percent",
+    # netperf request/response tests (latency in microseconds, medians over the repeats).
+    "tool", "size", "trans_per_s_median", "trans_per_s_min", "trans_per_s_max", "conn_per_s_median",
+    "p50_us", "p50_us_min", "p50_us_max", "p90_us", "p99_us", "p99_us_min", "p99_us_max", "mean_us",
+    # Node CPU during the test (/proc/stat, both ends), and the pod path against the host test.
+    "cpu_ends", "cpu_busy_s", "cpu_user_s", "cpu_system_s", "cpu_softirq_s", "cpu_client_s", "cpu_server_s",
+    "cpu_per_gbit", "cpu_per_1k_trans", "host_scenario", "host_ratio", "host_ratio_p50",
 )
+# netperf's selectors (matrix.NETPERF_SELECTORS) -> record keys; latency in microseconds.
+NETPERF_VALUES = {"TRANSACTION_RATE": "trans_per_s", "P50_LATENCY": "p50_us", "P90_LATENCY": "p90_us",
+                  "P99_LATENCY": "p99_us", "MEAN_LATENCY": "mean_us", "MIN_LATENCY": "min_us",
+                  "MAX_LATENCY": "max_us", "STDDEV_LATENCY": "stddev_us", "ELAPSED_TIME": "elapsed_s",
+                  "REQUEST_SIZE": "request_size", "RESPONSE_SIZE": "response_size"}
+# What each end's CPU is said as, per test.
+CPU_ENDS = {True: "one kernel", False: "two kernels", None: "client only"}
 LOCAL_LAB_NOTE = (
     "Local lab: a model of the CNI datapath built from real kernel devices in podman "
     "nodes on one machine. These are not figures of a real cluster."
@@ -71,21 +86,69 @@ def parse_iperf3(doc: Any) -> dict[str, Any]:
         # How much each datapath counter of the client's node grew during the test (local transport).
         "counters": proof.delta(doc.get("netlab_counters")),
     }
-    return record
+    # The CPU window spans iperf3's omitted seconds too: the work is the rate over both.
+    active = float(test.get("duration") or 0) + float(test.get("omit") or 0)
+    return {"tool": "iperf3", **record, **_cpu_fields(doc, record["gbps"] * active)}
+
+
+def parse_netperf(doc: dict[str, Any]) -> dict[str, Any]:
+    """One netperf raw document (its ``-k`` KEY=value lines under ``output``) as a flat record.
+
+    Latency is netperf's own, per transaction, in microseconds; TRANSACTION_RATE is per second
+    (for TCP_CRR a transaction is a whole connection: connect, request, response, close).
+    """
+    if doc.get("error"):
+        return {"ok": False, "error": str(doc["error"])}
+    values = dict(line.strip().split("=", 1) for line in str(doc.get("output") or "").splitlines() if "=" in line)
+    missing = [key for key in NETPERF_VALUES if key not in values]
+    if missing:
+        return {"ok": False, "error": f"netperf printed no {', '.join(missing)}"}
+    try:
+        record: dict[str, Any] = {key: float(values[selector]) for selector, key in NETPERF_VALUES.items()}
+    except ValueError as exc:
+        return {"ok": False, "error": f"netperf printed a value that is not a number: {exc}"}
+    record.update({"ok": True, "error": None, "tool": "netperf", "protocol": values.get("PROTOCOL", "").lower(),
+                   "counters": proof.delta(doc.get("netlab_counters"))})
+    return {**record, **_cpu_fields(doc, record["trans_per_s"] * record["elapsed_s"] / 1000)}
+
+
+def _cpu_fields(doc: dict[str, Any], work: float) -> dict[str, Any]:
+    """A test's node CPU (cpu.usage) and its CPU-seconds per unit of work: per Gbit transferred
+    (iperf3: ``work`` in Gbit), per 1,000 transactions (netperf: ``work`` in thousands)."""
+    used = cpu.usage(doc.get("netlab_cpu"))
+    if used is None:
+        return {"cpu": None, "cpu_per_unit": None}
+    return {"cpu": used, "cpu_per_unit": used["total"]["busy_s"] / work if work > 0 else None}
+
+
+def parse_raw(doc: Any) -> dict[str, Any]:
+    """A raw file's document as a record, whichever program wrote it."""
+    if isinstance(doc, dict) and doc.get("tool") == "netperf":
+        return parse_netperf(doc)
+    return parse_iperf3(doc)
 
 
 def test_line(test: dict[str, Any], raw: str) -> str:
     """The console's line for one finished test: ``3/21 cross-node-tcp-4 r1: 25.70 Gbit/s, 744 retr``."""
     head = f"{test['index']}/{test['total']} {test['scenario']} r{test['repeat']}"
     try:
-        record = parse_iperf3(json.loads(raw))
+        record = parse_raw(json.loads(raw))
     except (ValueError, ResultError) as exc:
         return f"{head}: FAILED, {exc}"
     if not record["ok"]:
         return f"{head}: FAILED, {record['error']}"
+    if record["tool"] == "netperf":
+        unit = "conn/s" if test.get("protocol") == "tcp_crr" else "trans/s"
+        return (f"{head}: {test.get('protocol', 'rr')} p50 {record['p50_us']:.0f} us, p99 {record['p99_us']:.0f} us, "
+                f"{_thousands(record['trans_per_s'])} {unit}")
     extra = (f"{fmt(record['lost_percent'], 3)} % lost" if record["protocol"] == "udp"
              else f"{fmt(record['retransmits'], 0)} retr")
     return f"{head}: {record['gbps']:.2f} Gbit/s, {extra}"
+
+
+def _thousands(value: float) -> str:
+    """A rate as the console says it: 25.1k, 980."""
+    return f"{value / 1000:.1f}k" if value >= 1000 else f"{value:.0f}"
 
 
 def spread(values: list[float]) -> dict[str, float | None]:
@@ -130,6 +193,73 @@ def path_proof(cni: str | None, placement: str, runs: list[dict[str, Any]]) -> d
     }
 
 
+def _headline(program: str, stats: dict[str, float | None]) -> dict[str, Any]:
+    """The test's figure over its repeats: Gbit/s (iperf3) or transactions per second (netperf)."""
+    figure = "gbps" if program == "iperf3" else "trans_per_s"
+    other = "trans_per_s" if program == "iperf3" else "gbps"
+    out: dict[str, Any] = {f"{figure}_{key}": stats[key] for key in ("median", "min", "max")}
+    out.update({f"{other}_{key}": None for key in ("median", "min", "max")})
+    out.update({"gbps_stdev": stats["stdev"] if program == "iperf3" else None,
+                "gbps_iqr": stats["iqr"] if program == "iperf3" else None,
+                "unit": "Gbit/s" if program == "iperf3" else "trans/s"})
+    return out
+
+
+def headline(result: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
+    """(median, min, max) of a result's figure, Gbit/s or transactions per second."""
+    figure = "trans_per_s" if result.get("tool") == "netperf" else "gbps"
+    return result.get(f"{figure}_median"), result.get(f"{figure}_min"), result.get(f"{figure}_max")
+
+
+def _latency(protocol: str, good: list[dict[str, Any]]) -> dict[str, Any]:
+    """netperf's latency over the repeats: the median of each percentile, min-max of p50 and p99 (all None
+    for an iperf3 test: ``good`` is empty)."""
+    out: dict[str, Any] = {key: _median([r[key] for r in good]) for key in ("p50_us", "p90_us", "p99_us", "mean_us")}
+    for key in ("p50_us", "p99_us"):
+        values = [r[key] for r in good]
+        out[f"{key}_min"], out[f"{key}_max"] = (min(values), max(values)) if values else (None, None)
+    out["conn_per_s_median"] = _median([r["trans_per_s"] for r in good]) if protocol == "tcp_crr" else None
+    return out
+
+
+def _cpu_summary(placement: str, program: str, good: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of the node CPU over the repeats, and per unit of work: CPU-seconds per Gbit transferred
+    (iperf3) or per 1,000 transactions (netperf). ``cpu_ends`` says how the ends were counted."""
+    used = [r for r in good if r.get("cpu")]
+    shared = {True if placement == "same-node" else r["cpu"]["shared_kernel"] for r in used}
+    per_unit = _median([r["cpu_per_unit"] for r in used])
+    return {
+        "cpu_ends": CPU_ENDS[shared.pop()] if len(shared) == 1 else ("mixed" if shared else None),
+        **{f"cpu_{key}": _median([r["cpu"]["total"][key] for r in used])
+           for key in ("busy_s", "user_s", "system_s", "softirq_s")},
+        "cpu_client_s": _median([r["cpu"]["client"]["busy_s"] for r in used]),
+        "cpu_server_s": _median([r["cpu"]["server"]["busy_s"] for r in used if r["cpu"]["server"]]),
+        "cpu_per_gbit": per_unit if program == "iperf3" else None,
+        "cpu_per_1k_trans": per_unit if program == "netperf" else None,
+    }
+
+
+def _host_test(result: dict[str, Any], hosts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The host test a pod test is held against: the same protocol, streams and size, else the same protocol."""
+    same = [h for h in hosts if h["protocol"] == result["protocol"]]
+    exact = [h for h in same if (h["streams"], h.get("size")) == (result["streams"], result.get("size"))]
+    return (exact or same or [None])[0]
+
+
+def _against_host(results: list[dict[str, Any]]) -> None:
+    """Each pod test against the host test of its kind in the same run (pod / host): its figure
+    (Gbit/s or transactions per second, below 1 is slower than the wire) and for netperf its p50
+    latency (above 1 is slower). One run's machine state cancels out of the ratio."""
+    hosts = [r for r in results if r["placement"] == "host"]
+    for result in results:
+        host = _host_test(result, hosts) if result["placement"] != "host" else None
+        pod_figure, host_figure = headline(result)[0], headline(host)[0] if host else None
+        result["host_scenario"] = host["scenario"] if host else None
+        result["host_ratio"] = pod_figure / host_figure if pod_figure is not None and host_figure else None
+        result["host_ratio_p50"] = (result["p50_us"] / host["p50_us"]
+                                    if host and result.get("p50_us") is not None and host.get("p50_us") else None)
+
+
 def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
               noisy_cv_percent: float = NOISY_CV_PERCENT) -> dict[str, Any]:
     """The run summary: one result per scenario, in matrix order.
@@ -148,8 +278,9 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
         failures += [{"test": t["id"], "error": records[t["id"]]["error"]}
                      for t in tests if t["id"] in records and not records[t["id"]]["ok"]]
         good = [r for r in done if r["ok"]]
-        stats = spread([r["gbps"] for r in good])
         first = tests[0]
+        program = first.get("tool") or tool(first["protocol"])
+        stats = spread([r["gbps"] if program == "iperf3" else r["trans_per_s"] for r in good])
         results.append({
             "scenario": name,
             "placement": first["placement"],
@@ -158,20 +289,21 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
             "streams": first["streams"],
             "repeats": len(good),
             "planned": len(tests),
-            "gbps_median": stats["median"],
-            "gbps_min": stats["min"],
-            "gbps_max": stats["max"],
-            "gbps_stdev": stats["stdev"],
-            "gbps_iqr": stats["iqr"],
+            **_headline(program, stats),
             "cv_percent": stats["cv_percent"],
             "noisy": len(good) > 1 and (stats["cv_percent"] or 0) > noisy_cv_percent,
-            "retransmits": _median([r["retransmits"] for r in good]),
-            "lost_percent": _median([r["lost_percent"] for r in good]),
-            "jitter_ms": _median([r["jitter_ms"] for r in good]),
-            "cpu_client_percent": _median([r["cpu_client_percent"] for r in good]),
-            "cpu_server_percent": _median([r["cpu_server_percent"] for r in good]),
+            "retransmits": _median([r.get("retransmits") for r in good]),
+            "lost_percent": _median([r.get("lost_percent") for r in good]),
+            "jitter_ms": _median([r.get("jitter_ms") for r in good]),
+            "cpu_client_percent": _median([r.get("cpu_client_percent") for r in good]),
+            "cpu_server_percent": _median([r.get("cpu_server_percent") for r in good]),
+            "tool": program,
+            "size": first.get("size"),
+            **_latency(first["protocol"], good if program == "netperf" else []),
+            **_cpu_summary(first["placement"], program, good),
             "proof": path_proof(meta.get("cni"), first["placement"], good),
         })
+    _against_host(results)
     versions = sorted({r["iperf3_version"] for r in records.values() if r.get("iperf3_version")})
     missing = [t["id"] for t in plan if t["id"] not in records]
     return {
@@ -207,22 +339,61 @@ def _record_reader(meta: dict[str, Any]) -> Callable[[Path], dict[str, Any]]:
     def record(path: Path) -> dict[str, Any]:
         if path.stem not in known:
             raise ResultError("not a test of this run's plan")
-        return parse_iperf3(json.loads(path.read_text()))
+        return parse_raw(json.loads(path.read_text()))
 
     return record
 
 
+def _of(summary: dict[str, Any], program: str) -> list[dict[str, Any]]:
+    return [r for r in summary["results"] if (r.get("tool") or "iperf3") == program]
+
+
+def ratio(value: float | None) -> str:
+    """A pod/host ratio as the tables show it: 0.52x."""
+    return "-" if value is None else f"{value:.2f}x"
+
+
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the human summary table."""
+    """Header and rows of the throughput table (iperf3 tests)."""
     header = ["test", "placement", "proto", "streams", "runs", "Gbps median", "min", "max",
-              "CV %", "retrans", "loss %", "jitter ms", "path"]
+              "CV %", "retrans", "loss %", "jitter ms", "CPU s/Gbit", "vs host", "path"]
     rows = [[
         r["scenario"], placement_label(r), r["protocol"], str(r["streams"]),
         f"{r['repeats']}/{r['planned']}", fmt(r["gbps_median"]), fmt(r["gbps_min"]),
         fmt(r["gbps_max"]), fmt(r["cv_percent"], 1) + (" noisy" if r["noisy"] else ""),
         fmt(r["retransmits"], 0),
-        fmt(r["lost_percent"], 3), fmt(r["jitter_ms"], 3), path_label(r),
-    ] for r in summary["results"]]
+        fmt(r["lost_percent"], 3), fmt(r["jitter_ms"], 3), fmt(r.get("cpu_per_gbit"), 3),
+        ratio(r.get("host_ratio")), path_label(r),
+    ] for r in _of(summary, "iperf3")]
+    return header, rows
+
+
+def latency_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the latency table (netperf request/response tests), latency in microseconds."""
+    header = ["test", "placement", "netperf", "size", "runs", "p50 us", "p90 us", "p99 us", "mean us",
+              "trans/s median", "min", "max", "CV %", "CPU s/1k trans", "p50 vs host", "rate vs host", "path"]
+    rows = [[
+        r["scenario"], placement_label(r), NETPERF_TESTS.get(r["protocol"], r["protocol"]), str(r.get("size")),
+        f"{r['repeats']}/{r['planned']}", fmt(r.get("p50_us"), 0), fmt(r.get("p90_us"), 0), fmt(r.get("p99_us"), 0),
+        fmt(r.get("mean_us"), 1), fmt(r["trans_per_s_median"], 0), fmt(r["trans_per_s_min"], 0),
+        fmt(r["trans_per_s_max"], 0), fmt(r["cv_percent"], 1) + (" noisy" if r["noisy"] else ""),
+        fmt(r.get("cpu_per_1k_trans"), 3), ratio(r.get("host_ratio_p50")), ratio(r.get("host_ratio")), path_label(r),
+    ] for r in _of(summary, "netperf")]
+    return header, rows
+
+
+def cpu_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the node CPU table: CPU-seconds during each test (medians), by mode and end."""
+    header = ["test", "ends", "busy s", "user s", "system s", "softirq s", "client node s", "server node s",
+              "per work"]
+    rows = []
+    for r in summary["results"]:
+        if r.get("cpu_ends") is None:
+            continue
+        per = (f"{fmt(r['cpu_per_gbit'], 3)} s/Gbit" if r.get("cpu_per_gbit") is not None else
+               f"{fmt(r.get('cpu_per_1k_trans'), 3)} s/1k trans")
+        rows.append([r["scenario"], r["cpu_ends"], fmt(r["cpu_busy_s"]), fmt(r["cpu_user_s"]), fmt(r["cpu_system_s"]),
+                     fmt(r["cpu_softirq_s"]), fmt(r["cpu_client_s"]), fmt(r["cpu_server_s"]), per])
     return header, rows
 
 
@@ -257,28 +428,55 @@ def same_host_note(scenarios: list[str]) -> list[str]:
 
 
 def render_text(summary: dict[str, Any]) -> str:
-    """Aligned plain-text table for the console."""
+    """Aligned plain-text tables for the console: throughput, then latency."""
     lines = [f"run {summary['run_id']}: cni={summary['cni']} provider={summary['provider']}"]
     if summary.get("datapath"):
         lines.append(f"datapath: {summary['datapath']}")
-    return "\n".join(lines + text_table(*table_rows(summary)) + _notes(summary))
+    for rows in (table_rows(summary), latency_rows(summary)):
+        if rows[1]:
+            lines += text_table(*rows)
+    return "\n".join(lines + _notes(summary))
 
 
-def render_markdown(summary: dict[str, Any], chart: str | None = None) -> str:
-    """report.md for one run."""
-    lines = [f"# iperf3 benchmark run {summary['run_id']}", ""]
+def sections(summary: dict[str, Any], charts: bool) -> list[tuple[str, tuple[list[str], list[list[str]]], str | None]]:
+    """report.md's tables with their charts, those that have rows."""
+    found = [("Throughput", table_rows(summary), "throughput.png"),
+             ("Latency and transaction rate (netperf)", latency_rows(summary), "latency.png"),
+             ("Node CPU during each test", cpu_rows(summary), None)]
+    return [(title, rows, chart if charts else None) for title, rows, chart in found if rows[1]]
+
+
+def render_markdown(summary: dict[str, Any], charts: bool = False) -> str:
+    """report.md for one run; ``charts``: the charts were drawn beside it."""
+    lines = [f"# Benchmark run {summary['run_id']}", ""]
     lines += [f"- CNI: **{summary['cni']}**", f"- Provider: {summary['provider']}"]
     if summary.get("datapath"):
         lines.append(f"- Datapath: {summary['datapath']}")
     settings = summary.get("settings", {})
     lines.append(
-        f"- Settings: {settings.get('duration')} s per test, {settings.get('omit')} s omitted, "
+        f"- Settings: {settings.get('duration')} s per test, {settings.get('omit')} s omitted (iperf3), "
         f"{settings.get('repeats')} repeat(s); iperf3 {', '.join(summary['iperf3_versions']) or '-'}"
     )
-    tail = markdown_tail(*table_rows(summary), chart, "Throughput per test, median with min-max range",
-                         _notes(summary))
+    alt = {"throughput.png": "Throughput per test, median with min-max range",
+           "latency.png": "netperf latency per test: p50 bar, p99 whisker"}
+    for title, rows, image in sections(summary, charts):
+        lines += ["", f"## {title}", "", *markdown_table(*rows)]
+        if image:
+            lines += ["", f"![{alt[image]}]({image})"]
+    lines += ["", *CPU_NOTE, ""] if cpu_rows(summary)[1] else [""]
+    lines += [f"> {note}" for note in _notes(summary)]
     path = proof_lines(summary)
-    return "\n".join(lines) + "\n" + tail + ("\n" + "\n".join(path) + "\n" if path else "")
+    return "\n".join(lines).rstrip() + "\n" + ("\n" + "\n".join(path) + "\n" if path else "")
+
+
+CPU_NOTE = [
+    "CPU: /proc/stat of the client's and the server's node, read right before and after each test "
+    "(user includes nice; busy is every mode but idle and iowait); per work is busy CPU-seconds per Gbit "
+    "transferred or per 1,000 transactions, the work taken as the test's rate over its active seconds. "
+    "\"one kernel\": both ends read the same kernel (the local lab's nodes are containers of one machine, "
+    "or a same-node test), counted once; \"vs host\" is the pod test against the host test of its kind "
+    "in this run.",
+]
 
 
 def _notes(summary: dict[str, Any]) -> list[str]:
@@ -298,6 +496,7 @@ def _notes(summary: dict[str, Any]) -> list[str]:
     for failure in summary["failed_tests"]:
         notes.append(f"FAILED {failure['test']}: {failure['error']}")
     return notes
+
 
 
 def render_csv(summary: dict[str, Any]) -> str:
@@ -324,6 +523,9 @@ def write_reports(run_dir: str | os.PathLike, noisy_cv_percent: float = NOISY_CV
     if charts:
         from . import charts as charts_module  # matplotlib is imported only when charts are drawn
 
-        charts_module.run_chart(summary, run / "throughput")
-    atomic_write(run / "report.md", render_markdown(summary, chart="throughput.png" if charts else None))
+        if _of(summary, "iperf3"):
+            charts_module.run_chart(summary, run / "throughput")
+        if _of(summary, "netperf"):
+            charts_module.latency_chart(summary, run / "latency")
+    atomic_write(run / "report.md", render_markdown(summary, charts=charts))
     return summary, problems

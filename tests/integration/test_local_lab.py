@@ -8,6 +8,7 @@ Results go to a temporary directory, never to the user's results/.
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -20,8 +21,12 @@ import testinfra
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ["host-tcp-1", "cross-node-tcp-1", "cross-node-tcp-4", "same-node-tcp-1", "same-node-tcp-4",
-             "cross-node-udp", "service-tcp-1"]
+STREAMS = ["host-tcp-1", "cross-node-tcp-1", "cross-node-tcp-4", "same-node-tcp-1", "same-node-tcp-4",
+           "cross-node-udp", "service-tcp-1"]
+# A few of the reference matrix's netperf tests, to keep the suite short: each kind, each path kind,
+# and the host test the pod tests are held against.
+NETPERF = ["host-tcp-rr", "cross-node-tcp-rr", "same-node-udp-rr", "service-tcp-crr"]
+SCENARIOS = STREAMS + NETPERF
 NODES = ["netlab-server-1", "netlab-agent-1", "netlab-agent-2"]
 
 pytestmark = pytest.mark.skipif(
@@ -47,6 +52,18 @@ def play(results_dir):
         return proc
 
     return run
+
+
+def reference_matrix() -> list[dict]:
+    defaults = yaml.safe_load((ROOT / "roles/iperf3_bench/defaults/main.yml").read_text())
+    return defaults["iperf3_bench_reference_matrix"]
+
+
+@pytest.fixture(scope="module")
+def bench(short_bench) -> list[str]:
+    """A short benchmark of SCENARIOS, taken from the reference matrix."""
+    entries = {e["name"]: e for e in reference_matrix()}
+    return [*short_bench, "-e", json.dumps({"iperf3_bench_matrix": [entries[name] for name in SCENARIOS]})]
 
 
 def node(name: str):
@@ -116,18 +133,30 @@ def check_run(proc, results_dir: Path, cni: str, latest_summary) -> dict:
     assert summary["cni"] == cni and summary["provider"] == "local" and summary["complete"]
     assert [r["scenario"] for r in summary["results"]] == SCENARIOS
     for result in summary["results"]:
-        assert result["gbps_median"] > 0, result
+        if result["tool"] == "iperf3":
+            assert result["gbps_median"] > 0 and result["cpu_per_gbit"] > 0, result
+        else:
+            assert result["trans_per_s_median"] > 0 and result["cpu_per_1k_trans"] > 0, result
+            assert 0 < result["p50_us"] <= result["p90_us"] <= result["p99_us"], result
         # Every test's counters show the path its model claims.
         assert result["proof"]["runs"] == 1 and result["proof"]["contradictions"] == [], result
+        # Both ends' /proc/stat: the lab's nodes are containers of one machine, one kernel counted once.
+        assert result["cpu_ends"] == "one kernel" and result["cpu_busy_s"] > 0, result
+    by_name = {r["scenario"]: r for r in summary["results"]}
+    assert by_name["service-tcp-crr"]["conn_per_s_median"] == by_name["service-tcp-crr"]["trans_per_s_median"]
+    assert by_name["cross-node-tcp-rr"]["host_scenario"] == "host-tcp-rr"
+    assert by_name["cross-node-tcp-rr"]["host_ratio"] > 0 and by_name["cross-node-tcp-1"]["host_ratio"] > 0
     udp = next(r for r in summary["results"] if r["scenario"] == "cross-node-udp")
     assert udp["lost_percent"] is not None and udp["jitter_ms"] is not None
-    assert "## Path of each test" in (results_dir / "latest" / "report.md").read_text()
+    report = (results_dir / "latest" / "report.md").read_text()
+    assert "## Path of each test" in report and "## Latency and transaction rate (netperf)" in report
+    assert "## Node CPU during each test" in report
     # The run's Service is gone from the model when the run ends.
     for name in ("netlab-agent-1", "netlab-agent-2"):
         assert node(name).run("ls /var/lib/netlab/services").stdout.strip() == ""
     raw = sorted((results_dir / "latest" / "raw").glob("*.json"))
     assert len(raw) == len(SCENARIOS)
-    for chart in ("throughput.png", "throughput.svg"):
+    for chart in ("throughput.png", "throughput.svg", "latency.png", "latency.svg"):
         assert (results_dir / "latest" / chart).stat().st_size > 0
     meta = json.loads((results_dir / "latest" / "run.json").read_text())
     kernel = os.uname().release
@@ -135,19 +164,26 @@ def check_run(proc, results_dir: Path, cni: str, latest_summary) -> dict:
     assert all(n["vcpus"] >= 1 and n["memtotal_mb"] > 0 for n in meta["environment"]["nodes"])
     assert "BENCHMARK SUMMARY" in proc.stdout and "not figures of a real cluster" in proc.stdout
     # One console line per finished test, with its figure.
-    for index, scenario in enumerate(SCENARIOS, 1):
+    for index, scenario in enumerate(STREAMS, 1):
         assert re.search(rf"^{index}/{len(SCENARIOS)} {scenario} r1: \d+\.\d\d Gbit/s, ", proc.stdout, re.MULTILINE)
-    for scenario in SCENARIOS:
+    for index, scenario in enumerate(NETPERF, len(STREAMS) + 1):
+        assert re.search(rf"^{index}/{len(SCENARIOS)} {scenario} r1: \w+_c?rr p50 \d+ us, p99 \d+ us, [\d.]+k? "
+                         r"(trans|conn)/s$", proc.stdout, re.MULTILINE)
+    for scenario in STREAMS:
         assert re.search(rf"^{scenario}\s+\S+\s+(tcp|udp)\s+\d\s+1/1\s+\d+\.\d\d.*as modelled$", proc.stdout,
+                         re.MULTILINE)
+    for scenario in NETPERF:
+        assert re.search(rf"^{scenario}\s+\S+\s+(TCP|UDP)_C?RR\s+1\s+1/1\s+\d+\s.*as modelled$", proc.stdout,
                          re.MULTILINE)
     return summary
 
 
-def test_cilium_run(play, results_dir, short_bench, latest_summary):
-    summary = check_run(play("-e", "cni=cilium", *short_bench), results_dir, "cilium", latest_summary)
+def test_cilium_run(play, results_dir, bench, latest_summary):
+    summary = check_run(play("-e", "cni=cilium", *bench), results_dir, "cilium", latest_summary)
     assert summary["datapath"].startswith("native routing with BPF host routing")
     carried = {r["scenario"]: r["proof"]["mechanisms"] for r in summary["results"]}
     assert "BPF socket LB: Service address translated at connect()" in carried["service-tcp-1"]
+    assert "BPF socket LB: Service address translated at connect()" in carried["service-tcp-crr"]
     assert "BPF from-container: bpf_redirect_peer to a pod of the node" in carried["same-node-tcp-1"]
     assert not any("netfilter" in m for name, found in carried.items() if name != "host-tcp-1" for m in found)
     agent = node("netlab-agent-1")
@@ -221,12 +257,13 @@ def test_service_scale_cilium_uses_the_socket_lb_map(play, results_dir):
         client.check_output("netlab-datapath service-del scale-neighbour")
 
 
-def test_canal_run_replaces_the_datapath(play, results_dir, short_bench, latest_summary):
-    proc = play("-e", "cni=canal", *short_bench)
+def test_canal_run_replaces_the_datapath(play, results_dir, bench, latest_summary):
+    proc = play("-e", "cni=canal", *bench)
     summary = check_run(proc, results_dir, "canal", latest_summary)
     assert summary["datapath"].startswith("pods on Calico veths")
     carried = {r["scenario"]: r["proof"]["mechanisms"] for r in summary["results"]}
     assert "kube-proxy iptables: KUBE-SVC/KUBE-SEP DNAT" in carried["service-tcp-1"]
+    assert "kube-proxy iptables: KUBE-SVC/KUBE-SEP DNAT" in carried["service-tcp-crr"]
     assert "flannel VXLAN (flannel.1)" in carried["cross-node-tcp-1"]
     agent = node("netlab-agent-1")
     vxlan = agent.check_output("ip -d link show flannel.1")
@@ -243,6 +280,8 @@ def test_canal_run_replaces_the_datapath(play, results_dir, short_bench, latest_
     # With a Cilium and a Canal run in results, the report stage compares them.
     assert "CNI COMPARISON" in proc.stdout
     assert re.search(r"^test\s+canal Gbps\s+cilium Gbps\s+change %", proc.stdout, re.MULTILINE)
+    # Latency, rate and CPU of the netperf tests, side by side.
+    assert re.search(r"^cross-node-tcp-rr\s+\d+ / \d+\s+\d+ / \d+\s+\d+ / \d+\s+[+-]\d+\.\d", proc.stdout, re.MULTILINE)
     cilium_run = next(results_dir.glob("*-cilium"))
     out = results_dir / "comparisons" / f"{summary['run_id']}_vs_{cilium_run.name}"  # canal is the baseline
     comparison = json.loads((out / "comparison.json").read_text())
@@ -276,10 +315,10 @@ def test_rerun_changes_nothing_outside_the_benchmark(play, recap):
     assert {host: c["changed"] for host, c in counts.items()} == dict.fromkeys(counts, 0)
 
 
-def test_bench_tag_writes_a_new_run_and_keeps_the_old(play, results_dir, short_bench):
+def test_bench_tag_writes_a_new_run_and_keeps_the_old(play, results_dir, bench):
     before = (results_dir / "latest").resolve()
     old_files = {p: p.read_bytes() for p in before.rglob("*") if p.is_file()}
-    proc = play("-e", "cni=canal", "--tags", "bench", *short_bench)
+    proc = play("-e", "cni=canal", "--tags", "bench", *bench)
     assert proc.returncode == 0
     assert "PLAY [Provision the lab nodes]" in proc.stdout  # the nodes are only looked up
     assert "Start one systemd container per node" not in proc.stdout
@@ -302,15 +341,15 @@ def test_a_run_that_fails_later_says_why(play, results_dir, short_bench):
     assert proc.returncode != 0
     (run,) = [p for p in set(results_dir.iterdir()) - known if not p.is_symlink()]
     reason = (run / "failed.txt").read_text()
-    assert reason.startswith("Start the run's iperf3 servers:"), reason
+    assert reason.startswith("Start the run's servers:"), reason
     assert (run / "run.json").exists() and f"kept in {run}/failed.txt" in proc.stdout
     shutil.rmtree(run)
 
 
-def test_interrupted_run_is_kept_and_resumed(play, results_dir):
+def test_interrupted_run_is_kept_and_resumed(play, results_dir, bench):
     known = set(results_dir.iterdir())
-    cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", "-e", "iperf3_bench_duration=2",
-                       "-e", "iperf3_bench_omit=0", "-e", "iperf3_bench_repeats=2")
+    cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", *bench, "-e", "iperf3_bench_duration=2",
+                       "-e", "iperf3_bench_repeats=2")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + 300
@@ -357,7 +396,10 @@ def check_rendered(run: Path, nodes: list[str]) -> list[dict]:
     assert calls["delete_namespace"]["wait"] is True
     assert calls["delete_namespace"]["name"] == docs[0]["metadata"]["name"]
     for test in calls["tests"]:
-        assert test["args"]["command"].startswith(f"timeout {test['in_pod_timeout']} iperf3 --client ")
+        # Between two readings of the client node's /proc/stat, the server pod's read by its own exec.
+        command = shlex.join(shlex.split(test["args"]["command"])[4:])
+        assert re.match(rf"timeout {test['in_pod_timeout']} (iperf3 --client |netperf -P 0 -H )", command), command
+        assert test["cpu_args"]["pod"].startswith("iperf3-server-")
         assert test["task_timeout"] > test["in_pod_timeout"]
         assert test["retries"] * test["delay"] >= 1
     return docs

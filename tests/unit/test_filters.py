@@ -69,7 +69,16 @@ def test_bench_segments():
 
 def test_bench_servers():
     plan = call("bench_plan", MATRIX, NODES, SETTINGS)
-    assert [s["pod"] for s in call("bench_servers", plan, SETTINGS)] == [None, "pod0", "pod1"]
+    assert [(s["pod"], s["program"]) for s in call("bench_servers", plan, SETTINGS)] == [
+        (None, "iperf3"), (None, "cpu"), ("pod0", "iperf3"), ("pod1", "iperf3")]
+
+
+def test_bench_ports():
+    assert call("bench_ports", MATRIX, SETTINGS) == [{"name": "iperf3-tcp", "port": 5201, "protocol": "TCP"},
+                                                     {"name": "iperf3-udp", "port": 5201, "protocol": "UDP"}]
+    rr = [*MATRIX, {"name": "rr", "placement": "service", "protocol": "tcp_rr"}]
+    assert [(p["port"], p["protocol"]) for p in call("bench_ports", rr, {**SETTINGS, "netperf_port": 13000})][2:] == [
+        (13000, "TCP"), (13001, "TCP"), (13001, "UDP")]
 
 
 def test_bench_retryable():

@@ -8,7 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import kube, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils import cpu, kube, matrix
 
 ROOT_DEFAULTS = "roles/{}/defaults/main.yml"
 IMAGE = "netlab/iperf3@sha256:" + "0" * 64
@@ -165,10 +165,16 @@ def test_kubernetes_plan_execs_in_the_pinned_pods_with_an_in_pod_timeout(referen
     nodes = kube.bench_nodes(NODES, NODE_OBJECTS, PODS, SERVICES)
     plan = {t["scenario"]: t for t in matrix.build_plan(reference, nodes, SETTINGS, TRANSPORT)}
     cross = plan["cross-node-tcp-1"]
+    # Between two readings of the client node's /proc/stat (cpu.around), in the client pod.
     assert cross["exec"] == {
         "namespace": "netlab-bench-x", "pod": "iperf3-client", "container": "iperf3",
-        "command": "timeout 62 iperf3 --client 10.42.2.7 --port 5201 --json --time 30 --omit 2"}
+        "command": shlex.join(cpu.around(shlex.split(
+            "timeout 62 iperf3 --client 10.42.2.7 --port 5201 --json --time 30 --omit 2")))}
     assert cross["client_cmd"] == shlex.split(cross["exec"]["command"]), "k8s_exec splits with shlex"
+    # The server node's /proc/stat is read in the server pod, before and after.
+    assert cross["cpu_exec"] == {"namespace": "netlab-bench-x", "pod": "iperf3-server-cross", "container": "iperf3",
+                                 "command": shlex.join(cpu.READ)}
+    assert cross["cpu_peer"] is None
     assert "server_cmd" not in cross and cross["exec_host"] is None
     # In the pod 62 s; the task 77 s; busy or refused retried for the test's own 32 s.
     assert cross["bounds"] == {"in_pod_timeout": 62, "task_timeout": 77, "retries": 16, "delay": 2}
@@ -306,8 +312,10 @@ def test_every_kubernetes_core_call(reference):
     assert calls["cilium_status"][0]["container"] == "cilium-agent"
     assert calls["pod_mtu"]["pod"] == "iperf3-client"
     assert len(calls["tests"]) == len(reference)
-    assert calls["tests"][1]["args"]["command"].startswith("timeout 62 iperf3 --client POD_IP:iperf3-server-cross")
-    assert calls["tests"][0]["args"]["command"].startswith("timeout 62 iperf3 --client NODE_IP:netlab-agent-2")
+    commands = [shlex.split(t["args"]["command"])[4:] for t in calls["tests"]]
+    assert shlex.join(commands[1]).startswith("timeout 62 iperf3 --client POD_IP:iperf3-server-cross")
+    assert shlex.join(commands[0]).startswith("timeout 62 iperf3 --client NODE_IP:netlab-agent-2")
+    assert calls["tests"][0]["cpu_args"]["pod"] == "iperf3-server-host"
 
 
 def role_k8s_tasks(root):
@@ -347,7 +355,7 @@ def test_the_role_passes_exactly_the_rendered_arguments(request):
     for name, _, args in tasks:
         values = " ".join(str(v) for v in args.values())
         step = next((s for s in calls if f".{s}." in values or f"calls.{s}" in values), None)
-        if "iperf3_bench_test.exec" in values:
+        if "iperf3_bench_test.exec" in values or "iperf3_bench_test.cpu_exec" in values:
             assert set(args) == {"namespace", "pod", "container", "command"}, name
             continue
         if "item.0.resources" in values:  # the Cilium agent found the step before

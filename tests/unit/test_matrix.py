@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import matrix, proof
+from ansible_collections.netlab.lab.plugins.plugin_utils import cpu, matrix, proof
 
 NODES = [
     {"name": "a", "ip": "198.18.0.12", "pods": [{"name": "pod0", "ip": "198.19.2.10"},
@@ -58,14 +58,16 @@ def test_progress_counts_down_the_remaining_time():
 def test_client_command_lines():
     by_name = {t["scenario"]: t for t in plan(repeats=1)}
     tcp4 = by_name["cross-node-tcp-4"]["client_cmd"]
-    # Between two reads of the node's datapath counters (proof.around), then in the pod's namespace.
-    assert tcp4[:4] == ["sh", "-c", proof._AROUND, "netlab-counters"]
-    assert tcp4[4:] == ["ip", "netns", "exec", "pod0", "timeout", "62", "iperf3", "--client", "198.19.3.10",
+    # Between two reads of the node's datapath counters and CPU readings of both nodes (proof.around, the
+    # server node's through its reader on the node's address), then in the pod's namespace.
+    assert tcp4[:5] == ["sh", "-c", proof._AROUND, "netlab-counters", "198.18.0.13:12867"]
+    assert tcp4[5:] == ["ip", "netns", "exec", "pod0", "timeout", "62", "iperf3", "--client", "198.19.3.10",
                         "--port", "5201", "--json", "--time", "30", "--omit", "2", "--parallel", "4"]
+    assert by_name["same-node-tcp-1"]["client_cmd"][4] == "", "one node: its CPU is read once"
     udp = by_name["cross-node-udp"]["client_cmd"]
     assert udp[-3:] == ["--udp", "--bitrate", "1G"]
     host = by_name["host-tcp-1"]["client_cmd"]
-    assert host[4:6] == ["timeout", "62"], "host tests run in the node's own namespace"
+    assert host[5:7] == ["timeout", "62"], "host tests run in the node's own namespace"
     assert "--parallel" not in host
 
 
@@ -76,8 +78,11 @@ def test_the_counter_wrapper_keeps_the_test_exit_code_and_output():
     done = subprocess.run(proof.around(["sh", "-c", "echo out; echo err >&2; exit 3"]),
                           capture_output=True, text=True)
     assert done.returncode == 3 and done.stdout == "out\n"
-    readings, rest = proof.split_stderr(done.stderr)
+    cpu_readings, stderr = cpu.split_stderr(done.stderr)
+    readings, rest = proof.split_stderr(stderr)
     assert readings == [] and "err" in rest
+    # This machine's /proc/stat, read before and after.
+    assert len(cpu_readings["client"]) == 2 and "server" not in cpu_readings
 
 
 def test_udp_options_and_reverse():
@@ -90,17 +95,21 @@ def test_udp_options_and_reverse():
 def test_each_server_starts_once_for_the_run_bounded_and_waited_for():
     tests = plan(repeats=2)
     servers = matrix.servers(tests, SETTINGS)
-    # host-tcp-1 to b's own namespace, the cross-node tests to b's pod0, same-node to a's pod1.
-    assert [(s["host"], s["pod"]) for s in servers] == [("b", None), ("b", "pod0"), ("a", "pod1")]
-    pod0 = servers[1]["argv"]
+    # host-tcp-1 to b's own namespace, the cross-node tests to b's pod0, same-node to a's pod1; b's
+    # /proc/stat reader in b's own namespace (a's is read by the client's wrapper itself).
+    assert [(s["host"], s["pod"], s["program"]) for s in servers] == [
+        ("b", None, "iperf3"), ("b", None, "cpu"), ("b", "pod0", "iperf3"), ("a", "pod1", "iperf3")]
+    pod0 = servers[2]["argv"]
     assert pod0[:5] == ["ip", "netns", "exec", "pod0", "sh"]
     script = pod0[-1]
     # Bounded by the whole plan (8 tests to their 62 s timeout, and a minute).
-    assert f"timeout {8 * 62 + 60} iperf3 --server --port 5201 --pidfile /run/netlab-iperf3-pod0.pid " in script
+    assert (f"setsid timeout {8 * 62 + 60} iperf3 --server --port 5201 >/dev/null 2>&1 < /dev/null & "
+            "echo $! > /run/netlab-iperf3-pod0.pid; ") in script
     assert "ss -Hltn 'sport = :5201'" in script
     # A stale server of an interrupted run is stopped first, by its own pid file.
     assert script.startswith("if [ -f /run/netlab-iperf3-pod0.pid ]; then kill $(cat /run/netlab-iperf3-pod0.pid)")
     assert servers[0]["argv"][:2] == ["sh", "-c"] and "netlab-iperf3-host.pid" in servers[0]["argv"][2]
+    assert "ss -Hltn 'sport = :12867'" in servers[1]["argv"][2] and "python3 -c" in servers[1]["argv"][2]
 
 
 def test_a_plan_is_cut_where_the_client_node_changes():
