@@ -103,7 +103,7 @@ BAD_INPUTS = [
     (extra(iperf3_bench_matrix=[entry(), entry()]), "duplicate matrix entry names: t"),
     (extra(iperf3_bench_matrix=[entry(streams=1000)]), "t: streams must be an integer from 1 to 128, got 1000"),
     (extra(iperf3_bench_matrix=[entry(streams="4")]), "t: streams must be an integer from 1 to 128, got '4'"),
-    (extra(iperf3_bench_matrix=[entry(protocol="sctp")]), "value of protocol must be one of: tcp, udp, got: sctp"),
+    (extra(iperf3_bench_matrix=[entry(protocol="sctp")]), "value of protocol must be one of: tcp, udp, tcp_rr, udp_rr, tcp_crr, got: sctp"),
     (extra(iperf3_bench_matrix=[entry(parallel=4)]), "iperf3_bench_matrix.parallel. Supported parameters include"),
     (extra(iperf3_bench_matrix=[entry(protocol="udp", bitrate="fast")]), "t: bitrate 'fast' is not an iperf3 bitrate"),
     (extra(iperf3_bench_matrix=[entry(protocol="udp", length=70000)]), "t: length must be an integer from 1 to 65507"),
