@@ -64,6 +64,16 @@ def _env_key(summary: dict[str, Any], field: str) -> list[Any]:
     return sorted({str(node.get(field)) for node in summary.get("environment", {}).get("nodes", [])})
 
 
+def _matrix_difference(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> str:
+    """The tests two matrices do not share or define differently, by name; empty when they agree."""
+    by_a, by_b = {e["name"]: e for e in a}, {e["name"]: e for e in b}
+    parts = [f"only in the first: {', '.join(n for n in by_a if n not in by_b)}" if by_a.keys() - by_b.keys() else "",
+             f"only in the second: {', '.join(n for n in by_b if n not in by_a)}" if by_b.keys() - by_a.keys() else "",
+             "defined otherwise: " + ", ".join(n for n in by_a if n in by_b and by_a[n] != by_b[n])
+             if any(by_a[n] != by_b[n] for n in by_a.keys() & by_b.keys()) else ""]
+    return "; ".join(part for part in parts if part)
+
+
 def mismatches(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """What differs between two runs in a way that breaks their comparison."""
     checks = {
@@ -72,11 +82,12 @@ def mismatches(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         "node vCPUs": (_env_key(a, "vcpus"), _env_key(b, "vcpus")),
         "node memory (MB)": (_env_key(a, "memtotal_mb"), _env_key(b, "memtotal_mb")),
         "iperf3 version": (a.get("iperf3_versions"), b.get("iperf3_versions")),
-        "matrix": (a.get("matrix"), b.get("matrix")),
         "duration (s)": (a["settings"].get("duration"), b["settings"].get("duration")),
         "omit (s)": (a["settings"].get("omit"), b["settings"].get("omit")),
     }
     warnings = [f"the runs differ in {what}: {va} vs {vb}" for what, (va, vb) in checks.items() if va != vb]
+    matrix = _matrix_difference(a.get("matrix") or [], b.get("matrix") or [])
+    warnings += [f"the runs differ in matrix: {matrix}"] if matrix else []
     warnings += [f"run {s['run_id']} is incomplete" for s in (a, b) if not s["complete"]]
     return warnings
 

@@ -128,3 +128,12 @@ def test_run_charts_are_deterministic(tmp_path, iperf3_json):
     results.write_reports(run)
     assert (run / "throughput.svg").read_bytes() == first
     assert (run / "throughput.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_matrix_difference_names_the_tests_not_the_matrices():
+    a = summary("canal", ([10.0], [1.0]))
+    b = summary("cilium", ([12.0], [1.0]))
+    b["matrix"] = [{"name": "cross-node-tcp-1", "streams": 4}, {"name": "host-tcp-rr"}, {"name": "service-tcp-crr"}]
+    (warning,) = [w for w in compare.compare(a, b)["warnings"] if "matrix" in w]
+    assert warning == ("the runs differ in matrix: only in the first: cross-node-udp; only in the second: "
+                       "host-tcp-rr, service-tcp-crr; defined otherwise: cross-node-tcp-1")
