@@ -67,11 +67,12 @@ def _env_key(summary: dict[str, Any], field: str) -> list[Any]:
 def _matrix_difference(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> str:
     """The tests two matrices do not share or define differently, by name; empty when they agree."""
     by_a, by_b = {e["name"]: e for e in a}, {e["name"]: e for e in b}
-    parts = [f"only in the first: {', '.join(n for n in by_a if n not in by_b)}" if by_a.keys() - by_b.keys() else "",
-             f"only in the second: {', '.join(n for n in by_b if n not in by_a)}" if by_b.keys() - by_a.keys() else "",
-             "defined otherwise: " + ", ".join(n for n in by_a if n in by_b and by_a[n] != by_b[n])
-             if any(by_a[n] != by_b[n] for n in by_a.keys() & by_b.keys()) else ""]
-    return "; ".join(part for part in parts if part)
+    only_a = [name for name in by_a if name not in by_b]
+    only_b = [name for name in by_b if name not in by_a]
+    changed = [name for name in by_a if name in by_b and by_a[name] != by_b[name]]
+    parts = [f"{label}: {', '.join(names)}" for label, names in (
+        ("only in the first", only_a), ("only in the second", only_b), ("defined otherwise", changed)) if names]
+    return "; ".join(parts)
 
 
 def mismatches(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
