@@ -3,6 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CNI ?= canal
+# make profiles: each CNI profile (playbooks/vars/profiles.yml) in turn, in the step table's order.
+PROFILES ?= canal/vxlan cilium/tunnel cilium/kube-proxy cilium/native-legacy cilium/native-bpf
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
@@ -14,10 +16,11 @@ export CONTAINERS_CONF := $(CURDIR)/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup run bench scale report teardown image bench-image bench-image-push test lint unit integration molecule clean
+.PHONY: help setup run profiles bench scale report teardown image bench-image bench-image-push test lint unit integration molecule clean
 
 help:
 	@echo "make run CNI=canal|cilium   build the local lab and run the benchmark"
+	@echo "make profiles               every CNI profile in turn on the local lab, then the N-way report"
 	@echo "make bench CNI=...          rerun only the benchmark (--tags bench)"
 	@echo "make scale CNI=...          Service scale scenario on the running lab (--tags scale)"
 	@echo "make report                 rebuild the newest run's reports"
@@ -40,6 +43,16 @@ $(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
 run: setup
 	ansible-playbook site.yml -e cni=$(CNI) $(ANSIBLE_ARGS)
 	@echo "report: $(CURDIR)/results/latest/report.md"
+
+# The lab once, then per profile its datapath and the benchmark; the report compares them all.
+profiles: setup
+	ansible-playbook site.yml --tags provision $(ANSIBLE_ARGS)
+	for profile in $(PROFILES); do \
+	  ansible-playbook site.yml --tags cluster,bench -e cni=$${profile%/*} -e cni_profile=$${profile#*/} \
+	    $(ANSIBLE_ARGS) || exit 1; \
+	done
+	ansible-playbook site.yml --tags report $(ANSIBLE_ARGS)
+	@echo "report: $(CURDIR)/results/comparisons/ (newest), history: $(CURDIR)/results/history/history.md"
 
 bench: setup
 	ansible-playbook site.yml --tags bench -e cni=$(CNI) $(ANSIBLE_ARGS)

@@ -37,8 +37,12 @@ def rke2_ingress(version: str, controller: str) -> dict[str, Any]:
         raise AnsibleFilterError(f"rke2_ingress: {exc}") from exc
 
 
+def rke2_chart_problems(version: str, cni: str) -> list[str]:
+    return rke2.chart_problems(version, cni)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"rke2_install_env": rke2_install_env, "rke2_ready_nodes": rke2.ready_nodes,
                 "rke2_datapath": rke2_datapath, "rke2_canal_mtu": rke2_canal_mtu,
-                "rke2_ingress": rke2_ingress}
+                "rke2_ingress": rke2_ingress, "rke2_chart_problems": rke2_chart_problems}

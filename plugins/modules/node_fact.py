@@ -44,6 +44,14 @@ options:
   mtu:
     description: The pods' MTU, where known.
     type: int
+  profile:
+    description: The name of the CNI profile the node was built with (playbooks/vars/profiles.yml), where one was named.
+    type: str
+  settings:
+    description:
+      - The datapath settings the node was built with (a profile's C(routing), C(kube_proxy_replacement),
+        C(host_routing), C(masquerade), C(mtu)), which the benchmark's proof of path and reports read.
+    type: dict
   pod_cidr:
     description: The node's share of the cluster CIDR. Required when O(model=true).
     type: str
@@ -107,7 +115,8 @@ fact:
 
 MODEL_FIELDS = ("pod_cidr", "service_cidr", "interface", "link_mtu", "pods")
 CLUSTER_FIELDS = ("state",)
-FIELDS = ("name", "ip", "cni", "datapath", "model", "mtu", *MODEL_FIELDS, *CLUSTER_FIELDS, "ingress")
+FIELDS = ("name", "ip", "cni", "datapath", "model", "mtu", "profile", "settings", *MODEL_FIELDS, *CLUSTER_FIELDS,
+          "ingress")
 
 
 def build_fact(params: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +147,8 @@ def main() -> None:
             "datapath": {"type": "str", "required": True},
             "model": {"type": "bool", "required": True},
             "mtu": {"type": "int"},
+            "profile": {"type": "str"},
+            "settings": {"type": "dict"},
             "pod_cidr": {"type": "str"},
             "service_cidr": {"type": "str"},
             "interface": {"type": "str"},

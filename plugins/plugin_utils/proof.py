@@ -29,7 +29,11 @@ _AROUND = (f'{cpu.SAMPLE}; {cpu.REMOTE}; peer=$1; shift; '
 MECHANISMS = {
     "bpf.from_container_peer": "BPF from-container: bpf_redirect_peer to a pod of the node",
     "bpf.from_container_neigh": "BPF from-container: bpf_fib_lookup + bpf_redirect_neigh to another node",
+    "bpf.from_container_encap": "BPF from-container: tunnel key + redirect to cilium_vxlan",
     "bpf.from_netdev_peer": "BPF from-netdev: bpf_redirect_peer from the wire into the pod",
+    "bpf.from_overlay_peer": "BPF from-overlay: bpf_redirect_peer from the tunnel into the pod",
+    "bpf.from_container_stack": "BPF from-container: handed to the host stack",
+    "bpf.from_overlay_stack": "BPF from-overlay: handed to the host stack",
     "bpf.sock_xlate": "BPF socket LB: Service address translated at connect()",
     "iptables.felix-from-workload": "Felix iptables: from-workload chains",
     "iptables.felix-to-workload": "Felix iptables: to-workload chains",
@@ -39,26 +43,61 @@ MECHANISMS = {
     "iptables.nat-prerouting": "host netfilter nat PREROUTING (conntrack)",
 }
 
-_CILIUM_POD = {"iptables.forward": False, "iptables.nat-prerouting": False}
-_CILIUM_CROSS = {"bpf.from_container_neigh": True, "bpf.from_netdev_peer": True, **_CILIUM_POD}
+# A model's settings as the node fact records them (profiles.SETTINGS); a run without them is of
+# the CNI's reference (the models before profiles).
+REFERENCE = {
+    "canal": {"routing": "vxlan", "kube_proxy_replacement": False, "host_routing": "legacy"},
+    "cilium": {"routing": "native", "kube_proxy_replacement": True, "host_routing": "bpf"},
+}
 _CANAL_POD = {"iptables.felix-from-workload": True, "iptables.felix-to-workload": True, "iptables.forward": True}
 _CANAL_CROSS = {**_CANAL_POD, "vxlan.tx_packets": True, "vxlan.rx_packets": True}
-# Per CNI and placement: counter -> whether the model's path must move it (True) or must leave it
-# alone (False). A host test runs between the nodes themselves: no pod mechanism may carry it.
-EXPECTED: dict[str, dict[str, dict[str, bool]]] = {
-    "cilium": {
-        "host": {"bpf.from_container_peer": False, "bpf.from_container_neigh": False, "bpf.sock_xlate": False},
-        "same-node": {"bpf.from_container_peer": True, "bpf.from_container_neigh": False, **_CILIUM_POD},
-        "cross-node": _CILIUM_CROSS,
-        "service": {**_CILIUM_CROSS, "bpf.sock_xlate": True},
-    },
-    "canal": {
-        "host": {"vxlan.tx_packets": False, "iptables.felix-from-workload": False},
-        "same-node": {**_CANAL_POD, "vxlan.tx_packets": False},
-        "cross-node": _CANAL_CROSS,
-        "service": {**_CANAL_CROSS, f"iptables.service.{SERVICE}": True},
-    },
+_CANAL = {
+    "host": {"vxlan.tx_packets": False, "iptables.felix-from-workload": False},
+    "same-node": {**_CANAL_POD, "vxlan.tx_packets": False},
+    "cross-node": _CANAL_CROSS,
+    "service": {**_CANAL_CROSS, f"iptables.service.{SERVICE}": True},
 }
+
+
+def _cilium(placement: str, settings: dict[str, Any]) -> dict[str, bool]:
+    """Counter -> must it move, for the Cilium model with these settings (the client's node sees both ways)."""
+    bpf = settings.get("host_routing") == "bpf"
+    tunnel = settings.get("routing") == "vxlan"
+    kpr = bool(settings.get("kube_proxy_replacement"))
+    if placement == "host":
+        return {"bpf.from_container_peer": False, "bpf.from_container_neigh": False,
+                "bpf.from_container_encap": False, "bpf.sock_xlate": False}
+    # BPF host routing keeps pod packets away from netfilter; legacy host routing forwards them there.
+    stack = ({"iptables.forward": False, "iptables.nat-prerouting": False} if bpf
+             else {"iptables.forward": True, "bpf.from_container_stack": True})
+    if placement == "same-node":
+        return {"bpf.from_container_peer": bpf, "bpf.from_container_neigh": False,
+                "bpf.from_container_encap": False, **stack}
+    # Through the tunnel from-container encapsulates with either host routing; what comes back is
+    # delivered by from-overlay (BPF) or by the host stack (legacy).
+    if tunnel:
+        cross = {"iptables.forward": not bpf, "bpf.from_container_encap": True, "bpf.from_container_neigh": False,
+                 "bpf.from_overlay_peer": bpf, "bpf.from_overlay_stack": not bpf}
+    else:
+        cross = {**stack, "bpf.from_container_encap": False, "bpf.from_container_neigh": bpf,
+                 "bpf.from_netdev_peer": bpf}
+    if placement == "cross-node":
+        return cross
+    service = {"bpf.sock_xlate": kpr, f"iptables.service.{SERVICE}": not kpr}
+    # kube-proxy's DNAT needs the stack: without kube-proxy replacement there is no BPF host routing.
+    return {**cross, **service} if kpr else {**cross, **service, "iptables.nat-prerouting": True}
+
+
+def expected(cni: str, placement: str, settings: dict[str, Any] | None = None) -> dict[str, bool]:
+    """Per counter, whether the model's path for ``placement`` must move it (True) or leave it alone (False).
+
+    A host test runs between the nodes themselves: no pod mechanism may carry it.
+    """
+    if cni == "canal":
+        return _CANAL.get(placement, {})
+    if cni == "cilium":
+        return _cilium(placement, {**REFERENCE["cilium"], **(settings or {})})
+    return {}
 
 
 def around(argv: list[str], cpu_peer: str | None = None) -> list[str]:
@@ -124,7 +163,8 @@ def delta(counters: dict[str, Any] | None) -> dict[str, int] | None:
     return {key: int(after[key]) - int(before.get(key, 0)) for key in sorted(after)}
 
 
-def check(cni: str, placement: str, grown: dict[str, int] | None) -> dict[str, Any] | None:
+def check(cni: str, placement: str, grown: dict[str, int] | None,
+          settings: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """What carried a test and what of its counters contradicts the model; None without counters.
 
     ``mechanisms``: the known mechanisms whose counters grew; ``contradictions``: one sentence per
@@ -133,7 +173,7 @@ def check(cni: str, placement: str, grown: dict[str, int] | None) -> dict[str, A
     if grown is None:
         return None
     contradictions = []
-    for key, must_grow in EXPECTED.get(cni, {}).get(placement, {}).items():
+    for key, must_grow in expected(cni, placement, settings).items():
         grew = grown.get(key, 0) > 0
         if grew != must_grow:
             what = MECHANISMS.get(key, key)

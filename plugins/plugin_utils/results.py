@@ -174,13 +174,14 @@ def _median(values: list[Any]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def path_proof(cni: str | None, placement: str, runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+def path_proof(cni: str | None, placement: str, runs: list[dict[str, Any]],
+               settings: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """What carried a scenario's runs and where their counters contradict the model (proof.check).
 
     ``counters``: the median growth of each counter over the runs; None when no run has counters
     (the Kubernetes transport).
     """
-    checked = [(run["counters"], proof.check(cni or "", placement, run["counters"]))
+    checked = [(run["counters"], proof.check(cni or "", placement, run["counters"], settings))
                for run in runs if run.get("counters") is not None]
     if not checked:
         return None
@@ -301,7 +302,7 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
             "size": first.get("size"),
             **_latency(first["protocol"], good if program == "netperf" else []),
             **_cpu_summary(first["placement"], program, good),
-            "proof": path_proof(meta.get("cni"), first["placement"], good),
+            "proof": path_proof(meta.get("cni"), first["placement"], good, meta.get("profile_settings")),
         })
     _against_host(results)
     versions = sorted({r["iperf3_version"] for r in records.values() if r.get("iperf3_version")})

@@ -99,6 +99,34 @@ def ingress_config(version: str, controller: str) -> dict[str, Any]:
     return {"disable": ["rke2-ingress-nginx"]} if controller == "none" else {}
 
 
+# Cilium 1.14 replaced `tunnel: vxlan|disabled` with routingMode/tunnelProtocol and took
+# kubeProxyReplacement as true/false (before: strict/partial/disabled): the role writes those.
+CILIUM_VALUES_SINCE = (1, 14)
+# The Cilium each RKE2 minor line ships at its first release, where its release notes say so
+# (docs.rke2.io/release-notes: v1.29.0+rke2r1 ships rke2-cilium 1.14.400; later lines ship newer).
+RKE2_FIRST_CILIUM = {29: (1, 14)}
+
+
+def chart_problems(version: str, cni: str) -> list[str]:
+    """Why the role's chart values cannot be given to the CNI chart of this RKE2 release; empty when they can.
+
+    Canal's values (flannel.backend, calico.vethuMTU) are old; Cilium's need Cilium 1.14, which a
+    release older than the first of RKE2_FIRST_CILIUM's lines is not known here to ship.
+    """
+    found = _RELEASE.match(version or "")
+    if not found:
+        return [f"RKE2 version {version!r} must look like v1.33.5+rke2r1"]
+    if cni != "cilium":
+        return []
+    lines = [line for line in RKE2_FIRST_CILIUM if line <= int(found.group(1))]
+    if lines and RKE2_FIRST_CILIUM[max(lines)] >= CILIUM_VALUES_SINCE:
+        return []
+    since = ".".join(map(str, CILIUM_VALUES_SINCE))
+    return [f"RKE2 {version} is not known to ship Cilium {since} or newer, whose chart values this role writes "
+            f"(routingMode, tunnelProtocol, kubeProxyReplacement true/false); use RKE2 "
+            f"v1.{min(RKE2_FIRST_CILIUM)} or newer"]
+
+
 FLANNEL_OVERHEAD = {"vxlan": 50, "wireguard": 80}
 
 
@@ -118,7 +146,8 @@ def datapath(raw: str, cni: str, expected: dict[str, Any], pod_link: str | list[
 
     ``raw`` for cilium: ``cilium-dbg status -o json`` (also the document it prints with exit code 1);
     for canal: ``ip -j -d link show <flannel device>``.
-    ``expected`` for cilium: kube_proxy_replacement, routing_mode, bpf_masquerade;
+    ``expected`` for cilium: kube_proxy_replacement, routing_mode, bpf_masquerade and optionally
+    host_legacy_routing;
     for canal: backend, nic_mtu (the MTU flannel starts from: the NIC's, or flannel.mtu when set) and
     optionally veth_mtu (calico.vethuMTU).
     ``pod_link``: ``ip -j link show dev eth0`` in a pod on this node; its MTU becomes ``state.pod_mtu``
@@ -131,8 +160,9 @@ def datapath(raw: str, cni: str, expected: dict[str, Any], pod_link: str | list[
             "kube_proxy_replacement": "True" if kpr else "False",
             # Before Cilium 1.16 the status has no network routing mode.
             "routing": expected["routing_mode"].capitalize() if state["routing"] else None,
-            # BPF host routing needs both kube-proxy replacement and BPF masquerading.
-            "host_routing": "BPF" if expected["bpf_masquerade"] and kpr else "Legacy",
+            # BPF host routing needs both kube-proxy replacement and BPF masquerading, and is not opted out of.
+            "host_routing": ("BPF" if expected["bpf_masquerade"] and kpr
+                             and not expected.get("host_legacy_routing") else "Legacy"),
             "masquerading": "BPF" if expected["bpf_masquerade"] else "IPTables",
         }
         tunnel = f" ({state['tunnel_protocol']})" if state["routing"] == "Tunnel" and state["tunnel_protocol"] else ""

@@ -264,3 +264,15 @@ def test_filter_refuses_a_bad_input_by_name(name):
     args, message = REFUSALS[name]
     with pytest.raises(AnsibleFilterError, match=f"^{message}"):
         call(name, *args)
+
+
+def test_cni_profile():
+    shipped = yaml.safe_load((Path(__file__).parents[2] / "playbooks/vars/profiles.yml").read_text())
+    found = call("cni_profile", shipped["netlab_profiles"], "cilium", "", shipped["netlab_profile_defaults"])
+    assert (found["name"], found["problems"], found["model"]["cilium_host_routing"]) == ("native-bpf", [], "bpf")
+    assert "no profile 'x'" in call("cni_profile", shipped["netlab_profiles"], "canal", "x")["problems"][0]
+
+
+def test_rke2_chart_problems():
+    assert call("rke2_chart_problems", "v1.33.5+rke2r1", "cilium") == []
+    assert call("rke2_chart_problems", "v1.27.16+rke2r1", "cilium")

@@ -14,7 +14,8 @@ RKE2_KEYS = {"token", "node-name", "node-ip", "server", "cni", "cluster-cidr", "
              "write-kubeconfig-mode", "disable-kube-proxy", "ingress-controller"}
 # rke2-cilium chart value paths we write, each checked in the chart's values.
 CILIUM_KEYS = {"kubeProxyReplacement", "k8sServiceHost", "k8sServicePort", "routingMode", "ipv4NativeRoutingCIDR",
-               "autoDirectNodeRoutes", "bpf.masquerade", "hubble.enabled", "hubble.relay.enabled", "hubble.ui.enabled",
+               "autoDirectNodeRoutes", "bpf.masquerade", "bpf.hostLegacyRouting", "tunnelProtocol", "MTU",
+               "hubble.enabled", "hubble.relay.enabled", "hubble.ui.enabled",
                "loadBalancer.algorithm", "bandwidthManager.enabled"}
 # Keys of a widely copied snippet that the chart silently ignores.
 NOT_CILIUM_KEYS = {"enableBPFMasquerade", "enableIPMasqAgent"}

@@ -34,10 +34,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } netlab_endpoints SEC(".maps");
 
-/* The cluster CIDR: traffic to anything else leaves through the stack to be masqueraded. */
+/* How the node routes pod traffic, written by the datapath script from the model's settings. */
+#define LEGACY_HOST_ROUTING 1  /* bpf.hostLegacyRouting: pod traffic goes through the host stack */
+
 struct config {
-	__u32 cluster_net;  /* network order */
-	__u32 cluster_mask; /* network order */
+	__u32 cluster_net;    /* network order; traffic to anything outside the cluster CIDR goes to */
+	__u32 cluster_mask;   /* the stack, to be masqueraded */
+	__u32 flags;          /* LEGACY_HOST_ROUTING */
+	__u32 tunnel_ifindex; /* cilium_vxlan (routingMode tunnel); 0 for native routing */
+	__u32 vni;            /* the tunnel's VXLAN network identifier */
 };
 
 struct {
@@ -48,16 +53,35 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } netlab_config SEC(".maps");
 
+/* The node that holds each other node's pod CIDR, for the tunnel: Cilium's ipcache, whose
+ * entries carry the tunnel endpoint of a remote prefix. */
+struct tunnel_key {
+	__u32 prefixlen;
+	__u32 address;  /* network order */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 256);
+	__type(key, struct tunnel_key);
+	__type(value, __u32);  /* the node's address, network order */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} netlab_tunnels SEC(".maps");
+
 /* What each program did, per CPU: read before and after every benchmark test as the proof
  * of the path it took. The order is the one the datapath script prints. */
 enum counter {
 	FROM_CONTAINER_PEER,   /* pod to a pod of this node: bpf_redirect_peer */
 	FROM_CONTAINER_NEIGH,  /* pod to a pod of another node: bpf_fib_lookup + bpf_redirect_neigh */
-	FROM_CONTAINER_STACK,  /* handed to the host stack (ARP, the node itself, outside the cluster) */
+	FROM_CONTAINER_STACK,  /* handed to the host stack (ARP, the node itself, outside the cluster, legacy host routing) */
 	FROM_NETDEV_PEER,      /* from the wire to a pod of this node: bpf_redirect_peer */
-	FROM_NETDEV_STACK,     /* from the wire to the node itself */
+	FROM_NETDEV_STACK,     /* from the wire to the node itself, or to a pod by legacy host routing */
 	SOCK_XLATE,            /* a Service address translated to a backend at connect/sendmsg */
 	SOCK_REVNAT,           /* a backend's UDP reply shown as coming from the Service */
+	FROM_CONTAINER_ENCAP,  /* pod to a pod of another node through the tunnel: set_tunnel_key + redirect */
+	FROM_OVERLAY_PEER,     /* from the tunnel to a pod of this node: bpf_redirect_peer */
+	FROM_OVERLAY_STACK,    /* from the tunnel to the host stack (legacy host routing) */
 	COUNTERS,
 };
 
@@ -108,6 +132,18 @@ static __always_inline long to_endpoint(struct ethhdr *eth, struct iphdr *ip, co
 	__builtin_memcpy(eth->h_source, ep->node_mac, ETH_ALEN);
 	decrease_ttl(ip);
 	return bpf_redirect_peer(ep->ifindex, 0);
+}
+
+static __always_inline struct config *config(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&netlab_config, &zero);
+}
+
+static __always_inline int legacy_host_routing(const struct config *cfg)
+{
+	return cfg && (cfg->flags & LEGACY_HOST_ROUTING);
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,118 @@
+"""CNI profiles: named datapath settings, checked and rendered for RKE2 and for the local model.
+
+The profiles themselves are data (playbooks/vars/profiles.yml). This module says which settings
+each CNI can run, and which combinations Cilium's agent accepts,
+and renders a profile into the rke2 and lab_cni roles' inputs (whether the RKE2 release's chart takes
+those values is the rke2 role's check, rke2.chart_problems). Pure functions, unit tested; the
+filter netlab.lab.cni_profile calls them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SETTINGS = ("routing", "kube_proxy_replacement", "host_routing", "masquerade", "mtu")
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "routing": ("native", "vxlan"),
+    "kube_proxy_replacement": (True, False),
+    "host_routing": ("bpf", "legacy"),
+    "masquerade": ("bpf", "iptables"),
+}
+# What each CNI's chart can be told. Canal is flannel's VXLAN with kube-proxy and the host stack.
+CNI_CHOICES: dict[str, dict[str, tuple[Any, ...]]] = {
+    "canal": {"routing": ("vxlan",), "kube_proxy_replacement": (False,), "host_routing": ("legacy",),
+              "masquerade": ("iptables",)},
+    "cilium": CHOICES,
+}
+MIN_MTU, MAX_MTU = 1280, 9000
+
+
+class ProfileError(ValueError):
+    """A profile that does not exist or cannot be applied."""
+
+
+def _problems_of(cni: str, name: str, profile: Any) -> list[str]:
+    if not isinstance(profile, dict) or not isinstance(profile.get("settings"), dict):
+        return [f"profile {cni}/{name} must be a mapping with settings"]
+    settings = profile["settings"]
+    problems = [f"{key} is missing" for key in SETTINGS if key not in settings]
+    problems += [f"{key} is not a setting (known: {', '.join(SETTINGS)})" for key in settings if key not in SETTINGS]
+    for key, allowed in CNI_CHOICES.get(cni, {}).items():
+        value = settings.get(key)
+        if key in settings and value not in allowed:
+            known = CHOICES[key]
+            problems.append(f"{key} {value!r} is not one of {', '.join(map(str, known))}" if value not in known
+                            else f"{cni} cannot run {key} {value!r} (only {', '.join(map(str, allowed))})")
+    mtu = settings.get("mtu")
+    if "mtu" in settings and (isinstance(mtu, bool) or not isinstance(mtu, int)
+                              or not (mtu == 0 or MIN_MTU <= mtu <= MAX_MTU)):
+        problems.append(f"mtu {mtu!r} must be 0 (the CNI's own) or {MIN_MTU} to {MAX_MTU}")
+    if problems:
+        return [f"profile {cni}/{name}: {p}" for p in problems]
+    # Cilium's own rules: the agent refuses, or falls back from, these combinations.
+    if cni == "cilium":
+        if settings["masquerade"] == "bpf" and not settings["kube_proxy_replacement"]:
+            problems.append("BPF masquerade needs kube-proxy replacement (the agent fails to start without it)")
+        if settings["host_routing"] == "bpf" and not (settings["kube_proxy_replacement"]
+                                                       and settings["masquerade"] == "bpf"):
+            problems.append("BPF host routing needs kube-proxy replacement and BPF masquerade "
+                            "(the agent falls back to legacy host routing without them)")
+    return [f"profile {cni}/{name}: {p}" for p in problems]
+
+
+def resolve(profiles: dict[str, Any], cni: str, name: str = "", defaults: dict[str, str] | None = None,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The profile ``name`` of ``cni`` (empty: the CNI's default) among ``profiles`` and ``extra``.
+
+    Returns {cni, name, description, settings}; raises ProfileError naming what is wrong.
+    """
+    merged = {key: dict(value) for key, value in (profiles or {}).items()}
+    for key, value in (extra or {}).items():
+        merged.setdefault(key, {}).update(value or {})
+    if cni not in merged:
+        raise ProfileError(f"no profiles for cni {cni!r} (known: {', '.join(sorted(merged))})")
+    name = name or (defaults or {}).get(cni, "")
+    if name not in merged[cni]:
+        raise ProfileError(f"no profile {name!r} for {cni} (known: {', '.join(merged[cni])})")
+    profile = merged[cni][name]
+    problems = _problems_of(cni, name, profile)
+    if problems:
+        raise ProfileError("; ".join(problems))
+    return {"cni": cni, "name": name, "description": str(profile.get("description", "")),
+            "settings": {key: profile["settings"][key] for key in SETTINGS}}
+
+
+def rke2_inputs(profile: dict[str, Any]) -> dict[str, Any]:
+    """The rke2 role's inputs for a profile (without the rke2_ prefix)."""
+    settings = profile["settings"]
+    return {
+        "cilium_routing_mode": "tunnel" if settings["routing"] == "vxlan" else "native",
+        "cilium_kube_proxy_replacement": settings["kube_proxy_replacement"],
+        "cilium_bpf_masquerade": settings["masquerade"] == "bpf",
+        # Legacy routing is asked for only where BPF host routing could run; elsewhere Cilium falls back itself.
+        "cilium_host_legacy_routing": settings["host_routing"] == "legacy" and settings["kube_proxy_replacement"],
+        "cilium_mtu": settings["mtu"],
+        "canal_backend": "vxlan",
+        "canal_mtu": settings["mtu"],
+    }
+
+
+def model_inputs(profile: dict[str, Any]) -> dict[str, Any]:
+    """The lab_cni role's inputs for a profile (without the lab_cni_ prefix)."""
+    settings = profile["settings"]
+    return {
+        "cilium_routing": settings["routing"],
+        "cilium_host_routing": settings["host_routing"],
+        "cilium_kube_proxy_replacement": settings["kube_proxy_replacement"],
+        "native_mtu": settings["mtu"],
+        "vxlan_mtu": settings["mtu"],
+    }
+
+
+def describe(settings: dict[str, Any]) -> str:
+    """A profile's settings in one line, as reports show them."""
+    routing = "native routing" if settings.get("routing") == "native" else f"{settings.get('routing')} tunnel"
+    services = "kube-proxy replacement" if settings.get("kube_proxy_replacement") else "kube-proxy"
+    mtu = f"MTU {settings['mtu']}" if settings.get("mtu") else "MTU auto"
+    return (f"{routing}, {services}, {settings.get('host_routing')} host routing, "
+            f"{settings.get('masquerade')} masquerade, {mtu}")

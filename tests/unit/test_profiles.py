@@ -1,0 +1,109 @@
+"""CNI profiles: the shipped data checked, resolved and rendered for both roles; bad profiles refused."""
+
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.netlab.lab.plugins.filter.profile import cni_profile
+from ansible_collections.netlab.lab.plugins.plugin_utils import profiles, proof, rke2
+
+DATA = yaml.safe_load((Path(__file__).parents[2] / "playbooks/vars/profiles.yml").read_text())
+SHIPPED, DEFAULTS = DATA["netlab_profiles"], DATA["netlab_profile_defaults"]
+NATIVE_BPF = SHIPPED["cilium"]["native-bpf"]["settings"]
+
+
+@pytest.mark.parametrize(("cni", "name"), [(cni, name) for cni in SHIPPED for name in SHIPPED[cni]])
+def test_every_shipped_profile_resolves(cni, name):
+    profile = profiles.resolve(SHIPPED, cni, name)
+    assert profile["settings"].keys() == set(profiles.SETTINGS)
+    assert profile["description"]
+
+
+def test_the_default_is_each_cnis_reference():
+    assert profiles.resolve(SHIPPED, "cilium", "", DEFAULTS)["settings"] == NATIVE_BPF
+    assert profiles.resolve(SHIPPED, "canal", "", DEFAULTS)["name"] == "vxlan"
+
+
+def test_the_step_chain_changes_one_cilium_setting_at_a_time():
+    chain = ["tunnel", "kube-proxy", "native-legacy", "native-bpf"]
+    settings = [SHIPPED["cilium"][name]["settings"] for name in chain]
+    changed = [{k for k in a if a[k] != b[k]} for a, b in pairwise(settings)]
+    # KPR brings BPF masquerade with it: Cilium's BPF masquerade needs kube-proxy replacement.
+    assert changed == [{"routing"}, {"kube_proxy_replacement", "masquerade"}, {"host_routing"}]
+
+
+def test_rke2_values_per_profile():
+    tunnel = profiles.rke2_inputs(profiles.resolve(SHIPPED, "cilium", "tunnel"))
+    assert tunnel == {"cilium_routing_mode": "tunnel", "cilium_kube_proxy_replacement": False,
+                      "cilium_bpf_masquerade": False, "cilium_host_legacy_routing": False, "cilium_mtu": 0,
+                      "canal_backend": "vxlan", "canal_mtu": 0}
+    legacy = profiles.rke2_inputs(profiles.resolve(SHIPPED, "cilium", "native-legacy"))
+    assert (legacy["cilium_routing_mode"], legacy["cilium_host_legacy_routing"]) == ("native", True)
+    reference = profiles.rke2_inputs(profiles.resolve(SHIPPED, "cilium", "native-bpf"))
+    assert reference["cilium_host_legacy_routing"] is False
+
+
+def test_model_inputs_per_profile():
+    assert profiles.model_inputs(profiles.resolve(SHIPPED, "cilium", "kube-proxy")) == {
+        "cilium_routing": "native", "cilium_host_routing": "legacy", "cilium_kube_proxy_replacement": False,
+        "native_mtu": 0, "vxlan_mtu": 0}
+
+
+def test_a_users_profile_is_added_and_checked_as_the_shipped_ones():
+    extra = {"cilium": {"low-mtu": {"description": "the reference at 1280", "settings": {**NATIVE_BPF, "mtu": 1280}}}}
+    profile = profiles.resolve(SHIPPED, "cilium", "low-mtu", DEFAULTS, extra)
+    assert profile["settings"]["mtu"] == 1280
+    assert profiles.resolve(SHIPPED, "cilium", "tunnel", DEFAULTS, extra)["name"] == "tunnel"
+
+
+@pytest.mark.parametrize(("cni", "name", "settings", "message"), [
+    ("cilium", "nope", None, r"no profile 'nope' for cilium \(known: tunnel, kube-proxy"),
+    ("flannel", "x", None, r"no profiles for cni 'flannel'"),
+    ("cilium", "bad", {**NATIVE_BPF, "routing": "geneve"}, r"routing 'geneve' is not one of native, vxlan"),
+    ("canal", "bad", {**SHIPPED["canal"]["vxlan"]["settings"], "routing": "native"},
+     r"canal cannot run routing 'native' \(only vxlan\)"),
+    ("cilium", "bad", {**NATIVE_BPF, "kube_proxy_replacement": False},
+     r"BPF masquerade needs kube-proxy replacement"),
+    ("cilium", "bad", {**NATIVE_BPF, "masquerade": "iptables"},
+     r"BPF host routing needs kube-proxy replacement and BPF"),
+    ("cilium", "bad", {**NATIVE_BPF, "mtu": 500}, r"mtu 500 must be 0 \(the CNI's own\) or 1280 to 9000"),
+    ("cilium", "bad", {**NATIVE_BPF, "mtu": True}, r"mtu True must be"),
+    ("cilium", "bad", {k: v for k, v in NATIVE_BPF.items() if k != "mtu"}, r"mtu is missing"),
+    ("cilium", "bad", {**NATIVE_BPF, "encryption": "wireguard"}, r"encryption is not a setting"),
+])
+def test_bad_profiles_are_refused_with_the_reason(cni, name, settings, message):
+    extra = {cni: {name: {"settings": settings}}} if settings is not None else None
+    with pytest.raises(profiles.ProfileError, match=message):
+        profiles.resolve(SHIPPED, cni, name, DEFAULTS, extra)
+    # The filter lists the problem instead, so preflight states it before anything is created.
+    assert cni_profile(SHIPPED, cni, name, DEFAULTS, extra)["problems"]
+
+
+def test_the_filter_renders_both_roles_inputs_and_a_summary():
+    found = cni_profile(SHIPPED, "cilium", "tunnel", DEFAULTS, {})
+    assert found["problems"] == [] and found["rke2"]["cilium_routing_mode"] == "tunnel"
+    assert found["summary"] == "vxlan tunnel, kube-proxy, legacy host routing, iptables masquerade, MTU auto"
+    assert cni_profile(SHIPPED, "", "", DEFAULTS, {})["settings"] == {}
+
+
+def test_the_rke2_release_must_ship_a_cilium_chart_that_takes_the_values():
+    assert rke2.chart_problems("v1.33.5+rke2r1", "cilium") == []
+    assert rke2.chart_problems("v1.29.0+rke2r1", "cilium") == []
+    assert "use RKE2 v1.29 or newer" in rke2.chart_problems("v1.28.15+rke2r1", "cilium")[0]
+    assert rke2.chart_problems("v1.28.15+rke2r1", "canal") == []
+    assert "must look like" in rke2.chart_problems("latest", "canal")[0]
+
+
+def test_the_host_routing_says_which_counters_a_cross_node_test_moves():
+    legacy = proof.expected("cilium", "cross-node", SHIPPED["cilium"]["native-legacy"]["settings"])
+    assert legacy["iptables.forward"] is True and legacy["bpf.from_container_neigh"] is False
+    tunnel = proof.expected("cilium", "cross-node", SHIPPED["cilium"]["tunnel"]["settings"])
+    assert tunnel["bpf.from_container_encap"] is True and tunnel["bpf.from_overlay_stack"] is True
+    bpf = proof.expected("cilium", "cross-node", NATIVE_BPF)
+    assert bpf["iptables.forward"] is False and bpf["bpf.from_netdev_peer"] is True
+    # A run before profiles is of the reference.
+    assert proof.expected("cilium", "cross-node") == bpf
+    service = proof.expected("cilium", "service", SHIPPED["cilium"]["kube-proxy"]["settings"])
+    assert service["bpf.sock_xlate"] is False and service[f"iptables.service.{proof.SERVICE}"] is True
