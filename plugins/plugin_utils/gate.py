@@ -20,7 +20,7 @@ from . import report_files, results, stats
 DEFINITION = ("placement", "protocol", "streams", "size", "tool")
 
 
-def _tolerance(value: Any) -> float:
+def tolerance(value: Any) -> float:
     """The tolerance in percent, 0 < t < 100; a number in a string too (-e bench_tolerance=10 gives one)."""
     try:
         number = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
@@ -40,14 +40,14 @@ def _definition(result: dict[str, Any]) -> str:
     return ", ".join(f"{key} {result.get(key)}" for key in DEFINITION if result.get(key) is not None)
 
 
-def _row(name: str, base: dict[str, Any] | None, run: dict[str, Any] | None, tolerance: float) -> dict[str, Any]:
+def _row(name: str, base: dict[str, Any] | None, run: dict[str, Any] | None, allowed: float) -> dict[str, Any]:
     """One test's row. ``reason`` says why a test is missing: it has no successful repeat in the run,
     or the run defines it otherwise (another protocol, streams, size or placement is another test)."""
     first = base or run or {}
     row: dict[str, Any] = {"scenario": name, "unit": "trans/s" if first.get("tool") == "netperf" else "Gbit/s",
                            "baseline": results.headline(base)[0] if base else None,
                            "run": results.headline(run)[0] if run else None,
-                           "change_percent": None, "limit": -tolerance, "outcome": "new", "reason": None,
+                           "change_percent": None, "limit": -allowed, "outcome": "new", "reason": None,
                            # Welch's p, for information: the verdict is the tolerance alone (see check).
                            "p": None}
     if base is None:
@@ -58,7 +58,7 @@ def _row(name: str, base: dict[str, Any] | None, run: dict[str, Any] | None, tol
         return {**row, "run": None, "outcome": "missing", "reason": reason}
     if row["baseline"]:
         row["change_percent"] = (row["run"] - row["baseline"]) / row["baseline"] * 100
-    row["outcome"] = "fail" if row["change_percent"] is not None and row["change_percent"] < -tolerance else "pass"
+    row["outcome"] = "fail" if row["change_percent"] is not None and row["change_percent"] < -allowed else "pass"
     row["p"] = stats.welch(base.get("values") or [], run.get("values") or [])["p"]
     return row
 
@@ -76,17 +76,17 @@ def check(baseline: dict[str, Any], run: dict[str, Any], tolerance_percent: floa
     Raises ValueError for a tolerance outside (0, 100) and for runs of two providers: a lab's
     baseline is a run of that lab.
     """
-    tolerance = _tolerance(tolerance_percent)
+    allowed = tolerance(tolerance_percent)
     if baseline.get("provider") != run.get("provider"):
         raise ValueError(f"baseline {baseline.get('run_id')} is a run of provider {baseline.get('provider')}, "
                          f"run {run.get('run_id')} of {run.get('provider')}: gate a run against a baseline "
                          "of the same lab")
     base_tests, run_tests = _measured(baseline), _measured(run)
     names = list(base_tests) + [name for name in run_tests if name not in base_tests]
-    rows = [_row(name, base_tests.get(name), run_tests.get(name), tolerance) for name in names]
+    rows = [_row(name, base_tests.get(name), run_tests.get(name), allowed) for name in names]
     failed = [row["scenario"] for row in rows if row["outcome"] in ("fail", "missing")]
     return {"passed": not failed, "baseline": baseline.get("run_id"), "run": run.get("run_id"),
-            "tolerance_percent": tolerance, "rows": rows, "failed": failed}
+            "tolerance_percent": allowed, "rows": rows, "failed": failed}
 
 
 def _figure(value: float | None, unit: str) -> str:
@@ -95,26 +95,26 @@ def _figure(value: float | None, unit: str) -> str:
 
 def render(result: dict[str, Any]) -> list[str]:
     """The gate's verdict as console lines: a header, one line per failed or missing test, the verdict."""
-    tolerance = f"{result['tolerance_percent']:g}"
+    percent = f"{result['tolerance_percent']:g}"
     rows = result["rows"]
     gated = [row for row in rows if row["outcome"] != "new"]
     lines = [f"Regression gate: run {result['run']} against baseline {result['baseline']}, "
-             f"{len(gated)} test(s), tolerance {tolerance} %"]
+             f"{len(gated)} test(s), tolerance {percent} %"]
     for row in rows:
         base = f"{_figure(row['baseline'], row['unit'])} {row['unit']}"
         if row["outcome"] == "fail":
             lines.append(f"{row['scenario']}: {_figure(row['run'], row['unit'])} {row['unit']} vs "
                          f"{_figure(row['baseline'], row['unit'])} baseline, {row['change_percent']:+.1f} % "
-                         f"(limit -{tolerance} %)")
+                         f"(limit -{percent} %)")
         elif row["outcome"] == "missing":
             lines.append(f"{row['scenario']}: MISSING, {row['reason']} (baseline {base})")
     new = [row["scenario"] for row in rows if row["outcome"] == "new"]
     if new:
         lines.append(f"not in the baseline, not gated: {', '.join(new)}")
     if result["passed"]:
-        lines.append(f"PASSED: all {len(gated)} test(s) within {tolerance} % of the baseline")
+        lines.append(f"PASSED: none of {len(gated)} test(s) fell more than {percent} % below the baseline")
     else:
-        lines.append(f"FAILED: {len(result['failed'])} of {len(gated)} test(s) fell more than {tolerance} % "
+        lines.append(f"FAILED: {len(result['failed'])} of {len(gated)} test(s) fell more than {percent} % "
                      f"below the baseline or are missing: {', '.join(result['failed'])}")
     return lines
 

@@ -87,7 +87,7 @@ def test_the_same_figures_pass(tmp_path, data_dir, baseline):
     assert [row["p"] for row in result["rows"]] == [pytest.approx(1.0)] * 3
     assert gate.render(result) == [
         "Regression gate: run again against baseline base, 3 test(s), tolerance 10 %",
-        "PASSED: all 3 test(s) within 10 % of the baseline"]
+        "PASSED: none of 3 test(s) fell more than 10 % below the baseline"]
 
 
 def test_a_worsened_test_fails_and_is_named(tmp_path, data_dir, baseline):
