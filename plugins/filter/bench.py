@@ -1,4 +1,5 @@
-"""Filters that expose the benchmark planner, the Kubernetes transport and the iperf3 parser to playbooks.
+"""Filters that expose the benchmark planner, the Kubernetes transport, the iperf3 parser and the
+regression gate to playbooks.
 
 Each filter is documented in its sidecar file of the same name (bench_plan.yml, ...).
 """
@@ -10,7 +11,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import inputs, kube, matrix, results
+from ansible_collections.netlab.lab.plugins.plugin_utils import gate, inputs, kube, matrix, results
 
 
 def bench_plan(matrix_entries: list[dict[str, Any]], nodes: list[dict[str, Any]],
@@ -57,6 +58,14 @@ def spread(values: list[Any]) -> dict[str, float | None]:
         return results.spread([float(v) for v in values])
     except (TypeError, ValueError) as exc:
         raise AnsibleFilterError(f"spread: {exc}") from exc
+
+
+def bench_gate(run_dir: str, baseline_dir: str, tolerance: Any = 10) -> dict[str, Any]:
+    """The regression gate of a run folder against a baseline run folder; writes gate.json into the run."""
+    try:
+        return gate.write_gate(run_dir, baseline_dir, tolerance)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"bench_gate: {exc}") from exc
 
 
 def _placements(matrix_entries: list[dict[str, Any]]) -> list[str]:
@@ -161,6 +170,7 @@ class FilterModule:
                 "bench_ports": bench_ports,
                 "bench_retryable": bench_retryable, "iperf3_record": iperf3_record,
                 "bench_iperf3_version": bench_iperf3_version, "bench_input_problems": bench_input_problems,
-                "spread": spread, "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,
+                "spread": spread, "bench_gate": bench_gate, "bench_manifests": bench_manifests,
+                "bench_k8s_nodes": bench_k8s_nodes,
                 "bench_k8s_meta": bench_k8s_meta, "bench_k8s_calls": bench_k8s_calls,
                 "bench_k8s_cni": bench_k8s_cni, "bench_k8s_datapath": bench_k8s_datapath}

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import cpu, proof
+from . import cpu, proof, stats
 from .matrix import NETPERF_TESTS, SAME_HOST, tool
 from .report_files import ResultError, atomic_write, fmt, markdown_table, read_run, text_table
 
@@ -30,6 +30,9 @@ SUMMARY_FIELDS = (
     "scenario", "placement", "same_host", "protocol", "streams", "repeats", "gbps_median", "gbps_min",
     "gbps_max", "gbps_stdev", "gbps_iqr", "cv_percent", "noisy", "retransmits", "lost_percent",
     "jitter_ms", "cpu_client_percent", "cpu_server_percent",
+    # The median's confidence interval of the headline figure, Gbit/s or trans/s (stats.median_ci); the
+    # figures of each repeat (``values``) stay in summary.json only.
+    "ci_low", "ci_high", "ci_confidence",
     # netperf request/response tests (latency in microseconds, medians over the repeats).
     "tool", "size", "trans_per_s_median", "trans_per_s_min", "trans_per_s_max", "conn_per_s_median",
     "p50_us", "p50_us_min", "p50_us_max", "p90_us", "p99_us", "p99_us_min", "p99_us_max", "mean_us",
@@ -193,14 +196,14 @@ def path_proof(cni: str | None, placement: str, runs: list[dict[str, Any]]) -> d
     }
 
 
-def _headline(program: str, stats: dict[str, float | None]) -> dict[str, Any]:
+def _headline(program: str, figures: dict[str, float | None]) -> dict[str, Any]:
     """The test's figure over its repeats: Gbit/s (iperf3) or transactions per second (netperf)."""
     figure = "gbps" if program == "iperf3" else "trans_per_s"
     other = "trans_per_s" if program == "iperf3" else "gbps"
-    out: dict[str, Any] = {f"{figure}_{key}": stats[key] for key in ("median", "min", "max")}
+    out: dict[str, Any] = {f"{figure}_{key}": figures[key] for key in ("median", "min", "max")}
     out.update({f"{other}_{key}": None for key in ("median", "min", "max")})
-    out.update({"gbps_stdev": stats["stdev"] if program == "iperf3" else None,
-                "gbps_iqr": stats["iqr"] if program == "iperf3" else None,
+    out.update({"gbps_stdev": figures["stdev"] if program == "iperf3" else None,
+                "gbps_iqr": figures["iqr"] if program == "iperf3" else None,
                 "unit": "Gbit/s" if program == "iperf3" else "trans/s"})
     return out
 
@@ -280,7 +283,9 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
         good = [r for r in done if r["ok"]]
         first = tests[0]
         program = first.get("tool") or tool(first["protocol"])
-        stats = spread([r["gbps"] if program == "iperf3" else r["trans_per_s"] for r in good])
+        values = [r["gbps"] if program == "iperf3" else r["trans_per_s"] for r in good]
+        figures = spread(values)
+        interval = stats.median_ci(values)
         results.append({
             "scenario": name,
             "placement": first["placement"],
@@ -289,9 +294,13 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
             "streams": first["streams"],
             "repeats": len(good),
             "planned": len(tests),
-            **_headline(program, stats),
-            "cv_percent": stats["cv_percent"],
-            "noisy": len(good) > 1 and (stats["cv_percent"] or 0) > noisy_cv_percent,
+            **_headline(program, figures),
+            "values": values,
+            "ci_low": interval["low"],
+            "ci_high": interval["high"],
+            "ci_confidence": interval["confidence"],
+            "cv_percent": figures["cv_percent"],
+            "noisy": len(good) > 1 and (figures["cv_percent"] or 0) > noisy_cv_percent,
             "retransmits": _median([r.get("retransmits") for r in good]),
             "lost_percent": _median([r.get("lost_percent") for r in good]),
             "jitter_ms": _median([r.get("jitter_ms") for r in good]),
@@ -353,14 +362,24 @@ def ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def ci_label(result: dict[str, Any], digits: int = 2) -> str:
+    """The median's confidence interval as the tables show it: ``12.10-13.40``, with its confidence
+    when that is below 95 % (too few repeats for 95 %): ``12.10-13.40 (75%)``."""
+    if result.get("ci_low") is None:
+        return "-"
+    label = f"{fmt(result['ci_low'], digits)}-{fmt(result['ci_high'], digits)}"
+    confidence = result["ci_confidence"]
+    return label if confidence >= stats.CONFIDENCE else f"{label} ({confidence * 100:g}%)"
+
+
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the throughput table (iperf3 tests)."""
-    header = ["test", "placement", "proto", "streams", "runs", "Gbps median", "min", "max",
+    header = ["test", "placement", "proto", "streams", "runs", "Gbps median", "min", "max", "95% CI",
               "CV %", "retrans", "loss %", "jitter ms", "CPU s/Gbit", "vs host", "path"]
     rows = [[
         r["scenario"], placement_label(r), r["protocol"], str(r["streams"]),
         f"{r['repeats']}/{r['planned']}", fmt(r["gbps_median"]), fmt(r["gbps_min"]),
-        fmt(r["gbps_max"]), fmt(r["cv_percent"], 1) + (" noisy" if r["noisy"] else ""),
+        fmt(r["gbps_max"]), ci_label(r), fmt(r["cv_percent"], 1) + (" noisy" if r["noisy"] else ""),
         fmt(r["retransmits"], 0),
         fmt(r["lost_percent"], 3), fmt(r["jitter_ms"], 3), fmt(r.get("cpu_per_gbit"), 3),
         ratio(r.get("host_ratio")), path_label(r),
@@ -371,12 +390,12 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 def latency_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the latency table (netperf request/response tests), latency in microseconds."""
     header = ["test", "placement", "netperf", "size", "runs", "p50 us", "p90 us", "p99 us", "mean us",
-              "trans/s median", "min", "max", "CV %", "CPU s/1k trans", "p50 vs host", "rate vs host", "path"]
+              "trans/s median", "min", "max", "95% CI", "CV %", "CPU s/1k trans", "p50 vs host", "rate vs host", "path"]
     rows = [[
         r["scenario"], placement_label(r), NETPERF_TESTS.get(r["protocol"], r["protocol"]), str(r.get("size")),
         f"{r['repeats']}/{r['planned']}", fmt(r.get("p50_us"), 0), fmt(r.get("p90_us"), 0), fmt(r.get("p99_us"), 0),
         fmt(r.get("mean_us"), 1), fmt(r["trans_per_s_median"], 0), fmt(r["trans_per_s_min"], 0),
-        fmt(r["trans_per_s_max"], 0), fmt(r["cv_percent"], 1) + (" noisy" if r["noisy"] else ""),
+        fmt(r["trans_per_s_max"], 0), ci_label(r, 0), fmt(r["cv_percent"], 1) + (" noisy" if r["noisy"] else ""),
         fmt(r.get("cpu_per_1k_trans"), 3), ratio(r.get("host_ratio_p50")), ratio(r.get("host_ratio")), path_label(r),
     ] for r in _of(summary, "netperf")]
     return header, rows
@@ -463,12 +482,20 @@ def render_markdown(summary: dict[str, Any], charts: bool = False) -> str:
         lines += ["", f"## {title}", "", *markdown_table(*rows)]
         if image:
             lines += ["", f"![{alt[image]}]({image})"]
+    if any(r.get("ci_low") is not None for r in summary["results"]):
+        lines += ["", *CI_NOTE]
     lines += ["", *CPU_NOTE, ""] if cpu_rows(summary)[1] else [""]
     lines += [f"> {note}" for note in _notes(summary)]
     path = proof_lines(summary)
     return "\n".join(lines).rstrip() + "\n" + ("\n" + "\n".join(path) + "\n" if path else "")
 
 
+CI_NOTE = [
+    "95% CI: where the true median of a test lies, from the order statistics of its repeats (a sign-test "
+    "interval, whatever the distribution of the figures): the narrowest pair of repeats that holds the median "
+    "with at least 95 % confidence. Below 6 repeats no pair reaches 95 %, so the lowest to the highest repeat "
+    "is shown with the confidence it really has, in brackets (75 % at 3 repeats, 87.5 % at 4, 93.75 % at 5).",
+]
 CPU_NOTE = [
     "CPU: /proc/stat of the client's and the server's node, read right before and after each test "
     "(user includes nice; busy is every mode but idle and iowait); per work is busy CPU-seconds per Gbit "

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
+from test_gate import write_run
 from test_inputs import GOOD
 from test_kube import IMAGE, NODE_OBJECTS, PODS, SERVICES
 from test_kube import NODES as K8S_NODES
@@ -106,6 +107,14 @@ def test_iperf3_record(data_dir):
 def test_spread():
     assert call("spread", ["1", 2, 3.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "stdev": 1.0, "iqr": 1.0,
                                              "cv_percent": 50.0}
+
+
+def test_bench_gate(tmp_path, data_dir):
+    base = write_run(tmp_path, data_dir, "base")
+    worse = write_run(tmp_path, data_dir, "worse", scale={"cross-node-udp": 0.5})
+    result = call("bench_gate", str(worse), str(base), "10")
+    assert (result["passed"], result["failed"]) == (False, ["cross-node-udp"])
+    assert result["lines"][-1].startswith("FAILED: 1 of 3") and (worse / "gate.json").is_file()
 
 
 def test_bench_manifests():
@@ -240,6 +249,8 @@ REFUSALS = {
                              r"bench_iperf3_version: iperf3 3\.12 is too old"),
     "iperf3_record": (('{"start": {}}',), "iperf3_record: not iperf3 JSON output"),
     "spread": ((["fast"],), "spread: could not convert string to float"),
+    "bench_gate": (("/nonexistent/run", "/nonexistent/base", 10),
+                   r"bench_gate: /nonexistent/base: no readable run\.json"),
     "bench_manifests": (("run-1", K8S_NODES, MATRIX, "netlab/iperf3:latest", 5201),
                         "bench_manifests: iperf3_bench_image must be pinned by digest"),
     "bench_k8s_nodes": ((K8S_NODES, NODE_OBJECTS, {"resources": [pending]}, SERVICES),

@@ -185,3 +185,40 @@ def test_one_console_line_per_test(iperf3_json):
     assert results.test_line(test, json.dumps(iperf3_json("error-refused"))) == (
         "3/21 cross-node-tcp-4 r1: FAILED, " + iperf3_json("error-refused")["error"])
     assert results.test_line(test, "not json").startswith("3/21 cross-node-tcp-4 r1: FAILED, ")
+
+
+def test_each_result_keeps_its_repeats_and_the_interval_of_its_median(iperf3_json, data_dir):
+    """Three iperf3 repeats (real captures, in repeat order, not sorted) and six netperf repeats
+    (netperf's real output with its rate set per repeat): [min, max] at 75 % for three, at 96.9 % for six."""
+    tcp = [f"000{i}-tcp-r{i}" for i in (1, 2, 3)]
+    rr = [f"00{i + 4:02d}-rr-r{i}" for i in range(1, 7)]
+    plan = [{"id": i, "scenario": "tcp", "placement": "cross-node", "protocol": "tcp", "streams": 1} for i in tcp]
+    plan += [{"id": i, "scenario": "rr", "placement": "cross-node", "protocol": "tcp_rr", "streams": 1,
+              "tool": "netperf", "size": 1} for i in rr]
+    records = {test_id: results.parse_iperf3(iperf3_json(name))
+               for test_id, name in zip(tcp, ("tcp-p4", "tcp-1", "tcp-reverse"), strict=True)}
+    netperf = results.parse_netperf({"tool": "netperf", "output": (data_dir / "netperf-tcp_rr.txt").read_text()})
+    rates = (30100.0, 29800.0, 31050.0, 30400.0, 29900.0, 30700.0)
+    records.update({test_id: {**netperf, "trans_per_s": rate} for test_id, rate in zip(rr, rates, strict=True)})
+    summary = results.summarize({"run_id": "r", "cni": "cilium", "provider": "local", "plan": plan}, records)
+    first, second = summary["results"]
+    assert first["values"] == pytest.approx([51.355858, 26.020128, 36.552702], rel=1e-6)
+    assert (first["ci_low"], first["ci_high"]) == (min(first["values"]), max(first["values"]))
+    assert first["ci_confidence"] == 0.75
+    assert second["values"] == list(rates)
+    assert (second["ci_low"], second["ci_high"], second["ci_confidence"]) == (29800.0, 31050.0, 0.96875)
+    report = results.render_markdown(summary)
+    assert "| 36.55 | 26.02 | 51.36 | 26.02-51.36 (75%) |" in report
+    assert "| 30250 | 29800 | 31050 | 29800-31050 |" in report
+    assert results.CI_NOTE[0] in report
+    header = results.render_csv(summary).splitlines()[0].split(",")
+    assert {"ci_low", "ci_high", "ci_confidence"} <= set(header) and "values" not in header
+
+
+def test_one_repeat_has_no_interval(tmp_path, iperf3_json):
+    run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "tcp-1", "0002-udp-r1": "udp"})
+    summary, _ = results.write_reports(run, charts=False)
+    assert [(r["values"] == [r["gbps_median"]], r["ci_low"], r["ci_confidence"]) for r in summary["results"]] == [
+        (True, None, None), (True, None, None)]
+    report = (run / "report.md").read_text()
+    assert results.CI_NOTE[0] not in report and "| 26.02 | 26.02 | 26.02 | - |" in report
