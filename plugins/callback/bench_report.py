@@ -143,5 +143,5 @@ class CallbackModule(CallbackBase):
         except (OSError, ValueError) as exc:
             self._display.warning(f"bench_report: cannot build the history of {results_dir}: {exc}")
             return
-        self._display.display(f"history: {len(index['runs'])} runs in {results_dir}/index.json, "
+        self._display.display(f"history: {results_dir}/index.json (runs: {len(index['runs'])}), "
                               f"{out}/history.md{', trend.png/.svg' if charts else ''}")

@@ -175,7 +175,8 @@ def trend_chart(index: dict[str, Any], provider: str | None, stem: Path) -> list
     lines = sorted({line for points in tests.values() for line in points})
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
-    fig = Figure(figsize=(4.2 * columns, 2.6 * rows + 0.8))
+    # Constrained layout keeps the title, the panels, their date ticks and the legend beside them apart.
+    fig = Figure(figsize=(4.2 * columns, 2.6 * rows + 0.9), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax, key in zip(axes, panels, strict=False):
         for line, points in sorted(tests[key].items()):
@@ -184,16 +185,15 @@ def trend_chart(index: dict[str, Any], provider: str | None, stem: Path) -> list
         ax.set_title(f"{key[1]} ({key[0]})", fontsize=8)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-        locator = AutoDateLocator(maxticks=4)
+        locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         ax.tick_params(labelsize=7)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     handles = [Line2D([], [], marker="o", color=COLOURS[i % len(COLOURS)], label=line) for i, line in enumerate(lines)]
-    fig.legend(handles=handles, loc="upper center", ncols=min(len(lines), 5), fontsize=8, frameon=False)
-    fig.suptitle(f"Headline median per test over time, lab {provider}", y=1.04)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
+    fig.suptitle(f"Headline median per test over time, lab {provider}")
     if provider == "local":
         _model_note(fig)
     return _save(fig, stem)

@@ -288,7 +288,7 @@ def _digits(row: dict[str, Any]) -> int:
     return 2 if row["unit"] == "Gbit/s" else 0
 
 
-def _text_cell(row: dict[str, Any], entry: dict[str, Any] | None) -> str:
+def text_cell(row: dict[str, Any], entry: dict[str, Any] | None) -> str:
     """Console: the median, and for a run other than the baseline its change: 13.40 (+28.1 %*)."""
     if not entry:
         return "-"
@@ -298,27 +298,18 @@ def _text_cell(row: dict[str, Any], entry: dict[str, Any] | None) -> str:
     return f"{median} ({entry['change_percent']:+.1f} %{_mark(entry['significant'])})"
 
 
-def _host_cell(row: dict[str, Any], entry: dict[str, Any] | None) -> str:
+def host_cell(row: dict[str, Any], entry: dict[str, Any] | None) -> str:
     if not entry or entry["host_change_percent"] is None:
         return "-"
     return f"{entry['host_change_percent']:+.1f} %"
 
 
-def _ci(entry: dict[str, Any], digits: int) -> str:
-    """The median's confidence interval: (75 % CI 10.00-10.40), (CI -) where the run has none (older runs)."""
-    if entry.get("ci_low") is None or entry.get("ci_high") is None:
-        return " (CI -)"
-    confidence = f"{entry['ci_confidence'] * 100:.0f} % " if entry.get("ci_confidence") is not None else ""
-    low, high = (report_files.fmt(float(entry[key]), digits) for key in ("ci_low", "ci_high"))
-    return f" ({confidence}CI {low}-{high})"
-
-
-def _markdown_cell(row: dict[str, Any], entry: dict[str, Any] | None) -> str:
+def markdown_cell(row: dict[str, Any], entry: dict[str, Any] | None) -> str:
     """Markdown: median [confidence interval], change (significance), host-normalised change; netperf: p50/p99."""
     if not entry:
         return "-"
     digits = _digits(row)
-    parts = [report_files.fmt(entry["median"], digits) + _ci(entry, digits)]
+    parts = [f"{report_files.fmt(entry['median'], digits)} [{results.ci_label(entry, digits)}]"]
     if entry["change_percent"] is not None:
         parts.append(f"{entry['change_percent']:+.1f} %{_mark(entry['significant'])}")
     if entry["host_change_percent"] is not None:
@@ -333,11 +324,13 @@ def _test_name(row: dict[str, Any]) -> str:
 
 
 def run_table(comparison: dict[str, Any], tool: str | None, cell: Callable[[dict[str, Any], Any], str],
-              unit: bool = True) -> tuple[list[str], list[list[str]]]:
-    """One row per test of ``tool`` (every test when None), one column per run, cells by ``cell(row, entry)``."""
-    labels = [run["label"] + (" (baseline)" if i == comparison["baseline"] else "")
+              markdown: bool = False) -> tuple[list[str], list[list[str]]]:
+    """One row per test of ``tool`` (every test when None), one column per run, cells by ``cell(row, entry)``.
+    The console's header says the unit; markdown's, under a titled section, which run is the baseline."""
+    labels = [run["label"] + (" (baseline)" if markdown and i == comparison["baseline"] else "")
               for i, run in enumerate(comparison["runs"])]
-    header = ["test" + (f" ({'Gbit/s' if tool == 'iperf3' else 'trans/s'})" if unit and tool else ""), *labels]
+    header = ["test" + (f" ({'Gbit/s' if tool == 'iperf3' else 'trans/s'})" if tool and not markdown else ""),
+              *labels]
     rows = [[_test_name(row), *(cell(row, entry) for entry in row["runs"])]
             for row in comparison["rows"] if tool is None or row["tool"] == tool]
     return header, rows
@@ -401,7 +394,8 @@ def _notes(comparison: dict[str, Any]) -> list[str]:
     notes = [f"Each run against the baseline: the median (Gbit/s, or transactions per second for netperf tests) "
              f"and its change in percent; * the change is significant (Welch's t-test on the repeats' figures, "
              f"p < {level:g}), ? it cannot be told (fewer than two repeats), no mark: within the noise. "
-             "CI: the confidence interval of the median, with its coverage (- where a run has none). "
+             "In brackets the confidence interval of the median, 95 % unless its coverage is given (too few repeats "
+             "for 95 %), - where the run has none. "
              "host-norm.: the change of each run's pod/host ratio (the pod test against its own host test), "
              "so a drift of the machine between runs cancels out."]
     if "local" in comparison["providers"]:
@@ -420,9 +414,10 @@ def _title(comparison: dict[str, Any]) -> str:
 
 def render_text(comparison: dict[str, Any]) -> str:
     lines = [_title(comparison)]
-    lines += [f"  {run['label']}: run {run['run_id']}" for run in comparison["runs"]]
-    tables = [run_table(comparison, "iperf3", _text_cell), run_table(comparison, "netperf", _text_cell)]
-    host = run_table(comparison, None, _host_cell)
+    lines += [f"  {run['label']}{' (baseline)' if i == comparison['baseline'] else ''}: run {run['run_id']}"
+              for i, run in enumerate(comparison["runs"])]
+    tables = [run_table(comparison, "iperf3", text_cell), run_table(comparison, "netperf", text_cell)]
+    host = run_table(comparison, None, host_cell)
     tables.append((["host-normalised change", *host[0][1:]],
                    [row for row in host[1] if any(cell != "-" for cell in row[1:])]))
     for table in tables:
@@ -441,7 +436,7 @@ def render_markdown(comparison: dict[str, Any], chart: str | None = None) -> str
         lines.append(f"- {run['label']}{baseline}: run `{run['run_id']}`, {run['datapath'] or 'datapath unknown'}")
     for title, tool in (("Throughput (iperf3, Gbit/s)", "iperf3"),
                         ("Latency and transaction rate (netperf, trans/s)", "netperf")):
-        table = run_table(comparison, tool, _markdown_cell, unit=False)
+        table = run_table(comparison, tool, markdown_cell, markdown=True)
         if table[1]:
             lines += ["", f"## {title}", "", *report_files.markdown_table(*table)]
     if chart:

@@ -172,7 +172,7 @@ def test_a_pair_on_one_hypervisor_is_labelled_in_every_report():
     assert "| x | cross-node, same host |" in results.render_markdown(summary)
     assert "\nr,cilium,proxmox,x,cross-node,True," in results.render_csv(summary)
     other = {**summary, "run_id": "s", "cni": "canal"}
-    comparison = compare.compare(other, summary)
+    comparison = compare.compare([other, summary])
     assert comparison["rows"][0]["same_host"] and label in compare.render_text(comparison)
     assert "x (same host)" in compare.render_markdown(comparison)
 
