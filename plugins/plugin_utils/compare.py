@@ -389,15 +389,16 @@ STEP_NOTE = ("total: the last run of the chain against the first; step i: (figur
              f"? cannot be told. When the total is not significant, \"{NO_TOTAL}\" stands instead of shares.")
 
 
-def _notes(comparison: dict[str, Any]) -> list[str]:
+def _notes(comparison: dict[str, Any], markdown: bool = False) -> list[str]:
+    """What the tables say; the markdown tables also give each median's confidence interval."""
     level = comparison["significance_level"]
     notes = [f"Each run against the baseline: the median (Gbit/s, or transactions per second for netperf tests) "
              f"and its change in percent; * the change is significant (Welch's t-test on the repeats' figures, "
              f"p < {level:g}), ? it cannot be told (fewer than two repeats), no mark: within the noise. "
-             "In brackets the confidence interval of the median, 95 % unless its coverage is given (too few repeats "
-             "for 95 %), - where the run has none. "
-             "host-norm.: the change of each run's pod/host ratio (the pod test against its own host test), "
-             "so a drift of the machine between runs cancels out."]
+             + ("In brackets the confidence interval of the median, 95 % unless its coverage is given (too few "
+                "repeats for 95 %), - where the run has none. " if markdown else "")
+             + "host-normalised (host-norm.): the change of each run's pod/host ratio (the pod test against its "
+             "own host test), so a drift of the machine between runs cancels out."]
     if "local" in comparison["providers"]:
         notes.append(results.LOCAL_LAB_NOTE)
     notes += results.same_host_note([r["scenario"] for r in comparison["rows"] if r.get("same_host")])
@@ -451,7 +452,7 @@ def render_markdown(comparison: dict[str, Any], chart: str | None = None) -> str
         lines.append(f"No chain: fewer than two of {', '.join(DEFAULT_CHAIN)} are compared "
                      "(name one with -e compare_chain=...).")
     lines += ["", "## Details per run", "", *report_files.markdown_table(*detail_rows(comparison)), ""]
-    lines += [f"> {note}" for note in _notes(comparison)]
+    lines += [f"> {note}" for note in _notes(comparison, markdown=True)]
     return "\n".join(lines).rstrip() + "\n"
 
 
