@@ -45,6 +45,13 @@ def bench_iperf3_version(text: str) -> str:
         raise AnsibleFilterError(f"bench_iperf3_version: {exc}") from exc
 
 
+def bench_netperf_version(text: str) -> str | None:
+    try:
+        return kube.netperf_version(text or "")
+    except kube.KubeError as exc:
+        raise AnsibleFilterError(f"bench_netperf_version: {exc}") from exc
+
+
 def iperf3_record(doc: str | dict[str, Any]) -> dict[str, Any]:
     try:
         return results.parse_iperf3(json.loads(doc) if isinstance(doc, str) else doc)
@@ -160,7 +167,8 @@ class FilterModule:
         return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
                 "bench_ports": bench_ports,
                 "bench_retryable": bench_retryable, "iperf3_record": iperf3_record,
-                "bench_iperf3_version": bench_iperf3_version, "bench_input_problems": bench_input_problems,
+                "bench_iperf3_version": bench_iperf3_version, "bench_netperf_version": bench_netperf_version,
+                "bench_input_problems": bench_input_problems,
                 "spread": spread, "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,
                 "bench_k8s_meta": bench_k8s_meta, "bench_k8s_calls": bench_k8s_calls,
                 "bench_k8s_cni": bench_k8s_cni, "bench_k8s_datapath": bench_k8s_datapath}

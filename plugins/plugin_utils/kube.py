@@ -28,6 +28,7 @@ PODS = {
 }
 _DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 _VERSION = re.compile(r"^iperf (\d+)\.(\d+)")
+_NETPERF_VERSION = re.compile(r"^Netperf version (\d+(?:\.\d+)+)")
 MIN_IPERF3 = (3, 16)
 OWN_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component", "netlab.io/run")
 # What iperf3_bench_pod_overrides may not touch: placement, identity and what the benchmark runs.
@@ -305,6 +306,17 @@ def iperf3_version(text: str) -> str:
         raise KubeError(f"iperf3 {version[0]}.{version[1]} is too old: the benchmark needs 3.16 or newer "
                         "(multi-threaded --parallel, reliable --json)")
     return f"{version[0]}.{version[1]}"
+
+
+def netperf_version(text: str) -> str | None:
+    """The version from ``netperf -V`` (``Netperf version 2.7.0`` -> ``2.7.0``); None when the node has no
+    netperf (empty output: the command failed), so a matrix without netperf tests still runs there."""
+    if not text.strip():
+        return None
+    found = _NETPERF_VERSION.match(text.strip())
+    if not found:
+        raise KubeError(f"cannot read the netperf version from {text.strip()[:80]!r}")
+    return found.group(1)
 
 
 def _memory_mb(quantity: str | None) -> int | None:

@@ -257,6 +257,13 @@ def test_iperf3_version_from_real_output(data_dir):
         kube.iperf3_version("sh: iperf3: not found")
 
 
+def test_netperf_version_from_real_output(data_dir):
+    assert kube.netperf_version((data_dir / "netperf-version-2.7.0.txt").read_text()) == "2.7.0"
+    assert kube.netperf_version("\n") is None
+    with pytest.raises(kube.KubeError, match="cannot read the netperf version"):
+        kube.netperf_version("netperf: invalid option -- 'V'")
+
+
 def test_run_metadata_records_where_the_pods_ran_and_the_taints():
     # k8s_cluster_info's version.server: the dynamic client's /version document under "kubernetes".
     version = {"kubernetes": {"major": "1", "minor": "33", "gitVersion": "v1.33.5+rke2r1"}}
