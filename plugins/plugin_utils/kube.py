@@ -433,12 +433,18 @@ def cluster_calls(node_names: list[str], cni_namespace: str = "kube-system") -> 
     }
 
 
+def _runs_netserver(pods: list[dict[str, Any]]) -> bool:
+    """Whether the run's pods serve netperf (the matrix has netperf tests): only then must the image hold it."""
+    return any(port["name"] == "netperf-ctl" for pod in pods for container in pod["spec"]["containers"]
+               for port in container.get("ports", []))
+
+
 def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
           plan: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The arguments of every kubernetes.core call on the run's objects, by step, as the role's tasks pass them.
 
     kubeconfig and context come from module_defaults (group kubernetes.core.k8s). Per-test calls
-    are a list, with the task's timeout and retries.
+    are a list, with the task's timeout and retries. ``netperf_version`` only when the pods serve netperf.
     """
     ns = docs[0]["metadata"]["name"]
     pods = [d for d in docs if d["kind"] == "Pod"]
@@ -453,6 +459,7 @@ def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
         "read_services": {"kind": "Service", "namespace": ns, "label_selectors": [f"app.kubernetes.io/name={APP}"]},
         "iperf3_version": _exec(ns, client, "iperf3 --version"),
         "pod_mtu": _exec(ns, client, "cat /sys/class/net/eth0/mtu"),
+        **({"netperf_version": _exec(ns, client, "netperf -V")} if _runs_netserver(pods) else {}),
         "delete_namespace": {"state": "absent", "api_version": "v1", "kind": "Namespace", "name": ns,
                              "wait": True, "wait_timeout": delete_timeout},
     }

@@ -132,7 +132,10 @@ def test_bench_k8s_nodes():
 def test_bench_k8s_meta(data_dir):
     meta = call("bench_k8s_meta", VERSION, K8S_NODES, NODE_OBJECTS, PODS,
                 (data_dir / "iperf3-version-3.18.txt").read_text())
-    assert (meta["kubernetes"], meta["iperf3"]) == (RKE2, "3.18")
+    assert (meta["kubernetes"], meta["iperf3"], meta["netperf"]) == (RKE2, "3.18", None)
+    with_netperf = call("bench_k8s_meta", VERSION, K8S_NODES, NODE_OBJECTS, PODS, "iperf 3.18", None,
+                        (data_dir / "netperf-version-2.7.0.txt").read_text())
+    assert with_netperf["netperf"] == "2.7.0"
     assert meta["environment_nodes"][0]["vcpus"] == 8
 
 
