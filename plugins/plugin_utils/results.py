@@ -561,7 +561,7 @@ def sections(summary: dict[str, Any], charts: bool) -> list[tuple[str, tuple[lis
 def render_markdown(summary: dict[str, Any], charts: bool = False) -> str:
     """report.md for one run; ``charts``: the charts were drawn beside it."""
     lines = [f"# Benchmark run {summary['run_id']}", "", *context_lines(summary)]
-    alt = {"throughput.png": "Throughput per test, median with min-max range; UDP tests apart, with the offered rate",
+    alt = {"throughput.png": "Throughput per test, median with min-max range",
            "latency.png": "netperf latency per test: p50 bar, p99 whisker"}
     for title, rows, image in sections(summary, charts):
         lines += ["", f"## {title}", "", *markdown_table(*rows)]
