@@ -46,6 +46,13 @@ def bench_iperf3_version(text: str) -> str:
         raise AnsibleFilterError(f"bench_iperf3_version: {exc}") from exc
 
 
+def bench_netperf_version(text: str) -> str | None:
+    try:
+        return kube.netperf_version(text or "")
+    except kube.KubeError as exc:
+        raise AnsibleFilterError(f"bench_netperf_version: {exc}") from exc
+
+
 def iperf3_record(doc: str | dict[str, Any]) -> dict[str, Any]:
     try:
         return results.parse_iperf3(json.loads(doc) if isinstance(doc, str) else doc)
@@ -107,11 +114,12 @@ def bench_k8s_nodes(node_names: list[str], nodes: Any = None, pods: Any = None, 
 
 
 def bench_k8s_meta(version: dict[str, Any], node_names: list[str], nodes: Any, pods: Any, iperf3_version: str,
-                   hosts: dict[str, Any] | None = None) -> dict[str, Any]:
+                   hosts: dict[str, Any] | None = None, netperf_version: str | None = None) -> dict[str, Any]:
     try:
         records = kube.node_records(list(node_names), nodes, hosts)
         meta = kube.run_metadata(version or {}, records, pods)
         meta["iperf3"] = kube.iperf3_version(iperf3_version)
+        meta["netperf"] = kube.netperf_version(netperf_version or "")
         meta["environment_nodes"] = kube.environment_nodes(records)
         return meta
     except (ValueError, KeyError) as exc:
@@ -169,8 +177,8 @@ class FilterModule:
         return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
                 "bench_ports": bench_ports,
                 "bench_retryable": bench_retryable, "iperf3_record": iperf3_record,
-                "bench_iperf3_version": bench_iperf3_version, "bench_input_problems": bench_input_problems,
-                "spread": spread, "bench_gate": bench_gate, "bench_manifests": bench_manifests,
-                "bench_k8s_nodes": bench_k8s_nodes,
+                "bench_iperf3_version": bench_iperf3_version, "bench_netperf_version": bench_netperf_version,
+                "bench_input_problems": bench_input_problems, "spread": spread, "bench_gate": bench_gate,
+                "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,
                 "bench_k8s_meta": bench_k8s_meta, "bench_k8s_calls": bench_k8s_calls,
                 "bench_k8s_cni": bench_k8s_cni, "bench_k8s_datapath": bench_k8s_datapath}

@@ -14,7 +14,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from . import matrix, report_files
 from .report_files import atomic_target
+from .results import run_label
 
 FORMATS = ("png", "svg")
 
@@ -45,39 +47,88 @@ def _error_bars(results: list[dict[str, Any]]) -> tuple[list[float], list[list[f
     return medians, [low, high]
 
 
-def _bar_chart(summary: dict[str, Any], results: list[dict[str, Any]], bars: tuple[list[float], list[list[float]]],
-               style: tuple[str, str, str], stem: Path) -> list[Path]:
-    """One run's tests as horizontal bars with error bars; ``style``: colour, axis label, title suffix."""
-    color, xlabel, title = style
-    fig = Figure(figsize=(8, 0.5 * len(results) + 1.6))
-    ax = fig.subplots()
-    positions = range(len(results))
+def _panel(ax: Any, results: list[dict[str, Any]], bars: tuple[list[float], list[list[float]]],
+           color: str, xlabel: str, digits: int) -> None:
+    """Tests as horizontal bars with error bars on one axis, each labelled with its median (the bar's
+    value; "-" for a test without result) right of its whisker, and "CPU-bound" where the sender's CPU
+    bounded it (results.cpu_limited)."""
+    positions = list(range(len(results)))
     ax.barh(positions, bars[0], xerr=bars[1], capsize=4, color=color)
-    ax.set_yticks(list(positions), [r["scenario"] for r in results])
+    figures = [r["gbps_median"] if r.get("tool", "iperf3") == "iperf3" else r.get("p50_us") for r in results]
+    for position, result, value, bar, high in zip(positions, results, figures, bars[0], bars[1][1], strict=True):
+        label = report_files.fmt(value, digits) + (" CPU-bound" if result.get("cpu_limited") else "")
+        ax.annotate(label, (bar + high, position), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks(positions, [r["scenario"] for r in results])
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
-    ax.set_title(f"{summary['cni']} - run {summary['run_id']}{title}")
+    # Room right of the longest whisker for its label.
+    ax.margins(x=0.12)
+
+
+def _offered(ax: Any, summary: dict[str, Any], results: list[dict[str, Any]]) -> None:
+    """The rate each UDP test offered (matrix.offered_gbps), a dashed mark across its bar: a UDP figure cannot
+    exceed it, whatever the datapath could carry."""
+    entries = {e.get("name"): e for e in summary.get("matrix") or []}
+    offered = [(position, matrix.offered_gbps(entries[r["scenario"]], summary.get("settings") or {}))
+               for position, r in enumerate(results) if r["scenario"] in entries]
+    drawn = [(position, rate) for position, rate in offered if rate is not None]
+    if drawn:
+        ax.vlines([rate for _, rate in drawn], [p - 0.4 for p, _ in drawn], [p + 0.4 for p, _ in drawn],
+                  colors="#c44e52", linestyles="--", label="offered rate")
+        ax.legend(loc="lower right", fontsize=7)
+
+
+def _title(summary: dict[str, Any], suffix: str = "") -> str:
+    return f"{run_label(summary)} - run {summary['run_id']}{suffix}"
+
+
+def run_figure(summary: dict[str, Any]) -> Figure:
+    """Throughput per test of one run (iperf3 tests): median bars with min-max range, each labelled with its
+    median; UDP tests on an axis of their own, with the rate they were offered."""
+    tests = [r for r in summary["results"] if r.get("tool", "iperf3") == "iperf3"]
+    groups = [(group, udp) for group, udp in (([r for r in tests if r["protocol"] != "udp"], False),
+                                              ([r for r in tests if r["protocol"] == "udp"], True)) if group]
+    fig = Figure(figsize=(8, 0.5 * len(tests) + 1.6 * len(groups)))
+    axes = fig.subplots(len(groups), 1, squeeze=False,
+                        gridspec_kw={"height_ratios": [len(group) + 1 for group, _ in groups]})[:, 0]
+    for ax, (group, udp) in zip(axes, groups, strict=True):
+        label = ("UDP Gbit/s received (median, bar: min-max of repeats; dashed: offered)" if udp
+                 else "Gbit/s (median, bar: min-max of repeats)")
+        # UDP rates are often below 1 Gbit/s: two decimals.
+        _panel(ax, group, _error_bars(group), "#8172b2" if udp else "#4c72b0", label, 2 if udp else 1)
+        if udp:
+            _offered(ax, summary, group)
+    axes[0].set_title(_title(summary))
+    fig.set_layout_engine("constrained")
     if summary.get("provider") == "local":
         _model_note(fig)
-    return _save(fig, stem)
+    return fig
 
 
 def run_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
-    """Throughput per test of one run (iperf3 tests): median bars with min-max range."""
-    results = [r for r in summary["results"] if r.get("tool", "iperf3") == "iperf3"]
-    return _bar_chart(summary, results, _error_bars(results),
-                      ("#4c72b0", "Gbit/s (median, bar: min-max of repeats)", ""), stem)
+    """run_figure as stem.png and stem.svg."""
+    return _save(run_figure(summary), stem)
 
 
-def latency_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
-    """netperf latency per test of one run: the median p50 as the bar, whisker to the median p99."""
+def latency_figure(summary: dict[str, Any]) -> Figure:
+    """netperf latency per test of one run: the median p50 as the bar (labelled), whisker to the median p99."""
     results = [r for r in summary["results"] if r.get("tool") == "netperf"]
     p50 = [r["p50_us"] or 0.0 for r in results]
     p99 = [(r["p99_us"] - r["p50_us"]) if r["p50_us"] is not None and r["p99_us"] is not None else 0.0
            for r in results]
-    return _bar_chart(summary, results, (p50, [[0.0] * len(results), p99]),
-                      ("#55a868", "microseconds per transaction (bar: p50, whisker: p99; medians of repeats)",
-                       ": netperf latency"), stem)
+    fig = Figure(figsize=(8, 0.5 * len(results) + 1.6))
+    ax = fig.subplots()
+    _panel(ax, results, (p50, [[0.0] * len(results), p99]), "#55a868",
+           "microseconds per transaction (bar: p50, whisker: p99; medians of repeats)", 0)
+    ax.set_title(_title(summary, ": netperf latency"))
+    if summary.get("provider") == "local":
+        _model_note(fig)
+    return fig
+
+
+def latency_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
+    """latency_figure as stem.png and stem.svg."""
+    return _save(latency_figure(summary), stem)
 
 
 # One colour per run of a comparison or per line of a trend (matplotlib's tab10, which has ten).

@@ -77,7 +77,8 @@ def test_a_run_is_reported_once_with_its_problems_table_and_files(callback, tmp_
     assert display.of("warning")[0].startswith(f"bench_report: {run}: 0004-udp-r2.json: ")
     table, files, runs = display.of("display")
     assert table.startswith("run r1: cni=cilium provider=local")
-    assert [line.split()[:2] for line in table.splitlines()[4:6]] == [["tcp", "cross-node"], ["udp", "cross-node"]]
+    assert table.splitlines()[1].startswith("context: local; cilium; ")
+    assert [line.split()[:2] for line in table.splitlines()[5:7]] == [["tcp", "cross-node"], ["udp", "cross-node"]]
     assert files == f"reports: {run}/report.md, summary.json, summary.csv, throughput.png/.svg"
     # Then the history of the results directory the run is in, once.
     assert runs == f"history: {tmp_path}/index.json (runs: 1), {tmp_path}/history/history.md"
