@@ -208,7 +208,8 @@ def test_each_result_keeps_its_repeats_and_the_interval_of_its_median(iperf3_jso
     assert second["values"] == list(rates)
     assert (second["ci_low"], second["ci_high"], second["ci_confidence"]) == (29800.0, 31050.0, 0.96875)
     report = results.render_markdown(summary)
-    assert "| 36.55 | 26.02 | 51.36 | 26.02-51.36 (75%) |" in report
+    # The captures' senders ran at a full core: the median is flagged CPU-bound.
+    assert "| 36.55 CPU-bound | 26.02 | 51.36 | 26.02-51.36 (75%) |" in report
     assert "| 30250 | 29800 | 31050 | 29800-31050 |" in report
     assert results.CI_NOTE[0] in report
     header = results.render_csv(summary).splitlines()[0].split(",")
@@ -221,7 +222,7 @@ def test_one_repeat_has_no_interval(tmp_path, iperf3_json):
     assert [(r["values"] == [r["gbps_median"]], r["ci_low"], r["ci_confidence"]) for r in summary["results"]] == [
         (True, None, None), (True, None, None)]
     report = (run / "report.md").read_text()
-    assert results.CI_NOTE[0] not in report and "| 26.02 | 26.02 | 26.02 | - |" in report
+    assert results.CI_NOTE[0] not in report and "| 26.02 CPU-bound | 26.02 | 26.02 | - |" in report
 
 
 def _records(iperf3_json, data_dir, *names):
