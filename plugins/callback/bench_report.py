@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import compare, results, scale_report
+from ansible_collections.netlab.lab.plugins.plugin_utils import compare, history, results, scale_report
 
 DOCUMENTATION = r"""
 name: bench_report
 type: aggregate
-short_description: Report iperf3 benchmark runs and compare them at the end of the playbook
+short_description: Report benchmark runs, compare them and keep their history at the end of the playbook
 version_added: "1.0.0"
 description:
   - Plays announce work with C(ansible.builtin.set_stats), as aggregated lists.
     C(netlab_run_dirs) holds run directories to report, C(netlab_compare) items
-    C({results_dir, runs}) where C(runs) names two runs or is empty for the newest
-    Canal and Cilium runs of the lab, C(netlab_scale_dirs) Service scale runs.
+    C({results_dir, runs, baseline, chain}) where C(runs) names two or more runs or is empty
+    for the newest run of each CNI and profile of the lab, C(baseline) names the run (run id or
+    label such as C(canal/vxlan)) the others are held against (default the first, Canal first),
+    C(chain) the runs of the step table (labels or run ids; default canal/vxlan, cilium/tunnel,
+    cilium/kube-proxy, cilium/native-legacy, cilium/native-bpf as present), and
+    C(netlab_scale_dirs) Service scale runs. A request asked twice is written once.
   - At the end of the playbook it rebuilds each run's C(summary.json),
     C(summary.csv), C(report.md) and charts from the raw iperf3 JSON files alone,
-    writes each comparison to C(results/comparisons/<run a>_vs_<run b>/), and
-    prints the tables.
+    writes each comparison to C(results/comparisons/<baseline run>_vs_<other run>/) (two runs) or
+    C(results/comparisons/<baseline run>_vs_<N>-runs/), with the step table ("where the difference
+    comes from"), and prints the tables.
+  - After a run's reports it rebuilds the history of its results directory, C(results/index.json)
+    (one entry per run with its lab, CNI, profile, environment and each test's headline median) and
+    C(results/history/) (C(history.md) and C(trend.png)/C(.svg), each test over time in the lab of the
+    newest run).
   - For a Service scale run it writes C(scale.md), C(scale.csv) and C(scale.png)/C(.svg) (latency and
     update time against the number of Services) in the run, and the newest run of each CNI together
     in C(results/comparisons/service-scale/).
@@ -61,21 +71,23 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
         custom = stats.custom.get("_run") or {}
-        for run_dir in dict.fromkeys(custom.get("netlab_run_dirs") or []):
-            self._report(run_dir)
+        reported = [run_dir for run_dir in dict.fromkeys(custom.get("netlab_run_dirs") or []) if self._report(run_dir)]
         for run_dir in dict.fromkeys(custom.get("netlab_scale_dirs") or []):
             self._scale(run_dir)
         seen = set()
         for request in custom.get("netlab_compare") or []:
-            key = (request["results_dir"], tuple(request.get("runs") or ()))
+            key = (request["results_dir"], tuple(request.get("runs") or ()), request.get("baseline") or None,
+                   tuple(request.get("chain") or ()))
             if key not in seen:
                 seen.add(key)
-                self._compare(request["results_dir"], list(key[1]))
+                self._compare(request["results_dir"], list(key[1]), key[2], list(key[3]))
+        for results_dir in dict.fromkeys(str(Path(run_dir).parent) for run_dir in reported):
+            self._history(results_dir)
         if custom.get("netlab_kubeconfig"):
             self._display.display(f"kubeconfig: {custom['netlab_kubeconfig']} (mode 0600; export KUBECONFIG=... "
                                   "to use it)")
 
-    def _report(self, run_dir: str) -> None:
+    def _report(self, run_dir: str) -> bool:
         def build() -> tuple[str, list[str], list[str]]:
             summary, problems = results.write_reports(
                 run_dir, self.get_option("noisy_cv_percent"), self.get_option("charts")
@@ -83,7 +95,7 @@ class CallbackModule(CallbackBase):
             return (results.render_text(summary), [f"{run_dir}: {p}" for p in problems],
                     [f"reports: {run_dir}/report.md, summary.json, summary.csv, throughput.png/.svg"])
 
-        self._publish("BENCHMARK SUMMARY", f"the report of {run_dir}", build)
+        return self._publish("BENCHMARK SUMMARY", f"the report of {run_dir}", build)
 
     def _scale(self, run_dir: str) -> None:
         def build() -> tuple[str, list[str], list[str]]:
@@ -95,24 +107,26 @@ class CallbackModule(CallbackBase):
 
         self._publish("SERVICE SCALE", f"the Service scale report of {run_dir}", build)
 
-    def _publish(self, title: str, what: str, build: Callable[[], tuple[str, list[str], list[str]]]) -> None:
-        """Write a run's reports with build(), then print its problems, its table and where the files are."""
+    def _publish(self, title: str, what: str, build: Callable[[], tuple[str, list[str], list[str]]]) -> bool:
+        """Write a run's reports with build(), then print its problems, its table and where the files are;
+        False when they could not be built."""
         try:
             text, problems, outputs = build()
         except (OSError, ValueError) as exc:
             self._display.warning(f"bench_report: cannot build {what}: {exc}")
-            return
+            return False
         for problem in problems:
             self._display.warning(f"bench_report: {problem}")
         self._display.banner(title)
         self._display.display(text)
         for line in outputs:
             self._display.display(line)
+        return True
 
-    def _compare(self, results_dir: str, runs: list[str]) -> None:
+    def _compare(self, results_dir: str, runs: list[str], baseline: str | None, chain: list[str]) -> None:
         try:
             comparison, out = compare.write_comparison(
-                results_dir, runs, self.get_option("noisy_cv_percent"), self.get_option("charts")
+                results_dir, runs, self.get_option("noisy_cv_percent"), self.get_option("charts"), baseline, chain
             )
         except (OSError, ValueError) as exc:
             self._display.display(f"comparison skipped: {exc}")
@@ -122,3 +136,12 @@ class CallbackModule(CallbackBase):
         for warning in comparison["warnings"]:
             self._display.warning(f"bench_report: {warning}")
         self._display.display(f"comparison: {out}/comparison.md, comparison.json, comparison.csv, comparison.png/.svg")
+
+    def _history(self, results_dir: str) -> None:
+        try:
+            index, out, charts = history.write_history(results_dir, self.get_option("charts"))
+        except (OSError, ValueError) as exc:
+            self._display.warning(f"bench_report: cannot build the history of {results_dir}: {exc}")
+            return
+        self._display.display(f"history: {results_dir}/index.json (runs: {len(index['runs'])}), "
+                              f"{out}/history.md{', trend.png/.svg' if charts else ''}")

@@ -1,4 +1,5 @@
-"""Filters that expose the benchmark planner, the Kubernetes transport and the iperf3 parser to playbooks.
+"""Filters that expose the benchmark planner, the Kubernetes transport, the iperf3 parser and the
+regression gate to playbooks.
 
 Each filter is documented in its sidecar file of the same name (bench_plan.yml, ...).
 """
@@ -10,7 +11,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import inputs, kube, matrix, results
+from ansible_collections.netlab.lab.plugins.plugin_utils import gate, inputs, kube, matrix, results
 
 
 def bench_plan(matrix_entries: list[dict[str, Any]], nodes: list[dict[str, Any]],
@@ -45,6 +46,13 @@ def bench_iperf3_version(text: str) -> str:
         raise AnsibleFilterError(f"bench_iperf3_version: {exc}") from exc
 
 
+def bench_netperf_version(text: str) -> str | None:
+    try:
+        return kube.netperf_version(text or "")
+    except kube.KubeError as exc:
+        raise AnsibleFilterError(f"bench_netperf_version: {exc}") from exc
+
+
 def iperf3_record(doc: str | dict[str, Any]) -> dict[str, Any]:
     try:
         return results.parse_iperf3(json.loads(doc) if isinstance(doc, str) else doc)
@@ -57,6 +65,14 @@ def spread(values: list[Any]) -> dict[str, float | None]:
         return results.spread([float(v) for v in values])
     except (TypeError, ValueError) as exc:
         raise AnsibleFilterError(f"spread: {exc}") from exc
+
+
+def bench_gate(run_dir: str, baseline_dir: str, tolerance: Any = 10) -> dict[str, Any]:
+    """The regression gate of a run folder against a baseline run folder; writes gate.json into the run."""
+    try:
+        return gate.write_gate(run_dir, baseline_dir, tolerance)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"bench_gate: {exc}") from exc
 
 
 def _placements(matrix_entries: list[dict[str, Any]]) -> list[str]:
@@ -98,11 +114,12 @@ def bench_k8s_nodes(node_names: list[str], nodes: Any = None, pods: Any = None, 
 
 
 def bench_k8s_meta(version: dict[str, Any], node_names: list[str], nodes: Any, pods: Any, iperf3_version: str,
-                   hosts: dict[str, Any] | None = None) -> dict[str, Any]:
+                   hosts: dict[str, Any] | None = None, netperf_version: str | None = None) -> dict[str, Any]:
     try:
         records = kube.node_records(list(node_names), nodes, hosts)
         meta = kube.run_metadata(version or {}, records, pods)
         meta["iperf3"] = kube.iperf3_version(iperf3_version)
+        meta["netperf"] = kube.netperf_version(netperf_version or "")
         meta["environment_nodes"] = kube.environment_nodes(records)
         return meta
     except (ValueError, KeyError) as exc:
@@ -160,7 +177,8 @@ class FilterModule:
         return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
                 "bench_ports": bench_ports,
                 "bench_retryable": bench_retryable, "iperf3_record": iperf3_record,
-                "bench_iperf3_version": bench_iperf3_version, "bench_input_problems": bench_input_problems,
-                "spread": spread, "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,
+                "bench_iperf3_version": bench_iperf3_version, "bench_netperf_version": bench_netperf_version,
+                "bench_input_problems": bench_input_problems, "spread": spread, "bench_gate": bench_gate,
+                "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,
                 "bench_k8s_meta": bench_k8s_meta, "bench_k8s_calls": bench_k8s_calls,
                 "bench_k8s_cni": bench_k8s_cni, "bench_k8s_datapath": bench_k8s_datapath}

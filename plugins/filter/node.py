@@ -17,6 +17,27 @@ def node_nic(facts: dict[str, Any], address: str) -> dict[str, Any]:
     return {}
 
 
+# What ansible_processor holds besides model names: each CPU's index and its vendor id (x86).
+CPU_VENDORS = ("GenuineIntel", "AuthenticAMD", "HygonGenuine", "CentaurHauls")
+
+
+def cpu_model(processor: list[Any] | None) -> str | None:
+    """One model name from ``ansible_processor``, which lists per CPU its index, vendor id and model name
+    (``['0', 'GenuineIntel', 'Intel(R) Xeon(R) ...', '1', ...]``; other architectures give fewer fields):
+    the first entry that is neither an index nor a vendor id, else the vendor id, else None."""
+    names = [str(p).strip() for p in processor or [] if str(p).strip() and not str(p).strip().isdigit()]
+    models = [name for name in names if name not in CPU_VENDORS]
+    return (models or names or [None])[0]
+
+
+def node_hardware(facts: dict[str, Any]) -> dict[str, Any]:
+    """What run.json records of a node (``environment.nodes``) from its gathered facts: name, kernel,
+    vCPUs, memory (MiB) and CPU model."""
+    return {"name": facts.get("ansible_nodename"), "kernel": facts.get("ansible_kernel"),
+            "vcpus": facts.get("ansible_processor_vcpus"), "memtotal_mb": facts.get("ansible_memtotal_mb"),
+            "cpu_model": cpu_model(facts.get("ansible_processor"))}
+
+
 # What the Cilium model's programs (roles/lab_cni/files/bpf) use, by the names of
 # ``bpftool -j feature probe kernel``: program and map types, and the helpers each program type calls.
 BPF_NEEDS = {
@@ -43,4 +64,4 @@ def bpf_missing(probe: dict[str, Any]) -> list[str]:
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"node_nic": node_nic, "bpf_missing": bpf_missing}
+        return {"node_nic": node_nic, "node_hardware": node_hardware, "bpf_missing": bpf_missing}

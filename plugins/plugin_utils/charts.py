@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from matplotlib import rc_context
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
 # Figure without pyplot: no GUI backend and no global state, so it works on a headless controller.
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from . import matrix, report_files
 from .report_files import atomic_target
+from .results import run_label
 
 FORMATS = ("png", "svg")
 
@@ -42,58 +47,129 @@ def _error_bars(results: list[dict[str, Any]]) -> tuple[list[float], list[list[f
     return medians, [low, high]
 
 
-def _bar_chart(summary: dict[str, Any], results: list[dict[str, Any]], bars: tuple[list[float], list[list[float]]],
-               style: tuple[str, str, str], stem: Path) -> list[Path]:
-    """One run's tests as horizontal bars with error bars; ``style``: colour, axis label, title suffix."""
-    color, xlabel, title = style
-    fig = Figure(figsize=(8, 0.5 * len(results) + 1.6))
-    ax = fig.subplots()
-    positions = range(len(results))
+def _panel(ax: Any, results: list[dict[str, Any]], bars: tuple[list[float], list[list[float]]],
+           color: str, xlabel: str, digits: int) -> None:
+    """Tests as horizontal bars with error bars on one axis, each labelled with its median (the bar's
+    value; "-" for a test without result) right of its whisker, and "CPU-bound" where the sender's CPU
+    bounded it (results.cpu_limited)."""
+    positions = list(range(len(results)))
     ax.barh(positions, bars[0], xerr=bars[1], capsize=4, color=color)
-    ax.set_yticks(list(positions), [r["scenario"] for r in results])
+    figures = [r["gbps_median"] if r.get("tool", "iperf3") == "iperf3" else r.get("p50_us") for r in results]
+    for position, result, value, bar, high in zip(positions, results, figures, bars[0], bars[1][1], strict=True):
+        label = report_files.fmt(value, digits) + (" CPU-bound" if result.get("cpu_limited") else "")
+        ax.annotate(label, (bar + high, position), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks(positions, [r["scenario"] for r in results])
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
-    ax.set_title(f"{summary['cni']} - run {summary['run_id']}{title}")
+    # Room right of the longest whisker for its label.
+    ax.margins(x=0.12)
+
+
+def _offered(ax: Any, summary: dict[str, Any], results: list[dict[str, Any]]) -> None:
+    """The rate each UDP test offered (matrix.offered_gbps), a dashed mark across its bar: a UDP figure cannot
+    exceed it, whatever the datapath could carry."""
+    entries = {e.get("name"): e for e in summary.get("matrix") or []}
+    offered = [(position, matrix.offered_gbps(entries[r["scenario"]], summary.get("settings") or {}))
+               for position, r in enumerate(results) if r["scenario"] in entries]
+    drawn = [(position, rate) for position, rate in offered if rate is not None]
+    if drawn:
+        ax.vlines([rate for _, rate in drawn], [p - 0.4 for p, _ in drawn], [p + 0.4 for p, _ in drawn],
+                  colors="#c44e52", linestyles="--", label="offered rate")
+        ax.legend(loc="lower right", fontsize=7)
+
+
+def _title(summary: dict[str, Any], suffix: str = "") -> str:
+    return f"{run_label(summary)} - run {summary['run_id']}{suffix}"
+
+
+def run_figure(summary: dict[str, Any]) -> Figure:
+    """Throughput per test of one run (iperf3 tests): median bars with min-max range, each labelled with its
+    median; UDP tests on an axis of their own, with the rate they were offered."""
+    tests = [r for r in summary["results"] if r.get("tool", "iperf3") == "iperf3"]
+    groups = [(group, udp) for group, udp in (([r for r in tests if r["protocol"] != "udp"], False),
+                                              ([r for r in tests if r["protocol"] == "udp"], True)) if group]
+    fig = Figure(figsize=(8, 0.5 * len(tests) + 1.6 * len(groups)))
+    axes = fig.subplots(len(groups), 1, squeeze=False,
+                        gridspec_kw={"height_ratios": [len(group) + 1 for group, _ in groups]})[:, 0]
+    for ax, (group, udp) in zip(axes, groups, strict=True):
+        label = ("UDP Gbit/s received (median, bar: min-max of repeats; dashed: offered)" if udp
+                 else "Gbit/s (median, bar: min-max of repeats)")
+        # UDP rates are often below 1 Gbit/s: two decimals.
+        _panel(ax, group, _error_bars(group), "#8172b2" if udp else "#4c72b0", label, 2 if udp else 1)
+        if udp:
+            _offered(ax, summary, group)
+    axes[0].set_title(_title(summary))
+    fig.set_layout_engine("constrained")
     if summary.get("provider") == "local":
         _model_note(fig)
-    return _save(fig, stem)
+    return fig
 
 
 def run_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
-    """Throughput per test of one run (iperf3 tests): median bars with min-max range."""
-    results = [r for r in summary["results"] if r.get("tool", "iperf3") == "iperf3"]
-    return _bar_chart(summary, results, _error_bars(results),
-                      ("#4c72b0", "Gbit/s (median, bar: min-max of repeats)", ""), stem)
+    """run_figure as stem.png and stem.svg."""
+    return _save(run_figure(summary), stem)
 
 
-def latency_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
-    """netperf latency per test of one run: the median p50 as the bar, whisker to the median p99."""
+def latency_figure(summary: dict[str, Any]) -> Figure:
+    """netperf latency per test of one run: the median p50 as the bar (labelled), whisker to the median p99."""
     results = [r for r in summary["results"] if r.get("tool") == "netperf"]
     p50 = [r["p50_us"] or 0.0 for r in results]
     p99 = [(r["p99_us"] - r["p50_us"]) if r["p50_us"] is not None and r["p99_us"] is not None else 0.0
            for r in results]
-    return _bar_chart(summary, results, (p50, [[0.0] * len(results), p99]),
-                      ("#55a868", "microseconds per transaction (bar: p50, whisker: p99; medians of repeats)",
-                       ": netperf latency"), stem)
+    fig = Figure(figsize=(8, 0.5 * len(results) + 1.6))
+    ax = fig.subplots()
+    _panel(ax, results, (p50, [[0.0] * len(results), p99]), "#55a868",
+           "microseconds per transaction (bar: p50, whisker: p99; medians of repeats)", 0)
+    ax.set_title(_title(summary, ": netperf latency"))
+    if summary.get("provider") == "local":
+        _model_note(fig)
+    return fig
+
+
+def latency_chart(summary: dict[str, Any], stem: Path) -> list[Path]:
+    """latency_figure as stem.png and stem.svg."""
+    return _save(latency_figure(summary), stem)
+
+
+# One colour per run of a comparison or per line of a trend (matplotlib's tab10, which has ten).
+COLOURS = ("#dd8452", "#4c72b0", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974",
+           "#64b5cd")
+
+
+def _grouped_bars(ax: Any, comparison: dict[str, Any], rows: list[dict[str, Any]], digits: int) -> None:
+    """One group per test, one bar per run with its value; whisker: the median's confidence interval where known."""
+    runs = comparison["runs"]
+    height = 0.8 / len(runs)
+    for j, run in enumerate(runs):
+        entries = [row["runs"][j] or {} for row in rows]
+        medians = [e.get("median") or 0.0 for e in entries]
+        low = [m - e["ci_low"] if e.get("ci_low") is not None else 0.0 for m, e in zip(medians, entries, strict=True)]
+        high = [e["ci_high"] - m if e.get("ci_high") is not None else 0.0
+                for m, e in zip(medians, entries, strict=True)]
+        bars = ax.barh([i + (j - (len(runs) - 1) / 2) * height for i in range(len(rows))], medians, height=height,
+                       xerr=[low, high], capsize=2, color=COLOURS[j % len(COLOURS)], label=run["label"])
+        ax.bar_label(bars, labels=["" if e.get("median") is None else f"{e['median']:.{digits}f}" for e in entries],
+                     padding=3, fontsize=6)
+    ax.set_yticks(list(range(len(rows))), [row["scenario"] for row in rows])
+    ax.invert_yaxis()
+    ax.margins(x=0.12)
 
 
 def comparison_chart(comparison: dict[str, Any], stem: Path) -> list[Path]:
-    """Throughput per test (iperf3 tests) of two runs side by side."""
-    rows = [row for row in comparison["rows"] if row.get("tool", "iperf3") == "iperf3"]
-    labels = comparison["labels"]
-    fig = Figure(figsize=(8, 0.8 * len(rows) + 1.6))
-    ax = fig.subplots()
-    height = 0.38
-    for offset, side, color in ((-height / 2, "a", "#dd8452"), (height / 2, "b", "#4c72b0")):
-        stats = [row[side] or {"gbps_median": None, "gbps_min": None, "gbps_max": None} for row in rows]
-        medians, errors = _error_bars(stats)
-        ax.barh([i + offset for i in range(len(rows))], medians, height=height, xerr=errors, capsize=3,
-                color=color, label=labels[side])
-    ax.set_yticks(list(range(len(rows))), [row["scenario"] for row in rows])
-    ax.invert_yaxis()
-    ax.set_xlabel("Gbit/s (median, bar: min-max of repeats)")
-    ax.set_title(f"{labels['a']} vs {labels['b']}")
-    ax.legend(loc="lower right")
+    """Each test's headline median, one group of bars per test and one bar per run: throughput (iperf3)
+    and transaction rate (netperf) on panels of their own."""
+    panels = [(unit, digits, [row for row in comparison["rows"] if row["unit"] == unit])
+              for unit, digits in (("Gbit/s", 2), ("trans/s", 0))]
+    panels = [panel for panel in panels if panel[2]]
+    sizes = [0.18 * len(rows) * len(comparison["runs"]) + 0.8 for _, _, rows in panels]
+    fig = Figure(figsize=(9, sum(sizes) + 1.2))
+    axes = fig.subplots(len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": sizes})[:, 0]
+    for ax, (unit, digits, rows) in zip(axes, panels, strict=True):
+        _grouped_bars(ax, comparison, rows, digits)
+        ax.set_xlabel(f"{unit} (median; whisker: its confidence interval where known)")
+    axes[0].set_title(f"{len(comparison['runs'])} runs, baseline "
+                      f"{comparison['runs'][comparison['baseline']]['label']}")
+    axes[0].legend(loc="best", fontsize=7)
     if "local" in comparison["providers"]:
         _model_note(fig)
     return _save(fig, stem)
@@ -122,4 +198,53 @@ def scale_chart(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], stem: P
         ax.legend(fontsize=7)
     _model_note(fig, "local lab: model of the two lookup structures on one machine's kernel, "
                 "not kube-proxy or Cilium themselves")
+    return _save(fig, stem)
+
+
+def _started(run: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(run.get("started") or "")
+    except ValueError:
+        return None
+
+
+def trend_chart(index: dict[str, Any], provider: str | None, stem: Path) -> list[Path]:
+    """Each test's headline median over time in one lab (the runs of ``provider`` in the history index),
+    one panel per test (throughput tests first, then the netperf rates), one line per CNI and profile.
+    Runs without a readable start time are left out; nothing is drawn without a point."""
+    runs = [run for run in index["runs"] if run.get("provider") == provider and _started(run)]
+    tests: dict[tuple[str, str], dict[str, list[tuple[datetime, float]]]] = {}
+    for run in runs:
+        line = f"{run['cni']}/{run['profile']}" if run.get("profile") else str(run.get("cni"))
+        for test in run["tests"]:
+            if test["median"] is not None:
+                points = tests.setdefault((test["unit"], test["scenario"]), {}).setdefault(line, [])
+                points.append((_started(run), test["median"]))
+    if not tests:
+        return []
+    panels = sorted(tests, key=lambda key: key[0] != "Gbit/s")  # stable: each group keeps the runs' test order
+    lines = sorted({line for points in tests.values() for line in points})
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    # Constrained layout keeps the title, the panels, their date ticks and the legend beside them apart.
+    fig = Figure(figsize=(4.2 * columns, 2.6 * rows + 0.9), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, key in zip(axes, panels, strict=False):
+        for line, points in sorted(tests[key].items()):
+            ax.plot(*zip(*points, strict=True), "o-", markersize=3, color=COLOURS[lines.index(line) % len(COLOURS)],
+                    label=line)
+        ax.set_title(f"{key[1]} ({key[0]})", fontsize=8)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    handles = [Line2D([], [], marker="o", color=COLOURS[i % len(COLOURS)], label=line) for i, line in enumerate(lines)]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
+    fig.suptitle(f"Headline median per test over time, lab {provider}")
+    if provider == "local":
+        _model_note(fig)
     return _save(fig, stem)

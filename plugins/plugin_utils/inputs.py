@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import kube, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils import gate, kube, matrix
 
 # A run directory's name: a plain file name, never a path.
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -48,6 +48,20 @@ def _run_name(value: Any) -> str | None:
         "empty or a run directory's name (letters, digits, . _ -; no path)")
 
 
+def _baseline(value: Any) -> str | None:
+    # latest is about to name the run being gated: the gate would hold the run against itself.
+    wanted = _run_name(value)
+    return wanted or (None if value != "latest" else "empty or a run's id (not latest, which becomes this run)")
+
+
+def _tolerance(value: Any) -> str | None:
+    try:
+        gate.tolerance(value)
+    except ValueError:
+        return "a number of percent above 0 and below 100"
+    return None
+
+
 def _transport(value: Any) -> str | None:
     return None if value in TRANSPORTS else f"one of {', '.join(TRANSPORTS)}"
 
@@ -66,6 +80,8 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "delete_timeout": _range(1, 86400),
     "run_id": _run_name,
     "resume": _run_name,
+    "baseline": _baseline,
+    "tolerance": _tolerance,
 }
 
 

@@ -28,6 +28,7 @@ PODS = {
 }
 _DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 _VERSION = re.compile(r"^iperf (\d+)\.(\d+)")
+_NETPERF_VERSION = re.compile(r"^Netperf version (\d+(?:\.\d+)+)")
 MIN_IPERF3 = (3, 16)
 OWN_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component", "netlab.io/run")
 # What iperf3_bench_pod_overrides may not touch: placement, identity and what the benchmark runs.
@@ -307,6 +308,17 @@ def iperf3_version(text: str) -> str:
     return f"{version[0]}.{version[1]}"
 
 
+def netperf_version(text: str) -> str | None:
+    """The version from ``netperf -V`` (``Netperf version 2.7.0`` -> ``2.7.0``); None when the node has no
+    netperf (empty output: the command failed), so a matrix without netperf tests still runs there."""
+    if not text.strip():
+        return None
+    found = _NETPERF_VERSION.match(text.strip())
+    if not found:
+        raise KubeError(f"cannot read the netperf version from {text.strip()[:80]!r}")
+    return found.group(1)
+
+
 def _memory_mb(quantity: str | None) -> int | None:
     """A node's memory capacity (a Kubernetes quantity such as 32859948Ki) in MiB."""
     found = re.fullmatch(r"(\d+)(Ki|Mi|Gi|k|M|G)?", str(quantity or ""))
@@ -421,12 +433,18 @@ def cluster_calls(node_names: list[str], cni_namespace: str = "kube-system") -> 
     }
 
 
+def _runs_netserver(pods: list[dict[str, Any]]) -> bool:
+    """Whether the run's pods serve netperf (the matrix has netperf tests): only then must the image hold it."""
+    return any(port["name"] == "netperf-ctl" for pod in pods for container in pod["spec"]["containers"]
+               for port in container.get("ports", []))
+
+
 def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
           plan: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The arguments of every kubernetes.core call on the run's objects, by step, as the role's tasks pass them.
 
     kubeconfig and context come from module_defaults (group kubernetes.core.k8s). Per-test calls
-    are a list, with the task's timeout and retries.
+    are a list, with the task's timeout and retries. ``netperf_version`` only when the pods serve netperf.
     """
     ns = docs[0]["metadata"]["name"]
     pods = [d for d in docs if d["kind"] == "Pod"]
@@ -441,6 +459,7 @@ def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
         "read_services": {"kind": "Service", "namespace": ns, "label_selectors": [f"app.kubernetes.io/name={APP}"]},
         "iperf3_version": _exec(ns, client, "iperf3 --version"),
         "pod_mtu": _exec(ns, client, "cat /sys/class/net/eth0/mtu"),
+        **({"netperf_version": _exec(ns, client, "netperf -V")} if _runs_netserver(pods) else {}),
         "delete_namespace": {"state": "absent", "api_version": "v1", "kind": "Namespace", "name": ns,
                              "wait": True, "wait_timeout": delete_timeout},
     }

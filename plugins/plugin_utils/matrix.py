@@ -76,6 +76,19 @@ def check_bitrate(value: Any) -> bool:
     return bool(BITRATE.match(text)) and float(text.rstrip("KMGTkmgt")) > 0
 
 
+def offered_gbps(entry: dict[str, Any], settings: dict[str, Any]) -> float | None:
+    """The rate a UDP test offers in Gbit/s, as client_argv passes it: the entry's bitrate, else the run's
+    udp_bitrate. iperf3 applies --bitrate to each stream and counts K, M, G, T in powers of 1000.
+    None for other tests, or when no valid bitrate is known."""
+    entry = normalize_entry(entry)
+    rate = entry["bitrate"] or settings.get("udp_bitrate")
+    if entry["protocol"] != "udp" or rate is None or not check_bitrate(rate):
+        return None
+    text = str(rate)
+    scale = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}.get(text[-1].lower(), 1.0)
+    return float(text.rstrip("KMGTkmgt")) * scale * entry["streams"] / 1e9
+
+
 def normalize_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """Return one matrix entry with defaults filled in, or raise MatrixError."""
     if not isinstance(entry, dict):

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import cpu, proof
+from . import cpu, proof, stats
 from .matrix import NETPERF_TESTS, SAME_HOST, tool
 from .report_files import ResultError, atomic_write, fmt, markdown_table, read_run, text_table
 
@@ -30,18 +30,34 @@ SUMMARY_FIELDS = (
     "scenario", "placement", "same_host", "protocol", "streams", "repeats", "gbps_median", "gbps_min",
     "gbps_max", "gbps_stdev", "gbps_iqr", "cv_percent", "noisy", "retransmits", "lost_percent",
     "jitter_ms", "cpu_client_percent", "cpu_server_percent",
+    # The median's confidence interval of the headline figure, Gbit/s or trans/s (stats.median_ci); the
+    # figures of each repeat (``values``) stay in summary.json only.
+    "ci_low", "ci_high", "ci_confidence",
     # netperf request/response tests (latency in microseconds, medians over the repeats).
     "tool", "size", "trans_per_s_median", "trans_per_s_min", "trans_per_s_max", "conn_per_s_median",
     "p50_us", "p50_us_min", "p50_us_max", "p90_us", "p99_us", "p99_us_min", "p99_us_max", "mean_us",
     # Node CPU during the test (/proc/stat, both ends), and the pod path against the host test.
     "cpu_ends", "cpu_busy_s", "cpu_user_s", "cpu_system_s", "cpu_softirq_s", "cpu_client_s", "cpu_server_s",
     "cpu_per_gbit", "cpu_per_1k_trans", "host_scenario", "host_ratio", "host_ratio_p50",
+    # The figure was bounded by the sending iperf3's CPU (cpu_limited()).
+    "cpu_limited",
 )
 # netperf's selectors (matrix.NETPERF_SELECTORS) -> record keys; latency in microseconds.
 NETPERF_VALUES = {"TRANSACTION_RATE": "trans_per_s", "P50_LATENCY": "p50_us", "P90_LATENCY": "p90_us",
                   "P99_LATENCY": "p99_us", "MEAN_LATENCY": "mean_us", "MIN_LATENCY": "min_us",
                   "MAX_LATENCY": "max_us", "STDDEV_LATENCY": "stddev_us", "ELAPSED_TIME": "elapsed_s",
                   "REQUEST_SIZE": "request_size", "RESPONSE_SIZE": "response_size"}
+# The sending iperf3's CPU, in percent of one core per stream thread that can run at once (median over the
+# repeats), from which a throughput figure is flagged as bounded by the sender's CPU. A pegged sender reads
+# below 100: iperf3 divides its CPU time by the test's whole wall time, set-up and the last interval
+# included (tests/data/iperf3-tcp-1.json, one stream at 26 Gbit/s on loopback: 99 %; the local lab's
+# single-stream pod tests: 82-93 %, its 4-stream tests on 2 vCPUs: 58-86 % in all, under 45 per core).
+# 90 leaves that slack without calling a sender that waited on the path a busy one.
+CPU_LIMITED_PERCENT = 90.0
+# iperf3 paces UDP by polling, so a UDP sender's CPU is high at any rate (the lab's 1 Gbit/s tests: 94-100 %,
+# with the rate reached): a UDP figure is CPU-bound only when its sender also sent less than this share of
+# the offered rate (canal's model sent 0.50 of 1 Gbit/s at 99.9 %; cilium's 1.00 at 95 %).
+UDP_OFFER_REACHED = 0.95
 # What each end's CPU is said as, per test.
 CPU_ENDS = {True: "one kernel", False: "two kernels", None: "client only"}
 LOCAL_LAB_NOTE = (
@@ -77,6 +93,9 @@ def parse_iperf3(doc: Any) -> dict[str, Any]:
         "duration": test.get("duration"),
         "iperf3_version": start.get("version"),
         "gbps": received["bits_per_second"] / 1e9,
+        # UDP: what the sender sent against what it was asked to (--bitrate is per stream; 0: unlimited).
+        "sent_gbps": sent["bits_per_second"] / 1e9 if "bits_per_second" in sent else None,
+        "offered_gbps": (test.get("target_bitrate") or 0) * (test.get("num_streams") or 1) / 1e9 or None,
         "retransmits": sent.get("retransmits") if protocol == "tcp" else None,
         "lost_percent": received.get("lost_percent") if protocol == "udp" else None,
         "jitter_ms": received.get("jitter_ms") if protocol == "udp" else None,
@@ -194,14 +213,14 @@ def path_proof(cni: str | None, placement: str, runs: list[dict[str, Any]],
     }
 
 
-def _headline(program: str, stats: dict[str, float | None]) -> dict[str, Any]:
+def _headline(program: str, figures: dict[str, float | None]) -> dict[str, Any]:
     """The test's figure over its repeats: Gbit/s (iperf3) or transactions per second (netperf)."""
     figure = "gbps" if program == "iperf3" else "trans_per_s"
     other = "trans_per_s" if program == "iperf3" else "gbps"
-    out: dict[str, Any] = {f"{figure}_{key}": stats[key] for key in ("median", "min", "max")}
+    out: dict[str, Any] = {f"{figure}_{key}": figures[key] for key in ("median", "min", "max")}
     out.update({f"{other}_{key}": None for key in ("median", "min", "max")})
-    out.update({"gbps_stdev": stats["stdev"] if program == "iperf3" else None,
-                "gbps_iqr": stats["iqr"] if program == "iperf3" else None,
+    out.update({"gbps_stdev": figures["stdev"] if program == "iperf3" else None,
+                "gbps_iqr": figures["iqr"] if program == "iperf3" else None,
                 "unit": "Gbit/s" if program == "iperf3" else "trans/s"})
     return out
 
@@ -240,6 +259,36 @@ def _cpu_summary(placement: str, program: str, good: list[dict[str, Any]]) -> di
     }
 
 
+def _sender_percent(record: dict[str, Any], vcpus: int | None) -> float | None:
+    """The sending iperf3's CPU per stream thread that can run at once (CPU_LIMITED_PERCENT). The sender is
+    the client, or with --reverse the server (iperf3's remote_total, kept as cpu_server_percent)."""
+    total = record.get("cpu_server_percent" if record.get("reverse") else "cpu_client_percent")
+    streams = record.get("streams") or 1
+    return None if total is None else total / min(streams, vcpus or streams)
+
+
+def cpu_limited(protocol: str, good: list[dict[str, Any]], vcpus: int | None) -> bool | None:
+    """Whether an iperf3 test's figure was bounded by its sender's CPU rather than by the path: the sender's
+    median CPU (_sender_percent) at CPU_LIMITED_PERCENT or more, and for UDP a sender that also fell short
+    of the offered rate (UDP_OFFER_REACHED). None when iperf3 reported no CPU. ``vcpus``: the fewest of
+    the nodes', None if unknown."""
+    busy = _median([_sender_percent(r, vcpus) for r in good])
+    if busy is None:
+        return None
+    if protocol == "udp":
+        reached = _median([r["sent_gbps"] / r["offered_gbps"] for r in good
+                           if r.get("sent_gbps") is not None and r.get("offered_gbps")])
+        if reached is not None and reached >= UDP_OFFER_REACHED:
+            return False
+    return busy >= CPU_LIMITED_PERCENT
+
+
+def _fewest_vcpus(environment: dict[str, Any]) -> int | None:
+    """The fewest vCPUs of the run's nodes (run.json environment.nodes), None if none is a number."""
+    counts = [n["vcpus"] for n in environment.get("nodes") or [] if isinstance(n.get("vcpus"), int)]
+    return min(counts) if counts else None
+
+
 def _host_test(result: dict[str, Any], hosts: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The host test a pod test is held against: the same protocol, streams and size, else the same protocol."""
     same = [h for h in hosts if h["protocol"] == result["protocol"]]
@@ -274,6 +323,7 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
         scenarios.setdefault(test["scenario"], []).append(test)
 
     results, failures = [], []
+    vcpus = _fewest_vcpus(meta.get("environment") or {})
     for name, tests in scenarios.items():
         done = [records[t["id"]] for t in tests if t["id"] in records]
         failures += [{"test": t["id"], "error": records[t["id"]]["error"]}
@@ -281,7 +331,9 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
         good = [r for r in done if r["ok"]]
         first = tests[0]
         program = first.get("tool") or tool(first["protocol"])
-        stats = spread([r["gbps"] if program == "iperf3" else r["trans_per_s"] for r in good])
+        values = [r["gbps"] if program == "iperf3" else r["trans_per_s"] for r in good]
+        figures = spread(values)
+        interval = stats.median_ci(values)
         results.append({
             "scenario": name,
             "placement": first["placement"],
@@ -290,14 +342,19 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
             "streams": first["streams"],
             "repeats": len(good),
             "planned": len(tests),
-            **_headline(program, stats),
-            "cv_percent": stats["cv_percent"],
-            "noisy": len(good) > 1 and (stats["cv_percent"] or 0) > noisy_cv_percent,
+            **_headline(program, figures),
+            "values": values,
+            "ci_low": interval["low"],
+            "ci_high": interval["high"],
+            "ci_confidence": interval["confidence"],
+            "cv_percent": figures["cv_percent"],
+            "noisy": len(good) > 1 and (figures["cv_percent"] or 0) > noisy_cv_percent,
             "retransmits": _median([r.get("retransmits") for r in good]),
             "lost_percent": _median([r.get("lost_percent") for r in good]),
             "jitter_ms": _median([r.get("jitter_ms") for r in good]),
             "cpu_client_percent": _median([r.get("cpu_client_percent") for r in good]),
             "cpu_server_percent": _median([r.get("cpu_server_percent") for r in good]),
+            "cpu_limited": cpu_limited(first["protocol"], good, vcpus) if program == "iperf3" else None,
             "tool": program,
             "size": first.get("size"),
             **_latency(first["protocol"], good if program == "netperf" else []),
@@ -313,6 +370,8 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
         "provider": meta.get("provider"),
         "cni": meta.get("cni"),
         "datapath": meta.get("datapath"),
+        "profile": meta.get("profile"),
+        "profile_settings": meta.get("profile_settings"),
         "started": meta.get("started"),
         "settings": meta.get("settings", {}),
         "environment": meta.get("environment", {}),
@@ -354,14 +413,24 @@ def ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def ci_label(result: dict[str, Any], digits: int = 2) -> str:
+    """The median's confidence interval as the tables show it: ``12.10-13.40``, with its confidence
+    when that is below 95 % (too few repeats for 95 %): ``12.10-13.40 (75%)``."""
+    if result.get("ci_low") is None:
+        return "-"
+    label = f"{fmt(result['ci_low'], digits)}-{fmt(result['ci_high'], digits)}"
+    confidence = result["ci_confidence"]
+    return label if confidence >= stats.CONFIDENCE else f"{label} ({confidence * 100:g}%)"
+
+
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the throughput table (iperf3 tests)."""
-    header = ["test", "placement", "proto", "streams", "runs", "Gbps median", "min", "max",
+    header = ["test", "placement", "proto", "streams", "runs", "Gbps median", "min", "max", "95% CI",
               "CV %", "retrans", "loss %", "jitter ms", "CPU s/Gbit", "vs host", "path"]
     rows = [[
         r["scenario"], placement_label(r), r["protocol"], str(r["streams"]),
-        f"{r['repeats']}/{r['planned']}", fmt(r["gbps_median"]), fmt(r["gbps_min"]),
-        fmt(r["gbps_max"]), fmt(r["cv_percent"], 1) + (" noisy" if r["noisy"] else ""),
+        f"{r['repeats']}/{r['planned']}", fmt(r["gbps_median"]) + (" CPU-bound" if r.get("cpu_limited") else ""),
+        fmt(r["gbps_min"]), fmt(r["gbps_max"]), ci_label(r), fmt(r["cv_percent"], 1) + (" noisy" if r["noisy"] else ""),
         fmt(r["retransmits"], 0),
         fmt(r["lost_percent"], 3), fmt(r["jitter_ms"], 3), fmt(r.get("cpu_per_gbit"), 3),
         ratio(r.get("host_ratio")), path_label(r),
@@ -372,12 +441,12 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 def latency_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the latency table (netperf request/response tests), latency in microseconds."""
     header = ["test", "placement", "netperf", "size", "runs", "p50 us", "p90 us", "p99 us", "mean us",
-              "trans/s median", "min", "max", "CV %", "CPU s/1k trans", "p50 vs host", "rate vs host", "path"]
+              "trans/s median", "min", "max", "95% CI", "CV %", "CPU s/1k trans", "p50 vs host", "rate vs host", "path"]
     rows = [[
         r["scenario"], placement_label(r), NETPERF_TESTS.get(r["protocol"], r["protocol"]), str(r.get("size")),
         f"{r['repeats']}/{r['planned']}", fmt(r.get("p50_us"), 0), fmt(r.get("p90_us"), 0), fmt(r.get("p99_us"), 0),
         fmt(r.get("mean_us"), 1), fmt(r["trans_per_s_median"], 0), fmt(r["trans_per_s_min"], 0),
-        fmt(r["trans_per_s_max"], 0), fmt(r["cv_percent"], 1) + (" noisy" if r["noisy"] else ""),
+        fmt(r["trans_per_s_max"], 0), ci_label(r, 0), fmt(r["cv_percent"], 1) + (" noisy" if r["noisy"] else ""),
         fmt(r.get("cpu_per_1k_trans"), 3), ratio(r.get("host_ratio_p50")), ratio(r.get("host_ratio")), path_label(r),
     ] for r in _of(summary, "netperf")]
     return header, rows
@@ -428,9 +497,70 @@ def same_host_note(scenarios: list[str]) -> list[str]:
     return [f"{SAME_HOST} ({', '.join(scenarios)}): both nodes run on one hypervisor."] if scenarios else []
 
 
+def run_label(summary: dict[str, Any]) -> str:
+    """A run's CNI as tables name it: "cilium/native-bpf", or the CNI alone when the run has no profile."""
+    return f"{summary['cni']}/{summary['profile']}" if summary.get("profile") else str(summary["cni"])
+
+
+def _per_node(values: dict[str, Any] | list[tuple[str, Any]]) -> str | None:
+    """One value of the nodes, or each node's when they differ; None when no node has one."""
+    pairs = [(node, value) for node, value in (values.items() if isinstance(values, dict) else values)
+             if value not in (None, "")]
+    distinct = list(dict.fromkeys(str(value) for _, value in pairs))
+    if len(distinct) <= 1:
+        return distinct[0] if distinct else None
+    return ", ".join(f"{value} ({node})" for node, value in pairs)
+
+
+def context(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a run's figures depend on, from run.json (``environment``, read by both transports: the local one
+    records per node what the datapath fact says, the Kubernetes one under ``kubernetes``), in report
+    order; "-" where the run did not record it (older runs)."""
+    env = summary.get("environment") or {}
+    cluster = env.get("kubernetes") or {}
+    datapath = cluster.get("datapath") or {}
+    nodes = env.get("nodes") or []
+
+    def hardware(key: str) -> str | None:
+        return _per_node([(n.get("name"), n.get(key)) for n in nodes])
+
+    states = {**(env.get("cni_state") or {}), **(datapath.get("nodes") or {})}
+    cilium = _per_node({node: (state or {}).get("version") for node, state in states.items()})
+    # What the raw files say ran, else what the nodes (or the client pod) had when the run began.
+    iperf3 = (", ".join(v.removeprefix("iperf ") for v in summary.get("iperf3_versions") or [])
+              or _per_node(env.get("iperf3") or {}) or cluster.get("iperf3"))
+    versions = [("iperf3", iperf3), ("netperf", _per_node(env.get("netperf") or {}) or cluster.get("netperf")),
+                ("RKE2", cluster.get("rke2")),
+                ("Kubernetes", None if cluster.get("rke2") else cluster.get("kubernetes")), ("Cilium", cilium)]
+    pod_mtu = _per_node(env.get("pod_mtu") or {}) or datapath.get("pod_mtu")
+    mtus = [("pod", pod_mtu), ("link", _per_node(env.get("link_mtu") or {}))]
+    memory = _per_node([(n.get("name"), f"{n['memtotal_mb'] / 1024:.1f} GiB" if n.get("memtotal_mb") else None)
+                        for n in nodes])
+    settings = summary.get("settings") or {}
+    told = [f"{settings.get('duration')} s per test", f"{settings.get('omit')} s omitted (iperf3)",
+            f"{settings.get('repeats')} repeat(s)"]
+    if settings.get("udp_bitrate"):
+        told.append(f"UDP offered {settings['udp_bitrate']}bit/s per stream")
+    told += [f"{key}={value}" for key, value in sorted((summary.get("profile_settings") or {}).items())]
+    items = [("Date", summary.get("started")), ("Provider", summary.get("provider")), ("CNI", run_label(summary)),
+             ("Datapath", summary.get("datapath")), ("Kernel", hardware("kernel")),
+             ("CPU model", hardware("cpu_model")), ("vCPUs", hardware("vcpus")), ("Memory", memory),
+             ("Versions", ", ".join(f"{name} {v}" for name, v in versions if v)),
+             ("MTU", ", ".join(f"{name} {v}" for name, v in mtus if v)), ("Settings", ", ".join(told))]
+    return [(label, str(value) if value not in (None, "") else "-") for label, value in items]
+
+
+def context_digest(summary: dict[str, Any]) -> str:
+    """The console's one line of the context: what is known of it, labelled where a bare value is unclear."""
+    found = dict(context(summary))
+    parts = [found["Date"], found["Provider"], found["CNI"], f"kernel {found['Kernel']}", found["CPU model"],
+             f"{found['vCPUs']} vCPUs", found["Memory"], found["Versions"], f"MTU {found['MTU']}"]
+    return "context: " + "; ".join(p for p in parts if p not in ("-", "kernel -", "- vCPUs", "MTU -"))
+
+
 def render_text(summary: dict[str, Any]) -> str:
     """Aligned plain-text tables for the console: throughput, then latency."""
-    lines = [f"run {summary['run_id']}: cni={summary['cni']} provider={summary['provider']}"]
+    lines = [f"run {summary['run_id']}: cni={summary['cni']} provider={summary['provider']}", context_digest(summary)]
     if summary.get("datapath"):
         lines.append(f"datapath: {summary['datapath']}")
     for rows in (table_rows(summary), latency_rows(summary)):
@@ -449,25 +579,33 @@ def sections(summary: dict[str, Any], charts: bool) -> list[tuple[str, tuple[lis
 
 def render_markdown(summary: dict[str, Any], charts: bool = False) -> str:
     """report.md for one run; ``charts``: the charts were drawn beside it."""
-    lines = [f"# Benchmark run {summary['run_id']}", ""]
-    lines += [f"- CNI: **{summary['cni']}**", f"- Provider: {summary['provider']}"]
-    if summary.get("datapath"):
-        lines.append(f"- Datapath: {summary['datapath']}")
-    settings = summary.get("settings", {})
-    lines.append(
-        f"- Settings: {settings.get('duration')} s per test, {settings.get('omit')} s omitted (iperf3), "
-        f"{settings.get('repeats')} repeat(s); iperf3 {', '.join(summary['iperf3_versions']) or '-'}"
-    )
+    lines = [f"# Benchmark run {summary['run_id']}", "", *context_lines(summary)]
     alt = {"throughput.png": "Throughput per test, median with min-max range",
            "latency.png": "netperf latency per test: p50 bar, p99 whisker"}
     for title, rows, image in sections(summary, charts):
         lines += ["", f"## {title}", "", *markdown_table(*rows)]
         if image:
             lines += ["", f"![{alt[image]}]({image})"]
+    if any(r.get("ci_low") is not None for r in summary["results"]):
+        lines += ["", *CI_NOTE]
     lines += ["", *CPU_NOTE, ""] if cpu_rows(summary)[1] else [""]
     lines += [f"> {note}" for note in _notes(summary)]
     path = proof_lines(summary)
     return "\n".join(lines).rstrip() + "\n" + ("\n" + "\n".join(path) + "\n" if path else "")
+
+
+CI_NOTE = [
+    "95% CI: where the true median of a test lies, from the order statistics of its repeats (a sign-test "
+    "interval, whatever the distribution of the figures): the narrowest pair of repeats that holds the median "
+    "with at least 95 % confidence. Below 6 repeats no pair reaches 95 %, so the lowest to the highest repeat "
+    "is shown with the confidence it really has, in brackets (75 % at 3 repeats, 87.5 % at 4, 93.75 % at 5).",
+]
+
+
+def context_lines(summary: dict[str, Any]) -> list[str]:
+    """report.md's Context section: what the run's figures depend on (context())."""
+    return ["## Context", "", *[f"- {label}: {f'**{value}**' if label == 'CNI' else value}"
+                                for label, value in context(summary)]]
 
 
 CPU_NOTE = [
@@ -489,6 +627,11 @@ def _notes(summary: dict[str, Any]) -> list[str]:
     if noisy:
         notes.append(f"NOISY (CV > {summary['noisy_cv_percent']:g} %): {', '.join(noisy)}; "
                      "their medians are less certain than the others.")
+    bound = [r["scenario"] for r in summary["results"] if r.get("cpu_limited")]
+    if bound:
+        notes.append(f"CPU-BOUND: {', '.join(bound)}: the sending iperf3 used {CPU_LIMITED_PERCENT:g} % or more of "
+                     "a core per stream, so the figure is limited by the sender's CPU (whose system time includes "
+                     "the sending side of the datapath) rather than by what the datapath could carry.")
     for result in summary["results"]:
         if (result.get("proof") or {}).get("contradictions"):
             notes.append(f"CONTRADICTS THE MODEL {result['scenario']}: {'; '.join(result['proof']['contradictions'])}")

@@ -96,6 +96,10 @@ BAD_INPUTS = [
     (["-e", "iperf3_bench_timeout_margin=0"], "iperf3_bench_timeout_margin must be an integer from 1 to 3600"),
     (["-e", "iperf3_bench_run_id=../elsewhere"], "iperf3_bench_run_id must be empty or a run directory's name"),
     (["-e", "iperf3_bench_resume=a/b"], "iperf3_bench_resume must be empty or a run directory's name"),
+    (["-e", "bench_tolerance=fast"], "iperf3_bench_tolerance"),
+    (["-e", "bench_tolerance=0"], "iperf3_bench_tolerance must be a number of percent above 0 and below 100"),
+    (["-e", "bench_tolerance=150"], "iperf3_bench_tolerance must be a number of percent above 0 and below 100"),
+    (["-e", "bench_baseline=../x"], "iperf3_bench_baseline must be empty or a run directory's name"),
     (["-e", "iperf3_bench_transport=carrier-pigeon"], "iperf3_bench_transport"),
     (extra(iperf3_bench_matrix=[entry(placement="moon")]),
      "value of placement must be one of: host, same-node, cross-node, service, got: moon"),
@@ -281,18 +285,25 @@ def test_canal_run_replaces_the_datapath(play, results_dir, bench, latest_summar
     assert agent.run("ls /sys/fs/bpf/netlab").rc != 0
     assert "mtu 1450" in agent.check_output("ip -n pod1 link show eth0")
 
-    # With a Cilium and a Canal run in results, the report stage compares them.
+    # With a Cilium and a Canal run in results, the report stage compares them: one column per run.
     assert "CNI COMPARISON" in proc.stdout
-    assert re.search(r"^test\s+canal Gbps\s+cilium Gbps\s+change %", proc.stdout, re.MULTILINE)
-    # Latency, rate and CPU of the netperf tests, side by side.
-    assert re.search(r"^cross-node-tcp-rr\s+\d+ / \d+\s+\d+ / \d+\s+\d+ / \d+\s+[+-]\d+\.\d", proc.stdout, re.MULTILINE)
+    assert re.search(r"^test \(Gbit/s\)\s+canal\S*\s+cilium\S*$", proc.stdout, re.MULTILINE)
+    # The netperf tests' rates, Cilium's with its change against Canal's (* significant, ? one repeat).
+    assert re.search(r"^cross-node-tcp-rr\s+\d+\s+\d+ \([+-]\d+\.\d %[*?]?\)$", proc.stdout, re.MULTILINE)
     cilium_run = next(results_dir.glob("*-cilium"))
     out = results_dir / "comparisons" / f"{summary['run_id']}_vs_{cilium_run.name}"  # canal is the baseline
     comparison = json.loads((out / "comparison.json").read_text())
+    assert [run["run_id"] for run in comparison["runs"]] == [summary["run_id"], cilium_run.name]
     assert [row["scenario"] for row in comparison["rows"]] == SCENARIOS
-    assert all(row["change_percent"] is not None for row in comparison["rows"])
+    assert all(row["runs"][1]["change_percent"] is not None for row in comparison["rows"])
     for name in ("comparison.md", "comparison.csv", "comparison.png", "comparison.svg"):
         assert (out / name).stat().st_size > 0
+    assert "## Where the difference comes from" in (out / "comparison.md").read_text()
+    # The history of the results directory, rebuilt after the run's reports.
+    index = json.loads((results_dir / "index.json").read_text())
+    assert {summary["run_id"], cilium_run.name} <= {run["run_id"] for run in index["runs"]}
+    for name in ("history.md", "trend.png", "trend.svg"):
+        assert (results_dir / "history" / name).stat().st_size > 0
 
 
 def test_service_scale_canal_uses_an_iptables_chain(play, results_dir):

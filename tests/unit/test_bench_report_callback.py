@@ -10,7 +10,7 @@ import pytest
 import yaml
 from ansible import constants as C
 from ansible.executor.stats import AggregateStats
-from test_compare import write_run, write_two_runs
+from test_compare import lab_run, write_run, write_two_runs
 from test_results import make_run
 from test_service_scale import record, scale_run
 
@@ -75,10 +75,14 @@ def test_a_run_is_reported_once_with_its_problems_table_and_files(callback, tmp_
     assert display.of("banner") == ["BENCHMARK SUMMARY"]
     assert len(display.of("warning")) == 1
     assert display.of("warning")[0].startswith(f"bench_report: {run}: 0004-udp-r2.json: ")
-    table, files = display.of("display")
+    table, files, runs = display.of("display")
     assert table.startswith("run r1: cni=cilium provider=local")
-    assert [line.split()[:2] for line in table.splitlines()[4:6]] == [["tcp", "cross-node"], ["udp", "cross-node"]]
+    assert table.splitlines()[1].startswith("context: local; cilium; ")
+    assert [line.split()[:2] for line in table.splitlines()[5:7]] == [["tcp", "cross-node"], ["udp", "cross-node"]]
     assert files == f"reports: {run}/report.md, summary.json, summary.csv, throughput.png/.svg"
+    # Then the history of the results directory the run is in, once.
+    assert runs == f"history: {tmp_path}/index.json (runs: 1), {tmp_path}/history/history.md"
+    assert [r["run_id"] for r in json.loads((tmp_path / "index.json").read_text())["runs"]] == ["r1"]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["results"][1]["repeats"] == 1 and summary["problems"] == display.of("warning")[0].split(
         f"{run}: ")[1:]
@@ -139,14 +143,48 @@ def test_comparisons_asked_twice_are_written_once(callback, tmp_path, iperf3_jso
     write_two_runs(tmp_path, iperf3_json)
     request = {"results_dir": str(tmp_path), "runs": []}
     plugin = callback()
-    plugin.v2_playbook_on_stats(stats(netlab_compare=[request, request]))
+    plugin.v2_playbook_on_stats(stats(netlab_compare=[request, {**request, "baseline": "", "chain": []}]))
     display = plugin._display
     assert display.of("banner") == ["CNI COMPARISON"]
     table, files = display.of("display")
-    assert "canal Gbps" in table and "+97.4" in table
+    assert "test (Gbit/s)  canal" in table and "51.36 (+97.4 %*)" in table
     out = tmp_path / "comparisons" / "r1_vs_r2"
     assert files == f"comparison: {out}/comparison.md, comparison.json, comparison.csv, comparison.png/.svg"
-    assert json.loads((out / "comparison.json").read_text())["labels"] == {"a": "canal", "b": "cilium"}
+    assert [run["label"] for run in json.loads((out / "comparison.json").read_text())["runs"]] == ["canal", "cilium"]
+
+
+def test_a_comparison_with_its_baseline_and_chain(callback, tmp_path, iperf3_json, monkeypatch):
+    monkeypatch.setenv("NETLAB_CHARTS", "false")
+    write_two_runs(tmp_path, iperf3_json)
+    lab_run(tmp_path, "r3", "cilium", "2026-01-03T00:00:00Z", [40.0, 40.5, 41.0], profile="native-bpf",
+            iperf3_json=iperf3_json)
+    plugin = callback()
+    plugin.v2_playbook_on_stats(stats(netlab_compare=[{"results_dir": str(tmp_path), "runs": ["r1", "r2", "r3"],
+                                                       "baseline": "cilium", "chain": ["r1", "r3", "r2"]}]))
+    table, files = plugin._display.of("display")
+    assert files.startswith(f"comparison: {tmp_path}/comparisons/r2_vs_2-runs/comparison.md")
+    assert "(baseline): run r2" in table and "step 2: cilium/native-bpf -> cilium: settings not recorded" in table
+    comparison = json.loads((tmp_path / "comparisons" / "r2_vs_2-runs" / "comparison.json").read_text())
+    assert comparison["baseline"] == 1 and comparison["steps"]["run_ids"] == ["r1", "r3", "r2"]
+
+
+def test_a_bad_chain_skips_the_comparison_with_its_reason(callback, tmp_path, iperf3_json):
+    write_two_runs(tmp_path, iperf3_json)
+    plugin = callback()
+    plugin.v2_playbook_on_stats(stats(netlab_compare=[{"results_dir": str(tmp_path), "runs": [],
+                                                       "chain": ["canal", "cilium/tunnel"]}]))
+    assert plugin._display.lines == [
+        ("display", "comparison skipped: no run cilium/tunnel among the compared runs: canal, cilium")]
+
+
+def test_the_history_and_its_trend_chart_follow_the_reports(callback, tmp_path, iperf3_json, monkeypatch):
+    monkeypatch.delenv("NETLAB_CHARTS", raising=False)
+    write_two_runs(tmp_path, iperf3_json)
+    plugin = callback()
+    plugin.v2_playbook_on_stats(stats(netlab_run_dirs=[str(tmp_path / "r2"), str(tmp_path / "r1")]))
+    assert plugin._display.of("display")[-1] == (f"history: {tmp_path}/index.json (runs: 2), "
+                                                 f"{tmp_path}/history/history.md, trend.png/.svg")
+    assert (tmp_path / "history" / "trend.svg").stat().st_size > 0
 
 
 def test_a_comparison_without_both_cnis_is_skipped_with_its_reason(callback, tmp_path):

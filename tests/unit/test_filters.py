@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
+from test_gate import write_run
 from test_inputs import GOOD
 from test_kube import IMAGE, NODE_OBJECTS, PODS, SERVICES
 from test_kube import NODES as K8S_NODES
@@ -96,6 +97,12 @@ def test_bench_iperf3_version(data_dir):
     assert call("bench_iperf3_version", (data_dir / "iperf3-version-3.18.txt").read_text()) == "3.18"
 
 
+def test_bench_netperf_version(data_dir):
+    assert call("bench_netperf_version", (data_dir / "netperf-version-2.7.0.txt").read_text()) == "2.7.0"
+    # netperf -V on a node without netperf: the command failed, its stdout is empty.
+    assert call("bench_netperf_version", "") is None
+
+
 def test_iperf3_record(data_dir):
     text = (data_dir / "iperf3-udp.json").read_text()
     record = call("iperf3_record", text)
@@ -106,6 +113,14 @@ def test_iperf3_record(data_dir):
 def test_spread():
     assert call("spread", ["1", 2, 3.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "stdev": 1.0, "iqr": 1.0,
                                              "cv_percent": 50.0}
+
+
+def test_bench_gate(tmp_path, data_dir):
+    base = write_run(tmp_path, data_dir, "base")
+    worse = write_run(tmp_path, data_dir, "worse", scale={"cross-node-udp": 0.5})
+    result = call("bench_gate", str(worse), str(base), "10")
+    assert (result["passed"], result["failed"]) == (False, ["cross-node-udp"])
+    assert result["lines"][-1].startswith("FAILED: 1 of 3") and (worse / "gate.json").is_file()
 
 
 def test_bench_manifests():
@@ -126,7 +141,10 @@ def test_bench_k8s_nodes():
 def test_bench_k8s_meta(data_dir):
     meta = call("bench_k8s_meta", VERSION, K8S_NODES, NODE_OBJECTS, PODS,
                 (data_dir / "iperf3-version-3.18.txt").read_text())
-    assert (meta["kubernetes"], meta["iperf3"]) == (RKE2, "3.18")
+    assert (meta["kubernetes"], meta["iperf3"], meta["netperf"]) == (RKE2, "3.18", None)
+    with_netperf = call("bench_k8s_meta", VERSION, K8S_NODES, NODE_OBJECTS, PODS, "iperf 3.18", None,
+                        (data_dir / "netperf-version-2.7.0.txt").read_text())
+    assert with_netperf["netperf"] == "2.7.0"
     assert meta["environment_nodes"][0]["vcpus"] == 8
 
 
@@ -214,6 +232,14 @@ def test_node_nic():
     assert call("node_nic", facts, "198.18.0.99") == {}
 
 
+def test_node_hardware():
+    facts = {"ansible_nodename": "netlab-agent-1", "ansible_kernel": "6.18.44", "ansible_processor_vcpus": 2,
+             "ansible_memtotal_mb": 24105, "ansible_processor": ["0", "AuthenticAMD", "AMD EPYC", "1", "AuthenticAMD",
+                                                                 "AMD EPYC"], "ansible_local": {"netlab": {}}}
+    assert call("node_hardware", facts) == {"name": "netlab-agent-1", "kernel": "6.18.44", "vcpus": 2,
+                                            "memtotal_mb": 24105, "cpu_model": "AMD EPYC"}
+
+
 def test_bpf_missing(data_dir):
     probe = json.loads((data_dir / "bpftool-feature-probe-6.18.json").read_text())
     assert call("bpf_missing", probe) == []
@@ -238,8 +264,11 @@ REFUSALS = {
                    "bench_plan: x: streams must be an integer from 1 to 128, got 1000"),
     "bench_iperf3_version": (((DATA / "iperf3-version-3.12.txt").read_text(),),
                              r"bench_iperf3_version: iperf3 3\.12 is too old"),
+    "bench_netperf_version": (("sh: 1: netperf: not found",), "bench_netperf_version: cannot read the netperf"),
     "iperf3_record": (('{"start": {}}',), "iperf3_record: not iperf3 JSON output"),
     "spread": ((["fast"],), "spread: could not convert string to float"),
+    "bench_gate": (("/nonexistent/run", "/nonexistent/base", 10),
+                   r"bench_gate: /nonexistent/base: no readable run\.json"),
     "bench_manifests": (("run-1", K8S_NODES, MATRIX, "netlab/iperf3:latest", 5201),
                         "bench_manifests: iperf3_bench_image must be pinned by digest"),
     "bench_k8s_nodes": ((K8S_NODES, NODE_OBJECTS, {"resources": [pending]}, SERVICES),

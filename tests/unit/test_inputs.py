@@ -9,7 +9,8 @@ GOOD = {"transport": "local", "duration": 30, "omit": 2, "repeats": 3, "port": 5
         "matrix": [{"name": "cross-node-tcp-1", "placement": "cross-node"},
                    {"name": "cross-node-udp", "placement": "cross-node", "protocol": "udp", "bitrate": "2.5G",
                     "length": 1400}],
-        "image": "", "render_only": False, "pod_overrides": {}, "nodes": [], "runs_bench": True}
+        "image": "", "render_only": False, "pod_overrides": {}, "nodes": [], "runs_bench": True,
+        "baseline": "", "tolerance": 10}
 IMAGE = "registry.example/netlab-iperf3@sha256:" + "a" * 64
 
 
@@ -67,3 +68,23 @@ def test_one_bad_input_one_problem(change, message):
 def test_every_problem_is_reported_at_once():
     found = inputs.problems(GOOD | {"port": 0, "udp_bitrate": "lots", "repeats": 0})
     assert [p.split()[0] for p in found] == ["iperf3_bench_repeats", "iperf3_bench_port", "iperf3_bench_udp_bitrate"]
+
+
+def test_the_gate_inputs():
+    # -e bench_tolerance=12.5 gives a string; the gate reads it as the number it holds.
+    assert inputs.problems(GOOD | {"baseline": "20261122T190312Z-cilium", "tolerance": "12.5"}) == []
+    assert inputs.problems(GOOD | {"tolerance": 99.5}) == []
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"tolerance": "fast"}, "iperf3_bench_tolerance must be a number of percent above 0 and below 100, got 'fast'"),
+    ({"tolerance": 0}, "iperf3_bench_tolerance must be a number of percent above 0 and below 100, got 0"),
+    ({"tolerance": "150"}, "iperf3_bench_tolerance must be a number of percent above 0 and below 100, got '150'"),
+    ({"tolerance": True}, "iperf3_bench_tolerance must be a number"),
+    ({"baseline": "../x"}, "iperf3_bench_baseline must be empty or a run directory's name (letters, digits"),
+    ({"baseline": "runs/a"}, "iperf3_bench_baseline must be empty or a run directory's name"),
+    ({"baseline": "latest"}, "iperf3_bench_baseline must be empty or a run's id (not latest, which becomes this run)"),
+])
+def test_a_bad_gate_input_is_one_problem(change, message):
+    found = inputs.problems(GOOD | change)
+    assert len(found) == 1 and message in found[0], found

@@ -257,6 +257,13 @@ def test_iperf3_version_from_real_output(data_dir):
         kube.iperf3_version("sh: iperf3: not found")
 
 
+def test_netperf_version_from_real_output(data_dir):
+    assert kube.netperf_version((data_dir / "netperf-version-2.7.0.txt").read_text()) == "2.7.0"
+    assert kube.netperf_version("\n") is None
+    with pytest.raises(kube.KubeError, match="cannot read the netperf version"):
+        kube.netperf_version("netperf: invalid option -- 'V'")
+
+
 def test_run_metadata_records_where_the_pods_ran_and_the_taints():
     # k8s_cluster_info's version.server: the dynamic client's /version document under "kubernetes".
     version = {"kubernetes": {"major": "1", "minor": "33", "gitVersion": "v1.33.5+rke2r1"}}
@@ -311,6 +318,13 @@ def test_every_kubernetes_core_call(reference):
     assert {c["namespace"] for c in moved["read_cilium_pods"] + moved["cilium_status"]} == {"cilium-system"}
     assert calls["cilium_status"][0]["container"] == "cilium-agent"
     assert calls["pod_mtu"]["pod"] == "iperf3-client"
+    # The image needs netperf only when the pods serve it: then, and only then, its version is read.
+    assert "netperf_version" not in calls
+    placements = [e["placement"] for e in matrix.normalize_matrix(reference)]
+    netperf_docs = kube.manifests(RUN, NODES, placements, IMAGE, 5201, netperf_port=12865)
+    assert kube.calls(netperf_docs, 300, 120)["netperf_version"] == {
+        "namespace": docs[0]["metadata"]["name"], "pod": "iperf3-client", "container": "iperf3",
+        "command": "netperf -V"}
     assert len(calls["tests"]) == len(reference)
     commands = [shlex.split(t["args"]["command"])[4:] for t in calls["tests"]]
     assert shlex.join(commands[1]).startswith("timeout 62 iperf3 --client POD_IP:iperf3-server-cross")

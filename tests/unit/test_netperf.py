@@ -263,11 +263,13 @@ def test_the_comparison_puts_latency_rate_and_cpu_side_by_side(tmp_path, data_di
         if result["tool"] == "netperf":
             result["p50_us"] *= 2
             result["trans_per_s_median"] /= 2
-    comparison = compare.compare(other, summary)
+    comparison = compare.compare([other, summary])
     row = next(r for r in comparison["rows"] if r["scenario"] == "cross-node-tcp-rr")
-    assert row["tool"] == "netperf" and row["change_percent"] == pytest.approx(100.0)
-    header, rows = compare.latency_rows(comparison)
-    assert header[:3] == ["test", "canal p50/p99 us", "cilium p50/p99 us"]
-    assert rows[1][:4] == ["cross-node-tcp-rr", "44 / 282", "22 / 282", "14274 / 28547"]
-    assert [r[0] for r in compare.comparison_rows(comparison)[1]] == ["cross-node-tcp-1"]
-    assert "## Latency and transaction rate (netperf)" in compare.render_markdown(comparison)
+    assert row["tool"] == "netperf" and row["runs"][1]["change_percent"] == pytest.approx(100.0)
+    header, rows = compare.run_table(comparison, "netperf", compare.text_cell)
+    assert header == ["test (trans/s)", "canal", "cilium"]
+    assert rows[1] == ["cross-node-tcp-rr", "14274", "28547 (+100.0 %?)"]
+    assert [r[0] for r in compare.run_table(comparison, "iperf3", compare.text_cell)[1]] == ["cross-node-tcp-1"]
+    markdown = compare.render_markdown(comparison)
+    assert "## Latency and transaction rate (netperf, trans/s)" in markdown
+    assert "| cross-node-tcp-rr | 14274 [-], p50/p99 44/282 us | 28547 [-], +100.0 %?, " in markdown

@@ -1,8 +1,10 @@
-"""The node_nic filter on facts as setup gathers them (the local lab's eth0 and a VM's ens18)."""
+"""The node filters on facts as setup gathers them (the local lab's eth0 and a VM's ens18, ansible_processor)."""
 
 import json
 
-from ansible_collections.netlab.lab.plugins.filter.node import bpf_missing, node_nic
+import pytest
+
+from ansible_collections.netlab.lab.plugins.filter.node import bpf_missing, cpu_model, node_nic
 
 FACTS = {
     "default_ipv4": {"address": "198.18.9.11", "interface": "ens18", "mtu": 1500},
@@ -40,3 +42,16 @@ def test_a_kernel_without_them_is_told_what_it_lacks(data_dir):
     del found["map_types"]["have_percpu_array_map_type"]
     assert bpf_missing(found) == ["BPF program type cgroup_sock_addr", "BPF map type percpu_array",
                                   "helper bpf_redirect_peer in sched_cls programs"]
+
+
+@pytest.mark.parametrize(("processor", "model"), [
+    # x86 (this machine's setup facts): index, vendor id, model name per CPU.
+    (["0", "AuthenticAMD", "AMD EPYC", "1", "AuthenticAMD", "AMD EPYC"], "AMD EPYC"),
+    (["0", "GenuineIntel", "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"], "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"),
+    # A vendor id alone, and no processor facts at all.
+    (["0", "GenuineIntel"], "GenuineIntel"),
+    ([], None),
+    (None, None),
+])
+def test_cpu_model_is_one_name_from_ansible_processor(processor, model):
+    assert cpu_model(processor) == model

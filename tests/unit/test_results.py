@@ -172,7 +172,7 @@ def test_a_pair_on_one_hypervisor_is_labelled_in_every_report():
     assert "| x | cross-node, same host |" in results.render_markdown(summary)
     assert "\nr,cilium,proxmox,x,cross-node,True," in results.render_csv(summary)
     other = {**summary, "run_id": "s", "cni": "canal"}
-    comparison = compare.compare(other, summary)
+    comparison = compare.compare([other, summary])
     assert comparison["rows"][0]["same_host"] and label in compare.render_text(comparison)
     assert "x (same host)" in compare.render_markdown(comparison)
 
@@ -185,3 +185,154 @@ def test_one_console_line_per_test(iperf3_json):
     assert results.test_line(test, json.dumps(iperf3_json("error-refused"))) == (
         "3/21 cross-node-tcp-4 r1: FAILED, " + iperf3_json("error-refused")["error"])
     assert results.test_line(test, "not json").startswith("3/21 cross-node-tcp-4 r1: FAILED, ")
+
+
+def test_each_result_keeps_its_repeats_and_the_interval_of_its_median(iperf3_json, data_dir):
+    """Three iperf3 repeats (real captures, in repeat order, not sorted) and six netperf repeats
+    (netperf's real output with its rate set per repeat): [min, max] at 75 % for three, at 96.9 % for six."""
+    tcp = [f"000{i}-tcp-r{i}" for i in (1, 2, 3)]
+    rr = [f"00{i + 4:02d}-rr-r{i}" for i in range(1, 7)]
+    plan = [{"id": i, "scenario": "tcp", "placement": "cross-node", "protocol": "tcp", "streams": 1} for i in tcp]
+    plan += [{"id": i, "scenario": "rr", "placement": "cross-node", "protocol": "tcp_rr", "streams": 1,
+              "tool": "netperf", "size": 1} for i in rr]
+    records = {test_id: results.parse_iperf3(iperf3_json(name))
+               for test_id, name in zip(tcp, ("tcp-p4", "tcp-1", "tcp-reverse"), strict=True)}
+    netperf = results.parse_netperf({"tool": "netperf", "output": (data_dir / "netperf-tcp_rr.txt").read_text()})
+    rates = (30100.0, 29800.0, 31050.0, 30400.0, 29900.0, 30700.0)
+    records.update({test_id: {**netperf, "trans_per_s": rate} for test_id, rate in zip(rr, rates, strict=True)})
+    summary = results.summarize({"run_id": "r", "cni": "cilium", "provider": "local", "plan": plan}, records)
+    first, second = summary["results"]
+    assert first["values"] == pytest.approx([51.355858, 26.020128, 36.552702], rel=1e-6)
+    assert (first["ci_low"], first["ci_high"]) == (min(first["values"]), max(first["values"]))
+    assert first["ci_confidence"] == 0.75
+    assert second["values"] == list(rates)
+    assert (second["ci_low"], second["ci_high"], second["ci_confidence"]) == (29800.0, 31050.0, 0.96875)
+    report = results.render_markdown(summary)
+    # The captures' senders ran at a full core: the median is flagged CPU-bound.
+    assert "| 36.55 CPU-bound | 26.02 | 51.36 | 26.02-51.36 (75%) |" in report
+    assert "| 30250 | 29800 | 31050 | 29800-31050 |" in report
+    assert results.CI_NOTE[0] in report
+    header = results.render_csv(summary).splitlines()[0].split(",")
+    assert {"ci_low", "ci_high", "ci_confidence"} <= set(header) and "values" not in header
+
+
+def test_one_repeat_has_no_interval(tmp_path, iperf3_json):
+    run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "tcp-1", "0002-udp-r1": "udp"})
+    summary, _ = results.write_reports(run, charts=False)
+    assert [(r["values"] == [r["gbps_median"]], r["ci_low"], r["ci_confidence"]) for r in summary["results"]] == [
+        (True, None, None), (True, None, None)]
+    report = (run / "report.md").read_text()
+    assert results.CI_NOTE[0] not in report and "| 26.02 CPU-bound | 26.02 | 26.02 | - |" in report
+
+
+def _records(iperf3_json, data_dir, *names):
+    """Parsed records of captured iperf3 outputs (fixture names) or raw files of the lab (tests/data file names)."""
+    return [results.parse_iperf3(json.loads((data_dir / name).read_text()) if name.endswith(".json")
+                                 else iperf3_json(name)) for name in names]
+
+
+def test_a_sender_at_a_full_core_is_cpu_limited(iperf3_json, data_dir):
+    # One stream at 26 Gbit/s with the client at 99 %: its sending thread was pegged.
+    assert results.cpu_limited("tcp", _records(iperf3_json, data_dir, "tcp-1"), 2) is True
+    # --reverse: the server sends; its 98 % (remote_total) counts, not the receiving client's 65 %.
+    reverse = _records(iperf3_json, data_dir, "tcp-reverse")
+    assert reverse[0]["cpu_client_percent"] < results.CPU_LIMITED_PERCENT
+    assert results.cpu_limited("tcp", reverse, 2) is True
+    # The Service test of the Cilium model: the client sent at 8 %, the server received at 84 %.
+    assert results.cpu_limited("tcp", _records(iperf3_json, data_dir, "raw-cilium-model-service.json"), 2) is False
+
+
+def test_parallel_streams_are_judged_per_core_they_can_use(iperf3_json, data_dir):
+    # Four stream threads at 105 % in all: half of each of 2 vCPUs, a core's worth on a 1-vCPU node.
+    p4 = _records(iperf3_json, data_dir, "tcp-p4")
+    assert results.cpu_limited("tcp", p4, 2) is False
+    assert results.cpu_limited("tcp", p4, None) is False
+    assert results.cpu_limited("tcp", p4, 1) is True
+
+
+def test_a_udp_sender_is_cpu_limited_only_below_the_offered_rate(iperf3_json, data_dir):
+    canal, cilium = _records(iperf3_json, data_dir, "raw-canal-model-cross-node-udp.json",
+                             "raw-cilium-model-cross-node-udp.json")
+    assert canal["offered_gbps"] == 1.0 and canal["sent_gbps"] == pytest.approx(0.49984, rel=1e-4)
+    # Both senders read above 90 % (iperf3 paces UDP by polling); only canal's fell short of 1 Gbit/s.
+    assert min(canal["cpu_client_percent"], cilium["cpu_client_percent"]) > results.CPU_LIMITED_PERCENT
+    assert results.cpu_limited("udp", [canal], 2) is True
+    assert results.cpu_limited("udp", [cilium], 2) is False
+    assert results.cpu_limited("udp", _records(iperf3_json, data_dir, "udp"), 2) is False
+    assert results.cpu_limited("udp", [{**canal, "cpu_client_percent": None}], 2) is None
+
+
+def test_cpu_bound_results_are_flagged_in_the_summary_and_reports(tmp_path, iperf3_json, data_dir):
+    canal_udp = (data_dir / "raw-canal-model-cross-node-udp.json").read_text()
+    run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "tcp-1", "0003-tcp-r2": "tcp-1",
+                                           "0002-udp-r1": canal_udp, "0004-udp-r2": "udp"})
+    meta = json.loads((run / "run.json").read_text())
+    # Nodes of 8 vCPUs: a single stream is still judged against one core.
+    (run / "run.json").write_text(json.dumps({**meta, "environment": {"nodes": [{"name": "a", "vcpus": 8}]}}))
+    summary, _ = results.write_reports(run, charts=False)
+    tcp, udp = summary["results"]
+    assert tcp["cpu_limited"] is True
+    # UDP over its two repeats: short of the offered rate (median 0.75), but the median CPU is 54 %.
+    assert udp["cpu_limited"] is False
+    report = (run / "report.md").read_text()
+    assert "| tcp | cross-node | tcp | 1 | 2/2 | 26.02 CPU-bound |" in report
+    assert "> CPU-BOUND: tcp" in report and "limited by the sender's CPU" in report
+    assert "cpu_limited" in (run / "summary.csv").read_text().splitlines()[0]
+
+
+LOCAL_ENV = {  # run.json environment as nodes_local.yml records it
+    "iperf3": {"netlab-agent-1": "3.18", "netlab-agent-2": "3.18"},
+    "netperf": {"netlab-agent-1": "2.7.0", "netlab-agent-2": "2.7.0"},
+    "nodes": [{"name": name, "kernel": kernel, "vcpus": 2, "memtotal_mb": 24105, "cpu_model": "AMD EPYC"}
+              for name, kernel in (("netlab-agent-1", "6.18.44"), ("netlab-agent-2", "6.18.45"))],
+    "pod_mtu": {"netlab-agent-1": 1450, "netlab-agent-2": 1450},
+    "link_mtu": {"netlab-agent-1": 1500, "netlab-agent-2": 1500},
+    "cni_state": {"netlab-agent-1": None, "netlab-agent-2": None},
+}
+
+
+def context_of(meta):
+    return dict(results.context(results.summarize({"run_id": "r", "settings": {}, "plan": [], **meta}, {})))
+
+
+def test_the_context_of_a_local_run():
+    meta = {"provider": "local", "cni": "cilium", "profile": "native-bpf", "profile_settings": {"routing": "native"},
+            "started": "2026-11-23T18:11:09Z", "environment": LOCAL_ENV,
+            "settings": {"duration": 5, "omit": 1, "repeats": 3, "udp_bitrate": "1G"}}
+    found = context_of(meta)
+    assert found["Date"] == "2026-11-23T18:11:09Z" and found["CNI"] == "cilium/native-bpf"
+    assert found["CPU model"] == "AMD EPYC" and found["vCPUs"] == "2" and found["Memory"] == "23.5 GiB"
+    # Nodes that differ are named.
+    assert found["Kernel"] == "6.18.44 (netlab-agent-1), 6.18.45 (netlab-agent-2)"
+    assert found["Versions"] == "iperf3 3.18, netperf 2.7.0" and found["MTU"] == "pod 1450, link 1500"
+    assert found["Settings"] == ("5 s per test, 1 s omitted (iperf3), 3 repeat(s), UDP offered 1Gbit/s per stream, "
+                                 "routing=native")
+    summary = results.summarize({"run_id": "r", "plan": [], **meta}, {})
+    assert (summary["profile"], summary["profile_settings"]) == ("native-bpf", {"routing": "native"})
+    report = results.render_markdown(summary)
+    assert report.index("## Context") < report.index("- CPU model: AMD EPYC")
+    assert "- CNI: **cilium/native-bpf**" in report
+    assert results.render_text(summary).splitlines()[1] == (
+        "context: 2026-11-23T18:11:09Z; local; cilium/native-bpf; kernel 6.18.44 (netlab-agent-1), 6.18.45 "
+        "(netlab-agent-2); AMD EPYC; 2 vCPUs; 23.5 GiB; iperf3 3.18, netperf 2.7.0; MTU pod 1450, link 1500")
+
+
+def test_the_context_of_a_kubernetes_run(data_dir):
+    from ansible_collections.netlab.lab.plugins.plugin_utils import cni_state
+
+    status = cni_state.cilium_status((data_dir / "cilium-status-1.18-native.json").read_text())
+    cluster = {"kubernetes": "v1.33.5+rke2r1", "rke2": "v1.33.5+rke2r1", "iperf3": "3.18", "netperf": None,
+               "datapath": {"cni": "cilium", "pod_mtu": 1450, "nodes": {"a": status, "b": status}}}
+    found = context_of({"provider": "proxmox", "cni": "cilium", "environment": {
+        "nodes": [{"name": "a", "kernel": "6.12.48", "vcpus": 4, "memtotal_mb": 8192}], "kubernetes": cluster}})
+    assert found["CNI"] == "cilium" and found["CPU model"] == "-" and found["Memory"] == "8.0 GiB"
+    assert found["Versions"] == "iperf3 3.18, RKE2 v1.33.5+rke2r1, Cilium 1.18.1" and found["MTU"] == "pod 1450"
+    plain = context_of({"provider": "existing", "cni": "canal", "environment": {
+        "kubernetes": {**cluster, "rke2": None, "kubernetes": "v1.31.2", "datapath": {"pod_mtu": None}}}})
+    assert plain["Versions"] == "iperf3 3.18, Kubernetes v1.31.2" and plain["MTU"] == "-"
+
+
+def test_an_older_run_says_what_it_did_not_record():
+    found = context_of({"provider": "local", "cni": "canal"})
+    assert found["CNI"] == "canal" and found["Date"] == "-" and found["Kernel"] == "-" and found["Versions"] == "-"
+    assert results.summarize({"plan": []}, {})["profile"] is None
