@@ -34,23 +34,16 @@ RUN_INFO = ("run_id", "cni", "profile", "profile_settings", "datapath", "provide
 NO_TOTAL = "no significant total difference"
 
 
-def run_label(run: dict[str, Any]) -> str:
-    """A run as tables name it: cni/profile, the CNI alone for a run without profile, else its id."""
-    if run.get("cni") and run.get("profile"):
-        return f"{run['cni']}/{run['profile']}"
-    return run.get("cni") or run["run_id"]
-
-
 def unique_labels(runs: list[dict[str, Any]]) -> list[str]:
     """Each run's label, with its run id appended where two runs share one."""
-    labels = [run_label(run) for run in runs]
+    labels = [results.run_label(run) for run in runs]
     return [f"{label} ({run['run_id']})" if labels.count(label) > 1 else label
             for label, run in zip(labels, runs, strict=True)]
 
 
 def _order(path: Path, meta: dict[str, Any]) -> tuple[Any, ...]:
     """Canal before Cilium before other CNIs; within them the default chain's order, then by profile."""
-    cni, label = meta.get("cni"), run_label(meta)
+    cni, label = meta.get("cni"), results.run_label(meta)
     return (BASELINE_ORDER.index(cni) if cni in BASELINE_ORDER else len(BASELINE_ORDER), str(cni),
             DEFAULT_CHAIN.index(label) if label in DEFAULT_CHAIN else len(DEFAULT_CHAIN),
             str(meta.get("profile") or ""), path.name)
@@ -75,6 +68,9 @@ def select_runs(results_dir: str | os.PathLike, names: list[str] | None = None) 
     # Oldest first, so the newest run of each CNI and profile is the one that stays.
     newest = {(meta.get("cni"), meta.get("profile")): (path, meta) for path, meta in runs
               if meta.get("provider") == provider}
+    # Runs from before profiles stand aside once the lab has runs with one.
+    if any(profile for _, profile in newest):
+        newest = {key: run for key, run in newest.items() if key[1]}
     if len(newest) < 2:
         cnis = {cni for cni, _ in newest}
         absent = [cni for cni in BASELINE_ORDER if cni not in cnis]
@@ -87,7 +83,7 @@ def select_runs(results_dir: str | os.PathLike, names: list[str] | None = None) 
 def find_run(runs: list[dict[str, Any]], name: str) -> int:
     """The index of the run a name means: its run id, its label, or its cni/profile when only one run has it."""
     labels = unique_labels(runs)
-    for candidates in ([run["run_id"] for run in runs], labels, [run_label(run) for run in runs]):
+    for candidates in ([run["run_id"] for run in runs], labels, [results.run_label(run) for run in runs]):
         hits = [i for i, candidate in enumerate(candidates) if candidate == name]
         if len(hits) == 1:
             return hits[0]
@@ -235,7 +231,7 @@ def _chain(runs: list[dict[str, Any]], chain: list[str] | None) -> list[int] | N
         if len(picked) < 2 or len(set(picked)) != len(picked):
             raise report_files.ResultError(f"a chain names two or more different runs, got {chain}")
         return picked
-    labels = [run_label(run) for run in runs]
+    labels = [results.run_label(run) for run in runs]
     present = [labels.index(label) for label in DEFAULT_CHAIN if label in labels]
     return present if len(present) >= 2 else None
 
@@ -485,11 +481,7 @@ def load_summaries(runs: list[Path], noisy_cv_percent: float = results.NOISY_CV_
     summaries = []
     for run in runs:
         meta, records, _ = results.load_run(run)
-        summary = results.summarize(meta, records, noisy_cv_percent)
-        # run.json is where a run records its CNI profile; older runs have none.
-        for key in ("profile", "profile_settings"):
-            summary.setdefault(key, meta.get(key))
-        summaries.append(summary)
+        summaries.append(results.summarize(meta, records, noisy_cv_percent))
     return summaries
 
 

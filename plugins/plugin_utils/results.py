@@ -498,8 +498,10 @@ def same_host_note(scenarios: list[str]) -> list[str]:
 
 
 def run_label(summary: dict[str, Any]) -> str:
-    """A run's CNI as tables name it: "cilium/native-bpf", or the CNI alone when the run has no profile."""
-    return f"{summary['cni']}/{summary['profile']}" if summary.get("profile") else str(summary["cni"])
+    """A run as tables name it: "cilium/native-bpf", the CNI alone for a run without profile, else its id."""
+    if summary.get("cni") and summary.get("profile"):
+        return f"{summary['cni']}/{summary['profile']}"
+    return str(summary.get("cni") or summary["run_id"])
 
 
 def _per_node(values: dict[str, Any] | list[tuple[str, Any]]) -> str | None:
