@@ -149,7 +149,8 @@ def test_rebuild_at_the_same_addresses_benchmarks_again(lab):
     # New VMs at the old addresses have new host keys, and nobody had to forget the old ones by hand.
     assert all(lab.twin.host_keys(vmid) != key for vmid, key in keys.items())
     assert "REMOTE HOST IDENTIFICATION HAS CHANGED" not in proc.stdout + proc.stderr
-    assert len(list(lab.results.glob("*-canal"))) == 1 and len(list(lab.results.glob("*-cilium"))) == 1
+    assert len(list(lab.results.glob("*-canal-vxlan"))) == 1
+    assert len(list(lab.results.glob("*-cilium-native-bpf"))) == 1
 
 
 def test_report_needs_neither_the_api_nor_the_vms(lab):

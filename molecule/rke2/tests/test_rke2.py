@@ -7,6 +7,11 @@ import pytest
 import yaml
 
 CNI = os.environ["LAB_CNI"]
+# The profile the converge rendered (playbooks/vars/profiles.yml); empty: the CNI's reference.
+PROFILE = os.environ.get("LAB_PROFILE") or {"canal": "vxlan", "cilium": "native-bpf"}[CNI]
+# Cilium's values per profile: (routingMode, kubeProxyReplacement, bpf.masquerade, bpf.hostLegacyRouting).
+CILIUM_PROFILES = {"native-bpf": ("native", True, True, False), "native-legacy": ("native", True, True, True),
+                   "kube-proxy": ("native", False, False, False), "tunnel": ("tunnel", False, False, False)}
 SERVER_IP, AGENT_IP = "198.18.3.11", "198.18.3.12"
 
 # RKE2 config-file keys we write (docs.rke2.io reference/server_config and agent_config).
@@ -74,7 +79,7 @@ def test_config_keys_and_values(node, config):
         assert config["node-ip"] == SERVER_IP and SERVER_IP in config["tls-san"]
         assert (config["cluster-cidr"], config["service-cidr"]) == ("10.42.0.0/16", "10.43.0.0/16")
         assert "server" not in config, "the first server starts the cluster"
-        assert config.get("disable-kube-proxy", False) is (CNI == "cilium")
+        assert config.get("disable-kube-proxy", False) is (CNI == "cilium" and CILIUM_PROFILES[PROFILE][1])
         # No ingress DaemonSet with hostPorts on the benchmark nodes (the flag exists since v1.33.0).
         assert config["ingress-controller"] == "none"
     else:
@@ -102,11 +107,14 @@ def test_helmchartconfig(node):
     values = yaml.safe_load(doc["spec"]["valuesContent"])
     if CNI == "cilium":
         assert set(paths(values)) <= CILIUM_KEYS and not set(paths(values)) & NOT_CILIUM_KEYS
-        assert values["kubeProxyReplacement"] is True
+        routing, kpr, bpf_masquerade, legacy = CILIUM_PROFILES[PROFILE]
+        assert values["kubeProxyReplacement"] is kpr
         assert (values["k8sServiceHost"], values["k8sServicePort"]) == ("127.0.0.1", 6443)
-        assert values["routingMode"] == "native" and values["autoDirectNodeRoutes"] is True
+        assert values["routingMode"] == routing and values["autoDirectNodeRoutes"] is (routing == "native")
+        assert values.get("tunnelProtocol") == ("vxlan" if routing == "tunnel" else None)
         assert values["ipv4NativeRoutingCIDR"] == "10.42.0.0/16"
-        assert values["bpf"]["masquerade"] is True
+        assert values["bpf"] == {"masquerade": bpf_masquerade, "hostLegacyRouting": legacy}
+        assert "MTU" not in values, "no profile sets the pods' MTU: Cilium detects it"
     else:
         assert set(paths(values)) <= CANAL_KEYS
         # flannel's device on the node's 1500-byte NIC is 1450: the pods' veths match it.
