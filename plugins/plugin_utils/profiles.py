@@ -1,10 +1,9 @@
 """CNI profiles: named datapath settings, checked and rendered for RKE2 and for the local model.
 
 The profiles themselves are data (playbooks/vars/profiles.yml). This module says which settings
-each CNI can run, and which combinations Cilium's agent accepts,
-and renders a profile into the rke2 and lab_cni roles' inputs (whether the RKE2 release's chart takes
-those values is the rke2 role's check, rke2.chart_problems). Pure functions, unit tested; the
-filter netlab.lab.cni_profile calls them.
+each CNI can run and which combinations Cilium's agent accepts, and renders a profile into the rke2
+and lab_cni roles' inputs (whether the RKE2 release's chart takes those values is the rke2 role's
+check, rke2.chart_problems). Pure functions, unit tested; the filter netlab.lab.cni_profile calls them.
 """
 
 from __future__ import annotations

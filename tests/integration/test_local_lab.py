@@ -367,23 +367,30 @@ def test_canal_run_replaces_the_datapath(play, results_dir, bench, latest_summar
     assert agent.run("ls /sys/fs/bpf/netlab").rc != 0
     assert "mtu 1450" in agent.check_output("ip -n pod1 link show eth0")
 
-    # With a Cilium and a Canal run in results, the report stage compares them: one column per run.
+    # The report stage compares the newest run of each CNI and profile, one column per run, Canal first
+    # and the Cilium profiles in the step chain's order (native-bpf's newest is the gate's UDP rerun).
     assert "CNI COMPARISON" in proc.stdout
-    assert re.search(r"^test \(Gbit/s\)\s+canal\S*\s+cilium\S*$", proc.stdout, re.MULTILINE)
-    # The netperf tests' rates, Cilium's with its change against Canal's (* significant, ? one repeat).
-    assert re.search(r"^cross-node-tcp-rr\s+\d+\s+\d+ \([+-]\d+\.\d %[*?]?\)$", proc.stdout, re.MULTILINE)
-    cilium_run = next(results_dir.glob("*-cilium-native-bpf"))
-    out = results_dir / "comparisons" / f"{summary['run_id']}_vs_{cilium_run.name}"  # canal is the baseline
+    assert re.search(r"^test \(Gbit/s\)\s+canal/vxlan\s+cilium/tunnel\s+cilium/native-legacy\s+cilium/native-bpf$",
+                     proc.stdout, re.MULTILINE)
+    # The netperf tests' rates: only Canal's run has them here.
+    assert re.search(r"^cross-node-tcp-rr\s+\d+(\s+-){3}$", proc.stdout, re.MULTILINE)
+    newest = [max(results_dir.glob(f"*-cilium-{p}")).name for p in ("tunnel", "native-legacy", "native-bpf")]
+    out = results_dir / "comparisons" / f"{summary['run_id']}_vs_3-runs"  # canal is the baseline
     comparison = json.loads((out / "comparison.json").read_text())
-    assert [run["run_id"] for run in comparison["runs"]] == [summary["run_id"], cilium_run.name]
+    assert [run["run_id"] for run in comparison["runs"]] == [summary["run_id"], *newest]
     assert [row["scenario"] for row in comparison["rows"]] == SCENARIOS
-    assert all(row["runs"][1]["change_percent"] is not None for row in comparison["rows"])
+    udp = next(row for row in comparison["rows"] if row["scenario"] == "cross-node-udp")
+    assert all(run["change_percent"] is not None for run in udp["runs"][1:])
+    # The step table: each step's settings and each test's shares of the total difference.
+    steps = comparison["steps"]
+    assert steps["run_ids"] == [summary["run_id"], *newest]
+    assert "routing: vxlan -> native" in steps["settings"][1]["changes"]
     for name in ("comparison.md", "comparison.csv", "comparison.png", "comparison.svg"):
         assert (out / name).stat().st_size > 0
     assert "## Where the difference comes from" in (out / "comparison.md").read_text()
     # The history of the results directory, rebuilt after the run's reports.
     index = json.loads((results_dir / "index.json").read_text())
-    assert {summary["run_id"], cilium_run.name} <= {run["run_id"] for run in index["runs"]}
+    assert {summary["run_id"], *newest} <= {run["run_id"] for run in index["runs"]}
     for name in ("history.md", "trend.png", "trend.svg"):
         assert (results_dir / "history" / name).stat().st_size > 0
 

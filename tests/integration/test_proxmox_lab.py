@@ -100,6 +100,11 @@ def test_bad_input_fails_before_any_api_write(lab):
     for kwargs, message in cases:
         proc = lab(**kwargs)
         assert proc.returncode != 0 and message in proc.stdout, message
+    # A profile the RKE2 release's Cilium chart cannot take, and one that does not exist.
+    proc = lab("-e", "cni=cilium", "-e", "cni_profile=tunnel", "-e", "rke2_version=v1.28.15+rke2r1")
+    assert proc.returncode != 0 and "RKE2 v1.28.15+rke2r1 is not known to ship Cilium 1.14" in proc.stdout
+    proc = lab("-e", "cni=cilium", "-e", "cni_profile=fast")
+    assert proc.returncode != 0 and "no profile 'fast' for cilium" in proc.stdout
     proc = lab("-e", "proxmox_vm_template=debian-14")
     assert proc.returncode != 0 and "No template debian-14 on the cluster" in proc.stdout
     lab.pve.add_vm(9102, "someone-elses", status="running")

@@ -9,18 +9,10 @@
 SEC("tc")
 int from_netdev(struct __sk_buff *skb)
 {
-	struct endpoint *ep;
-	struct ethhdr *eth;
-	struct iphdr *ip;
+	long rc = to_local_pod(skb, FROM_NETDEV_PEER);
 
-	ip = ipv4_header(skb, &eth);
-	if (ip && !legacy_host_routing(config())) {
-		ep = bpf_map_lookup_elem(&netlab_endpoints, &ip->daddr);
-		if (ep) {
-			count(FROM_NETDEV_PEER);
-			return to_endpoint(eth, ip, ep);
-		}
-	}
+	if (rc >= 0)
+		return rc;
 	count(FROM_NETDEV_STACK);
 	return TC_ACT_OK;
 }

@@ -12,18 +12,10 @@
 SEC("tc")
 int from_overlay(struct __sk_buff *skb)
 {
-	struct endpoint *ep;
-	struct ethhdr *eth;
-	struct iphdr *ip;
+	long rc = to_local_pod(skb, FROM_OVERLAY_PEER);
 
-	ip = ipv4_header(skb, &eth);
-	if (ip && !legacy_host_routing(config())) {
-		ep = bpf_map_lookup_elem(&netlab_endpoints, &ip->daddr);
-		if (ep) {
-			count(FROM_OVERLAY_PEER);
-			return to_endpoint(eth, ip, ep);
-		}
-	}
+	if (rc >= 0)
+		return rc;
 	bpf_skb_change_type(skb, PACKET_HOST);
 	count(FROM_OVERLAY_STACK);
 	return TC_ACT_OK;

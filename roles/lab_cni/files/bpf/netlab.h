@@ -146,6 +146,24 @@ static __always_inline int legacy_host_routing(const struct config *cfg)
 	return cfg && (cfg->flags & LEGACY_HOST_ROUTING);
 }
 
+/* From the wire or the tunnel, a packet for a pod of this node goes straight into it with BPF host
+ * routing (Cilium's ipv4_local_delivery); counted as ``counter``. -1 where the stack takes it. */
+static __always_inline long to_local_pod(struct __sk_buff *skb, __u32 counter)
+{
+	struct endpoint *ep;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+
+	ip = ipv4_header(skb, &eth);
+	if (!ip || legacy_host_routing(config()))
+		return -1;
+	ep = bpf_map_lookup_elem(&netlab_endpoints, &ip->daddr);
+	if (!ep)
+		return -1;
+	count(counter);
+	return to_endpoint(eth, ip, ep);
+}
+
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 #endif
