@@ -618,3 +618,6 @@ def test_teardown_removes_the_lab_and_keeps_results(play, results_dir):
     assert sorted(p.name for p in results_dir.iterdir()) == runs
     proc = play("--tags", "bench")
     assert proc.returncode != 0 and "are not running" in proc.stdout
+    # The reports and the comparison need only the results.
+    proc = play("--tags", "report")
+    assert proc.returncode == 0 and "CNI COMPARISON" in proc.stdout
