@@ -215,13 +215,18 @@ def _shown(value: Any) -> str:
 
 
 def settings_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str] | None:
-    """The profile settings that differ between two runs, "key: before -> after"; None when either run
-    does not record its settings (runs from before profiles)."""
+    """The profile settings (and the CNI) that differ between two runs, "key: before -> after"; None when
+    either run does not record its settings (runs from before profiles)."""
     if before is None or after is None:
         return None
     return [f"{key}: {_shown(before[key]) if key in before else 'unset'} -> "
             f"{_shown(after[key]) if key in after else 'unset'}"
             for key in sorted(set(before) | set(after)) if before.get(key, ...) != after.get(key, ...)]
+
+
+def _cni_and_settings(run: dict[str, Any]) -> dict[str, Any] | None:
+    """What a step can change: the CNI itself, then its profile's settings (None without settings)."""
+    return None if run["profile_settings"] is None else {"cni": run["cni"], **run["profile_settings"]}
 
 
 def _chain(runs: list[dict[str, Any]], chain: list[str] | None) -> list[int] | None:
@@ -269,7 +274,7 @@ def steps(comparison: dict[str, Any], chain: list[str] | None = None) -> dict[st
         "chain": [runs[i]["label"] for i in picked],
         "run_ids": [runs[i]["run_id"] for i in picked],
         "settings": [{"from": runs[a]["label"], "to": runs[b]["label"],
-                      "changes": settings_changes(runs[a]["profile_settings"], runs[b]["profile_settings"])}
+                      "changes": settings_changes(_cni_and_settings(runs[a]), _cni_and_settings(runs[b]))}
                      for a, b in pairwise(picked)],
         "tests": tests,
     }

@@ -175,7 +175,7 @@ def test_five_runs_along_the_default_chain():
     assert tcp["shares"] == pytest.approx([10.0, 30.0, -10.0, 70.0])
     assert tcp["step_significant"] == [True, True, True, True]
     assert host["verdict"] == udp["verdict"] == compare.NO_TOTAL and host["shares"] is None
-    assert chain["settings"][0]["changes"] == ["bpf_lb: unset -> False"]
+    assert chain["settings"][0]["changes"] == ["bpf_lb: unset -> False", "cni: canal -> cilium"]
     text = compare.render_text(comparison)
     assert max(len(line) for line in text.splitlines() if "  " in line) <= 120  # the tables, not the notes
     steps = text.split("steps along the chain")[1].splitlines()
@@ -328,7 +328,7 @@ def test_write_three_and_five_runs_from_raw_files(tmp_path, iperf3_json):
     assert out == tmp_path / "comparisons" / "p1_vs_2-runs"
     assert [e["change_percent"] for e in comparison["rows"][1]["runs"]] == pytest.approx([None, 40.0, 100.0])
     assert comparison["steps"]["chain"] == ["canal/vxlan", "cilium/kube-proxy", "cilium/native-bpf"]
-    assert comparison["steps"]["settings"][0]["changes"] == ["profile: vxlan -> kube-proxy"]
+    assert comparison["steps"]["settings"][0]["changes"] == ["cni: canal -> cilium", "profile: vxlan -> kube-proxy"]
     assert not (out / "comparison.png").exists() and "![" not in (out / "comparison.md").read_text()
     # All five, the newest of each profile, canal/vxlan first; the chart has a bar per run.
     comparison, out = compare.write_comparison(tmp_path, baseline="cilium/tunnel")
