@@ -452,8 +452,7 @@ def test_a_run_that_fails_later_says_why(play, results_dir, short_bench):
 
 def test_interrupted_run_is_kept_and_resumed(play, results_dir, bench):
     known = set(results_dir.iterdir())
-    cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", *bench, "-e", "iperf3_bench_duration=2",
-                       "-e", "iperf3_bench_repeats=2")
+    cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", *bench, "-e", "iperf3_bench_repeats=2")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + 300
