@@ -481,20 +481,11 @@ def comparison_name(comparison: dict[str, Any]) -> str:
     return f"{runs[base]['run_id']}_vs_{others[0] if len(others) == 1 else f'{len(others)}-runs'}"
 
 
-def load_summaries(runs: list[Path], noisy_cv_percent: float = results.NOISY_CV_PERCENT) -> list[dict[str, Any]]:
-    """The runs' summaries, rebuilt from their raw files."""
-    summaries = []
-    for run in runs:
-        meta, records, _ = results.load_run(run)
-        summaries.append(results.summarize(meta, records, noisy_cv_percent))
-    return summaries
-
-
 def write_comparison(results_dir: str | os.PathLike, names: list[str] | None = None,
                      noisy_cv_percent: float = results.NOISY_CV_PERCENT, charts: bool = True,
                      baseline: str | None = None, chain: list[str] | None = None) -> tuple[dict[str, Any], Path]:
     """Compare runs from their raw files and write comparisons/<name>/ (comparison_name)."""
-    summaries = load_summaries(select_runs(results_dir, names), noisy_cv_percent)
+    summaries = [results.read_summary(run, noisy_cv_percent)[0] for run in select_runs(results_dir, names)]
     comparison = compare(summaries, baseline or 0, chain)
     out = Path(results_dir) / "comparisons" / comparison_name(comparison)
     out.mkdir(parents=True, exist_ok=True)

@@ -123,11 +123,7 @@ def write_gate(run_dir: str | os.PathLike, baseline_dir: str | os.PathLike,
                tolerance_percent: float | str) -> dict[str, Any]:
     """Gate a run folder against a baseline run folder, both read from their raw files, and keep the
     verdict with the run as gate.json. Returns check()'s result plus ``lines`` (render)."""
-    summaries = []
-    for folder in (baseline_dir, run_dir):
-        meta, records, _ = results.load_run(folder)
-        summaries.append(results.summarize(meta, records))
-    result = check(*summaries, tolerance_percent)
+    result = check(results.read_summary(baseline_dir)[0], results.read_summary(run_dir)[0], tolerance_percent)
     result["lines"] = render(result)
     report_files.atomic_write(Path(run_dir) / "gate.json", json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result

@@ -30,8 +30,7 @@ def _summary(run: Path) -> dict[str, Any]:
                 return summary
     except (OSError, ValueError):
         pass
-    meta, records, _ = results.load_run(run)
-    return results.summarize(meta, records)
+    return results.read_summary(run)[0]
 
 
 def _distinct(nodes: list[dict[str, Any]], field: str) -> list[Any]:

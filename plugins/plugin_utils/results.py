@@ -657,12 +657,19 @@ def render_csv(summary: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+def read_summary(run_dir: str | os.PathLike,
+                 noisy_cv_percent: float = NOISY_CV_PERCENT) -> tuple[dict[str, Any], list[str]]:
+    """A run's summary rebuilt from its run.json and raw files, and the problems of those files;
+    what every report, comparison, gate and history entry starts from."""
+    meta, records, problems = load_run(run_dir)
+    return summarize(meta, records, noisy_cv_percent), problems
+
+
 def write_reports(run_dir: str | os.PathLike, noisy_cv_percent: float = NOISY_CV_PERCENT,
                   charts: bool = True) -> tuple[dict[str, Any], list[str]]:
     """Rebuild summary.json, summary.csv, report.md and the charts of a run from its raw files."""
     run = Path(run_dir)
-    meta, records, problems = load_run(run)
-    summary = summarize(meta, records, noisy_cv_percent)
+    summary, problems = read_summary(run, noisy_cv_percent)
     summary["problems"] = problems
     atomic_write(run / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     atomic_write(run / "summary.csv", render_csv(summary))
