@@ -607,6 +607,27 @@ def test_the_built_collection_runs_in_a_users_playbook(tmp_path):
     assert json.loads((run / "run.json").read_text())["cni"] == "canal"
 
 
+def test_a_node_killed_with_its_conmon_is_named_then_started_anew(play):
+    """podman 4 keeps a node whose conmon and init were killed together recorded as running (a host
+    that ends the lab's processes leaves it so): the lab's check names it, provisioning starts it anew."""
+    inspect = ["podman", "container", "inspect", "netlab-agent-2", "--format", "{{.State.Pid}}"]
+    init = int(subprocess.run(inspect, capture_output=True, text=True, check=True).stdout)
+    conmon = int(re.search(r"^PPid:\s+(\d+)", Path(f"/proc/{init}/status").read_text(), re.M).group(1))
+    os.kill(conmon, signal.SIGKILL)
+    os.kill(init, signal.SIGKILL)
+    time.sleep(1)
+    # As podman records it: still running.
+    assert subprocess.run([*inspect[:4], "--format", "{{.State.Running}}"], capture_output=True, text=True,
+                          check=True).stdout.strip() == "true"
+    proc = play("--tags", "bench")
+    assert proc.returncode != 0 and "Lab node(s) netlab-agent-2 are not running" in proc.stdout
+    proc = play("--tags", "provision")
+    print(proc.stdout[-4000:])
+    assert proc.returncode == 0
+    assert "changed: [localhost] => (item=netlab-agent-2)" in proc.stdout
+    assert node("netlab-agent-2").run("systemctl is-system-running --wait").stdout.strip() in ("running", "degraded")
+
+
 def test_teardown_removes_the_lab_and_keeps_results(play, results_dir):
     runs = sorted(p.name for p in results_dir.iterdir())
     proc = play("--tags", "teardown")
