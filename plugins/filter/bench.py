@@ -68,9 +68,9 @@ def spread(values: list[Any]) -> dict[str, float | None]:
 
 
 def bench_gate(run_dir: str, baseline_dir: str, tolerance: Any = 10) -> dict[str, Any]:
-    """The regression gate of a run folder against a baseline run folder; writes gate.json into the run."""
+    """The regression gate of a run folder against a baseline run folder (the role keeps it as gate.json)."""
     try:
-        return gate.write_gate(run_dir, baseline_dir, tolerance)
+        return gate.gate_runs(run_dir, baseline_dir, tolerance)
     except ValueError as exc:
         raise AnsibleFilterError(f"bench_gate: {exc}") from exc
 

@@ -4,14 +4,13 @@ Each test's headline figure (Gbit/s for iperf3, transactions per second for netp
 better) is held against the baseline's: a run whose median falls more than the tolerance below the
 baseline's median fails, as k8s-netperf's --tcp-tolerance does, and so does a run that lost a test
 the baseline has. Latency percentiles are not gated: the transaction rate already carries them.
-The verdict is kept with the run as gate.json. Pure functions plus the one writer; no Ansible imports.
+The role keeps the verdict with the run as gate.json. Pure functions (reading the run folders aside);
+no Ansible imports.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
 
 from . import report_files, results, stats
@@ -119,11 +118,10 @@ def render(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_gate(run_dir: str | os.PathLike, baseline_dir: str | os.PathLike,
-               tolerance_percent: float | str) -> dict[str, Any]:
-    """Gate a run folder against a baseline run folder, both read from their raw files, and keep the
-    verdict with the run as gate.json. Returns check()'s result plus ``lines`` (render)."""
+def gate_runs(run_dir: str | os.PathLike, baseline_dir: str | os.PathLike,
+              tolerance_percent: float | str) -> dict[str, Any]:
+    """Gate a run folder against a baseline run folder, both read from their raw files; writes nothing.
+    Returns check()'s result plus ``lines`` (render)."""
     result = check(results.read_summary(baseline_dir)[0], results.read_summary(run_dir)[0], tolerance_percent)
     result["lines"] = render(result)
-    report_files.atomic_write(Path(run_dir) / "gate.json", json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result
