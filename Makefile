@@ -44,14 +44,16 @@ run: setup
 	ansible-playbook site.yml -e cni=$(CNI) $(ANSIBLE_ARGS)
 	@echo "report: $(CURDIR)/results/latest/report.md"
 
-# The lab once, then per profile its datapath and the benchmark; the report compares them all.
+# The lab once, then per profile its datapath and the benchmark; the report compares the runs made
+# here (results/latest after each), not older runs of other profiles in results/.
 profiles: setup
 	ansible-playbook site.yml --tags provision $(ANSIBLE_ARGS)
-	for profile in $(PROFILES); do \
+	runs=; for profile in $(PROFILES); do \
 	  ansible-playbook site.yml --tags cluster,bench -e cni=$${profile%/*} -e cni_profile=$${profile#*/} \
 	    $(ANSIBLE_ARGS) || exit 1; \
-	done
-	ansible-playbook site.yml --tags report $(ANSIBLE_ARGS)
+	  runs=$$runs$${runs:+,}$$(basename "$$(readlink -f results/latest)"); \
+	done; \
+	ansible-playbook site.yml --tags report $$([[ $$runs == *,* ]] && echo "-e compare=$$runs") $(ANSIBLE_ARGS)
 	@echo "report: $(CURDIR)/results/comparisons/ (newest), history: $(CURDIR)/results/history/history.md"
 
 bench: setup
