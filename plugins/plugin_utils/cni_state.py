@@ -129,7 +129,9 @@ def identify_cni(daemonsets: list[dict[str, Any]] | dict[str, Any] | str) -> dic
     """Which CNI runs, from the DaemonSets (``k8s_info`` resources, or a ``kubectl get ds -o json`` list).
 
     Returns cni (cilium, canal, calico, flannel or unknown), daemonset (its name, None when unknown),
-    namespace and names (every DaemonSet seen, sorted). An unknown CNI is not an error.
+    namespace, names (every DaemonSet seen, sorted) and images (the CNI DaemonSet's image per container:
+    its tag is the CNI's version, e.g. RKE2's Canal chart runs hardened-calico and hardened-flannel).
+    An unknown CNI is not an error.
     """
     daemonsets = _load(daemonsets, "a DaemonSet list")
     if isinstance(daemonsets, dict):
@@ -140,13 +142,26 @@ def identify_cni(daemonsets: list[dict[str, Any]] | dict[str, Any] | str) -> dic
     for ds in daemonsets:
         meta = ds.get("metadata") or {}
         labels = ((((ds.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {})
-        seen.append((meta.get("name", ""), meta.get("namespace"), {labels.get("k8s-app"), labels.get("app")}))
+        containers = ((((ds.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [])
+        images = {c.get("name", ""): c.get("image", "") for c in containers if c.get("image")}
+        seen.append((meta.get("name", ""), meta.get("namespace"), {labels.get("k8s-app"), labels.get("app")}, images))
+    names_seen = sorted(name for name, *_ in seen)
     for cni, names, apps in _CNIS:
-        for name, namespace, pod_apps in seen:
+        for name, namespace, pod_apps, images in seen:
             if name in names or pod_apps & set(apps):
-                return {"cni": cni, "daemonset": name, "namespace": namespace,
-                        "names": sorted(n for n, _, _ in seen)}
-    return {"cni": "unknown", "daemonset": None, "namespace": None, "names": sorted(n for n, _, _ in seen)}
+                return {"cni": cni, "daemonset": name, "namespace": namespace, "names": names_seen, "images": images}
+    return {"cni": "unknown", "daemonset": None, "namespace": None, "names": names_seen, "images": {}}
+
+
+def image_versions(images: dict[str, str]) -> dict[str, str]:
+    """Each container's image tag (``rancher/hardened-calico:v3.30.3-build20250909`` -> the tag), digest
+    pins left out; an image without a tag is named by its last path part."""
+    versions = {}
+    for container, image in images.items():
+        name = image.split("@", 1)[0]
+        last = name.rsplit("/", 1)[-1]
+        versions[container] = last.split(":", 1)[1] if ":" in last else last
+    return versions
 
 
 def mtu_from_ip_link(ip_json: list[dict[str, Any]] | str) -> int:

@@ -13,6 +13,8 @@ import copy
 import re
 from typing import Any
 
+from . import cni_state
+
 APP = "netlab-iperf3"
 SERVICE = "iperf3-cross"
 CONTAINER = "iperf3"
@@ -399,7 +401,10 @@ def datapath(cni: dict[str, Any], node_status: dict[str, dict[str, Any]], mtu: i
                   f"host routing {first.get('host_routing') or '?'}",
                   f"masquerading {first.get('masquerading') or '?'}"]
     elif name in ("canal", "flannel"):
-        parts = [f"{name}: flannel {first.get('backend') or '?'}"]
+        # Neither writes its version where the node can read it: the DaemonSet's image tags say it.
+        versions = cni_state.image_versions(cni.get("images") or {})
+        running = f" ({', '.join(f'{c} {v}' for c, v in versions.items())})" if versions else ""
+        parts = [f"{name}: flannel {first.get('backend') or '?'}{running}"]
     else:
         # Not refused: named by the DaemonSets it runs, so the run still says what was measured.
         parts = [f"{name} CNI (DaemonSets: {', '.join(cni.get('names') or []) or 'none'}): "
@@ -407,6 +412,7 @@ def datapath(cni: dict[str, Any], node_status: dict[str, dict[str, Any]], mtu: i
     if mtu:
         parts.append(f"pod MTU {mtu}")
     return {"cni": name, "daemonset": cni.get("daemonset"), "daemonsets": cni.get("names") or [],
+            "images": cni.get("images") or {},
             "known": name in ("cilium", "canal", "flannel"),
             "nodes": node_status, "pod_mtu": mtu, "summary": ", ".join(parts)}
 

@@ -117,10 +117,33 @@ def test_identify_cni(daemonsets, cni, name):
 def test_identify_cni_from_kubectl_list_and_unknown():
     listing = {"kind": "DaemonSetList", "items": [_ds("kube-router", **{"k8s-app": "kube-router"}), _ds("rke2-multus")]}
     assert cni_state.identify_cni(json.dumps(listing)) == {
-        "cni": "unknown", "daemonset": None, "namespace": None, "names": ["kube-router", "rke2-multus"]}
+        "cni": "unknown", "daemonset": None, "namespace": None, "names": ["kube-router", "rke2-multus"], "images": {}}
     assert cni_state.identify_cni({"resources": [_ds("rke2-canal")]})["cni"] == "canal"
     with pytest.raises(ValueError, match="not a DaemonSet list"):
         cni_state.identify_cni('"cilium"')
+
+
+# RKE2's Canal DaemonSet as its chart renders it (rancher/rke2-charts packages/rke2-canal/charts:
+# templates/daemonset.yaml at 034831355b68, images from values.yaml at 0087a8647430, no system registry).
+RKE2_CANAL = {
+    "kind": "DaemonSet", "metadata": {"name": "rke2-canal", "namespace": "kube-system", "labels": {"k8s-app": "canal"}},
+    "spec": {"template": {"metadata": {"labels": {"k8s-app": "canal"}}, "spec": {
+        "initContainers": [{"name": "install-cni", "image": "rancher/hardened-calico:v3.30.3-build20250909"},
+                           {"name": "flexvol-driver", "image": "rancher/hardened-calico:v3.30.3-build20250909"}],
+        "containers": [{"name": "calico-node", "image": "rancher/hardened-calico:v3.30.3-build20250909"},
+                       {"name": "kube-flannel", "image": "rancher/hardened-flannel:v0.27.3-build20250901"}]}}}}
+
+
+def test_identify_cni_records_the_cni_images():
+    found = cni_state.identify_cni([_ds("rke2-ingress-nginx-controller"), RKE2_CANAL])
+    assert found["images"] == {"calico-node": "rancher/hardened-calico:v3.30.3-build20250909",
+                               "kube-flannel": "rancher/hardened-flannel:v0.27.3-build20250901"}
+    assert cni_state.image_versions(found["images"]) == {"calico-node": "v3.30.3-build20250909",
+                                                         "kube-flannel": "v0.27.3-build20250901"}
+    # A digest pin is not the version; a registry port is not a tag; no tag leaves the image's name.
+    assert cni_state.image_versions({"a": "cilium/cilium:v1.18.2@sha256:" + "0" * 64,
+                                     "b": "registry.example:5000/flannel", "c": "flannel"}) == {
+        "a": "v1.18.2", "b": "flannel", "c": "flannel"}
 
 
 def test_mtu_from_ip_link(data_dir, load):

@@ -294,6 +294,13 @@ def test_datapath_summary_from_the_readers_outputs():
                                  "masquerading BPF, pod MTU 1500")
     canal = kube.datapath({"cni": "canal", "daemonset": "rke2-canal"}, {NODES[0]: {"backend": "vxlan"}}, 1450)
     assert canal["summary"] == "canal: flannel vxlan, pod MTU 1450" and canal["known"]
+    images = {"calico-node": "rancher/hardened-calico:v3.30.3-build20250909",
+              "kube-flannel": "rancher/hardened-flannel:v0.27.3-build20250901"}
+    canal = kube.datapath({"cni": "canal", "daemonset": "rke2-canal", "images": images},
+                          {NODES[0]: {"backend": "vxlan"}}, 1450)
+    assert canal["summary"] == ("canal: flannel vxlan (calico-node v3.30.3-build20250909, kube-flannel "
+                                "v0.27.3-build20250901), pod MTU 1450")
+    assert canal["images"] == images
     other = kube.datapath({"cni": "calico", "daemonset": "calico-node", "names": ["calico-node"]}, {}, None)
     assert other["summary"] == "calico CNI (DaemonSets: calico-node): datapath not read"
     assert not other["known"]
