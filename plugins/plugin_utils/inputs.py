@@ -74,7 +74,7 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "repeats": _range(1, 1000),
     "port": _range(1, 65535),
     "udp_bitrate": _bitrate,
-    "netperf_port": _range(1, 65533),
+    "netperf_port": _range(1, 65532),
     "timeout_margin": _range(1, 3600),
     "pod_timeout": _range(1, 86400),
     "delete_timeout": _range(1, 86400),
@@ -135,9 +135,9 @@ def problems(values: dict[str, Any]) -> list[str]:
 
 
 def _ports(values: dict[str, Any]) -> list[str]:
-    """iperf3's port may not be one of netperf's two or the CPU reader's."""
+    """iperf3's port may not be one of netperf's three or the CPU reader's."""
     port, netperf = _int(values.get("port")), _int(values.get("netperf_port"))
-    if port is None or netperf is None or not netperf <= port <= netperf + 2:
+    if port is None or netperf is None or not netperf <= port <= netperf + 3:
         return []
     return [f"iperf3_bench_port {port} is one of the ports of iperf3_bench_netperf_port {netperf} (netserver's "
-            f"control and data ports and the CPU reader, {netperf}-{netperf + 2}): choose ports apart"]
+            f"control port, its data ports and the CPU reader, {netperf}-{netperf + 3}): choose ports apart"]

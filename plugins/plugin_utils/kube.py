@@ -13,7 +13,7 @@ import copy
 import re
 from typing import Any
 
-from . import cni_state
+from . import cni_state, matrix
 
 APP = "netlab-iperf3"
 SERVICE = "iperf3-cross"
@@ -123,11 +123,13 @@ def check_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
 
 def ports(port: int, netperf_port: int | None) -> list[dict[str, Any]]:
     """The ports every server listens on: iperf3's (TCP and UDP), with netperf tests netserver's control
-    port and the data port the tests pin (TCP for TCP_RR/TCP_CRR, UDP for UDP_RR)."""
+    port and the data ports the tests pin, one for the tests straight to the pod and one for those through
+    the Service (matrix.netperf_ports; TCP for TCP_RR/TCP_CRR, UDP for UDP_RR)."""
     found = [("iperf3-tcp", port, "TCP"), ("iperf3-udp", port, "UDP")]
     if netperf_port:
-        found += [("netperf-ctl", netperf_port, "TCP"), ("netperf-data", netperf_port + 1, "TCP"),
-                  ("netperf-data-u", netperf_port + 1, "UDP")]
+        control, direct, through_service = matrix.netperf_ports({"netperf_port": netperf_port})
+        found += [("netperf-ctl", control, "TCP"), ("netperf-data", direct, "TCP"), ("netperf-data-u", direct, "UDP"),
+                  ("netperf-svc", through_service, "TCP"), ("netperf-svc-u", through_service, "UDP")]
     return [{"name": name, "port": number, "protocol": protocol} for name, number, protocol in found]
 
 

@@ -59,15 +59,29 @@ def tool(protocol: str) -> str:
     return "netperf" if protocol in NETPERF_TESTS else "iperf3"
 
 
-def netperf_ports(settings: dict[str, Any]) -> tuple[int, int]:
-    """(netserver's control port, the pinned data port) of a run's settings."""
+def netperf_ports(settings: dict[str, Any]) -> tuple[int, int, int]:
+    """(netserver's control port, the data port of the tests straight to a pod or host, the data port of
+    the tests through a Service) of a run's settings: the port, the next one and the third after it.
+
+    Two data ports because netperf's TCP_CRR binds its client ports itself, one after another from 5000,
+    in every test alike: a Service test and a direct test to the same server pod would reuse each other's
+    connections (client port, server pod address and port) within conntrack's TIME_WAIT (120 s). The
+    Service's DNAT entry and the direct one then share their reply tuple, the kernel cannot insert the
+    newer (insert_failed) and drops its SYN, and the test stalls for seconds (measured on the local lab's
+    kube-proxy Services: a Service test after a direct one made 2 connections/s instead of 3,000).
+    """
     port = int(settings.get("netperf_port") or NETPERF_PORT)
-    return port, port + 1
+    return port, port + 1, port + 3
 
 
 def cpu_port(settings: dict[str, Any]) -> int:
-    """Local transport: the port of each server node's /proc/stat reader (cpu.py), after netperf's two."""
-    return netperf_ports(settings)[1] + 1
+    """Local transport: the port of each server node's /proc/stat reader (cpu.py), between netperf's."""
+    return netperf_ports(settings)[0] + 2
+
+
+def last_port(settings: dict[str, Any]) -> int:
+    """The highest of the ports after iperf3_bench_netperf_port that the run takes."""
+    return netperf_ports(settings)[2]
 
 
 def check_bitrate(value: Any) -> bool:
@@ -202,8 +216,10 @@ def endpoints(placement: str, nodes: list[dict[str, Any]]) -> tuple[dict, dict]:
 def netperf_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any]) -> list[str]:
     """netperf client command line of a request/response test: no banner (-P 0), one KEY=value line per
     selector (-k), request and response of ``size`` bytes, the data connection to the pinned data port
-    (test option -P ,port: the client's own port stays ephemeral, which TCP_CRR needs)."""
-    control, data = netperf_ports(settings)
+    (test option -P ,port, the server's side only), a port of its own for the tests through a Service
+    (netperf_ports says why)."""
+    control, direct, through_service = netperf_ports(settings)
+    data = through_service if entry["placement"] == "service" else direct
     size = entry["size"]
     return ["netperf", "-P", "0", "-H", server_ip, "-p", str(control), "-l", str(settings["duration"]),
             "-t", NETPERF_TESTS[entry["protocol"]], "--", "-r", f"{size},{size}", "-P", f",{data}",
@@ -381,11 +397,11 @@ def build_plan(
     if settings["duration"] < 1 or settings["repeats"] < 1:
         raise MatrixError("duration and repeats must be at least 1")
 
-    if "netperf_port" in settings and not _positive_int(settings["netperf_port"], 1, 65533):
-        raise MatrixError(f"setting netperf_port must be an integer from 1 to 65533, got {settings['netperf_port']!r}")
-    if settings["port"] in range(netperf_ports(settings)[0], cpu_port(settings) + 1):
+    if "netperf_port" in settings and not _positive_int(settings["netperf_port"], 1, 65532):
+        raise MatrixError(f"setting netperf_port must be an integer from 1 to 65532, got {settings['netperf_port']!r}")
+    if settings["port"] in range(netperf_ports(settings)[0], last_port(settings) + 1):
         raise MatrixError(f"setting port {settings['port']} is one of netperf's and the CPU reader's ports "
-                          f"{netperf_ports(settings)[0]}-{cpu_port(settings)}")
+                          f"{netperf_ports(settings)[0]}-{last_port(settings)}")
     total = len(entries) * settings["repeats"]
     per_test = settings["duration"] + settings["omit"]
     node_ips = {node["name"]: node.get("ip") for node in nodes}

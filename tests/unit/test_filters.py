@@ -79,7 +79,7 @@ def test_bench_ports():
                                                      {"name": "iperf3-udp", "port": 5201, "protocol": "UDP"}]
     rr = [*MATRIX, {"name": "rr", "placement": "service", "protocol": "tcp_rr"}]
     assert [(p["port"], p["protocol"]) for p in call("bench_ports", rr, {**SETTINGS, "netperf_port": 13000})][2:] == [
-        (13000, "TCP"), (13001, "TCP"), (13001, "UDP")]
+        (13000, "TCP"), (13001, "TCP"), (13001, "UDP"), (13003, "TCP"), (13003, "UDP")]
 
 
 def test_bench_retryable():

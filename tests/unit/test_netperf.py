@@ -51,6 +51,12 @@ def test_netperf_command_line_as_cilium_connectivity_perf_runs_it():
     argv = matrix.client_argv(sized, "10.0.0.1", {**SETTINGS, "netperf_port": 13000})
     assert argv[argv.index("-p") + 1] == "13000" and argv[argv.index("-t") + 1] == "TCP_CRR"
     assert argv[argv.index("--") + 1:argv.index("-k")] == ["-r", "512,512", "-P", ",13001"]
+    # Through a Service the data connection has a port of its own: netperf's TCP_CRR client ports start at
+    # 5000 in every test, and a Service's DNAT entry must not share its reply tuple with a direct test's.
+    service = matrix.normalize_entry({"name": "t", "placement": "service", "protocol": "tcp_crr"})
+    assert matrix.client_argv(service, "10.43.0.10", SETTINGS)[-4:-2] == ["-P", ",12868"]
+    assert matrix.netperf_ports({"netperf_port": 13000}) == (13000, 13001, 13003)
+    assert matrix.cpu_port({"netperf_port": 13000}) == 13002
 
 
 def test_local_plan_runs_netperf_between_cpu_readings_and_starts_netserver_once():
@@ -86,21 +92,24 @@ def test_kubernetes_pods_run_netserver_and_the_service_forwards_its_ports():
     docs = kube.manifests("r", ["n1", "n2"], ["service", "host"], "img@sha256:" + "a" * 64, 5201, None, 12865)
     service = next(d for d in docs if d["kind"] == "Service")
     assert [(p["port"], p["protocol"]) for p in service["spec"]["ports"]] == [
-        (5201, "TCP"), (5201, "UDP"), (12865, "TCP"), (12866, "TCP"), (12866, "UDP")]
+        (5201, "TCP"), (5201, "UDP"), (12865, "TCP"), (12866, "TCP"), (12866, "UDP"), (12868, "TCP"), (12868, "UDP")]
     pod = next(d for d in docs if d["kind"] == "Pod")["spec"]["containers"][0]
     assert pod["command"] == ["sh", "-c", "netserver -p 12865 && exec iperf3 --server --port 5201"]
-    assert [p["containerPort"] for p in pod["ports"]] == [5201, 5201, 12865, 12866, 12866]
+    assert [p["containerPort"] for p in pod["ports"]] == [5201, 5201, 12865, 12866, 12866, 12868, 12868]
     plain = kube.manifests("r", ["n1", "n2"], ["host"], "img@sha256:" + "a" * 64, 5201)
     assert plain[-1]["spec"]["containers"][0]["command"] == ["iperf3", "--server", "--port", "5201"]
 
 
 def test_netperf_port_inputs():
     assert inputs.problems({"netperf_port": 70000, "matrix": RR}) == [
-        "iperf3_bench_netperf_port must be an integer from 1 to 65533, got 70000"]
+        "iperf3_bench_netperf_port must be an integer from 1 to 65532, got 70000"]
     assert "iperf3_bench_port 12866 is one of the ports" in inputs.problems(
         {"port": 12866, "netperf_port": 12865, "matrix": RR})[0]
-    with pytest.raises(matrix.MatrixError, match="setting port 12867 is one of netperf's"):
-        matrix.build_plan(RR, NODES, {**SETTINGS, "port": 12867})
+    assert "12865-12868): choose ports apart" in inputs.problems(
+        {"port": 12868, "netperf_port": 12865, "matrix": RR})[0]
+    assert inputs.problems({"port": 12869, "netperf_port": 12865, "matrix": RR}) == []
+    with pytest.raises(matrix.MatrixError, match="setting port 12868 is one of netperf's"):
+        matrix.build_plan(RR, NODES, {**SETTINGS, "port": 12868})
 
 
 @pytest.mark.parametrize(("name", "protocol", "rate"), [
