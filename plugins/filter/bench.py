@@ -114,13 +114,15 @@ def bench_k8s_nodes(node_names: list[str], nodes: Any = None, pods: Any = None, 
 
 
 def bench_k8s_meta(version: dict[str, Any], node_names: list[str], nodes: Any, pods: Any, iperf3_version: str,
-                   hosts: dict[str, Any] | None = None, netperf_version: str | None = None) -> dict[str, Any]:
+                   hosts: dict[str, Any] | None = None, netperf_version: str | None = None,
+                   cpu_info: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     try:
         records = kube.node_records(list(node_names), nodes, hosts)
         meta = kube.run_metadata(version or {}, records, pods)
         meta["iperf3"] = kube.iperf3_version(iperf3_version)
         meta["netperf"] = kube.netperf_version(netperf_version or "")
-        meta["environment_nodes"] = kube.environment_nodes(records)
+        read = {r["item"]["node"]: r.get("stdout") or "" for r in cpu_info or []}
+        meta["environment_nodes"] = kube.environment_nodes(records, read)
         return meta
     except (ValueError, KeyError) as exc:
         raise AnsibleFilterError(f"bench_k8s_meta: {exc}") from exc

@@ -367,11 +367,24 @@ def node_records(node_names: list[str], nodes: Any, hosts: dict[str, Any] | None
     return out
 
 
-def environment_nodes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``environment.nodes`` of run.json (as the local lab's setup facts give it), from the node objects."""
+def cpuinfo_model(cpuinfo: str) -> str | None:
+    """The CPU model in a /proc/cpuinfo text: its first ``model name`` (None where the kernel gives none,
+    as arm64's does)."""
+    for line in cpuinfo.splitlines():
+        key, colon, value = line.partition(":")
+        if colon and key.strip() == "model name" and value.strip():
+            return value.strip()
+    return None
+
+
+def environment_nodes(records: list[dict[str, Any]], cpuinfo: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """``environment.nodes`` of run.json (as the local lab's setup facts give it), from the node objects
+    and, per node, the /proc/cpuinfo read in a pod on it (Node objects do not carry the CPU model)."""
+    cpuinfo = cpuinfo or {}
     return [{"name": r["name"], "kernel": r["kernel"],
              "vcpus": int(r["cpu"]) if str(r["cpu"] or "").isdigit() else r["cpu"],
-             "memtotal_mb": _memory_mb(r["memory"])} for r in records]
+             "memtotal_mb": _memory_mb(r["memory"]), "cpu_model": cpuinfo_model(cpuinfo.get(r["name"]) or "")}
+            for r in records]
 
 
 def run_metadata(version: dict[str, Any], records: list[dict[str, Any]], pods: Any) -> dict[str, Any]:
@@ -453,11 +466,15 @@ def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
 
     kubeconfig and context come from module_defaults (group kubernetes.core.k8s). Per-test calls
     are a list, with the task's timeout and retries. ``netperf_version`` only when the pods serve netperf.
+    ``cpu_info``: per node, /proc/cpuinfo read in the first of the run's pods on it (not namespaced).
     """
     ns = docs[0]["metadata"]["name"]
     pods = [d for d in docs if d["kind"] == "Pod"]
     client = next((p["metadata"]["name"] for p in pods if not p["spec"].get("hostNetwork")),
                   pods[0]["metadata"]["name"])
+    on_node: dict[str, str] = {}
+    for pod in pods:
+        on_node.setdefault(pod["spec"]["nodeName"], pod["metadata"]["name"])
     out: dict[str, Any] = {
         "create_namespace": {"state": "present", "definition": [d for d in docs if d["kind"] != "Pod"],
                              "wait": True, "wait_timeout": pod_timeout},
@@ -468,6 +485,7 @@ def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
         "iperf3_version": _exec(ns, client, "iperf3 --version"),
         "pod_mtu": _exec(ns, client, "cat /sys/class/net/eth0/mtu"),
         **({"netperf_version": _exec(ns, client, "netperf -V")} if _runs_netserver(pods) else {}),
+        "cpu_info": [{"node": node, **_exec(ns, pod, "cat /proc/cpuinfo")} for node, pod in on_node.items()],
         "delete_namespace": {"state": "absent", "api_version": "v1", "kind": "Namespace", "name": ns,
                              "wait": True, "wait_timeout": delete_timeout},
     }

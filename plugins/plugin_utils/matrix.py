@@ -68,7 +68,7 @@ def netperf_ports(settings: dict[str, Any]) -> tuple[int, int, int]:
     connections (client port, server pod address and port) within conntrack's TIME_WAIT (120 s). The
     Service's DNAT entry and the direct one then share their reply tuple, the kernel cannot insert the
     newer (insert_failed) and drops its SYN, and the test stalls for seconds (measured on the local lab's
-    kube-proxy Services: a Service test after a direct one made 2 connections/s instead of 3,000).
+    kube-proxy Services: a Service test after a direct one made 2 connections/s instead of 4,900).
     """
     port = int(settings.get("netperf_port") or NETPERF_PORT)
     return port, port + 1, port + 3

@@ -507,6 +507,7 @@ def check_rendered(run: Path, nodes: list[str]) -> list[dict]:
     assert calls["create_pods"]["wait_condition"] == {"type": "Ready", "status": "True"}
     assert calls["delete_namespace"]["wait"] is True
     assert calls["delete_namespace"]["name"] == docs[0]["metadata"]["name"]
+    assert {c["node"]: pinned[c["pod"]] for c in calls["cpu_info"]} == {n: n for n in nodes}
     for test in calls["tests"]:
         # Between two readings of the client node's /proc/stat, the server pod's read by its own exec.
         command = shlex.join(shlex.split(test["args"]["command"])[4:])

@@ -145,7 +145,11 @@ def test_bench_k8s_meta(data_dir):
     with_netperf = call("bench_k8s_meta", VERSION, K8S_NODES, NODE_OBJECTS, PODS, "iperf 3.18", None,
                         (data_dir / "netperf-version-2.7.0.txt").read_text())
     assert with_netperf["netperf"] == "2.7.0"
-    assert meta["environment_nodes"][0]["vcpus"] == 8
+    assert meta["environment_nodes"][0]["vcpus"] == 8 and meta["environment_nodes"][0]["cpu_model"] is None
+    # k8s_exec's looped results, as the role registers them.
+    read = [{"item": {"node": K8S_NODES[0]}, "stdout": (data_dir / "proc-cpuinfo-2cpu.txt").read_text()}]
+    with_cpu = call("bench_k8s_meta", VERSION, K8S_NODES, NODE_OBJECTS, PODS, "iperf 3.18", None, None, read)
+    assert [n["cpu_model"] for n in with_cpu["environment_nodes"]] == ["AMD EPYC", None]
 
 
 def test_bench_k8s_calls():

@@ -278,7 +278,17 @@ def test_run_metadata_records_where_the_pods_ran_and_the_taints():
     assert second["taints"] == CONTROL_PLANE and meta["tainted_nodes"] == [NODES[1]]
     assert meta["image_ids"] == [IMAGE]
     assert kube.environment_nodes(records)[0] == {"name": NODES[0], "kernel": "6.12.48-1-amd64", "vcpus": 8,
-                                                  "memtotal_mb": 32089}
+                                                  "memtotal_mb": 32089, "cpu_model": None}
+
+
+def test_the_cpu_model_comes_from_proc_cpuinfo_read_on_each_node(data_dir):
+    captured = (data_dir / "proc-cpuinfo-2cpu.txt").read_text()
+    assert kube.cpuinfo_model(captured) == "AMD EPYC"
+    # arm64's /proc/cpuinfo names no model (its keys, by hand): the model stays unknown, not guessed.
+    assert kube.cpuinfo_model("processor\t: 0\nBogoMIPS\t: 50.00\nCPU implementer\t: 0x41\n") is None
+    records = kube.node_records(NODES, NODE_OBJECTS)
+    nodes = kube.environment_nodes(records, {NODES[1]: captured})
+    assert [n["cpu_model"] for n in nodes] == [None, "AMD EPYC"]
 
 
 def test_a_missing_node_is_named():
@@ -325,6 +335,10 @@ def test_every_kubernetes_core_call(reference):
     assert {c["namespace"] for c in moved["read_cilium_pods"] + moved["cilium_status"]} == {"cilium-system"}
     assert calls["cilium_status"][0]["container"] == "cilium-agent"
     assert calls["pod_mtu"]["pod"] == "iperf3-client"
+    # One /proc/cpuinfo read per node, in a pod that runs on it.
+    on = {d["metadata"]["name"]: d["spec"]["nodeName"] for d in docs if d["kind"] == "Pod"}
+    assert sorted(c["node"] for c in calls["cpu_info"]) == sorted(NODES)
+    assert all(on[c["pod"]] == c["node"] and c["command"] == "cat /proc/cpuinfo" for c in calls["cpu_info"])
     # The image needs netperf only when the pods serve it: then, and only then, its version is read.
     assert "netperf_version" not in calls
     placements = [e["placement"] for e in matrix.normalize_matrix(reference)]
