@@ -137,7 +137,10 @@ def problems(values: dict[str, Any]) -> list[str]:
 def _ports(values: dict[str, Any]) -> list[str]:
     """iperf3's port may not be one of netperf's three or the CPU reader's."""
     port, netperf = _int(values.get("port")), _int(values.get("netperf_port"))
-    if port is None or netperf is None or not netperf <= port <= netperf + 3:
+    if port is None or not netperf:  # netperf_port 0 is refused by its own rule
+        return []
+    last = matrix.last_port({"netperf_port": netperf})
+    if not netperf <= port <= last:
         return []
     return [f"iperf3_bench_port {port} is one of the ports of iperf3_bench_netperf_port {netperf} (netserver's "
-            f"control port, its data ports and the CPU reader, {netperf}-{netperf + 3}): choose ports apart"]
+            f"control port, its data ports and the CPU reader, {netperf}-{last}): choose ports apart"]

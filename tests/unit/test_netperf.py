@@ -108,6 +108,8 @@ def test_netperf_port_inputs():
     assert "12865-12868): choose ports apart" in inputs.problems(
         {"port": 12868, "netperf_port": 12865, "matrix": RR})[0]
     assert inputs.problems({"port": 12869, "netperf_port": 12865, "matrix": RR}) == []
+    assert inputs.problems({"port": 5201, "netperf_port": 0, "matrix": RR}) == [
+        "iperf3_bench_netperf_port must be an integer from 1 to 65532, got 0"]
     with pytest.raises(matrix.MatrixError, match="setting port 12868 is one of netperf's"):
         matrix.build_plan(RR, NODES, {**SETTINGS, "port": 12868})
 
