@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 ANSIBLE_ARGS ?=
 # Short benchmark for tests: the figures are checked for being real, not for being precise.
-TEST_BENCH := -e iperf3_bench_duration=1 -e iperf3_bench_omit=0 -e iperf3_bench_repeats=1
+TEST_BENCH := -e bench_duration=1 -e bench_omit=0 -e bench_repeats=1
 
 export CONTAINERS_CONF := $(CURDIR)/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -81,7 +81,7 @@ bench-image-push: setup
 	@if [[ -z "$(IMAGE)" ]]; then \
 	  echo "bench-image-push: set IMAGE to your registry's repository, e.g." \
 	    "IMAGE=registry.example/netlab-bench make bench-image-push" >&2; exit 2; fi
-	ansible-playbook playbooks/bench_image.yml -e podman_lab_bench_push="$(IMAGE)" $(ANSIBLE_ARGS)
+	ansible-playbook playbooks/bench_image.yml -e bench_image_push="$(IMAGE)" $(ANSIBLE_ARGS)
 
 test: lint unit integration molecule
 

@@ -43,10 +43,10 @@ def main() -> None:
     args = parser.parse_args()
     results = Path(tempfile.mkdtemp(prefix="bench-engine-"))
     cmd = ["ansible-playbook", "site.yml", "--tags", "bench", "-e", f"cni={args.cni}",
-           "-e", f"netlab_results_dir={results}", "-e", f"iperf3_bench_duration={args.duration}",
-           "-e", "iperf3_bench_omit=0", "-e", f"iperf3_bench_repeats={args.repeats}"]
+           "-e", f"netlab_results_dir={results}", "-e", f"bench_duration={args.duration}",
+           "-e", "bench_omit=0", "-e", f"bench_repeats={args.repeats}"]
     if not args.all_tests:
-        cmd += ["-e", json.dumps({"iperf3_bench_matrix": "{{ iperf3_bench_reference_matrix"
+        cmd += ["-e", json.dumps({"bench_matrix": "{{ bench_reference_matrix"
                                   " | selectattr('protocol', 'in', ['tcp', 'udp']) | list }}"})]
     print("+", " ".join(cmd), flush=True)
     started = time.monotonic()

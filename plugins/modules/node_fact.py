@@ -15,7 +15,7 @@ short_description: Write the node's datapath fact, the contract between the clus
 version_added: "0.3.0"
 description:
   - Writes C(/etc/ansible/facts.d/netlab.fact), read back as C(ansible_local.netlab) by the roles
-    C(netlab.lab.bench_nodes), C(netlab.lab.iperf3_bench) and C(netlab.lab.service_scale). Its fields are
+    C(netlab.lab.bench_nodes), C(netlab.lab.bench) and C(netlab.lab.service_scale). Its fields are
     this module's options; C(netlab.lab.lab_cni) (the datapath model) and C(netlab.lab.rke2) (a real
     cluster) both write it through this module, so the fields are defined and checked in one place.
   - A field that does not apply is left out of the file, so a reader sees a missing key, not a null.

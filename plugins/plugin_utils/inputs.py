@@ -66,13 +66,13 @@ def _transport(value: Any) -> str | None:
     return None if value in TRANSPORTS else f"one of {', '.join(TRANSPORTS)}"
 
 
-# Variable (without the iperf3_bench_ prefix) -> rule: None when good, else what it must be.
+# Variable (without the bench_ prefix) -> rule: None when good, else what it must be.
 SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "transport": _transport,
     "duration": _range(1, 86400),
     "omit": _range(0, 3600),
     "repeats": _range(1, 1000),
-    "port": _range(1, 65535),
+    "iperf3_port": _range(1, 65535),
     "udp_bitrate": _bitrate,
     "netperf_port": _range(1, 65532),
     "timeout_margin": _range(1, 3600),
@@ -88,11 +88,11 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
 def _matrix(values: dict[str, Any]) -> list[str]:
     entries = values.get("matrix")
     if not isinstance(entries, list):
-        return [f"iperf3_bench_matrix must be a list of tests, got {entries!r}"]
+        return [f"bench_matrix must be a list of tests, got {entries!r}"]
     try:
         matrix.normalize_matrix(entries)
     except matrix.MatrixError as exc:
-        return [f"iperf3_bench_matrix: {exc}"]
+        return [f"bench_matrix: {exc}"]
     return []
 
 
@@ -114,7 +114,7 @@ def _cluster(values: dict[str, Any]) -> list[str]:
     if nodes:  # a lab of ours has its nodes only once provisioned; the benchmark checks them again then
         names = [str(n) for n in nodes] if isinstance(nodes, list) else []
         if not 2 <= len(names) <= 3 or len(set(names)) != len(names) or not all(_NODE.match(n) for n in names):
-            problems.append(f"iperf3_bench_nodes must be two or three different Kubernetes node names (client, "
+            problems.append(f"bench_nodes must be two or three different Kubernetes node names (client, "
                             f"server, optionally the same-node pair's), got {nodes!r}")
     return problems
 
@@ -122,7 +122,7 @@ def _cluster(values: dict[str, Any]) -> list[str]:
 def problems(values: dict[str, Any]) -> list[str]:
     """Every problem of the benchmark's inputs, each naming the variable, what it got and what it takes.
 
-    ``values`` has the role's inputs without the ``iperf3_bench_`` prefix, plus ``runs_bench`` (the
+    ``values`` has the role's inputs without the ``bench_`` prefix, plus ``runs_bench`` (the
     benchmark runs in this playbook run, so a cluster run needs its image).
     """
     found = []
@@ -130,17 +130,17 @@ def problems(values: dict[str, Any]) -> list[str]:
         if key in values:
             wanted = rule(values[key])
             if wanted:
-                found.append(f"iperf3_bench_{key} must be {wanted}, got {values[key]!r}")
+                found.append(f"bench_{key} must be {wanted}, got {values[key]!r}")
     return found + _ports(values) + _matrix(values) + _cluster(values)
 
 
 def _ports(values: dict[str, Any]) -> list[str]:
     """iperf3's port may not be one of netperf's three or the CPU reader's."""
-    port, netperf = _int(values.get("port")), _int(values.get("netperf_port"))
+    port, netperf = _int(values.get("iperf3_port")), _int(values.get("netperf_port"))
     if port is None or not netperf:  # netperf_port 0 is refused by its own rule
         return []
     last = matrix.last_port({"netperf_port": netperf})
     if not netperf <= port <= last:
         return []
-    return [f"iperf3_bench_port {port} is one of the ports of iperf3_bench_netperf_port {netperf} (netserver's "
+    return [f"bench_iperf3_port {port} is one of the ports of bench_netperf_port {netperf} (netserver's "
             f"control port, its data ports and the CPU reader, {netperf}-{last}): choose ports apart"]

@@ -33,7 +33,7 @@ _VERSION = re.compile(r"^iperf (\d+)\.(\d+)")
 _NETPERF_VERSION = re.compile(r"^Netperf version (\d+(?:\.\d+)+)")
 MIN_IPERF3 = (3, 16)
 OWN_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component", "netlab.io/run")
-# What iperf3_bench_pod_overrides may not touch: placement, identity and what the benchmark runs.
+# What bench_pod_overrides may not touch: placement, identity and what the benchmark runs.
 PROTECTED = {
     "metadata": ("name", "namespace"),
     "spec": ("nodeName", "nodeSelector", "affinity", "hostNetwork", "containers", "initContainers"),
@@ -53,7 +53,7 @@ def namespace(run_id: str) -> str:
 
 def check_image(image: str) -> str:
     if not _DIGEST.match(image or ""):
-        raise KubeError(f"iperf3_bench_image must be pinned by digest (name@sha256:<64 hex>), got {image!r}; "
+        raise KubeError(f"bench_pod_image must be pinned by digest (name@sha256:<64 hex>), got {image!r}; "
                         "a tag can change under a benchmark, a digest cannot")
     return image
 
@@ -100,24 +100,24 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """``iperf3_bench_pod_overrides``: ``metadata`` and ``spec`` of every pod, ``container`` of its container."""
+    """``bench_pod_overrides``: ``metadata`` and ``spec`` of every pod, ``container`` of its container."""
     overrides = overrides or {}
     if not isinstance(overrides, dict):
-        raise KubeError(f"iperf3_bench_pod_overrides must be a mapping, got {type(overrides).__name__}")
+        raise KubeError(f"bench_pod_overrides must be a mapping, got {type(overrides).__name__}")
     unknown = sorted(set(overrides) - set(PROTECTED))
     if unknown:
-        raise KubeError(f"iperf3_bench_pod_overrides: unknown key(s) {unknown}; use metadata, spec and container")
+        raise KubeError(f"bench_pod_overrides: unknown key(s) {unknown}; use metadata, spec and container")
     for part, keys in PROTECTED.items():
         section = overrides.get(part) or {}
         if not isinstance(section, dict):
-            raise KubeError(f"iperf3_bench_pod_overrides.{part} must be a mapping")
+            raise KubeError(f"bench_pod_overrides.{part} must be a mapping")
         taken = sorted(set(section) & set(keys))
         if taken:
-            raise KubeError(f"iperf3_bench_pod_overrides.{part} may not set {taken}: the benchmark decides "
+            raise KubeError(f"bench_pod_overrides.{part} may not set {taken}: the benchmark decides "
                             "where its pods run and what they run")
     labels = (overrides.get("metadata") or {}).get("labels") or {}
     if set(labels) & set(OWN_LABELS):
-        raise KubeError(f"iperf3_bench_pod_overrides may not set the labels {sorted(set(labels) & set(OWN_LABELS))}")
+        raise KubeError(f"bench_pod_overrides may not set the labels {sorted(set(labels) & set(OWN_LABELS))}")
     return overrides
 
 

@@ -80,7 +80,7 @@ def cpu_port(settings: dict[str, Any]) -> int:
 
 
 def last_port(settings: dict[str, Any]) -> int:
-    """The highest of the ports after iperf3_bench_netperf_port that the run takes."""
+    """The highest of the ports after bench_netperf_port that the run takes."""
     return netperf_ports(settings)[2]
 
 

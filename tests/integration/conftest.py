@@ -31,7 +31,7 @@ def recap() -> Callable[[str], dict[str, dict[str, int]]]:
 @pytest.fixture(scope="session")
 def short_bench() -> list[str]:
     """Extra vars of a short benchmark: its figures are checked for being real, not for being precise."""
-    return ["-e", "iperf3_bench_duration=1", "-e", "iperf3_bench_omit=0", "-e", "iperf3_bench_repeats=1"]
+    return ["-e", "bench_duration=1", "-e", "bench_omit=0", "-e", "bench_repeats=1"]
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ def environment() -> dict[str, str]:
 
 
 def make(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["make", "--no-print-directory", *args, f"ANSIBLE_ARGS=-e podman_lab_bench_image={IMAGE}"],
+    proc = subprocess.run(["make", "--no-print-directory", *args, f"ANSIBLE_ARGS=-e bench_image_name={IMAGE}"],
                           cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=900, check=False)
     print(proc.stdout[-5000:], proc.stderr[-3000:])
     return proc

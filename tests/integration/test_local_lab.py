@@ -56,15 +56,15 @@ def play(results_dir):
 
 
 def reference_matrix() -> list[dict]:
-    defaults = yaml.safe_load((ROOT / "roles/iperf3_bench/defaults/main.yml").read_text())
-    return defaults["iperf3_bench_reference_matrix"]
+    defaults = yaml.safe_load((ROOT / "roles/bench/defaults/main.yml").read_text())
+    return defaults["bench_reference_matrix"]
 
 
 @pytest.fixture(scope="module")
 def bench(short_bench) -> list[str]:
     """A short benchmark of SCENARIOS, taken from the reference matrix."""
     entries = {e["name"]: e for e in reference_matrix()}
-    return [*short_bench, "-e", json.dumps({"iperf3_bench_matrix": [entries[name] for name in SCENARIOS]})]
+    return [*short_bench, "-e", json.dumps({"bench_matrix": [entries[name] for name in SCENARIOS]})]
 
 
 def node(name: str):
@@ -83,52 +83,53 @@ def entry(**changes) -> dict:
 # argument spec answers for types and choices, plugin_utils/inputs.py for every other rule.
 BAD_INPUTS = [
     (["-e", "cni=foo"], "cni must be canal or cilium (got foo)"),
+    (["-e", "iperf3_bench_duration=5"], "Renamed in 0.6.0 (CHANGELOG.md): iperf3_bench_duration -> bench_duration"),
     (["-e", "netlab_cluster=rke2"], "the local lab's containers run only the model"),
     (["-e", "netlab_provider=vmware"], "netlab_provider local, proxmox or existing (got vmware)"),
-    (extra(iperf3_bench_matrix=[]), "the benchmark matrix is empty"),
-    (["-e", "iperf3_bench_duration=abc"], "iperf3_bench_duration"),
-    (["-e", "iperf3_bench_duration=0"], "iperf3_bench_duration must be an integer from 1 to 86400, got '0'"),
-    (["-e", "iperf3_bench_omit=-1"], "iperf3_bench_omit"),
-    (["-e", "iperf3_bench_repeats=0"], "iperf3_bench_repeats must be an integer from 1 to 1000, got '0'"),
-    (["-e", "iperf3_bench_port=99999"], "iperf3_bench_port must be an integer from 1 to 65535, got '99999'"),
-    (["-e", "iperf3_bench_port=0"], "iperf3_bench_port must be an integer from 1 to 65535, got '0'"),
-    (["-e", "iperf3_bench_udp_bitrate=lots"], "iperf3_bench_udp_bitrate must be an iperf3 bitrate"),
-    (["-e", "iperf3_bench_udp_bitrate=0"], "iperf3_bench_udp_bitrate must be an iperf3 bitrate above zero"),
-    (["-e", "iperf3_bench_timeout_margin=0"], "iperf3_bench_timeout_margin must be an integer from 1 to 3600"),
-    (["-e", "iperf3_bench_run_id=../elsewhere"], "iperf3_bench_run_id must be empty or a run directory's name"),
-    (["-e", "iperf3_bench_resume=a/b"], "iperf3_bench_resume must be empty or a run directory's name"),
-    (["-e", "bench_tolerance=fast"], "iperf3_bench_tolerance"),
-    (["-e", "bench_tolerance=0"], "iperf3_bench_tolerance must be a number of percent above 0 and below 100"),
-    (["-e", "bench_tolerance=150"], "iperf3_bench_tolerance must be a number of percent above 0 and below 100"),
-    (["-e", "bench_baseline=../x"], "iperf3_bench_baseline must be empty or a run directory's name"),
+    (extra(bench_matrix=[]), "the benchmark matrix is empty"),
+    (["-e", "bench_duration=abc"], "bench_duration"),
+    (["-e", "bench_duration=0"], "bench_duration must be an integer from 1 to 86400, got '0'"),
+    (["-e", "bench_omit=-1"], "bench_omit"),
+    (["-e", "bench_repeats=0"], "bench_repeats must be an integer from 1 to 1000, got '0'"),
+    (["-e", "bench_iperf3_port=99999"], "bench_iperf3_port must be an integer from 1 to 65535, got '99999'"),
+    (["-e", "bench_iperf3_port=0"], "bench_iperf3_port must be an integer from 1 to 65535, got '0'"),
+    (["-e", "bench_udp_bitrate=lots"], "bench_udp_bitrate must be an iperf3 bitrate"),
+    (["-e", "bench_udp_bitrate=0"], "bench_udp_bitrate must be an iperf3 bitrate above zero"),
+    (["-e", "bench_timeout_margin=0"], "bench_timeout_margin must be an integer from 1 to 3600"),
+    (["-e", "bench_run_id=../elsewhere"], "bench_run_id must be empty or a run directory's name"),
+    (["-e", "bench_resume=a/b"], "bench_resume must be empty or a run directory's name"),
+    (["-e", "bench_tolerance=fast"], "bench_tolerance"),
+    (["-e", "bench_tolerance=0"], "bench_tolerance must be a number of percent above 0 and below 100"),
+    (["-e", "bench_tolerance=150"], "bench_tolerance must be a number of percent above 0 and below 100"),
+    (["-e", "bench_baseline=../x"], "bench_baseline must be empty or a run directory's name"),
     (["-e", "cni_profile=nope"], "no profile 'nope' for canal (known: vxlan)"),
     (["-e", "cni=cilium", "-e", "cni_profile=mine",
       *extra(netlab_profiles_extra={"cilium": {"mine": {"settings": {
           "routing": "native", "kube_proxy_replacement": False, "host_routing": "bpf", "masquerade": "iptables",
           "mtu": 0}}}})], "BPF host routing needs kube-proxy replacement and BPF masquerade"),
-    (["-e", "iperf3_bench_transport=carrier-pigeon"], "iperf3_bench_transport"),
-    (extra(iperf3_bench_matrix=[entry(placement="moon")]),
+    (["-e", "bench_transport=carrier-pigeon"], "bench_transport"),
+    (extra(bench_matrix=[entry(placement="moon")]),
      "value of placement must be one of: host, same-node, cross-node, service, got: moon"),
-    (extra(iperf3_bench_matrix=[entry(name="Bad Name")]), "matrix entry name 'Bad Name' must match"),
-    (extra(iperf3_bench_matrix=[entry(), entry()]), "duplicate matrix entry names: t"),
-    (extra(iperf3_bench_matrix=[entry(streams=1000)]), "t: streams must be an integer from 1 to 128, got 1000"),
-    (extra(iperf3_bench_matrix=[entry(streams="4")]), "t: streams must be an integer from 1 to 128, got '4'"),
-    (extra(iperf3_bench_matrix=[entry(protocol="sctp")]),
+    (extra(bench_matrix=[entry(name="Bad Name")]), "matrix entry name 'Bad Name' must match"),
+    (extra(bench_matrix=[entry(), entry()]), "duplicate matrix entry names: t"),
+    (extra(bench_matrix=[entry(streams=1000)]), "t: streams must be an integer from 1 to 128, got 1000"),
+    (extra(bench_matrix=[entry(streams="4")]), "t: streams must be an integer from 1 to 128, got '4'"),
+    (extra(bench_matrix=[entry(protocol="sctp")]),
      "value of protocol must be one of: tcp, udp, tcp_rr, udp_rr, tcp_crr, got: sctp"),
-    (extra(iperf3_bench_matrix=[entry(parallel=4)]), "iperf3_bench_matrix.parallel. Supported parameters include"),
-    (extra(iperf3_bench_matrix=[entry(protocol="udp", bitrate="fast")]), "t: bitrate 'fast' is not an iperf3 bitrate"),
-    (extra(iperf3_bench_matrix=[entry(protocol="udp", length=70000)]), "t: length must be an integer from 1 to 65507"),
-    (extra(iperf3_bench_matrix=[entry(bitrate="1G")]), "t: bitrate and length apply to UDP tests only"),
-    (extra(iperf3_bench_matrix=[entry(reverse="yes")]), "t: reverse must be true or false"),
-    (extra(iperf3_bench_matrix=[entry(protocol="tcp_rr", streams=4)]), "t: streams apply to iperf3 tests (tcp, udp)"),
-    (extra(iperf3_bench_matrix=[entry(size=64)]), "t: size applies to tcp_rr, udp_rr, tcp_crr tests only"),
-    (extra(iperf3_bench_matrix=[entry(protocol="udp_rr", size=0)]), "t: size must be an integer from 1 to 65507"),
-    (extra(iperf3_bench_matrix=[entry(protocol="udp", bitrate="0")]), "t: bitrate '0' is not an iperf3 bitrate"),
-    (extra(iperf3_bench_matrix=["host-tcp-1"]), "Elements value for option 'iperf3_bench_matrix' is of type str"),
+    (extra(bench_matrix=[entry(parallel=4)]), "bench_matrix.parallel. Supported parameters include"),
+    (extra(bench_matrix=[entry(protocol="udp", bitrate="fast")]), "t: bitrate 'fast' is not an iperf3 bitrate"),
+    (extra(bench_matrix=[entry(protocol="udp", length=70000)]), "t: length must be an integer from 1 to 65507"),
+    (extra(bench_matrix=[entry(bitrate="1G")]), "t: bitrate and length apply to UDP tests only"),
+    (extra(bench_matrix=[entry(reverse="yes")]), "t: reverse must be true or false"),
+    (extra(bench_matrix=[entry(protocol="tcp_rr", streams=4)]), "t: streams apply to iperf3 tests (tcp, udp)"),
+    (extra(bench_matrix=[entry(size=64)]), "t: size applies to tcp_rr, udp_rr, tcp_crr tests only"),
+    (extra(bench_matrix=[entry(protocol="udp_rr", size=0)]), "t: size must be an integer from 1 to 65507"),
+    (extra(bench_matrix=[entry(protocol="udp", bitrate="0")]), "t: bitrate '0' is not an iperf3 bitrate"),
+    (extra(bench_matrix=["host-tcp-1"]), "Elements value for option 'bench_matrix' is of type str"),
     (extra(service_scale_counts=[0, 70000]), "[70000] exceed what this lab can hold"),
-    (["-e", "iperf3_bench_transport=kubernetes", "-e", "iperf3_bench_image=iperf3:3.18"], "pinned by digest"),
-    (["-e", "iperf3_bench_transport=kubernetes", *extra(iperf3_bench_pod_overrides={"status": {}})],
-     "iperf3_bench_pod_overrides: unknown key(s) ['status']"),
+    (["-e", "bench_transport=kubernetes", "-e", "bench_pod_image=iperf3:3.18"], "pinned by digest"),
+    (["-e", "bench_transport=kubernetes", *extra(bench_pod_overrides={"status": {}})],
+     "bench_pod_overrides: unknown key(s) ['status']"),
 ]
 
 
@@ -306,12 +307,12 @@ CRR_PAIR = [{"name": "cross-node-tcp-crr", "placement": "cross-node", "protocol"
             {"name": "service-tcp-crr", "placement": "service", "protocol": "tcp_crr"}]
 # The regression gate's test: UDP at its offered 1 Gbit/s, which the Cilium reference carries and the
 # tunnel profile's legacy host routing cannot (about half of it on this machine's 2 cores).
-GATE = ["-e", "iperf3_bench_duration=2", "-e", "iperf3_bench_omit=0", "-e", "iperf3_bench_repeats=2",
+GATE = ["-e", "bench_duration=2", "-e", "bench_omit=0", "-e", "bench_repeats=2",
         "-e", "bench_tolerance=25"]
 
 
 def test_the_gate_passes_a_rerun_of_its_baseline(play, results_dir):
-    udp = extra(iperf3_bench_matrix=PROFILE_MATRIX[-1:])
+    udp = extra(bench_matrix=PROFILE_MATRIX[-1:])
     assert play("-e", "cni=cilium", "--tags", "bench", *GATE, *udp).returncode == 0
     baseline = (results_dir / "latest").resolve().name
     proc = play("-e", "cni=cilium", "--tags", "bench", *GATE, *udp, "-e", f"bench_baseline={baseline}")
@@ -328,7 +329,7 @@ def test_a_cilium_profile_runs_its_own_mechanisms(play, results_dir, short_bench
     gated = ["-e", f"bench_baseline={baseline}", *GATE] if profile == "tunnel" else short_bench
     matrix = PROFILE_MATRIX + CRR_PAIR if profile == "tunnel" else PROFILE_MATRIX
     proc = play("-e", "cni=cilium", "-e", f"cni_profile={profile}", "--tags", "cluster,bench", *gated,
-                *extra(iperf3_bench_matrix=matrix))
+                *extra(bench_matrix=matrix))
     summary = latest_summary(results_dir)
     assert summary["run_id"].endswith(f"-cilium-{profile}") and summary["profile"] == profile
     assert summary["complete"] and summary["datapath"].startswith(PROFILES[profile][0])
@@ -449,7 +450,7 @@ def test_a_run_that_fails_later_says_why(play, results_dir, short_bench):
     server.check_output("ip netns delete pod0")
     try:
         proc = play("-e", "cni=canal", "--tags", "bench", *short_bench,
-                    *extra(iperf3_bench_matrix=[entry(name="cross-node-tcp-1")]))
+                    *extra(bench_matrix=[entry(name="cross-node-tcp-1")]))
     finally:
         server.check_output("systemctl restart netlab-datapath")  # rebuilds every pod
     assert proc.returncode != 0
@@ -462,7 +463,7 @@ def test_a_run_that_fails_later_says_why(play, results_dir, short_bench):
 
 def test_interrupted_run_is_kept_and_resumed(play, results_dir, bench):
     known = set(results_dir.iterdir())
-    cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", *bench, "-e", "iperf3_bench_repeats=2")
+    cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", *bench, "-e", "bench_repeats=2")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + 300
@@ -485,7 +486,7 @@ def test_interrupted_run_is_kept_and_resumed(play, results_dir, bench):
     summary = json.loads((run / "summary.json").read_text())
     assert not summary["complete"] and len(summary["missing_tests"]) == total - len(kept)
 
-    resumed = play("-e", "cni=canal", "--tags", "bench", "-e", f"iperf3_bench_resume={run.name}")
+    resumed = play("-e", "cni=canal", "--tags", "bench", "-e", f"bench_resume={run.name}")
     assert resumed.returncode == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["complete"] and all(r["repeats"] == 2 for r in summary["results"])
@@ -523,9 +524,9 @@ def test_kubernetes_transport_renders_valid_pinned_manifests(play, results_dir):
     """The cluster transport up to the first kubernetes.core call, on the lab's nodes; nothing is applied."""
     image = "netlab/iperf3@sha256:" + "e" * 64
     runs = set(results_dir.iterdir())
-    proc = play("-e", "cni=canal", "--tags", "bench", "-e", "iperf3_bench_transport=kubernetes",
-                "-e", "iperf3_bench_render_only=true", "-e", f"iperf3_bench_image={image}",
-                "-e", '{"iperf3_bench_pod_overrides": {"spec": {"imagePullSecrets": [{"name": "reg"}]}}}')
+    proc = play("-e", "cni=canal", "--tags", "bench", "-e", "bench_transport=kubernetes",
+                "-e", "bench_render_only=true", "-e", f"bench_pod_image={image}",
+                "-e", '{"bench_pod_overrides": {"spec": {"imagePullSecrets": [{"name": "reg"}]}}}')
     assert proc.returncode == 0
     (run,) = set(results_dir.iterdir()) - runs
     assert "Create the run's namespace" not in proc.stdout
@@ -545,9 +546,9 @@ def test_existing_cluster_renders_with_only_a_kubeconfig_and_two_node_names(tmp_
     """inventories/existing, given a kubeconfig path and the local lab's node names: no cluster, no node contacted."""
     proc = subprocess.run(
         ["ansible-playbook", "site.yml", "-i", "inventories/existing", "--tags", "bench",
-         "-e", f"netlab_results_dir={tmp_path}", "-e", "iperf3_bench_render_only=true",
-         "-e", f"iperf3_bench_kubeconfig={tmp_path}/absent-kubeconfig",
-         "-e", '{"iperf3_bench_nodes": ["netlab-agent-1", "netlab-agent-2"]}'],
+         "-e", f"netlab_results_dir={tmp_path}", "-e", "bench_render_only=true",
+         "-e", f"bench_kubeconfig={tmp_path}/absent-kubeconfig",
+         "-e", '{"bench_nodes": ["netlab-agent-1", "netlab-agent-2"]}'],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     print(proc.stdout[-6000:], proc.stderr[-3000:])
     assert proc.returncode == 0
@@ -555,7 +556,7 @@ def test_existing_cluster_renders_with_only_a_kubeconfig_and_two_node_names(tmp_
     # No task that would contact the cluster ran (a task header followed by a result).
     for task in ("Read the benchmark nodes", "Read the DaemonSets of every namespace",
                  "Create the run's namespace and Service", "Delete the run's namespace and everything in it"):
-        assert not re.search(rf"TASK \[iperf3_bench : {re.escape(task)}\] \**\n(ok|changed|fatal)", proc.stdout), task
+        assert not re.search(rf"TASK \[bench : {re.escape(task)}\] \**\n(ok|changed|fatal)", proc.stdout), task
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     docs = check_rendered(run, ["netlab-agent-1", "netlab-agent-2"])
     assert [d["kind"] for d in docs].count("Service") == 1, "a cluster's matrix has the Service test"
@@ -590,9 +591,9 @@ USER_PLAYBOOK = """
   tasks:
     - name: Reach the nodes
       ansible.builtin.add_host: {name: "{{ item }}", ansible_connection: containers.podman.podman}
-      loop: "{{ iperf3_bench_nodes }}"
+      loop: "{{ bench_nodes }}"
     - name: Run the benchmark
-      ansible.builtin.include_role: {name: netlab.lab.iperf3_bench}
+      ansible.builtin.include_role: {name: netlab.lab.bench}
 """
 
 
@@ -605,9 +606,9 @@ def test_the_built_collection_runs_in_a_users_playbook(tmp_path):
     subprocess.run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(tmp_path / "collections"),
                     str(tarball)], cwd=tmp_path, env=outside, capture_output=True, text=True, timeout=300, check=True)
     (tmp_path / "bench.yml").write_text(USER_PLAYBOOK)
-    inputs = {"iperf3_bench_nodes": ["netlab-agent-1", "netlab-agent-2"], "iperf3_bench_cni": "canal",
-              "iperf3_bench_duration": 1, "iperf3_bench_omit": 0, "iperf3_bench_repeats": 1,
-              "iperf3_bench_matrix": [{"name": "cross-node-tcp-1", "placement": "cross-node"}]}
+    inputs = {"bench_nodes": ["netlab-agent-1", "netlab-agent-2"], "bench_cni": "canal",
+              "bench_duration": 1, "bench_omit": 0, "bench_repeats": 1,
+              "bench_matrix": [{"name": "cross-node-tcp-1", "placement": "cross-node"}]}
     proc = subprocess.run(["ansible-playbook", "bench.yml", "-e", json.dumps(inputs)], cwd=tmp_path, env=outside,
                           capture_output=True, text=True, timeout=600, check=False)
     print(built.stdout, proc.stdout[-6000:], proc.stderr[-3000:])

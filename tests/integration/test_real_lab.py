@@ -28,7 +28,7 @@ AGENT = {"name": "netlab-agent-1", "vmid": 9102, "role": "agent", "ip": "198.18.
 LAB = [SERVER, AGENT]
 FOREIGN = 9300
 # The model's benchmark (short, see conftest.short_bench): the wire, a pod pair on two nodes and on one.
-MATRIX = ["-e", json.dumps({"iperf3_bench_matrix": [
+MATRIX = ["-e", json.dumps({"bench_matrix": [
     {"name": "host-tcp-1", "placement": "host"},
     {"name": "cross-node-tcp-1", "placement": "cross-node"},
     {"name": "same-node-tcp-1", "placement": "same-node"}]})]

@@ -90,7 +90,7 @@ def test_bench_retryable():
 def test_bench_input_problems():
     assert call("bench_input_problems", GOOD) == []
     assert call("bench_input_problems", {**GOOD, "repeats": 0}) == [
-        "iperf3_bench_repeats must be an integer from 1 to 1000, got 0"]
+        "bench_repeats must be an integer from 1 to 1000, got 0"]
 
 
 def test_bench_iperf3_version(data_dir):
@@ -274,7 +274,7 @@ REFUSALS = {
     "bench_gate": (("/nonexistent/run", "/nonexistent/base", 10),
                    r"bench_gate: /nonexistent/base: no readable run\.json"),
     "bench_manifests": (("run-1", K8S_NODES, MATRIX, "netlab/iperf3:latest", 5201),
-                        "bench_manifests: iperf3_bench_image must be pinned by digest"),
+                        "bench_manifests: bench_pod_image must be pinned by digest"),
     "bench_k8s_nodes": ((K8S_NODES, NODE_OBJECTS, {"resources": [pending]}, SERVICES),
                         "bench_k8s_nodes: .*iperf3-server-cross is Pending"),
     "bench_k8s_meta": ((VERSION, ["netlab-agent-9"], NODE_OBJECTS, PODS, "iperf 3.18"),

@@ -4,7 +4,7 @@ import pytest
 
 from ansible_collections.netlab.lab.plugins.plugin_utils import inputs
 
-GOOD = {"transport": "local", "duration": 30, "omit": 2, "repeats": 3, "port": 5201, "udp_bitrate": "1G",
+GOOD = {"transport": "local", "duration": 30, "omit": 2, "repeats": 3, "iperf3_port": 5201, "udp_bitrate": "1G",
         "timeout_margin": 30, "pod_timeout": 300, "delete_timeout": 120, "run_id": "", "resume": "",
         "matrix": [{"name": "cross-node-tcp-1", "placement": "cross-node"},
                    {"name": "cross-node-udp", "placement": "cross-node", "protocol": "udp", "bitrate": "2.5G",
@@ -17,7 +17,7 @@ IMAGE = "registry.example/netlab-iperf3@sha256:" + "a" * 64
 def test_good_inputs_have_no_problem():
     assert inputs.problems(GOOD) == []
     # -e key=value gives strings: numbers in them are numbers.
-    assert inputs.problems(GOOD | {"duration": "5", "port": "5201"}) == []
+    assert inputs.problems(GOOD | {"duration": "5", "iperf3_port": "5201"}) == []
     # The datapath models serve Services too.
     assert inputs.problems(GOOD | {"matrix": [{"name": "svc", "placement": "service"}]}) == []
     cluster = GOOD | {"transport": "kubernetes", "image": IMAGE, "nodes": ["worker-1", "worker-2"],
@@ -29,23 +29,23 @@ def test_good_inputs_have_no_problem():
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"duration": 0}, "iperf3_bench_duration must be an integer from 1 to 86400, got 0"),
-    ({"duration": "abc"}, "iperf3_bench_duration must be an integer"),
-    ({"duration": True}, "iperf3_bench_duration must be an integer"),
-    ({"omit": -1}, "iperf3_bench_omit must be an integer from 0 to 3600, got -1"),
-    ({"repeats": 0}, "iperf3_bench_repeats must be an integer from 1 to 1000"),
-    ({"port": 99999}, "iperf3_bench_port must be an integer from 1 to 65535, got 99999"),
-    ({"port": "http"}, "iperf3_bench_port must be an integer from 1 to 65535, got 'http'"),
-    ({"udp_bitrate": "lots"}, "iperf3_bench_udp_bitrate must be an iperf3 bitrate above zero"),
-    ({"udp_bitrate": "0M"}, "iperf3_bench_udp_bitrate must be an iperf3 bitrate above zero"),
-    ({"udp_bitrate": "1 G"}, "iperf3_bench_udp_bitrate must be an iperf3 bitrate"),
-    ({"timeout_margin": 0}, "iperf3_bench_timeout_margin must be an integer from 1 to 3600"),
-    ({"pod_timeout": 0}, "iperf3_bench_pod_timeout must be an integer from 1 to 86400"),
-    ({"delete_timeout": -5}, "iperf3_bench_delete_timeout must be an integer"),
-    ({"run_id": "../x"}, "iperf3_bench_run_id must be empty or a run directory's name"),
-    ({"resume": "/tmp/run"}, "iperf3_bench_resume must be empty or a run directory's name"),
-    ({"transport": "ssh"}, "iperf3_bench_transport must be one of local, kubernetes, got 'ssh'"),
-    ({"matrix": "host-tcp-1"}, "iperf3_bench_matrix must be a list of tests"),
+    ({"duration": 0}, "bench_duration must be an integer from 1 to 86400, got 0"),
+    ({"duration": "abc"}, "bench_duration must be an integer"),
+    ({"duration": True}, "bench_duration must be an integer"),
+    ({"omit": -1}, "bench_omit must be an integer from 0 to 3600, got -1"),
+    ({"repeats": 0}, "bench_repeats must be an integer from 1 to 1000"),
+    ({"iperf3_port": 99999}, "bench_iperf3_port must be an integer from 1 to 65535, got 99999"),
+    ({"iperf3_port": "http"}, "bench_iperf3_port must be an integer from 1 to 65535, got 'http'"),
+    ({"udp_bitrate": "lots"}, "bench_udp_bitrate must be an iperf3 bitrate above zero"),
+    ({"udp_bitrate": "0M"}, "bench_udp_bitrate must be an iperf3 bitrate above zero"),
+    ({"udp_bitrate": "1 G"}, "bench_udp_bitrate must be an iperf3 bitrate"),
+    ({"timeout_margin": 0}, "bench_timeout_margin must be an integer from 1 to 3600"),
+    ({"pod_timeout": 0}, "bench_pod_timeout must be an integer from 1 to 86400"),
+    ({"delete_timeout": -5}, "bench_delete_timeout must be an integer"),
+    ({"run_id": "../x"}, "bench_run_id must be empty or a run directory's name"),
+    ({"resume": "/tmp/run"}, "bench_resume must be empty or a run directory's name"),
+    ({"transport": "ssh"}, "bench_transport must be one of local, kubernetes, got 'ssh'"),
+    ({"matrix": "host-tcp-1"}, "bench_matrix must be a list of tests"),
     ({"matrix": []}, "the benchmark matrix is empty"),
     ({"matrix": [{"name": "a", "placement": "moon"}]}, "a: placement 'moon' is not one of"),
     ({"matrix": [{"name": "a", "placement": "host", "streams": 0}]}, "a: streams must be an integer from 1 to 128"),
@@ -54,7 +54,7 @@ def test_good_inputs_have_no_problem():
     ({"matrix": [{"name": "a", "placement": "host", "length": 1400}]}, "a: bitrate and length apply to UDP"),
     ({"transport": "kubernetes", "image": "iperf3:3.18"}, "must be pinned by digest"),
     ({"transport": "kubernetes", "image": IMAGE, "pod_overrides": {"status": {}}},
-     "iperf3_bench_pod_overrides: unknown key(s) ['status']"),
+     "bench_pod_overrides: unknown key(s) ['status']"),
     ({"transport": "kubernetes", "image": IMAGE, "pod_overrides": ["x"]}, "must be a mapping"),
     ({"transport": "kubernetes", "image": IMAGE, "nodes": ["worker-1"]}, "two or three different Kubernetes node"),
     ({"transport": "kubernetes", "image": IMAGE, "nodes": ["a", "a"]}, "two or three different Kubernetes node"),
@@ -66,8 +66,8 @@ def test_one_bad_input_one_problem(change, message):
 
 
 def test_every_problem_is_reported_at_once():
-    found = inputs.problems(GOOD | {"port": 0, "udp_bitrate": "lots", "repeats": 0})
-    assert [p.split()[0] for p in found] == ["iperf3_bench_repeats", "iperf3_bench_port", "iperf3_bench_udp_bitrate"]
+    found = inputs.problems(GOOD | {"iperf3_port": 0, "udp_bitrate": "lots", "repeats": 0})
+    assert [p.split()[0] for p in found] == ["bench_repeats", "bench_iperf3_port", "bench_udp_bitrate"]
 
 
 def test_the_gate_inputs():
@@ -77,13 +77,13 @@ def test_the_gate_inputs():
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"tolerance": "fast"}, "iperf3_bench_tolerance must be a number of percent above 0 and below 100, got 'fast'"),
-    ({"tolerance": 0}, "iperf3_bench_tolerance must be a number of percent above 0 and below 100, got 0"),
-    ({"tolerance": "150"}, "iperf3_bench_tolerance must be a number of percent above 0 and below 100, got '150'"),
-    ({"tolerance": True}, "iperf3_bench_tolerance must be a number"),
-    ({"baseline": "../x"}, "iperf3_bench_baseline must be empty or a run directory's name (letters, digits"),
-    ({"baseline": "runs/a"}, "iperf3_bench_baseline must be empty or a run directory's name"),
-    ({"baseline": "latest"}, "iperf3_bench_baseline must be empty or a run's id (not latest, which becomes this run)"),
+    ({"tolerance": "fast"}, "bench_tolerance must be a number of percent above 0 and below 100, got 'fast'"),
+    ({"tolerance": 0}, "bench_tolerance must be a number of percent above 0 and below 100, got 0"),
+    ({"tolerance": "150"}, "bench_tolerance must be a number of percent above 0 and below 100, got '150'"),
+    ({"tolerance": True}, "bench_tolerance must be a number"),
+    ({"baseline": "../x"}, "bench_baseline must be empty or a run directory's name (letters, digits"),
+    ({"baseline": "runs/a"}, "bench_baseline must be empty or a run directory's name"),
+    ({"baseline": "latest"}, "bench_baseline must be empty or a run's id (not latest, which becomes this run)"),
 ])
 def test_a_bad_gate_input_is_one_problem(change, message):
     found = inputs.problems(GOOD | change)

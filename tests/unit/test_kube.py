@@ -19,7 +19,7 @@ NODES = ["netlab-agent-1", "netlab-agent-2"]
 @pytest.fixture(scope="module")
 def defaults(request):
     root = request.config.rootpath
-    return {role: yaml.safe_load((root / ROOT_DEFAULTS.format(role)).read_text()) for role in ("iperf3_bench", "rke2")}
+    return {role: yaml.safe_load((root / ROOT_DEFAULTS.format(role)).read_text()) for role in ("bench", "rke2")}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def k8s_version(defaults):
 
 @pytest.fixture(scope="module")
 def reference(defaults):
-    return defaults["iperf3_bench"]["iperf3_bench_reference_matrix"]
+    return defaults["bench"]["bench_reference_matrix"]
 
 
 def render(entries, run=RUN):
@@ -356,7 +356,7 @@ def test_every_kubernetes_core_call(reference):
 def role_k8s_tasks(root):
     """(file, module, args) of every kubernetes.core task of the role."""
     out = []
-    for path in sorted((root / "roles/iperf3_bench/tasks").glob("*.yml")):
+    for path in sorted((root / "roles/bench/tasks").glob("*.yml")):
         for task in yaml.safe_load(path.read_text()) or []:
             for inner in [task, *task.get("block", [])]:
                 for key, value in inner.items():
@@ -371,7 +371,7 @@ def test_every_kubernetes_core_call_gets_the_kubeconfig(request):
 
     runtime = yaml.safe_load((Path(next(iter(core.__path__))) / "meta" / "runtime.yml").read_text())
     group = {f"kubernetes.core.{m}" for m in runtime["action_groups"]["k8s"]}
-    main = yaml.safe_load((request.config.rootpath / "roles/iperf3_bench/tasks/main.yml").read_text())
+    main = yaml.safe_load((request.config.rootpath / "roles/bench/tasks/main.yml").read_text())
     defaults = main[0]["module_defaults"]
     assert set(defaults["group/kubernetes.core.k8s"]) == {"kubeconfig", "context"}
     used = {module for _, module, _ in role_k8s_tasks(request.config.rootpath)}
@@ -390,7 +390,7 @@ def test_the_role_passes_exactly_the_rendered_arguments(request):
     for name, _, args in tasks:
         values = " ".join(str(v) for v in args.values())
         step = next((s for s in calls if f".{s}." in values or f"calls.{s}" in values), None)
-        if "iperf3_bench_test.exec" in values or "iperf3_bench_test.cpu_exec" in values:
+        if "bench_test.exec" in values or "bench_test.cpu_exec" in values:
             assert set(args) == {"namespace", "pod", "container", "command"}, name
             continue
         if "item.0.resources" in values:  # the Cilium agent found the step before
@@ -401,9 +401,9 @@ def test_the_role_passes_exactly_the_rendered_arguments(request):
             continue
         assert set(args) == set(calls[step]), (name, step)
         for key, value in args.items():
-            var = "iperf3_bench_cluster_calls" if step in cluster_steps else "iperf3_bench_calls"
+            var = "bench_cluster_calls" if step in cluster_steps else "bench_calls"
             assert value == f"{{{{ {var}.{step}.{key} }}}}", (name, key)
-    tasks_dir = request.config.rootpath / "roles/iperf3_bench/tasks"
+    tasks_dir = request.config.rootpath / "roles/bench/tasks"
     for name in {name for name, _, _ in tasks}:
         assert "become" not in (tasks_dir / name).read_text(), f"{name}: no become for the cluster"
         assert "delegate_to" not in (tasks_dir / name).read_text(), f"{name}: the cluster is driven from here"

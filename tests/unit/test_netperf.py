@@ -102,14 +102,14 @@ def test_kubernetes_pods_run_netserver_and_the_service_forwards_its_ports():
 
 def test_netperf_port_inputs():
     assert inputs.problems({"netperf_port": 70000, "matrix": RR}) == [
-        "iperf3_bench_netperf_port must be an integer from 1 to 65532, got 70000"]
-    assert "iperf3_bench_port 12866 is one of the ports" in inputs.problems(
-        {"port": 12866, "netperf_port": 12865, "matrix": RR})[0]
+        "bench_netperf_port must be an integer from 1 to 65532, got 70000"]
+    assert "bench_iperf3_port 12866 is one of the ports" in inputs.problems(
+        {"iperf3_port": 12866, "netperf_port": 12865, "matrix": RR})[0]
     assert "12865-12868): choose ports apart" in inputs.problems(
-        {"port": 12868, "netperf_port": 12865, "matrix": RR})[0]
-    assert inputs.problems({"port": 12869, "netperf_port": 12865, "matrix": RR}) == []
+        {"iperf3_port": 12868, "netperf_port": 12865, "matrix": RR})[0]
+    assert inputs.problems({"iperf3_port": 12869, "netperf_port": 12865, "matrix": RR}) == []
     assert inputs.problems({"port": 5201, "netperf_port": 0, "matrix": RR}) == [
-        "iperf3_bench_netperf_port must be an integer from 1 to 65532, got 0"]
+        "bench_netperf_port must be an integer from 1 to 65532, got 0"]
     with pytest.raises(matrix.MatrixError, match="setting port 12868 is one of netperf's"):
         matrix.build_plan(RR, NODES, {**SETTINGS, "port": 12868})
 
