@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".collections"))
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import results  # noqa: E402
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import results  # noqa: E402
 
 FIXTURES = {"tcp": "iperf3-tcp-1.json", "tcp4": "iperf3-tcp-p4.json", "udp": "iperf3-udp.json"}
 

@@ -17,7 +17,10 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import matrix, proof, report_files, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files as report_files
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import results
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
 
 display = Display()
 

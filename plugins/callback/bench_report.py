@@ -8,7 +8,7 @@ from typing import Any
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import compare, history, results, scale_report
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, history, results, scale_report
 
 DOCUMENTATION = r"""
 name: bench_report

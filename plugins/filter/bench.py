@@ -11,7 +11,9 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import gate, inputs, kube, matrix, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import inputs, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube
 
 
 def bench_plan(matrix_entries: list[dict[str, Any]], nodes: list[dict[str, Any]],
@@ -141,8 +143,8 @@ def bench_k8s_calls(node_names: list[str], docs: list[dict[str, Any]] | None = N
 
 
 def _cni_state() -> Any:
-    # Imported when used: the readers of the CNIs' own outputs (plugins/plugin_utils/cni_state.py).
-    from ansible_collections.netlab.lab.plugins.plugin_utils import cni_state
+    # Imported when used: the readers of the CNIs' own outputs (plugins/plugin_utils/transport/cni_state.py).
+    from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cni_state
 
     return cni_state
 

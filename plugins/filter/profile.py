@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import profiles
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import profiles
 
 
 def cni_profile(catalogue: dict[str, Any], cni: str, name: str = "", defaults: dict[str, str] | None = None,

@@ -1,10 +1,10 @@
-"""Filters of the benchmark's proof of path (plugins/plugin_utils/proof.py); each is documented in its sidecar file."""
+"""Filters of the proof of path (plugins/plugin_utils/transport/proof.py); each is documented in its sidecar file."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import proof
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
 
 
 def bench_raw(stdout: str | None, stderr: str | None = None, rc: int | None = None, message: str = "",

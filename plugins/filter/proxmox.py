@@ -6,7 +6,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import proxmox
+from ansible_collections.netlab.lab.plugins.plugin_utils.lab import proxmox
 
 
 def proxmox_plan(vms: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, Any]]:

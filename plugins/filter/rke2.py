@@ -6,7 +6,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import rke2
+from ansible_collections.netlab.lab.plugins.plugin_utils.lab import rke2
 
 
 def rke2_install_env(method: str, version: str, node_type: str, artifact_path: str = "") -> dict[str, str]:

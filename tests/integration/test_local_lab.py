@@ -80,7 +80,7 @@ def entry(**changes) -> dict:
 
 
 # Each bad input, as a user would give it, and the words that must say what is wrong: the role's
-# argument spec answers for types and choices, plugin_utils/inputs.py for every other rule.
+# argument spec answers for types and choices, plugin_utils/plan/inputs.py for every other rule.
 BAD_INPUTS = [
     (["-e", "cni=foo"], "cni must be canal or cilium (got foo)"),
     (["-e", "iperf3_bench_duration=5"], "Renamed in 0.6.0 (CHANGELOG.md): iperf3_bench_duration -> bench_duration"),

@@ -5,7 +5,7 @@ import json
 import pytest
 from matplotlib.collections import LineCollection
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import charts, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import charts, results
 
 PLAN = [
     {"id": "0001-tcp-r1", "scenario": "cross-node-tcp-1", "placement": "cross-node", "protocol": "tcp", "streams": 1},

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import cni_state
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cni_state
 
 
 @pytest.fixture

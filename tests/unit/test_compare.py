@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import compare, results, stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, results, stats
 
 HOST = [40.0, 41.0, 42.0]
 

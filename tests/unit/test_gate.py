@@ -8,7 +8,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netlab.lab.plugins.filter.bench import bench_gate
-from ansible_collections.netlab.lab.plugins.plugin_utils import gate, proof, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
 
 # Three repeats of each test, from the lab's and this machine's captures: the figures differ per repeat.
 REPEATS = {

@@ -6,7 +6,7 @@ import os
 import pytest
 from test_compare import lab_run
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import charts, history, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import charts, history, results
 
 NODES = [{"name": "server", "kernel": "6.1.0", "vcpus": 4, "memtotal_mb": 8000, "cpu_model": "EPYC 7302"},
          {"name": "agent-1", "kernel": "6.1.0", "vcpus": 2, "memtotal_mb": 8000}]

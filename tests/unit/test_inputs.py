@@ -1,8 +1,8 @@
-"""The benchmark's input rules (plugin_utils/inputs.py), one bad value at a time and all at once."""
+"""The benchmark's input rules (plugin_utils/plan/inputs.py), one bad value at a time and all at once."""
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import inputs
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import inputs
 
 GOOD = {"transport": "local", "duration": 30, "omit": 2, "repeats": 3, "iperf3_port": 5201, "udp_bitrate": "1G",
         "timeout_margin": 30, "pod_timeout": 300, "delete_timeout": 120, "run_id": "", "resume": "",

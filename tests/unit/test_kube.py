@@ -8,7 +8,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import cpu, kube, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube
 
 ROOT_DEFAULTS = "roles/{}/defaults/main.yml"
 IMAGE = "netlab/iperf3@sha256:" + "0" * 64

@@ -2,7 +2,8 @@
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import cpu, matrix, proof
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, proof
 
 NODES = [
     {"name": "a", "ip": "198.18.0.12", "pods": [{"name": "pod0", "ip": "198.19.2.10"},

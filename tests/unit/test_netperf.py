@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from test_matrix import NODES, SETTINGS
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import compare, cpu, inputs, kube, matrix, proof, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import inputs, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube, proof
 
 RR = [
     {"name": "host-tcp-1", "placement": "host"},

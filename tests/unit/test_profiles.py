@@ -7,7 +7,9 @@ import pytest
 import yaml
 
 from ansible_collections.netlab.lab.plugins.filter.profile import cni_profile
-from ansible_collections.netlab.lab.plugins.plugin_utils import profiles, proof, rke2
+from ansible_collections.netlab.lab.plugins.plugin_utils.lab import rke2
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import profiles
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
 
 DATA = yaml.safe_load((Path(__file__).parents[2] / "playbooks/vars/profiles.yml").read_text())
 SHIPPED, DEFAULTS = DATA["netlab_profiles"], DATA["netlab_profile_defaults"]

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import proof
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
 
 
 def raw(data_dir, name):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import proxmox
+from ansible_collections.netlab.lab.plugins.plugin_utils.lab import proxmox
 
 SETTINGS = {"name_prefix": "netlab-", "tag": "netlab", "subnet": "198.18.50.0/24", "gateway": "198.18.50.1",
             "nameservers": ["198.18.50.1"], "bridge": "vmbr0", "vlan": 0, "mtu": 0, "cpu": "host", "cores": 8,

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import report_files
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files as report_files
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):

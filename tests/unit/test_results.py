@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import results
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import results
 
 
 def test_tcp_single_stream(iperf3_json):
@@ -158,7 +158,7 @@ def test_missing_run_json(tmp_path):
 
 
 def test_a_pair_on_one_hypervisor_is_labelled_in_every_report():
-    from ansible_collections.netlab.lab.plugins.plugin_utils import compare
+    from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare
 
     plan = [{"id": "0001-x-r1", "scenario": "x", "placement": "cross-node", "protocol": "tcp", "streams": 1,
              "same_host": True},
@@ -318,7 +318,7 @@ def test_the_context_of_a_local_run():
 
 
 def test_the_context_of_a_kubernetes_run(data_dir):
-    from ansible_collections.netlab.lab.plugins.plugin_utils import cni_state
+    from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cni_state
 
     status = cni_state.cilium_status((data_dir / "cilium-status-1.18-native.json").read_text())
     cluster = {"kubernetes": "v1.33.5+rke2r1", "rke2": "v1.33.5+rke2r1", "iperf3": "3.18", "netperf": None,

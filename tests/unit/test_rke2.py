@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import rke2
+from ansible_collections.netlab.lab.plugins.plugin_utils.lab import rke2
 
 V = "v1.33.5+rke2r1"
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from ansible_collections.netlab.lab.plugins.module_utils import service_scale
-from ansible_collections.netlab.lab.plugins.plugin_utils import scale_report
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import scale_report
 
 CIDR = "10.43.0.0/16"
 

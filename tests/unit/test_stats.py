@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import stats
 
 
 @pytest.mark.parametrize(("n", "confidence"), [(3, 0.75), (4, 0.875), (5, 0.9375)])

@@ -11,7 +11,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import gate, kube, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube
 
 # A run directory's name: a plain file name, never a path.
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

@@ -15,7 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .report_files import ResultError, atomic_write, fmt, list_runs, markdown_tail, read_run, text_table
+from ansible_collections.netlab.lab.plugins.plugin_utils.report.files import (
+    ResultError,
+    atomic_write,
+    fmt,
+    list_runs,
+    markdown_tail,
+    read_run,
+    text_table,
+)
 
 MODEL_NOTE = ("Local lab: a model of the two lookup structures (an iptables DNAT chain walked in order, "
               "as kube-proxy's iptables mode; a BPF hash map looked up by a cgroup connect() hook, as Cilium's "

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import cpu
-from .kube import SERVICE
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport.kube import SERVICE
 
 MARKER = "netlab-counters "
 DATAPATH = "/usr/local/sbin/netlab-datapath"

@@ -13,7 +13,8 @@ import copy
 import re
 from typing import Any
 
-from . import cni_state, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cni_state
 
 APP = "netlab-iperf3"
 SERVICE = "iperf3-cross"
@@ -401,7 +402,7 @@ def run_metadata(version: dict[str, Any], records: list[dict[str, Any]], pods: A
 
 
 def datapath(cni: dict[str, Any], node_status: dict[str, dict[str, Any]], mtu: int | None) -> dict[str, Any]:
-    """The datapath the cluster runs, from the readers' outputs (plugins/plugin_utils/cni_state.py).
+    """The datapath the cluster runs, from the readers' outputs (plugins/plugin_utils/transport/cni_state.py).
 
     ``cni`` is identify_cni's ``{cni, daemonset, names}``; ``node_status`` per benchmark node is
     cilium_status's or flannel_node's result (empty for other CNIs); ``mtu`` the client pod's eth0 MTU.

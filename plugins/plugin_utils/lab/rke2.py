@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from . import cni_state
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cni_state
 
 METHODS = ("script", "tarball", "airgap")
 NODE_TYPES = ("server", "agent")

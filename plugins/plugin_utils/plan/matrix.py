@@ -13,7 +13,7 @@ import re
 import shlex
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils import cpu, proof
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, proof
 
 PLACEMENTS = ("host", "same-node", "cross-node", "service")
 # tcp and udp: iperf3 streams; the others name netperf's request/response tests (one transaction in

@@ -19,9 +19,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import cpu, proof, stats
-from .matrix import NETPERF_TESTS, SAME_HOST, tool
-from .report_files import ResultError, atomic_write, fmt, markdown_table, read_run, text_table
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan.matrix import NETPERF_TESTS, SAME_HOST, tool
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.report.files import (
+    ResultError,
+    atomic_write,
+    fmt,
+    markdown_table,
+    read_run,
+    text_table,
+)
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, proof
 
 SCHEMA_VERSION = 1
 # A test whose repeats vary more than this (coefficient of variation) is flagged noisy.

@@ -14,9 +14,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from . import matrix, report_files
-from .report_files import atomic_target
-from .results import run_label
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files as report_files
+from ansible_collections.netlab.lab.plugins.plugin_utils.report.files import atomic_target
+from ansible_collections.netlab.lab.plugins.plugin_utils.report.results import run_label
 
 FORMATS = ("png", "svg")
 

@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import report_files, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files as report_files
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import results
 
 INDEX_VERSION = 1
 

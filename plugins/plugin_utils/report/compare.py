@@ -17,7 +17,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from . import report_files, results, stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files as report_files
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import results, stats
 
 BASELINE_ORDER = ("canal", "cilium")
 # The step table's default chain: from Canal's VXLAN overlay to Cilium's native routing with BPF host
@@ -492,7 +493,7 @@ def write_comparison(results_dir: str | os.PathLike, names: list[str] | None = N
     report_files.atomic_write(out / "comparison.json", json.dumps(comparison, indent=2, sort_keys=True) + "\n")
     report_files.atomic_write(out / "comparison.csv", render_csv(comparison))
     if charts:
-        from . import charts as charts_module
+        from ansible_collections.netlab.lab.plugins.plugin_utils.report import charts as charts_module
 
         charts_module.comparison_chart(comparison, out / "comparison")
     chart = "comparison.png" if charts else None

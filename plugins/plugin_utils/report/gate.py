@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import report_files, results, stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files as report_files
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import results, stats
 
 # What makes two results the same test besides their name.
 DEFINITION = ("placement", "protocol", "streams", "size", "tool")
