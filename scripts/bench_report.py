@@ -2,7 +2,7 @@
 """How long rebuilding a report takes for a run of many raw results, and at what peak memory.
 
 Writes a synthetic run (the captured iperf3 3.18 outputs of tests/data with varied
-throughput) to a temporary directory, then times results.write_reports on it.
+throughput) to a temporary directory, then times run_report.write_reports on it.
 Usage: python scripts/bench_report.py [N]   (default 10000 raw results)
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".collections"))
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import results  # noqa: E402
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import run_report  # noqa: E402
 
 FIXTURES = {"tcp": "iperf3-tcp-1.json", "tcp4": "iperf3-tcp-p4.json", "udp": "iperf3-udp.json"}
 
@@ -55,12 +55,12 @@ def main() -> None:
         print(f"raw results: {count} files, {size / 1e6:.1f} MB")
         for charts in (False, True):
             start = time.perf_counter()
-            summary, problems = results.write_reports(run, charts=charts)
+            summary, problems = run_report.write_reports(run, charts=charts)
             elapsed = time.perf_counter() - start
             assert not problems and summary["complete"], problems
             # Memory in a second pass: tracemalloc slows Python down several times.
             tracemalloc.start()
-            results.write_reports(run, charts=charts)
+            run_report.write_reports(run, charts=charts)
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
             print(f"write_reports (charts={charts}): {elapsed:.2f} s, "

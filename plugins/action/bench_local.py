@@ -18,9 +18,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import files as report_files
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import results
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files, raw
 
 display = Display()
 
@@ -49,10 +47,10 @@ class ActionModule(ActionBase):
             if os.getppid() != playbook:
                 break
             rc = done.get("rc", 1)
-            raw = proof.raw_document(done.get("stdout"), done.get("stderr"), rc, done.get("msg", ""),
-                                     node=test["exec_host"], tool=test.get("tool", "iperf3"))
-            report_files.atomic_write(raw_dir / f"{test['id']}.json", raw + "\n")
-            display.display(results.test_line(test, raw))
+            document = raw.document(done.get("stdout"), done.get("stderr"), rc, done.get("msg", ""),
+                                    node=test["exec_host"], tool=test.get("tool", "iperf3"))
+            files.atomic_write(raw_dir / f"{test['id']}.json", document + "\n")
+            display.display(raw.test_line(test, document))
             ran.append(test["id"])
             if rc != 0:
                 failed.append(test["id"])

@@ -8,7 +8,7 @@ from typing import Any
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, history, results, scale_report
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, history, run_report, scale_report
 
 DOCUMENTATION = r"""
 name: bench_report
@@ -89,10 +89,10 @@ class CallbackModule(CallbackBase):
 
     def _report(self, run_dir: str) -> bool:
         def build() -> tuple[str, list[str], list[str]]:
-            summary, problems = results.write_reports(
+            summary, problems = run_report.write_reports(
                 run_dir, self.get_option("noisy_cv_percent"), self.get_option("charts")
             )
-            return (results.render_text(summary), [f"{run_dir}: {p}" for p in problems],
+            return (run_report.render_text(summary), [f"{run_dir}: {p}" for p in problems],
                     [f"reports: {run_dir}/report.md, summary.json, summary.csv, throughput.png/.svg"])
 
         return self._publish("BENCHMARK SUMMARY", f"the report of {run_dir}", build)

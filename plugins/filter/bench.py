@@ -12,7 +12,8 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import inputs, matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate, raw
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube
 
 
@@ -57,14 +58,14 @@ def bench_netperf_version(text: str) -> str | None:
 
 def iperf3_record(doc: str | dict[str, Any]) -> dict[str, Any]:
     try:
-        return results.parse_iperf3(json.loads(doc) if isinstance(doc, str) else doc)
+        return raw.parse_iperf3(json.loads(doc) if isinstance(doc, str) else doc)
     except ValueError as exc:
         raise AnsibleFilterError(f"iperf3_record: {exc}") from exc
 
 
 def spread(values: list[Any]) -> dict[str, float | None]:
     try:
-        return results.spread([float(v) for v in values])
+        return run_summary.spread([float(v) for v in values])
     except (TypeError, ValueError) as exc:
         raise AnsibleFilterError(f"spread: {exc}") from exc
 

@@ -11,7 +11,7 @@ import yaml
 from ansible import constants as C
 from ansible.executor.stats import AggregateStats
 from test_compare import lab_run, write_run, write_two_runs
-from test_results import make_run
+from test_run_report import make_run
 from test_service_scale import record, scale_run
 
 from ansible_collections.netlab.lab.plugins.callback import bench_report

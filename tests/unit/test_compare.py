@@ -5,14 +5,15 @@ import re
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, results, stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, files, run_report, stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
 
 HOST = [40.0, 41.0, 42.0]
 
 
 def result(name, placement, protocol, values, host=None):
     """A summary's result of an iperf3 test with its per-repeat figures and its pod/host ratio."""
-    spread = results.spread(values)
+    spread = run_summary.spread(values)
     ci = stats.median_ci(values)
     return {
         "scenario": name, "placement": placement, "protocol": protocol, "streams": 1, "tool": "iperf3",
@@ -22,7 +23,7 @@ def result(name, placement, protocol, values, host=None):
         "cv_percent": spread["cv_percent"], "noisy": (spread["cv_percent"] or 0) > 10,
         "retransmits": 10 if protocol == "tcp" else None, "lost_percent": 0.1 if protocol == "udp" else None,
         "jitter_ms": 0.01 if protocol == "udp" else None, "cpu_client_percent": 50.0, "cpu_server_percent": 40.0,
-        "host_ratio": spread["median"] / results.spread(host)["median"] if host else None,
+        "host_ratio": spread["median"] / run_summary.spread(host)["median"] if host else None,
     }
 
 
@@ -68,7 +69,7 @@ def test_two_runs_change_significance_and_ci():
     assert comparison["warnings"] == []
     text = compare.render_text(comparison)
     assert "canal vs cilium" in text and "15.00 (+42.9 %*)" in text and "0.96 (+1.1 %)" in text
-    assert results.LOCAL_LAB_NOTE in text
+    assert run_report.LOCAL_LAB_NOTE in text
     markdown = compare.render_markdown(comparison)
     assert "| cross-node-tcp-1 | 10.50 [10.00-11.00 (75%)] | 15.00 [14.00-16.00 (75%)], +42.9 %*, " in markdown
     assert compare.comparison_name(comparison) == "r-canal_vs_r-cilium"
@@ -128,12 +129,12 @@ def test_baseline_by_index_run_id_or_label():
     assert changes[2] == pytest.approx(100 / 3)
     assert compare.comparison_name(by_label) == "r-cilium-tunnel_vs_2-runs"
     assert "| cilium/tunnel (baseline) |" in compare.render_markdown(by_label)
-    with pytest.raises(results.ResultError, match="no run cilium/kube-proxy among the compared runs: canal/vxlan, "):
+    with pytest.raises(files.ResultError, match="no run cilium/kube-proxy among the compared runs: canal/vxlan, "):
         compare.compare(runs, baseline="cilium/kube-proxy")
     twice = [*runs, summary("cilium", TCP, UDP, profile="tunnel", run_id="again")]
-    with pytest.raises(results.ResultError, match="cilium/tunnel names 2 of the compared runs"):
+    with pytest.raises(files.ResultError, match="cilium/tunnel names 2 of the compared runs"):
         compare.compare(twice, baseline="cilium/tunnel")
-    with pytest.raises(results.ResultError, match="two or more runs, got 1"):
+    with pytest.raises(files.ResultError, match="two or more runs, got 1"):
         compare.compare(runs[:1])
 
 
@@ -199,7 +200,7 @@ def test_the_baseline_is_the_first_run_and_a_chain_can_be_named():
     assert tcp["shares"] == pytest.approx([30.0, 70.0])
     # The step of 2 % from canal/vxlan to cilium/tunnel is within the noise of the repeats.
     assert compare.compare(runs)["steps"]["tests"][1]["step_significant"][0] is False
-    with pytest.raises(results.ResultError, match="a chain names two or more different runs"):
+    with pytest.raises(files.ResultError, match="a chain names two or more different runs"):
         compare.compare(runs, chain=["canal/vxlan", "r-canal-vxlan"])
 
 
@@ -239,7 +240,7 @@ def test_select_the_newest_run_of_each_cni_and_profile(tmp_path):
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "run.json").write_text("{not json")
     # The newest run is proxmox, which has no canal run yet.
-    with pytest.raises(results.ResultError, match="no canal run of provider proxmox yet: run the benchmark with "
+    with pytest.raises(files.ResultError, match="no canal run of provider proxmox yet: run the benchmark with "
                                                   "cni=canal"):
         compare.select_runs(tmp_path)
     write_run(tmp_path, "e", "cilium", "2026-01-05T00:00:00Z")
@@ -252,24 +253,24 @@ def test_select_the_newest_run_of_each_cni_and_profile(tmp_path):
     # Runs from before profiles (b, e) stand aside once the lab has runs with one.
     assert [p.name for p in compare.select_runs(tmp_path)] == ["h", "g", "i"]
     assert [p.name for p in compare.select_runs(tmp_path, ["e", "a", "d"])] == ["e", "a", "d"]
-    with pytest.raises(results.ResultError, match="no run zz"):
+    with pytest.raises(files.ResultError, match="no run zz"):
         compare.select_runs(tmp_path, ["a", "zz"])
-    with pytest.raises(results.ResultError, match="name two or more different runs to compare, got \\['a'\\]"):
+    with pytest.raises(files.ResultError, match="name two or more different runs to compare, got \\['a'\\]"):
         compare.select_runs(tmp_path, ["a"])
-    with pytest.raises(results.ResultError, match="different runs"):
+    with pytest.raises(files.ResultError, match="different runs"):
         compare.select_runs(tmp_path, ["a", "a"])
 
 
 def test_one_kind_of_run_is_not_enough(tmp_path):
     write_run(tmp_path, "a", "canal", "1", profile="vxlan")
     write_run(tmp_path, "b", "cilium", "2", profile="tunnel", provider="proxmox")
-    with pytest.raises(results.ResultError, match="no canal run of provider proxmox yet"):
+    with pytest.raises(files.ResultError, match="no canal run of provider proxmox yet"):
         compare.select_runs(tmp_path)
     write_run(tmp_path, "c", "canal", "3", profile="vxlan", provider="proxmox")
     write_run(tmp_path, "d", "canal", "4", profile="vxlan", provider="proxmox")
     assert [p.name for p in compare.select_runs(tmp_path)] == ["d", "b"]
     write_run(tmp_path, "e", "other", "5", provider="existing")
-    with pytest.raises(results.ResultError, match="no canal or cilium run of provider existing"):
+    with pytest.raises(files.ResultError, match="no canal or cilium run of provider existing"):
         compare.select_runs(tmp_path)
 
 
@@ -351,9 +352,9 @@ def test_run_charts_are_deterministic(tmp_path, iperf3_json):
     meta["plan"] = [{"id": "0001-t-r1", "scenario": "t", "placement": "host", "protocol": "tcp", "streams": 1}]
     (run / "run.json").write_text(json.dumps(meta))
     (run / "raw" / "0001-t-r1.json").write_text(json.dumps(iperf3_json("tcp-1")))
-    results.write_reports(run)
+    run_report.write_reports(run)
     first = (run / "throughput.svg").read_bytes()
-    results.write_reports(run)
+    run_report.write_reports(run)
     assert (run / "throughput.svg").read_bytes() == first
     assert (run / "throughput.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -8,8 +8,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netlab.lab.plugins.filter.bench import bench_gate
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate, results
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate, raw
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
 
 # Three repeats of each test, from the lab's and this machine's captures: the figures differ per repeat.
 REPEATS = {
@@ -44,7 +44,7 @@ def write_run(root, data_dir, run_id, *, scale=None, provider="local", tests=REP
     """A run folder: plan and raw files of ``tests`` (interleaved repeats); ``scale`` maps a test to the
     factor of its figures, ``docs`` a test to the documents of its repeats, ``streams`` a test to its streams."""
     scale, docs, streams = scale or {}, docs or {}, streams or {}
-    plan, raw = [], {}
+    plan, written = [], {}
     for repeat in range(3):
         for name, (placement, protocol, files) in tests.items():
             test_id = f"{len(plan) + 1:04d}-{name}-r{repeat + 1}"
@@ -53,20 +53,20 @@ def write_run(root, data_dir, run_id, *, scale=None, provider="local", tests=REP
                          "streams": streams.get(name, 1), "tool": "netperf" if netperf else "iperf3",
                          "size": 1 if netperf else None})
             doc = docs[name][repeat] if name in docs else raw_doc(data_dir, files[repeat])
-            raw[test_id] = scaled(doc, scale.get(name, 1.0))
+            written[test_id] = scaled(doc, scale.get(name, 1.0))
     run = root / run_id
     (run / "raw").mkdir(parents=True)
     (run / "run.json").write_text(json.dumps({"run_id": run_id, "provider": provider, "cni": "cilium",
                                               "started": run_id, "plan": plan}))
-    for test_id, doc in raw.items():
+    for test_id, doc in written.items():
         (run / "raw" / f"{test_id}.json").write_text(json.dumps(doc))
     return run
 
 
 def summary_of(run):
-    meta, records, problems = results.load_run(run)
+    meta, records, problems = run_summary.load_run(run)
     assert problems == []
-    return results.summarize(meta, records)
+    return run_summary.summarize(meta, records)
 
 
 @pytest.fixture
@@ -117,9 +117,9 @@ def test_the_tolerance_is_the_limit(tmp_path, data_dir, baseline, factor, outcom
 
 
 def test_a_lost_test_fails_and_a_new_one_is_only_reported(tmp_path, data_dir, baseline):
-    # A refused netperf as the role keeps it (proof.raw_document): a failed repeat.
+    # A refused netperf as the role keeps it (raw.document): a failed repeat.
     refused = json.loads((data_dir / "netperf-refused.json").read_text())
-    refused = json.loads(proof.raw_document(refused["stdout"], refused["stderr"], refused["rc"], tool="netperf"))
+    refused = json.loads(raw.document(refused["stdout"], refused["stderr"], refused["rc"], tool="netperf"))
     tests = {**REPEATS, "host-tcp-1": ("host", "tcp", ["iperf3-tcp-1.json", "iperf3-tcp-reverse.json",
                                                        "iperf3-tcp-p4.json"])}
     run = write_run(tmp_path, data_dir, "lost", tests=tests, docs={"cross-node-tcp-rr": [refused] * 3})

@@ -6,7 +6,7 @@ import os
 import pytest
 from test_compare import lab_run
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import charts, history, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import charts, history, run_report
 
 NODES = [{"name": "server", "kernel": "6.1.0", "vcpus": 4, "memtotal_mb": 8000, "cpu_model": "EPYC 7302"},
          {"name": "agent-1", "kernel": "6.1.0", "vcpus": 2, "memtotal_mb": 8000}]
@@ -30,7 +30,7 @@ def lab(tmp_path, iperf3_json):
     """Three runs of the local lab (one reported, one never reported, one cut short) and one of proxmox."""
     reported = with_environment(lab_run(tmp_path, "r1", "canal", "2026-01-01T10:00:00Z", [10.0, 10.2, 10.4],
                                         profile="vxlan", iperf3_json=iperf3_json))
-    results.write_reports(reported, charts=False)
+    run_report.write_reports(reported, charts=False)
     with_environment(lab_run(tmp_path, "r2", "cilium", "2026-01-02T10:00:00Z", [20.0, 20.2, 20.4],
                              profile="native-bpf", iperf3_json=iperf3_json))
     cut = lab_run(tmp_path, "r3", "cilium", "2026-01-03T10:00:00Z", [21.0, 21.5], profile="native-bpf",

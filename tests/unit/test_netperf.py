@@ -12,7 +12,7 @@ import pytest
 from test_matrix import NODES, SETTINGS
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import inputs, matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, raw, run_report
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube, proof
 
 RR = [
@@ -119,7 +119,7 @@ def test_netperf_port_inputs():
 @pytest.mark.parametrize(("name", "protocol", "rate"), [
     ("tcp_rr", "tcp", 51642.232), ("udp_rr", "udp", 65410.728), ("tcp_crr", "tcp", None)])
 def test_netperf_output_captured_here(data_dir, name, protocol, rate):
-    record = results.parse_netperf(netperf_doc(data_dir, name))
+    record = raw.parse_netperf(netperf_doc(data_dir, name))
     assert record["ok"] and record["tool"] == "netperf" and record["protocol"] == protocol
     assert record["request_size"] == record["response_size"] == 1 and record["elapsed_s"] == 2.0
     assert 0 < record["min_us"] <= record["p50_us"] <= record["p90_us"] <= record["p99_us"] <= record["max_us"]
@@ -131,17 +131,17 @@ def test_netperf_output_captured_here(data_dir, name, protocol, rate):
 def test_a_refused_netperf_is_retried_then_kept_as_failed(data_dir):
     refused = json.loads((data_dir / "netperf-refused.json").read_text())
     assert matrix.retryable(refused["stdout"], refused["stderr"])
-    raw = json.loads(proof.raw_document(refused["stdout"], refused["stderr"], refused["rc"], tool="netperf"))
-    assert raw["output"] == refused["stdout"] and raw["rc"] == 255
-    record = results.parse_raw(raw)
+    doc = json.loads(raw.document(refused["stdout"], refused["stderr"], refused["rc"], tool="netperf"))
+    assert doc["output"] == refused["stdout"] and doc["rc"] == 255
+    record = raw.parse_raw(doc)
     assert not record["ok"] and record["error"].startswith("netperf failed (exit 255): establish control")
-    assert results.parse_netperf({"tool": "netperf", "output": "P50_LATENCY=3\n", "rc": 0})["error"].startswith(
+    assert raw.parse_netperf({"tool": "netperf", "output": "P50_LATENCY=3\n", "rc": 0})["error"].startswith(
         "netperf printed no TRANSACTION_RATE")
 
 
 def test_raw_files_of_the_lab_keep_netperf_counters_and_both_ends_cpu(data_dir):
     doc = json.loads((data_dir / "raw-cilium-model-service-tcp-crr.json").read_text())
-    record = results.parse_raw(doc)
+    record = raw.parse_raw(doc)
     assert record["ok"] and record["trans_per_s"] == pytest.approx(7791.634, rel=1e-6)
     assert proof.check("cilium", "service", record["counters"])["contradictions"] == []
     used = record["cpu"]
@@ -149,7 +149,7 @@ def test_raw_files_of_the_lab_keep_netperf_counters_and_both_ends_cpu(data_dir):
     assert used["shared_kernel"] and used["client"]["boot_id"] == used["server"]["boot_id"]
     assert used["total"]["busy_s"] == used["client"]["busy_s"] > 0
     assert record["cpu_per_unit"] == pytest.approx(used["total"]["busy_s"] / (record["trans_per_s"] * 2 / 1000))
-    stream = results.parse_raw(json.loads((data_dir / "raw-cilium-model-cross-node-tcp-1.json").read_text()))
+    stream = raw.parse_raw(json.loads((data_dir / "raw-cilium-model-cross-node-tcp-1.json").read_text()))
     assert stream["cpu_per_unit"] == pytest.approx(stream["cpu"]["total"]["busy_s"] / (stream["gbps"] * 2))
 
 
@@ -184,7 +184,7 @@ def test_the_wrappers_read_this_machines_proc_stat():
     done = subprocess.run(cpu.around(["true"]), capture_output=True, text=True, check=True)
     readings, rest = cpu.split_stderr(done.stderr)
     assert rest == "" and len(readings["client"]) == 2
-    assert cpu.usage(cpu.document(readings))["client"]["window_s"] >= 0
+    assert cpu.usage(raw.cpu_section(readings))["client"]["window_s"] >= 0
     done = subprocess.run(cpu.READ, capture_output=True, text=True, check=True)
     boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     assert cpu.parse_reading(done.stdout)["boot_id"] == boot_id
@@ -212,7 +212,7 @@ def test_the_server_nodes_reader_answers_the_client_wrapper():
         reader.wait()
     readings, _ = cpu.split_stderr(done.stderr)
     assert len(readings["server"]) == 2 and len(readings["client"]) == 2
-    assert cpu.usage(cpu.document(readings))["shared_kernel"] is True
+    assert cpu.usage(raw.cpu_section(readings))["shared_kernel"] is True
 
 
 def rr_run(tmp_path, data_dir):
@@ -235,7 +235,7 @@ def rr_run(tmp_path, data_dir):
 
 
 def test_reports_give_latency_rate_cpu_and_the_pod_host_ratio(tmp_path, data_dir):
-    summary, problems = results.write_reports(rr_run(tmp_path, data_dir), charts=True)
+    summary, problems = run_report.write_reports(rr_run(tmp_path, data_dir), charts=True)
     assert problems == []
     by_name = {r["scenario"]: r for r in summary["results"]}
     rr = by_name["cross-node-tcp-rr"]
@@ -255,21 +255,21 @@ def test_reports_give_latency_rate_cpu_and_the_pod_host_ratio(tmp_path, data_dir
     assert "## Node CPU during each test" in report and "| service-tcp-crr | one kernel |" in report
     assert (tmp_path / "latency.svg").stat().st_size > 0 and (tmp_path / "throughput.svg").stat().st_size > 0
     assert "p50_us" in (tmp_path / "summary.csv").read_text().splitlines()[0]
-    text = results.render_text(summary)
+    text = run_report.render_text(summary)
     assert "TCP_CRR" in text and "0.55x" in text and "1.57x" in text
 
 
 def test_one_console_line_per_netperf_test(data_dir):
     test = {"index": 4, "total": 19, "scenario": "cross-node-tcp-rr", "repeat": 1, "protocol": "tcp_rr"}
-    raw = (data_dir / "raw-cilium-model-cross-node-tcp-rr.json").read_text()
-    assert results.test_line(test, raw) == "4/19 cross-node-tcp-rr r1: tcp_rr p50 22 us, p99 282 us, 28.5k trans/s"
+    text = (data_dir / "raw-cilium-model-cross-node-tcp-rr.json").read_text()
+    assert raw.test_line(test, text) == "4/19 cross-node-tcp-rr r1: tcp_rr p50 22 us, p99 282 us, 28.5k trans/s"
     crr = {**test, "scenario": "service-tcp-crr", "protocol": "tcp_crr"}
-    assert results.test_line(crr, (data_dir / "raw-cilium-model-service-tcp-crr.json").read_text()).endswith(
+    assert raw.test_line(crr, (data_dir / "raw-cilium-model-service-tcp-crr.json").read_text()).endswith(
         "7.8k conn/s")
 
 
 def test_the_comparison_puts_latency_rate_and_cpu_side_by_side(tmp_path, data_dir):
-    summary, _ = results.write_reports(rr_run(tmp_path, data_dir), charts=False)
+    summary, _ = run_report.write_reports(rr_run(tmp_path, data_dir), charts=False)
     other = json.loads(json.dumps(summary))
     other.update(run_id="c", cni="canal")
     for result in other["results"]:
@@ -282,7 +282,8 @@ def test_the_comparison_puts_latency_rate_and_cpu_side_by_side(tmp_path, data_di
     header, rows = compare.run_table(comparison, "netperf", compare.text_cell)
     assert header == ["test (trans/s)", "canal", "cilium"]
     assert rows[1] == ["cross-node-tcp-rr", "14274", "28547 (+100.0 %?)"]
-    assert [r[0] for r in compare.run_table(comparison, "iperf3", compare.text_cell)[1]] == ["cross-node-tcp-1"]
+    iperf3_rows = compare.run_table(comparison, "iperf3", compare.text_cell)[1]
+    assert [r[0] for r in iperf3_rows] == ["cross-node-tcp-1"]
     markdown = compare.render_markdown(comparison)
     assert "## Latency and transaction rate (netperf, trans/s)" in markdown
     assert "| cross-node-tcp-rr | 14274 [-], p50/p99 44/282 us | 28547 [-], +100.0 %?, " in markdown

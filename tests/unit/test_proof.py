@@ -11,24 +11,6 @@ def raw(data_dir, name):
     return json.loads((data_dir / f"raw-{name}.json").read_text())
 
 
-def test_a_raw_file_keeps_iperf3_and_both_readings(iperf3_json):
-    stdout = json.dumps(iperf3_json("tcp-1"))
-    stderr = f'{proof.MARKER}{{"bpf.sock_xlate": 1}}\nwarning\n{proof.MARKER}{{"bpf.sock_xlate": 3}}\n'
-    document = json.loads(proof.raw_document(stdout, stderr, 0, node="netlab-agent-1"))
-    assert document["end"] == iperf3_json("tcp-1")["end"]
-    assert document["netlab_counters"] == {"node": "netlab-agent-1", "before": {"bpf.sock_xlate": 1},
-                                           "after": {"bpf.sock_xlate": 3}}
-    assert proof.delta(document["netlab_counters"]) == {"bpf.sock_xlate": 2}
-
-
-def test_a_killed_client_gets_a_document_that_says_why():
-    document = json.loads(proof.raw_document("", f"{proof.MARKER}{{}}\nKilled\n", 124))
-    assert document["error"] == "no output (exit 124): Killed"
-    assert "netlab_counters" not in document, "one reading is no proof"
-    timed_out = json.loads(proof.raw_document(None, None, None, "The command timed out"))
-    assert timed_out["error"] == "no output (exit none): The command timed out"
-
-
 def test_a_broken_reading_is_stderr_not_a_counter():
     readings, rest = proof.split_stderr(f"{proof.MARKER}usage: netlab-datapath up|down\n")
     assert readings == [] and rest.startswith(proof.MARKER)

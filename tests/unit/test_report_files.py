@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import files as report_files
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
     target = tmp_path / "f.txt"
-    report_files.atomic_write(target, "old")
-    report_files.atomic_write(target, "new")
+    files.atomic_write(target, "old")
+    files.atomic_write(target, "new")
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
 
@@ -18,7 +18,7 @@ def test_atomic_write_replaces_whole_file(tmp_path):
 def test_a_failed_atomic_write_keeps_the_old_file_and_no_temporary(tmp_path):
     target = tmp_path / "f.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError), report_files.atomic_target(target) as tmp:
+    with pytest.raises(RuntimeError), files.atomic_target(target) as tmp:
         tmp.write_text("half")
         raise RuntimeError("killed")
     assert target.read_text() == "old"
@@ -35,15 +35,15 @@ def test_read_run_parses_each_raw_file_and_reports_the_refused(tmp_path):
     def reader(meta):
         return lambda path: json.loads(path.read_text()) * meta["scale"]
 
-    meta, records, problems = report_files.read_run(tmp_path, "m.json", reader)
+    meta, records, problems = files.read_run(tmp_path, "m.json", reader)
     assert meta == {"scale": 10}
     assert records == {"a": 10}
     assert len(problems) == 1 and problems[0].startswith("b.json: ") and problems[0].endswith(", skipped")
 
 
 def test_read_run_refuses_a_folder_without_its_metadata(tmp_path):
-    with pytest.raises(report_files.ResultError, match=r"no readable m\.json"):
-        report_files.read_run(tmp_path, "m.json", lambda meta: json.loads)
+    with pytest.raises(files.ResultError, match=r"no readable m\.json"):
+        files.read_run(tmp_path, "m.json", lambda meta: json.loads)
 
 
 def test_list_runs_oldest_first_without_symlinks_or_unnamed_runs(tmp_path):
@@ -52,13 +52,13 @@ def test_list_runs_oldest_first_without_symlinks_or_unnamed_runs(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "run.json").write_text(json.dumps(meta))
     (tmp_path / "latest").symlink_to(tmp_path / "b")
-    assert [path.name for path, _ in report_files.list_runs(tmp_path, "run.json")] == ["a", "b"]
+    assert [path.name for path, _ in files.list_runs(tmp_path, "run.json")] == ["a", "b"]
 
 
 def test_tables():
-    assert report_files.fmt(None) == "-"
-    assert report_files.fmt(1.23456) == "1.23"
-    assert report_files.fmt(1.25, 0) == "1"
-    assert report_files.text_table(["a", "bb"], [["ccc", "d"]]) == ["a    bb", "---  --", "ccc  d"]
-    assert report_files.markdown_tail(["a"], [["1"]], "c.png", "alt", ["n"]) == (
+    assert files.fmt(None) == "-"
+    assert files.fmt(1.23456) == "1.23"
+    assert files.fmt(1.25, 0) == "1"
+    assert files.text_table(["a", "bb"], [["ccc", "d"]]) == ["a    bb", "---  --", "ccc  d"]
+    assert files.markdown_tail(["a"], [["1"]], "c.png", "alt", ["n"]) == (
         "\n| a |\n|---|\n| 1 |\n\n![alt](c.png)\n\n> n\n")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 from test_bench_report_callback import Display
-from test_results import LOCAL_ENV
+from test_run_report import LOCAL_ENV
 
 from ansible_collections.netlab.lab.plugins.callback import bench_report
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate, results
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate, raw
 
 DATA = Path(__file__).parents[1] / "data"
 GOLDEN = DATA / "golden"
@@ -141,9 +141,9 @@ def build(root: Path, charts: bool = False) -> dict[str, str]:
     for run in runs:
         plan = json.loads((run / "run.json").read_text())["plan"]
         for index, test in enumerate(plan, 1):
-            raw = run / "raw" / f"{test['id']}.json"
-            if raw.exists():
-                lines.append(results.test_line({**test, "index": index, "total": len(plan)}, raw.read_text()))
+            path = run / "raw" / f"{test['id']}.json"
+            if path.exists():
+                lines.append(raw.test_line({**test, "index": index, "total": len(plan)}, path.read_text()))
     (root / "test_lines.txt").write_text("\n".join(lines) + "\n")
     written = {}
     for path in sorted(root.rglob("*")):

@@ -15,9 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import files as report_files
-from ansible_collections.netlab.lab.plugins.plugin_utils.report.files import atomic_target
-from ansible_collections.netlab.lab.plugins.plugin_utils.report.results import run_label
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files
 
 FORMATS = ("png", "svg")
 
@@ -28,7 +26,7 @@ def _save(fig: Figure, stem: Path) -> list[Path]:
     for fmt in FORMATS:
         target = stem.with_suffix(f".{fmt}")
         # No date and fixed ids in the SVG: the same raw files always give the same file.
-        with atomic_target(target) as tmp, rc_context({"svg.hashsalt": "netlab"}):
+        with files.atomic_target(target) as tmp, rc_context({"svg.hashsalt": "netlab"}):
             fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight",
                         metadata={"Date": None} if fmt == "svg" else None)
         written.append(target)
@@ -52,12 +50,12 @@ def _panel(ax: Any, results: list[dict[str, Any]], bars: tuple[list[float], list
            color: str, xlabel: str, digits: int) -> None:
     """Tests as horizontal bars with error bars on one axis, each labelled with its median (the bar's
     value; "-" for a test without result) right of its whisker, and "CPU-bound" where the sender's CPU
-    bounded it (results.cpu_limited)."""
+    bounded it (summary.cpu_limited)."""
     positions = list(range(len(results)))
     ax.barh(positions, bars[0], xerr=bars[1], capsize=4, color=color)
     figures = [r["gbps_median"] if r.get("tool", "iperf3") == "iperf3" else r.get("p50_us") for r in results]
     for position, result, value, bar, high in zip(positions, results, figures, bars[0], bars[1][1], strict=True):
-        label = report_files.fmt(value, digits) + (" CPU-bound" if result.get("cpu_limited") else "")
+        label = files.fmt(value, digits) + (" CPU-bound" if result.get("cpu_limited") else "")
         ax.annotate(label, (bar + high, position), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
     ax.set_yticks(positions, [r["scenario"] for r in results])
     ax.invert_yaxis()
@@ -80,7 +78,7 @@ def _offered(ax: Any, summary: dict[str, Any], results: list[dict[str, Any]]) ->
 
 
 def _title(summary: dict[str, Any], suffix: str = "") -> str:
-    return f"{run_label(summary)} - run {summary['run_id']}{suffix}"
+    return f"{files.run_label(summary)} - run {summary['run_id']}{suffix}"
 
 
 def run_figure(summary: dict[str, Any]) -> Figure:

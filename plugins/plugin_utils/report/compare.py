@@ -1,7 +1,7 @@
 """Compare benchmark runs: two or more runs of one lab, each against a baseline run, and where the
 difference along a chain of runs comes from (the step table).
 
-Pure functions over run summaries (see results.py), plus the writer of a comparison directory.
+Pure functions over run summaries (see summary.py), plus the writer of a comparison directory.
 A change is called significant by Welch's t-test on the per-repeat figures (stats.py). No Ansible
 imports.
 """
@@ -17,8 +17,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import files as report_files
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import results, stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files, raw, run_report, stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
 
 BASELINE_ORDER = ("canal", "cilium")
 # The step table's default chain: from Canal's VXLAN overlay to Cilium's native routing with BPF host
@@ -37,14 +37,14 @@ NO_TOTAL = "no significant total difference"
 
 def unique_labels(runs: list[dict[str, Any]]) -> list[str]:
     """Each run's label, with its run id appended where two runs share one."""
-    labels = [results.run_label(run) for run in runs]
+    labels = [files.run_label(run) for run in runs]
     return [f"{label} ({run['run_id']})" if labels.count(label) > 1 else label
             for label, run in zip(labels, runs, strict=True)]
 
 
 def _order(path: Path, meta: dict[str, Any]) -> tuple[Any, ...]:
     """Canal before Cilium before other CNIs; within them the default chain's order, then by profile."""
-    cni, label = meta.get("cni"), results.run_label(meta)
+    cni, label = meta.get("cni"), files.run_label(meta)
     return (BASELINE_ORDER.index(cni) if cni in BASELINE_ORDER else len(BASELINE_ORDER), str(cni),
             DEFAULT_CHAIN.index(label) if label in DEFAULT_CHAIN else len(DEFAULT_CHAIN),
             str(meta.get("profile") or ""), path.name)
@@ -56,15 +56,15 @@ def select_runs(results_dir: str | os.PathLike, names: list[str] | None = None) 
     root = Path(results_dir)
     if names:
         if len(names) < 2 or len(set(names)) != len(names):
-            raise report_files.ResultError(f"name two or more different runs to compare, got {names}")
+            raise files.ResultError(f"name two or more different runs to compare, got {names}")
         dirs = [root / name for name in names]
         missing = [d.name for d in dirs if not (d / "run.json").is_file()]
         if missing:
-            raise report_files.ResultError(f"no run {', '.join(missing)} in {root}")
+            raise files.ResultError(f"no run {', '.join(missing)} in {root}")
         return dirs
-    runs = report_files.list_runs(root, "run.json")
+    runs = files.list_runs(root, "run.json")
     if not runs:
-        raise report_files.ResultError(f"no benchmark runs in {root}")
+        raise files.ResultError(f"no benchmark runs in {root}")
     provider = runs[-1][1].get("provider")
     # Oldest first, so the newest run of each CNI and profile is the one that stays.
     newest = {(meta.get("cni"), meta.get("profile")): (path, meta) for path, meta in runs
@@ -77,20 +77,20 @@ def select_runs(results_dir: str | os.PathLike, names: list[str] | None = None) 
         absent = [cni for cni in BASELINE_ORDER if cni not in cnis]
         hint = f"cni={absent[0]}" if absent else "another cni or profile"
         what = f"no {' or '.join(absent)} run" if absent else "only one kind of run"
-        raise report_files.ResultError(f"{what} of provider {provider} yet: run the benchmark with {hint}")
+        raise files.ResultError(f"{what} of provider {provider} yet: run the benchmark with {hint}")
     return [path for path, _ in sorted(newest.values(), key=lambda run: _order(*run))]
 
 
 def find_run(runs: list[dict[str, Any]], name: str) -> int:
     """The index of the run a name means: its run id, its label, or its cni/profile when only one run has it."""
     labels = unique_labels(runs)
-    for candidates in ([run["run_id"] for run in runs], labels, [results.run_label(run) for run in runs]):
+    for candidates in ([run["run_id"] for run in runs], labels, [files.run_label(run) for run in runs]):
         hits = [i for i, candidate in enumerate(candidates) if candidate == name]
         if len(hits) == 1:
             return hits[0]
         if hits:
-            raise report_files.ResultError(f"{name} names {len(hits)} of the compared runs: name one by its run id")
-    raise report_files.ResultError(f"no run {name} among the compared runs: {', '.join(labels)}")
+            raise files.ResultError(f"{name} names {len(hits)} of the compared runs: name one by its run id")
+    raise files.ResultError(f"no run {name} among the compared runs: {', '.join(labels)}")
 
 
 def _change(value: float | None, base: float | None) -> float | None:
@@ -111,9 +111,9 @@ def _entry(result: dict[str, Any] | None, base: dict[str, Any] | None, is_base: 
     if not result:
         return None
     entry = {key: result.get(key) for key in (*SIDE_FIELDS, "ci_low", "ci_high", "ci_confidence", "values")}
-    entry["median"] = results.headline(result)[0]
+    entry["median"] = run_summary.headline(result)[0]
     against = None if is_base else base
-    entry["change_percent"] = _change(entry["median"], results.headline(against)[0] if against else None)
+    entry["change_percent"] = _change(entry["median"], run_summary.headline(against)[0] if against else None)
     entry["significant"], entry["p"] = significance(against, result)
     # Each run's pod test over its own host test: the machine's state on the day cancels out.
     entry["host_change_percent"] = _change(result.get("host_ratio"), against.get("host_ratio") if against else None)
@@ -158,11 +158,11 @@ def compare(summaries: list[dict[str, Any]], baseline: int | str = 0,
     """The comparison of two or more run summaries, each against the baseline run (its index, run id or
     label), test by test, and the step table along ``chain`` (labels or run ids; default DEFAULT_CHAIN)."""
     if len(summaries) < 2:
-        raise report_files.ResultError(f"a comparison needs two or more runs, got {len(summaries)}")
+        raise files.ResultError(f"a comparison needs two or more runs, got {len(summaries)}")
     labels = unique_labels(summaries)
     base = baseline if isinstance(baseline, int) else find_run(summaries, baseline)
     if not 0 <= base < len(summaries):
-        raise report_files.ResultError(f"baseline {baseline}: there are {len(summaries)} runs")
+        raise files.ResultError(f"baseline {baseline}: there are {len(summaries)} runs")
     by_name = [{r["scenario"]: r for r in s["results"]} for s in summaries]
     names = list(dict.fromkeys(name for tests in by_name for name in tests))
     rows = []
@@ -184,7 +184,7 @@ def compare(summaries: list[dict[str, Any]], baseline: int | str = 0,
                 for text in mismatches(summaries[base], summary)]
     warnings += [f"run {s['run_id']} is incomplete" for s in summaries if not s["complete"]]
     comparison = {
-        "schema_version": results.SCHEMA_VERSION,
+        "schema_version": raw.SCHEMA_VERSION,
         "baseline": base,
         "significance_level": stats.SIGNIFICANCE,
         "runs": [{**{key: s.get(key) for key in RUN_INFO}, "label": label} for s, label in zip(summaries, labels,
@@ -235,9 +235,9 @@ def _chain(runs: list[dict[str, Any]], chain: list[str] | None) -> list[int] | N
     if chain:
         picked = [find_run(runs, name) for name in chain]
         if len(picked) < 2 or len(set(picked)) != len(picked):
-            raise report_files.ResultError(f"a chain names two or more different runs, got {chain}")
+            raise files.ResultError(f"a chain names two or more different runs, got {chain}")
         return picked
-    labels = [results.run_label(run) for run in runs]
+    labels = [files.run_label(run) for run in runs]
     present = [labels.index(label) for label in DEFAULT_CHAIN if label in labels]
     return present if len(present) >= 2 else None
 
@@ -294,7 +294,7 @@ def text_cell(row: dict[str, Any], entry: dict[str, Any] | None) -> str:
     """Console: the median, and for a run other than the baseline its change: 13.40 (+28.1 %*)."""
     if not entry:
         return "-"
-    median = report_files.fmt(entry["median"], _digits(row))
+    median = files.fmt(entry["median"], _digits(row))
     if entry["change_percent"] is None:
         return median
     return f"{median} ({entry['change_percent']:+.1f} %{_mark(entry['significant'])})"
@@ -311,13 +311,13 @@ def markdown_cell(row: dict[str, Any], entry: dict[str, Any] | None) -> str:
     if not entry:
         return "-"
     digits = _digits(row)
-    parts = [f"{report_files.fmt(entry['median'], digits)} [{results.ci_label(entry, digits)}]"]
+    parts = [f"{files.fmt(entry['median'], digits)} [{run_report.ci_label(entry, digits)}]"]
     if entry["change_percent"] is not None:
         parts.append(f"{entry['change_percent']:+.1f} %{_mark(entry['significant'])}")
     if entry["host_change_percent"] is not None:
         parts.append(f"host-norm. {entry['host_change_percent']:+.1f} %")
     if row["tool"] == "netperf":
-        parts.append(f"p50/p99 {report_files.fmt(entry['p50_us'], 0)}/{report_files.fmt(entry['p99_us'], 0)} us")
+        parts.append(f"p50/p99 {files.fmt(entry['p50_us'], 0)}/{files.fmt(entry['p99_us'], 0)} us")
     return ", ".join(parts)
 
 
@@ -347,11 +347,11 @@ def detail_rows(comparison: dict[str, Any]) -> tuple[list[str], list[list[str]]]
         for run, entry in zip(comparison["runs"], row["runs"], strict=True):
             if not entry:
                 continue
-            fmt = report_files.fmt
+            fmt = files.fmt
             rows.append([_test_name(row), run["label"], fmt(entry["p"], 3), fmt(entry["retransmits"], 0),
                          fmt(entry["lost_percent"], 3), fmt(entry["jitter_ms"], 3),
                          fmt(entry["cpu_client_percent"], 0), fmt(entry["cpu_per_gbit"], 3),
-                         fmt(entry["cpu_per_1k_trans"], 3), results.ratio(entry["host_ratio"]),
+                         fmt(entry["cpu_per_1k_trans"], 3), run_report.ratio(entry["host_ratio"]),
                          "yes" if entry["noisy"] else ""])
     return header, rows
 
@@ -402,8 +402,8 @@ def _notes(comparison: dict[str, Any], markdown: bool = False) -> list[str]:
              + "host-normalised (host-norm.): the change of each run's pod/host ratio (the pod test against its "
              "own host test), so a drift of the machine between runs cancels out."]
     if "local" in comparison["providers"]:
-        notes.append(results.LOCAL_LAB_NOTE)
-    notes += results.same_host_note([r["scenario"] for r in comparison["rows"] if r.get("same_host")])
+        notes.append(run_report.LOCAL_LAB_NOTE)
+    notes += run_report.same_host_note([r["scenario"] for r in comparison["rows"] if r.get("same_host")])
     notes += [f"WARNING: {w}" for w in comparison["warnings"]]
     return notes
 
@@ -425,10 +425,10 @@ def render_text(comparison: dict[str, Any]) -> str:
                    [row for row in host[1] if any(cell != "-" for cell in row[1:])]))
     for table in tables:
         if table[1]:
-            lines += ["", *report_files.text_table(*table)]
+            lines += ["", *files.text_table(*table)]
     if comparison["steps"]:
         lines += ["", "Where the difference comes from (steps along the chain below):",
-                  *report_files.text_table(*step_rows(comparison)), *step_legend(comparison)]
+                  *files.text_table(*step_rows(comparison)), *step_legend(comparison)]
     return "\n".join([*lines, "", *_notes(comparison)])
 
 
@@ -441,19 +441,19 @@ def render_markdown(comparison: dict[str, Any], chart: str | None = None) -> str
                         ("Latency and transaction rate (netperf, trans/s)", "netperf")):
         table = run_table(comparison, tool, markdown_cell, markdown=True)
         if table[1]:
-            lines += ["", f"## {title}", "", *report_files.markdown_table(*table)]
+            lines += ["", f"## {title}", "", *files.markdown_table(*table)]
     if chart:
         lines += ["", f"![Headline figure per test and run]({chart})"]
     lines += ["", "## Where the difference comes from", ""]
     if comparison["steps"]:
         lines += [" -> ".join(f"{label} (`{run_id}`)" for label, run_id in
                               zip(comparison["steps"]["chain"], comparison["steps"]["run_ids"], strict=True)), "",
-                  *report_files.markdown_table(*step_rows(comparison)), "",
+                  *files.markdown_table(*step_rows(comparison)), "",
                   *(f"- {line}" for line in step_legend(comparison)), "", f"> {STEP_NOTE}"]
     else:
         lines.append(f"No chain: fewer than two of {', '.join(DEFAULT_CHAIN)} are compared "
                      "(name one with -e compare_chain=...).")
-    lines += ["", "## Details per run", "", *report_files.markdown_table(*detail_rows(comparison)), ""]
+    lines += ["", "## Details per run", "", *files.markdown_table(*detail_rows(comparison)), ""]
     lines += [f"> {note}" for note in _notes(comparison, markdown=True)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -483,19 +483,19 @@ def comparison_name(comparison: dict[str, Any]) -> str:
 
 
 def write_comparison(results_dir: str | os.PathLike, names: list[str] | None = None,
-                     noisy_cv_percent: float = results.NOISY_CV_PERCENT, charts: bool = True,
+                     noisy_cv_percent: float = run_summary.NOISY_CV_PERCENT, charts: bool = True,
                      baseline: str | None = None, chain: list[str] | None = None) -> tuple[dict[str, Any], Path]:
     """Compare runs from their raw files and write comparisons/<name>/ (comparison_name)."""
-    summaries = [results.read_summary(run, noisy_cv_percent)[0] for run in select_runs(results_dir, names)]
+    summaries = [run_summary.read_summary(run, noisy_cv_percent)[0] for run in select_runs(results_dir, names)]
     comparison = compare(summaries, baseline or 0, chain)
     out = Path(results_dir) / "comparisons" / comparison_name(comparison)
     out.mkdir(parents=True, exist_ok=True)
-    report_files.atomic_write(out / "comparison.json", json.dumps(comparison, indent=2, sort_keys=True) + "\n")
-    report_files.atomic_write(out / "comparison.csv", render_csv(comparison))
+    files.atomic_write(out / "comparison.json", json.dumps(comparison, indent=2, sort_keys=True) + "\n")
+    files.atomic_write(out / "comparison.csv", render_csv(comparison))
     if charts:
         from ansible_collections.netlab.lab.plugins.plugin_utils.report import charts as charts_module
 
         charts_module.comparison_chart(comparison, out / "comparison")
     chart = "comparison.png" if charts else None
-    report_files.atomic_write(out / "comparison.md", render_markdown(comparison, chart))
+    files.atomic_write(out / "comparison.md", render_markdown(comparison, chart))
     return comparison, out

@@ -68,6 +68,13 @@ def list_runs(results_dir: str | os.PathLike, meta_file: str) -> list[tuple[Path
     return sorted(runs, key=lambda run: (str(run[1].get("started", "")), run[0].name))
 
 
+def run_label(summary: dict[str, Any]) -> str:
+    """A run as tables name it: "cilium/native-bpf", the CNI alone for a run without profile, else its id."""
+    if summary.get("cni") and summary.get("profile"):
+        return f"{summary['cni']}/{summary['profile']}"
+    return str(summary.get("cni") or summary["run_id"])
+
+
 @contextmanager
 def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block ends

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import files as report_files
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import results, stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files, stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
 
 # What makes two results the same test besides their name.
 DEFINITION = ("placement", "protocol", "streams", "size", "tool")
@@ -33,7 +33,7 @@ def tolerance(value: Any) -> float:
 
 def _measured(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The tests of a run with at least one successful repeat, by name."""
-    return {r["scenario"]: r for r in summary["results"] if results.headline(r)[0] is not None}
+    return {r["scenario"]: r for r in summary["results"] if run_summary.headline(r)[0] is not None}
 
 
 def _definition(result: dict[str, Any]) -> str:
@@ -45,8 +45,8 @@ def _row(name: str, base: dict[str, Any] | None, run: dict[str, Any] | None, all
     or the run defines it otherwise (another protocol, streams, size or placement is another test)."""
     first = base or run or {}
     row: dict[str, Any] = {"scenario": name, "unit": "trans/s" if first.get("tool") == "netperf" else "Gbit/s",
-                           "baseline": results.headline(base)[0] if base else None,
-                           "run": results.headline(run)[0] if run else None,
+                           "baseline": run_summary.headline(base)[0] if base else None,
+                           "run": run_summary.headline(run)[0] if run else None,
                            "change_percent": None, "limit": -allowed, "outcome": "new", "reason": None,
                            # Welch's p, for information: the verdict is the tolerance alone (see check).
                            "p": None}
@@ -90,7 +90,7 @@ def check(baseline: dict[str, Any], run: dict[str, Any], tolerance_percent: floa
 
 
 def _figure(value: float | None, unit: str) -> str:
-    return report_files.fmt(value, 2 if unit == "Gbit/s" else 0)
+    return files.fmt(value, 2 if unit == "Gbit/s" else 0)
 
 
 def render(result: dict[str, Any]) -> list[str]:
@@ -123,6 +123,6 @@ def gate_runs(run_dir: str | os.PathLike, baseline_dir: str | os.PathLike,
               tolerance_percent: float | str) -> dict[str, Any]:
     """Gate a run folder against a baseline run folder, both read from their raw files; writes nothing.
     Returns check()'s result plus ``lines`` (render)."""
-    result = check(results.read_summary(baseline_dir)[0], results.read_summary(run_dir)[0], tolerance_percent)
+    result = check(run_summary.read_summary(baseline_dir)[0], run_summary.read_summary(run_dir)[0], tolerance_percent)
     result["lines"] = render(result)
     return result

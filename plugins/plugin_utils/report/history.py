@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import files as report_files
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import results
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
 
 INDEX_VERSION = 1
 
@@ -31,7 +31,7 @@ def _summary(run: Path) -> dict[str, Any]:
                 return summary
     except (OSError, ValueError):
         pass
-    return results.read_summary(run)[0]
+    return run_summary.read_summary(run)[0]
 
 
 def _distinct(nodes: list[dict[str, Any]], field: str) -> list[Any]:
@@ -57,7 +57,7 @@ def index_entry(run: Path, meta: dict[str, Any]) -> dict[str, Any]:
         "started": meta.get("started"),
         "complete": summary.get("complete"),
         "environment": environment_digest(meta),
-        "tests": [{"scenario": r["scenario"], "median": results.headline(r)[0],
+        "tests": [{"scenario": r["scenario"], "median": run_summary.headline(r)[0],
                    "unit": "trans/s" if r.get("tool") == "netperf" else "Gbit/s"} for r in summary["results"]],
     }
 
@@ -66,8 +66,8 @@ def rebuild_index(results_dir: str | os.PathLike) -> dict[str, Any]:
     """Write results/index.json from every run folder with a run.json (oldest first) and return it."""
     root = Path(results_dir)
     index = {"schema_version": INDEX_VERSION,
-             "runs": [index_entry(run, meta) for run, meta in report_files.list_runs(root, "run.json")]}
-    report_files.atomic_write(root / "index.json", json.dumps(index, indent=2, sort_keys=True) + "\n")
+             "runs": [index_entry(run, meta) for run, meta in files.list_runs(root, "run.json")]}
+    files.atomic_write(root / "index.json", json.dumps(index, indent=2, sort_keys=True) + "\n")
     return index
 
 
@@ -87,7 +87,7 @@ def render_markdown(index: dict[str, Any], provider: str | None, chart: str | No
                  "yes" if run["complete"] else "no", str(len(run["tests"])), _cell(run["environment"]["kernels"]),
                  _cell(run["environment"]["vcpus"]), _cell(run["environment"]["memory_mb"]),
                  _cell(run["environment"]["cpu_models"])] for run in runs]
-        lines += ["", f"## Lab {lab}", "", *report_files.markdown_table(header, rows)]
+        lines += ["", f"## Lab {lab}", "", *files.markdown_table(header, rows)]
         if chart and lab == (provider or "-"):
             lines += ["", f"![Headline figure per test over time, lab {lab}]({chart})"]
     return "\n".join(lines) + "\n"
@@ -104,8 +104,9 @@ def write_history(results_dir: str | os.PathLike,
     provider = index["runs"][-1]["provider"] if index["runs"] else None
     drawn = []
     if charts and index["runs"]:
-        from . import charts as charts_module  # matplotlib is imported only when charts are drawn
+        # matplotlib is imported only when charts are drawn.
+        from ansible_collections.netlab.lab.plugins.plugin_utils.report import charts as charts_module
 
         drawn = charts_module.trend_chart(index, provider, out / "trend")
-    report_files.atomic_write(out / "history.md", render_markdown(index, provider, "trend.png" if drawn else None))
+    files.atomic_write(out / "history.md", render_markdown(index, provider, "trend.png" if drawn else None))
     return index, out, drawn

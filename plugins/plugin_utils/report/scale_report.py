@@ -2,7 +2,7 @@
 
 A run directory holds scale.json (the metadata the role writes first) and raw/<N>.json,
 one record per number of Services, written as soon as it was measured (read and written with
-report_files.py, as the iperf3 reports are). Pure functions plus the writers; no Ansible imports.
+files.py, as the iperf3 reports are). Pure functions plus the writers; no Ansible imports.
 """
 
 from __future__ import annotations
@@ -15,15 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.report.files import (
-    ResultError,
-    atomic_write,
-    fmt,
-    list_runs,
-    markdown_tail,
-    read_run,
-    text_table,
-)
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files
 
 MODEL_NOTE = ("Local lab: a model of the two lookup structures (an iptables DNAT chain walked in order, "
               "as kube-proxy's iptables mode; a BPF hash map looked up by a cgroup connect() hook, as Cilium's "
@@ -33,7 +25,7 @@ HEADER = ["cni", "model", "Services", "p50 us", "p90 us", "p99 us", "add Service
 
 def load_scale_run(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
     """Metadata, records sorted by number of Services, and problems with unreadable records."""
-    meta, by_name, problems = read_run(run_dir, "scale.json", _record_reader, raw="[0-9]*.json")
+    meta, by_name, problems = files.read_run(run_dir, "scale.json", _record_reader, raw="[0-9]*.json")
     records = sorted(by_name.values(), key=lambda r: r["services"])
     missing = sorted(set(meta.get("counts", [])) - {r["services"] for r in records})
     if missing:
@@ -50,20 +42,20 @@ def _record(path: Path) -> dict[str, Any]:
     try:
         int(record["services"])
     except (KeyError, TypeError) as exc:
-        raise ResultError(exc) from exc
+        raise files.ResultError(exc) from exc
     return record
 
 
 def rows(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[list[str]]:
-    return [[meta["cni"], meta["model"], str(r["services"]), fmt(r["latency_us"]["p50"], 1),
-             fmt(r["latency_us"]["p90"], 1), fmt(r["latency_us"]["p99"], 1), fmt(r["update_ms"]),
-             fmt(r["reachable_ms"])] for meta, records in runs for r in records]
+    return [[meta["cni"], meta["model"], str(r["services"]), files.fmt(r["latency_us"]["p50"], 1),
+             files.fmt(r["latency_us"]["p90"], 1), files.fmt(r["latency_us"]["p99"], 1), files.fmt(r["update_ms"]),
+             files.fmt(r["reachable_ms"])] for meta, records in runs for r in records]
 
 
 def render_text(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> str:
     titles = [f"run {meta['run_id']}: cni={meta['cni']} model={meta['model']}, "
               f"{meta['connections']} new connections per count" for meta, _ in runs]
-    return "\n".join(titles + text_table(HEADER, rows(runs)) + [MODEL_NOTE])
+    return "\n".join(titles + files.text_table(HEADER, rows(runs)) + [MODEL_NOTE])
 
 
 def render_markdown(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], chart: str | None) -> str:
@@ -76,7 +68,7 @@ def render_markdown(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], cha
               "reached directly. *add Service*: iptables-restore of the whole Services chain (kube-proxy's "
               "sync) or one backend slot and one Service written to the BPF maps with bpf(2); *answers after*: "
               "from the start of that update until a client trying the new Service in a loop gets an answer."]
-    return "\n".join(lines) + "\n" + markdown_tail(
+    return "\n".join(lines) + "\n" + files.markdown_tail(
         HEADER, rows(runs), chart, "Latency and update time against the number of Services", [MODEL_NOTE])
 
 
@@ -95,19 +87,20 @@ def render_csv(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> str:
 
 def newest_per_cni(results_dir: str | os.PathLike) -> list[Path]:
     """The newest Service scale run of each CNI, Canal first."""
-    newest = {meta["cni"]: path for path, meta in list_runs(results_dir, "scale.json") if meta.get("cni")}
+    newest = {meta["cni"]: path for path, meta in files.list_runs(results_dir, "scale.json") if meta.get("cni")}
     return [newest[cni] for cni in sorted(newest)]
 
 
 def write(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], out_dir: Path, charts: bool) -> str:
     """scale.md, scale.csv and the chart of these runs into out_dir; returns the text table."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(out_dir / "scale.csv", render_csv(runs))
+    files.atomic_write(out_dir / "scale.csv", render_csv(runs))
     if charts:
-        from . import charts as charts_module  # matplotlib is imported only when charts are drawn
+        # matplotlib is imported only when charts are drawn.
+        from ansible_collections.netlab.lab.plugins.plugin_utils.report import charts as charts_module
 
         charts_module.scale_chart(runs, out_dir / "scale")
-    atomic_write(out_dir / "scale.md", render_markdown(runs, "scale.png" if charts else None))
+    files.atomic_write(out_dir / "scale.md", render_markdown(runs, "scale.png" if charts else None))
     return render_text(runs)
 
 

@@ -69,12 +69,6 @@ def split_stderr(stderr: str | None) -> tuple[dict[str, list[str]], str]:
     return readings, "\n".join(rest)
 
 
-def document(readings: dict[str, list[str]]) -> dict[str, Any] | None:
-    """``netlab_cpu`` of a raw file: the readings of each end that has both, as read."""
-    ends = {end: {"before": pair[0], "after": pair[-1]} for end, pair in readings.items() if len(pair) >= 2}
-    return ends or None
-
-
 def parse_reading(text: str | None) -> dict[str, Any] | None:
     """One reading: ``{boot_id, uptime, ticks: {field: n}}``, or None when it is not one."""
     parts = (text or "").split()

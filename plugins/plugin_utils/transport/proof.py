@@ -121,40 +121,6 @@ def split_stderr(stderr: str | None) -> tuple[list[dict[str, int]], str]:
     return readings, "\n".join(rest)
 
 
-def raw_document(stdout: str | None, stderr: str | None, rc: int | None, message: str = "",
-                 node: str | None = None, tool: str = "iperf3", server_cpu: list[str] | None = None) -> str:
-    """The raw file of one test, with the counters under ``netlab_counters`` and the CPU readings of
-    both ends under ``netlab_cpu`` (``server_cpu``: the server's two readings when read apart, Kubernetes).
-
-    iperf3: its JSON document. netperf: ``{tool: netperf, output: <its KEY=value lines>, rc}``.
-    A client that failed or printed nothing (killed, not started) gets a document that says why, so the
-    run's reader sees a failed test instead of a missing one.
-    """
-    cpu_readings, stderr = cpu.split_stderr(stderr)
-    if server_cpu and all(cpu.parse_reading(text) for text in server_cpu):
-        cpu_readings["server"] = [text.strip() for text in server_cpu]
-    readings, rest = split_stderr(stderr)
-    text = (stdout or "").strip()
-    if tool == "netperf":
-        document: Any = {"tool": "netperf", "output": stdout or "", "rc": rc}
-        if rc != 0:
-            reason = rest or message or text[:500]
-            document["error"] = f"netperf failed (exit {rc if rc is not None else 'none'}): {reason}"
-    else:
-        try:
-            document = json.loads(text) if text else None
-        except ValueError:
-            document = None
-    if not isinstance(document, dict):
-        reason = rest or message or (text[:500] if text else "")
-        document = {"start": {}, "end": {}, "error": f"no output (exit {rc if rc is not None else 'none'}): {reason}"}
-    if len(readings) == 2:
-        document["netlab_counters"] = {"node": node, "before": readings[0], "after": readings[1]}
-    if cpu.document(cpu_readings):
-        document["netlab_cpu"] = cpu.document(cpu_readings)
-    return json.dumps(document)
-
-
 def delta(counters: dict[str, Any] | None) -> dict[str, int] | None:
     """How much each counter grew between the two readings of a raw file's ``netlab_counters``."""
     if not counters or not isinstance(counters.get("before"), dict) or not isinstance(counters.get("after"), dict):

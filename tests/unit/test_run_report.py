@@ -1,66 +1,26 @@
-"""Parsing real iperf3 3.18 output, statistics, and reports rebuilt from raw files."""
+"""A run's summary (statistics per test, its path, its context) and its reports, rebuilt from raw files."""
 
 import json
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import results
-
-
-def test_tcp_single_stream(iperf3_json):
-    rec = results.parse_iperf3(iperf3_json("tcp-1"))
-    assert rec["ok"] and rec["protocol"] == "tcp" and rec["streams"] == 1
-    assert rec["gbps"] == pytest.approx(26.020127992, rel=1e-6)  # receiver side
-    assert rec["retransmits"] == 5
-    assert rec["lost_percent"] is None and rec["jitter_ms"] is None
-    assert rec["iperf3_version"] == "iperf 3.18"
-    assert rec["cpu_client_percent"] == pytest.approx(99.0958, rel=1e-4)
-
-
-def test_tcp_parallel(iperf3_json):
-    rec = results.parse_iperf3(iperf3_json("tcp-p4"))
-    assert rec["streams"] == 4
-    assert rec["gbps"] == pytest.approx(51.355858, rel=1e-6)
-
-
-def test_tcp_reverse(iperf3_json):
-    rec = results.parse_iperf3(iperf3_json("tcp-reverse"))
-    assert rec["reverse"] is True
-    assert rec["gbps"] == pytest.approx(36.552702, rel=1e-6)
-
-
-def test_udp_uses_receiver_loss_and_jitter(iperf3_json):
-    rec = results.parse_iperf3(iperf3_json("udp"))
-    assert rec["protocol"] == "udp" and rec["retransmits"] is None
-    assert rec["lost_percent"] == pytest.approx(0.0261986, rel=1e-5)
-    assert rec["jitter_ms"] == pytest.approx(0.0053946, rel=1e-4)
-    assert rec["gbps"] == pytest.approx(0.99962627, rel=1e-6)
-
-
-def test_error_output(iperf3_json):
-    rec = results.parse_iperf3(iperf3_json("error-refused"))
-    assert rec == {"ok": False, "error": rec["error"]}
-    assert "Connection refused" in rec["error"]
-
-
-@pytest.mark.parametrize("doc", [[], {"foo": 1}, {"start": {}, "end": {}}, "text"])
-def test_foreign_json_is_rejected(doc):
-    with pytest.raises(results.ResultError):
-        results.parse_iperf3(doc)
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, files, raw, run_report
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
 
 
 def test_spread():
-    s = results.spread([10.0, 12.0, 11.0])
+    s = run_summary.spread([10.0, 12.0, 11.0])
     assert s["median"] == 11.0 and s["min"] == 10.0 and s["max"] == 12.0
     assert s["stdev"] == pytest.approx(1.0)
     assert s["iqr"] == pytest.approx(1.0)
     assert s["cv_percent"] == pytest.approx(100 / 11)
-    assert results.spread([5.0])["stdev"] == 0.0
-    assert results.spread([])["median"] is None
+    assert run_summary.spread([5.0])["stdev"] == 0.0
+    assert run_summary.spread([])["median"] is None
 
 
-def make_run(tmp_path, iperf3_json, raw: dict[str, str]):
-    """A run dir; raw maps test id to a captured fixture name, or to literal text starting with '{'."""
+
+def make_run(tmp_path, iperf3_json, raw_files: dict[str, str]):
+    """A run dir; raw_files maps test id to a captured fixture name, or to literal text starting with '{'."""
     plan = [
         {"id": "0001-tcp-r1", "scenario": "tcp", "placement": "cross-node", "protocol": "tcp", "streams": 1},
         {"id": "0002-udp-r1", "scenario": "udp", "placement": "cross-node", "protocol": "udp", "streams": 1},
@@ -71,7 +31,7 @@ def make_run(tmp_path, iperf3_json, raw: dict[str, str]):
             "settings": {"duration": 2, "omit": 1, "repeats": 2}, "plan": plan}
     (tmp_path / "raw").mkdir()
     (tmp_path / "run.json").write_text(json.dumps(meta))
-    for test_id, content in raw.items():
+    for test_id, content in raw_files.items():
         text = content if content.startswith("{") else json.dumps(iperf3_json(content))
         (tmp_path / "raw" / f"{test_id}.json").write_text(text)
     return tmp_path
@@ -80,7 +40,7 @@ def make_run(tmp_path, iperf3_json, raw: dict[str, str]):
 def test_complete_run_report(tmp_path, iperf3_json):
     run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "tcp-1", "0002-udp-r1": "udp",
                                            "0003-tcp-r2": "tcp-reverse", "0004-udp-r2": "udp"})
-    summary, problems = results.write_reports(run)
+    summary, problems = run_report.write_reports(run)
     assert problems == [] and summary["complete"]
     tcp, udp = summary["results"]
     assert tcp["repeats"] == 2 and tcp["gbps_median"] == pytest.approx((26.020128 + 36.552702) / 2, rel=1e-6)
@@ -89,12 +49,12 @@ def test_complete_run_report(tmp_path, iperf3_json):
     on_disk = json.loads((run / "summary.json").read_text())
     assert on_disk["schema_version"] == 1 and on_disk["cni"] == "cilium"
     assert {"run_id", "provider", "cni", "results"} <= on_disk.keys()
-    assert set(results.SUMMARY_FIELDS) <= on_disk["results"][0].keys()
+    assert set(run_summary.SUMMARY_FIELDS) <= on_disk["results"][0].keys()
     csv_lines = (run / "summary.csv").read_text().splitlines()
     assert csv_lines[0].startswith("run_id,cni,provider,scenario") and len(csv_lines) == 3
     report = (run / "report.md").read_text()
     assert "| tcp | cross-node | tcp | 1 | 2/2 |" in report
-    assert results.LOCAL_LAB_NOTE in report
+    assert run_report.LOCAL_LAB_NOTE in report
 
 
 def test_the_path_of_each_test_from_its_counters(tmp_path, iperf3_json, data_dir):
@@ -104,7 +64,7 @@ def test_the_path_of_each_test_from_its_counters(tmp_path, iperf3_json, data_dir
     same_node = (data_dir / "raw-cilium-model-same-node.json").read_text()
     run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": service, "0003-tcp-r2": same_node,
                                            "0002-udp-r1": "udp", "0004-udp-r2": "udp"})
-    summary, _ = results.write_reports(run, charts=False)
+    summary, _ = run_report.write_reports(run, charts=False)
     tcp, udp = summary["results"]
     assert udp["proof"] is None, "no counters (a Kubernetes run): no proof"
     assert tcp["proof"]["runs"] == 2
@@ -121,7 +81,7 @@ def test_the_path_of_each_test_from_its_counters(tmp_path, iperf3_json, data_dir
 
 def test_interrupted_run_keeps_what_finished(tmp_path, iperf3_json):
     run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "tcp-1", "0002-udp-r1": "udp"})
-    summary, _ = results.write_reports(run)
+    summary, _ = run_report.write_reports(run)
     assert not summary["complete"]
     assert summary["missing_tests"] == ["0003-tcp-r2", "0004-udp-r2"]
     assert [r["repeats"] for r in summary["results"]] == [1, 1]
@@ -132,59 +92,47 @@ def test_corrupt_foreign_and_failed_files(tmp_path, iperf3_json):
     run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "{truncated", "0002-udp-r1": "error-refused",
                                            "0003-tcp-r2": "tcp-1", "stray": "tcp-1",
                                            ".ansible_tmpab120004-udp-r2": "{half"})
-    summary, problems = results.write_reports(run)
+    summary, problems = run_report.write_reports(run)
     assert any(p.startswith("0001-tcp-r1.json") for p in problems)
     assert any(p.startswith("stray.json: not a test") for p in problems)
     assert not any(p.startswith(".") for p in problems)
     assert summary["failed_tests"][0]["test"] == "0002-udp-r1"
-    assert "Connection refused" in results.render_text(summary)
+    assert "Connection refused" in run_report.render_text(summary)
     assert summary["results"][1]["gbps_median"] is None
 
 
 def test_noisy_tests_are_flagged(tmp_path, iperf3_json):
     run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "tcp-1", "0002-udp-r1": "udp",
                                            "0003-tcp-r2": "tcp-p4", "0004-udp-r2": "udp"})
-    summary, _ = results.write_reports(run, noisy_cv_percent=10.0)
+    summary, _ = run_report.write_reports(run, noisy_cv_percent=10.0)
     tcp, udp = summary["results"]
     assert tcp["cv_percent"] > 10 and tcp["noisy"] is True
     assert udp["noisy"] is False
     assert "NOISY (CV > 10 %): tcp" in (run / "report.md").read_text()
-    assert not results.write_reports(run, noisy_cv_percent=90.0)[0]["results"][0]["noisy"]
+    assert not run_report.write_reports(run, noisy_cv_percent=90.0)[0]["results"][0]["noisy"]
 
 
 def test_missing_run_json(tmp_path):
-    with pytest.raises(results.ResultError, match=r"no readable run\.json"):
-        results.write_reports(tmp_path)
+    with pytest.raises(files.ResultError, match=r"no readable run\.json"):
+        run_report.write_reports(tmp_path)
 
 
 def test_a_pair_on_one_hypervisor_is_labelled_in_every_report():
-    from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare
-
     plan = [{"id": "0001-x-r1", "scenario": "x", "placement": "cross-node", "protocol": "tcp", "streams": 1,
              "same_host": True},
             {"id": "0002-y-r1", "scenario": "y", "placement": "cross-node", "protocol": "tcp", "streams": 1,
              "same_host": None}]
     meta = {"run_id": "r", "cni": "cilium", "provider": "proxmox", "settings": {}, "plan": plan}
-    summary = results.summarize(meta, {})
+    summary = run_summary.summarize(meta, {})
     assert [r["same_host"] for r in summary["results"]] == [True, False]
     label = "cross-node, same host: the traffic never reaches a NIC"
-    assert label in results.render_markdown(summary) and label in results.render_text(summary)
-    assert "| x | cross-node, same host |" in results.render_markdown(summary)
-    assert "\nr,cilium,proxmox,x,cross-node,True," in results.render_csv(summary)
+    assert label in run_report.render_markdown(summary) and label in run_report.render_text(summary)
+    assert "| x | cross-node, same host |" in run_report.render_markdown(summary)
+    assert "\nr,cilium,proxmox,x,cross-node,True," in run_report.render_csv(summary)
     other = {**summary, "run_id": "s", "cni": "canal"}
     comparison = compare.compare([other, summary])
     assert comparison["rows"][0]["same_host"] and label in compare.render_text(comparison)
     assert "x (same host)" in compare.render_markdown(comparison)
-
-
-def test_one_console_line_per_test(iperf3_json):
-    test = {"index": 3, "total": 21, "scenario": "cross-node-tcp-4", "repeat": 1}
-    assert results.test_line(test, json.dumps(iperf3_json("tcp-p4"))).startswith("3/21 cross-node-tcp-4 r1: ")
-    assert results.test_line(test, json.dumps(iperf3_json("tcp-p4"))).endswith(" retr")
-    assert results.test_line(test, json.dumps(iperf3_json("udp"))).endswith(" % lost")
-    assert results.test_line(test, json.dumps(iperf3_json("error-refused"))) == (
-        "3/21 cross-node-tcp-4 r1: FAILED, " + iperf3_json("error-refused")["error"])
-    assert results.test_line(test, "not json").startswith("3/21 cross-node-tcp-4 r1: FAILED, ")
 
 
 def test_each_result_keeps_its_repeats_and_the_interval_of_its_median(iperf3_json, data_dir):
@@ -195,59 +143,59 @@ def test_each_result_keeps_its_repeats_and_the_interval_of_its_median(iperf3_jso
     plan = [{"id": i, "scenario": "tcp", "placement": "cross-node", "protocol": "tcp", "streams": 1} for i in tcp]
     plan += [{"id": i, "scenario": "rr", "placement": "cross-node", "protocol": "tcp_rr", "streams": 1,
               "tool": "netperf", "size": 1} for i in rr]
-    records = {test_id: results.parse_iperf3(iperf3_json(name))
+    records = {test_id: raw.parse_iperf3(iperf3_json(name))
                for test_id, name in zip(tcp, ("tcp-p4", "tcp-1", "tcp-reverse"), strict=True)}
-    netperf = results.parse_netperf({"tool": "netperf", "output": (data_dir / "netperf-tcp_rr.txt").read_text()})
+    netperf = raw.parse_netperf({"tool": "netperf", "output": (data_dir / "netperf-tcp_rr.txt").read_text()})
     rates = (30100.0, 29800.0, 31050.0, 30400.0, 29900.0, 30700.0)
     records.update({test_id: {**netperf, "trans_per_s": rate} for test_id, rate in zip(rr, rates, strict=True)})
-    summary = results.summarize({"run_id": "r", "cni": "cilium", "provider": "local", "plan": plan}, records)
+    summary = run_summary.summarize({"run_id": "r", "cni": "cilium", "provider": "local", "plan": plan}, records)
     first, second = summary["results"]
     assert first["values"] == pytest.approx([51.355858, 26.020128, 36.552702], rel=1e-6)
     assert (first["ci_low"], first["ci_high"]) == (min(first["values"]), max(first["values"]))
     assert first["ci_confidence"] == 0.75
     assert second["values"] == list(rates)
     assert (second["ci_low"], second["ci_high"], second["ci_confidence"]) == (29800.0, 31050.0, 0.96875)
-    report = results.render_markdown(summary)
+    report = run_report.render_markdown(summary)
     # The captures' senders ran at a full core: the median is flagged CPU-bound.
     assert "| 36.55 CPU-bound | 26.02 | 51.36 | 26.02-51.36 (75%) |" in report
     assert "| 30250 | 29800 | 31050 | 29800-31050 |" in report
-    assert results.CI_NOTE[0] in report
-    header = results.render_csv(summary).splitlines()[0].split(",")
+    assert run_report.CI_NOTE[0] in report
+    header = run_report.render_csv(summary).splitlines()[0].split(",")
     assert {"ci_low", "ci_high", "ci_confidence"} <= set(header) and "values" not in header
 
 
 def test_one_repeat_has_no_interval(tmp_path, iperf3_json):
     run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": "tcp-1", "0002-udp-r1": "udp"})
-    summary, _ = results.write_reports(run, charts=False)
+    summary, _ = run_report.write_reports(run, charts=False)
     assert [(r["values"] == [r["gbps_median"]], r["ci_low"], r["ci_confidence"]) for r in summary["results"]] == [
         (True, None, None), (True, None, None)]
     report = (run / "report.md").read_text()
-    assert results.CI_NOTE[0] not in report and "| 26.02 CPU-bound | 26.02 | 26.02 | - |" in report
+    assert run_report.CI_NOTE[0] not in report and "| 26.02 CPU-bound | 26.02 | 26.02 | - |" in report
 
 
 def _records(iperf3_json, data_dir, *names):
     """Parsed records of captured iperf3 outputs (fixture names) or raw files of the lab (tests/data file names)."""
-    return [results.parse_iperf3(json.loads((data_dir / name).read_text()) if name.endswith(".json")
+    return [raw.parse_iperf3(json.loads((data_dir / name).read_text()) if name.endswith(".json")
                                  else iperf3_json(name)) for name in names]
 
 
 def test_a_sender_at_a_full_core_is_cpu_limited(iperf3_json, data_dir):
     # One stream at 26 Gbit/s with the client at 99 %: its sending thread was pegged.
-    assert results.cpu_limited("tcp", _records(iperf3_json, data_dir, "tcp-1"), 2) is True
+    assert run_summary.cpu_limited("tcp", _records(iperf3_json, data_dir, "tcp-1"), 2) is True
     # --reverse: the server sends; its 98 % (remote_total) counts, not the receiving client's 65 %.
     reverse = _records(iperf3_json, data_dir, "tcp-reverse")
-    assert reverse[0]["cpu_client_percent"] < results.CPU_LIMITED_PERCENT
-    assert results.cpu_limited("tcp", reverse, 2) is True
+    assert reverse[0]["cpu_client_percent"] < run_summary.CPU_LIMITED_PERCENT
+    assert run_summary.cpu_limited("tcp", reverse, 2) is True
     # The Service test of the Cilium model: the client sent at 8 %, the server received at 84 %.
-    assert results.cpu_limited("tcp", _records(iperf3_json, data_dir, "raw-cilium-model-service.json"), 2) is False
+    assert run_summary.cpu_limited("tcp", _records(iperf3_json, data_dir, "raw-cilium-model-service.json"), 2) is False
 
 
 def test_parallel_streams_are_judged_per_core_they_can_use(iperf3_json, data_dir):
     # Four stream threads at 105 % in all: half of each of 2 vCPUs, a core's worth on a 1-vCPU node.
     p4 = _records(iperf3_json, data_dir, "tcp-p4")
-    assert results.cpu_limited("tcp", p4, 2) is False
-    assert results.cpu_limited("tcp", p4, None) is False
-    assert results.cpu_limited("tcp", p4, 1) is True
+    assert run_summary.cpu_limited("tcp", p4, 2) is False
+    assert run_summary.cpu_limited("tcp", p4, None) is False
+    assert run_summary.cpu_limited("tcp", p4, 1) is True
 
 
 def test_a_udp_sender_is_cpu_limited_only_below_the_offered_rate(iperf3_json, data_dir):
@@ -255,11 +203,11 @@ def test_a_udp_sender_is_cpu_limited_only_below_the_offered_rate(iperf3_json, da
                              "raw-cilium-model-cross-node-udp.json")
     assert canal["offered_gbps"] == 1.0 and canal["sent_gbps"] == pytest.approx(0.49984, rel=1e-4)
     # Both senders read above 90 % (iperf3 paces UDP by polling); only canal's fell short of 1 Gbit/s.
-    assert min(canal["cpu_client_percent"], cilium["cpu_client_percent"]) > results.CPU_LIMITED_PERCENT
-    assert results.cpu_limited("udp", [canal], 2) is True
-    assert results.cpu_limited("udp", [cilium], 2) is False
-    assert results.cpu_limited("udp", _records(iperf3_json, data_dir, "udp"), 2) is False
-    assert results.cpu_limited("udp", [{**canal, "cpu_client_percent": None}], 2) is None
+    assert min(canal["cpu_client_percent"], cilium["cpu_client_percent"]) > run_summary.CPU_LIMITED_PERCENT
+    assert run_summary.cpu_limited("udp", [canal], 2) is True
+    assert run_summary.cpu_limited("udp", [cilium], 2) is False
+    assert run_summary.cpu_limited("udp", _records(iperf3_json, data_dir, "udp"), 2) is False
+    assert run_summary.cpu_limited("udp", [{**canal, "cpu_client_percent": None}], 2) is None
 
 
 def test_cpu_bound_results_are_flagged_in_the_summary_and_reports(tmp_path, iperf3_json, data_dir):
@@ -269,7 +217,7 @@ def test_cpu_bound_results_are_flagged_in_the_summary_and_reports(tmp_path, iper
     meta = json.loads((run / "run.json").read_text())
     # Nodes of 8 vCPUs: a single stream is still judged against one core.
     (run / "run.json").write_text(json.dumps({**meta, "environment": {"nodes": [{"name": "a", "vcpus": 8}]}}))
-    summary, _ = results.write_reports(run, charts=False)
+    summary, _ = run_report.write_reports(run, charts=False)
     tcp, udp = summary["results"]
     assert tcp["cpu_limited"] is True
     # UDP over its two repeats: short of the offered rate (median 0.75), but the median CPU is 54 %.
@@ -292,7 +240,7 @@ LOCAL_ENV = {  # run.json environment as nodes_local.yml records it
 
 
 def context_of(meta):
-    return dict(results.context(results.summarize({"run_id": "r", "settings": {}, "plan": [], **meta}, {})))
+    return dict(run_report.context(run_summary.summarize({"run_id": "r", "settings": {}, "plan": [], **meta}, {})))
 
 
 def test_the_context_of_a_local_run():
@@ -307,12 +255,12 @@ def test_the_context_of_a_local_run():
     assert found["Versions"] == "iperf3 3.18, netperf 2.7.0" and found["MTU"] == "pod 1450, link 1500"
     assert found["Settings"] == ("5 s per test, 1 s omitted (iperf3), 3 repeat(s), UDP offered 1Gbit/s per stream, "
                                  "routing=native")
-    summary = results.summarize({"run_id": "r", "plan": [], **meta}, {})
+    summary = run_summary.summarize({"run_id": "r", "plan": [], **meta}, {})
     assert (summary["profile"], summary["profile_settings"]) == ("native-bpf", {"routing": "native"})
-    report = results.render_markdown(summary)
+    report = run_report.render_markdown(summary)
     assert report.index("## Context") < report.index("- CPU model: AMD EPYC")
     assert "- CNI: **cilium/native-bpf**" in report
-    assert results.render_text(summary).splitlines()[1] == (
+    assert run_report.render_text(summary).splitlines()[1] == (
         "context: 2026-11-23T18:11:09Z; local; cilium/native-bpf; kernel 6.18.44 (netlab-agent-1), 6.18.45 "
         "(netlab-agent-2); AMD EPYC; 2 vCPUs; 23.5 GiB; iperf3 3.18, netperf 2.7.0; MTU pod 1450, link 1500")
 
@@ -335,4 +283,4 @@ def test_the_context_of_a_kubernetes_run(data_dir):
 def test_an_older_run_says_what_it_did_not_record():
     found = context_of({"provider": "local", "cni": "canal"})
     assert found["CNI"] == "canal" and found["Date"] == "-" and found["Kernel"] == "-" and found["Versions"] == "-"
-    assert results.summarize({"plan": []}, {})["profile"] is None
+    assert run_summary.summarize({"plan": []}, {})["profile"] is None

@@ -1,15 +1,15 @@
-"""Filters of the proof of path (plugins/plugin_utils/transport/proof.py); each is documented in its sidecar file."""
+"""The raw test file's writer as a filter (plugins/plugin_utils/report/raw.py); documented in its sidecar file."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import raw
 
 
 def bench_raw(stdout: str | None, stderr: str | None = None, rc: int | None = None, message: str = "",
               node: str | None = None, tool: str = "iperf3", server_cpu: list[str] | None = None) -> str:
-    return proof.raw_document(stdout, stderr, rc, message, node, tool or "iperf3", server_cpu or None)
+    return raw.document(stdout, stderr, rc, message, node, tool or "iperf3", server_cpu or None)
 
 
 class FilterModule:
