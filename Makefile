@@ -3,8 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CNI ?= canal
-# make profiles: each CNI profile (playbooks/vars/profiles.yml) in turn, in the step table's order.
-PROFILES ?= canal/vxlan cilium/tunnel cilium/kube-proxy cilium/native-legacy cilium/native-bpf
+# make profiles: each CNI profile of the step chain in turn (netlab_profile_chain in
+# playbooks/vars/profiles.yml, read through ansible); PROFILES="canal/vxlan cilium/native-bpf" runs these instead.
+PROFILES ?=
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
@@ -47,8 +48,13 @@ run: setup
 # The lab once, then per profile its datapath and the benchmark; the report compares the runs made
 # here (results/latest after each), not older runs of other profiles in results/.
 profiles: setup
-	ansible-playbook site.yml --tags provision $(ANSIBLE_ARGS)
-	runs=; for profile in $(PROFILES); do \
+	chain="$(PROFILES)"; [[ -n $$chain ]] || chain=$$(ansible localhost -m ansible.builtin.debug \
+	  -e @playbooks/vars/profiles.yml -a "msg=chain={{ netlab_profile_chain | join(' ') }}" \
+	  | sed -n 's/^ *"msg": "chain=\(.*\)"$$/\1/p'); \
+	[[ -n $$chain ]] || { echo "profiles: cannot read netlab_profile_chain" >&2; exit 1; }; \
+	echo "profiles: $$chain"; \
+	ansible-playbook site.yml --tags provision $(ANSIBLE_ARGS) || exit 1; \
+	runs=; for profile in $$chain; do \
 	  ansible-playbook site.yml --tags cluster,bench -e cni=$${profile%/*} -e cni_profile=$${profile#*/} \
 	    $(ANSIBLE_ARGS) || exit 1; \
 	  runs=$$runs$${runs:+,}$$(basename "$$(readlink -f results/latest)"); \

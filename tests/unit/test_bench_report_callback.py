@@ -10,7 +10,7 @@ import pytest
 import yaml
 from ansible import constants as C
 from ansible.executor.stats import AggregateStats
-from test_compare import lab_run, write_run, write_two_runs
+from test_compare import PROFILE_CHAIN, lab_run, write_run, write_two_runs
 from test_run_report import make_run
 from test_service_scale import record, scale_run
 
@@ -141,7 +141,7 @@ def test_scale_runs_of_both_cnis_are_reported_together(callback, tmp_path, monke
 def test_comparisons_asked_twice_are_written_once(callback, tmp_path, iperf3_json, monkeypatch):
     monkeypatch.setenv("NETLAB_CHARTS", "false")
     write_two_runs(tmp_path, iperf3_json)
-    request = {"results_dir": str(tmp_path), "runs": []}
+    request = {"results_dir": str(tmp_path), "runs": [], "profile_chain": PROFILE_CHAIN}
     plugin = callback()
     plugin.v2_playbook_on_stats(stats(netlab_compare=[request, {**request, "baseline": "", "chain": []}]))
     display = plugin._display
@@ -160,12 +160,34 @@ def test_a_comparison_with_its_baseline_and_chain(callback, tmp_path, iperf3_jso
             iperf3_json=iperf3_json)
     plugin = callback()
     plugin.v2_playbook_on_stats(stats(netlab_compare=[{"results_dir": str(tmp_path), "runs": ["r1", "r2", "r3"],
-                                                       "baseline": "cilium", "chain": ["r1", "r3", "r2"]}]))
+                                                       "baseline": "cilium", "chain": ["r1", "r3", "r2"],
+                                                       "profile_chain": PROFILE_CHAIN}]))
     table, files = plugin._display.of("display")
     assert files.startswith(f"comparison: {tmp_path}/comparisons/r2_vs_2-runs/comparison.md")
     assert "(baseline): run r2" in table and "step 2: cilium/native-bpf -> cilium: settings not recorded" in table
     comparison = json.loads((tmp_path / "comparisons" / "r2_vs_2-runs" / "comparison.json").read_text())
     assert comparison["baseline"] == 1 and comparison["steps"]["run_ids"] == ["r1", "r3", "r2"]
+
+
+def test_the_profile_chain_orders_the_runs_and_is_the_default_chain(callback, tmp_path, iperf3_json, monkeypatch):
+    monkeypatch.setenv("NETLAB_CHARTS", "false")
+    for run_id, (cni, profile), started in zip(("r1", "r2", "r3"), (("canal", "vxlan"), ("cilium", "native-bpf"),
+                                                                     ("cilium", "tunnel")), "123", strict=True):
+        lab_run(tmp_path, run_id, cni, started, [10.0, 10.2, 10.4], profile=profile, iperf3_json=iperf3_json)
+    request = {"results_dir": str(tmp_path), "runs": [], "baseline": "", "chain": []}
+    plugin = callback()
+    plugin.v2_playbook_on_stats(stats(netlab_compare=[{**request, "profile_chain": PROFILE_CHAIN}, request]))
+    out = tmp_path / "comparisons" / "r1_vs_2-runs"
+    # Asked with and without the chain: two comparisons, the later one's files written last.
+    assert plugin._display.of("banner") == ["CNI COMPARISON"] * 2
+    with_chain, without = plugin._display.of("display")[0::2]
+    assert with_chain.splitlines()[1:4] == ["  canal/vxlan (baseline): run r1", "  cilium/tunnel: run r3",
+                                            "  cilium/native-bpf: run r2"]
+    assert "step 2: cilium/tunnel -> cilium/native-bpf: profile: tunnel -> native-bpf" in with_chain
+    # No profile chain: by profile name after Canal first, and no step table unless one is named.
+    assert without.splitlines()[2:4] == ["  cilium/native-bpf: run r2", "  cilium/tunnel: run r3"]
+    assert "Where the difference comes from" not in without
+    assert "No chain: none named (name one with -e compare_chain=...)." in (out / "comparison.md").read_text()
 
 
 def test_a_bad_chain_skips_the_comparison_with_its_reason(callback, tmp_path, iperf3_json):

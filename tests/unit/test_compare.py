@@ -2,13 +2,25 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, files, run_report, stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import (
+    compare,
+    compare_render,
+    files,
+    run_report,
+    selection,
+    stats,
+)
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
 
 HOST = [40.0, 41.0, 42.0]
+PROFILES = yaml.safe_load((Path(__file__).parents[2] / "playbooks" / "vars" / "profiles.yml").read_text())
+# The step chain as the report play passes it (netlab_profile_chain).
+PROFILE_CHAIN = PROFILES["netlab_profile_chain"]
 
 
 def result(name, placement, protocol, values, host=None):
@@ -67,12 +79,12 @@ def test_two_runs_change_significance_and_ci():
     assert (other["ci_low"], other["ci_high"], other["ci_confidence"]) == (14.0, 16.0, 0.75)
     assert [run["label"] for run in comparison["runs"]] == ["canal", "cilium"]
     assert comparison["warnings"] == []
-    text = compare.render_text(comparison)
+    text = compare_render.render_text(comparison)
     assert "canal vs cilium" in text and "15.00 (+42.9 %*)" in text and "0.96 (+1.1 %)" in text
     assert run_report.LOCAL_LAB_NOTE in text
-    markdown = compare.render_markdown(comparison)
+    markdown = compare_render.render_markdown(comparison)
     assert "| cross-node-tcp-1 | 10.50 [10.00-11.00 (75%)] | 15.00 [14.00-16.00 (75%)], +42.9 %*, " in markdown
-    assert compare.comparison_name(comparison) == "r-canal_vs_r-cilium"
+    assert compare_render.comparison_name(comparison) == "r-canal_vs_r-cilium"
 
 
 def test_single_repeats_cannot_be_told_and_old_runs_show_no_ci():
@@ -81,8 +93,8 @@ def test_single_repeats_cannot_be_told_and_old_runs_show_no_ci():
         del result_["values"], result_["ci_low"], result_["ci_high"], result_["ci_confidence"]
     comparison = compare.compare([canal, cilium])
     assert [row["runs"][1]["significant"] for row in comparison["rows"]] == [None, None, None]
-    assert "12.00 (+20.0 %?)" in compare.render_text(comparison)
-    assert "| cross-node-tcp-1 | 10.00 [-] | 12.00 [-], +20.0 %?" in compare.render_markdown(comparison)
+    assert "12.00 (+20.0 %?)" in compare_render.render_text(comparison)
+    assert "| cross-node-tcp-1 | 10.00 [-] | 12.00 [-], +20.0 %?" in compare_render.render_markdown(comparison)
 
 
 def test_host_normalised_change_cancels_a_drift_of_the_machine():
@@ -115,7 +127,7 @@ def test_labels_are_cni_and_profile_and_unique():
             {**summary("", TCP, UDP, run_id="w"), "cni": None}]
     comparison = compare.compare(runs)
     assert [run["label"] for run in comparison["runs"]] == ["cilium (x)", "cilium (y)", "cilium/tunnel", "w"]
-    assert compare.render_text(comparison).startswith("4 runs against cilium (x)")
+    assert compare_render.render_text(comparison).startswith("4 runs against cilium (x)")
 
 
 def test_baseline_by_index_run_id_or_label():
@@ -127,8 +139,8 @@ def test_baseline_by_index_run_id_or_label():
     assert changes[1] is None
     assert changes[0] == pytest.approx((10.2 - 15.3) / 15.3 * 100)
     assert changes[2] == pytest.approx(100 / 3)
-    assert compare.comparison_name(by_label) == "r-cilium-tunnel_vs_2-runs"
-    assert "| cilium/tunnel (baseline) |" in compare.render_markdown(by_label)
+    assert compare_render.comparison_name(by_label) == "r-cilium-tunnel_vs_2-runs"
+    assert "| cilium/tunnel (baseline) |" in compare_render.render_markdown(by_label)
     with pytest.raises(files.ResultError, match="no run cilium/kube-proxy among the compared runs: canal/vxlan, "):
         compare.compare(runs, baseline="cilium/kube-proxy")
     twice = [*runs, summary("cilium", TCP, UDP, profile="tunnel", run_id="again")]
@@ -164,12 +176,19 @@ def test_step_shares_sum_to_the_total():
         compare.step_shares([5.0])
 
 
+def test_the_profile_chain_goes_through_shipped_profiles():
+    assert len(PROFILE_CHAIN) == len(set(PROFILE_CHAIN)) >= 2
+    for label in PROFILE_CHAIN:
+        cni, profile = label.split("/")
+        assert profile in PROFILES["netlab_profiles"][cni], label
+
+
 def test_five_runs_along_the_default_chain():
-    comparison = compare.compare(five_runs((1.0, 1.1, 1.4, 1.3, 2.0)))
+    comparison = compare.compare(five_runs((1.0, 1.1, 1.4, 1.3, 2.0)), profile_chain=PROFILE_CHAIN)
     assert [run["label"] for run in comparison["runs"]] == [
         "cilium/native-bpf", "canal/vxlan", "cilium/kube-proxy", "cilium/tunnel", "cilium/native-legacy"]
     chain = comparison["steps"]
-    assert chain["chain"] == [label for label in compare.DEFAULT_CHAIN]
+    assert chain["chain"] == PROFILE_CHAIN
     host, tcp, udp = chain["tests"]
     assert tcp["total"] == pytest.approx(10.2) and tcp["total_percent"] == pytest.approx(100.0)
     assert tcp["total_significant"] is True
@@ -177,13 +196,13 @@ def test_five_runs_along_the_default_chain():
     assert tcp["step_significant"] == [True, True, True, True]
     assert host["verdict"] == udp["verdict"] == compare.NO_TOTAL and host["shares"] is None
     assert chain["settings"][0]["changes"] == ["bpf_lb: unset -> False", "cni: canal -> cilium"]
-    text = compare.render_text(comparison)
+    text = compare_render.render_text(comparison)
     assert max(len(line) for line in text.splitlines() if "  " in line) <= 120  # the tables, not the notes
     steps = text.split("steps along the chain")[1].splitlines()
     table = {line.split("  ")[0]: re.split(r"  +", line)[1:] for line in steps}
     assert table["cross-node-tcp-1"] == ["+10.20 Gbit/s (+100.0 %*)", "+10 %*", "+30 %*", "-10 %*", "+70 %*"]
     assert table["host-tcp-1"] == ["+0.00 Gbit/s (+0.0 %)", "no significant total difference"]
-    markdown = compare.render_markdown(comparison)
+    markdown = compare_render.render_markdown(comparison)
     assert "## Where the difference comes from" in markdown
     assert "| cross-node-tcp-1 | +10.20 Gbit/s (+100.0 %*) | +10 %* | +30 %* | -10 %* | +70 %* |" in markdown
     assert ("- step 2: cilium/tunnel -> cilium/kube-proxy: bpf_lb: False -> unset; routing: tunnel -> native; "
@@ -199,19 +218,20 @@ def test_the_baseline_is_the_first_run_and_a_chain_can_be_named():
     assert comparison["steps"]["chain"] == ["canal/vxlan", "cilium/native-legacy", "cilium/native-bpf"]
     assert tcp["shares"] == pytest.approx([30.0, 70.0])
     # The step of 2 % from canal/vxlan to cilium/tunnel is within the noise of the repeats.
-    assert compare.compare(runs)["steps"]["tests"][1]["step_significant"][0] is False
+    assert compare.compare(runs, profile_chain=PROFILE_CHAIN)["steps"]["tests"][1]["step_significant"][0] is False
     with pytest.raises(files.ResultError, match="a chain names two or more different runs"):
         compare.compare(runs, chain=["canal/vxlan", "r-canal-vxlan"])
 
 
 def test_no_chain_without_two_of_its_runs():
-    comparison = compare.compare([summary("canal", TCP, UDP), summary("cilium", TCP, UDP)])
+    comparison = compare.compare([summary("canal", TCP, UDP), summary("cilium", TCP, UDP)],
+                                 profile_chain=PROFILE_CHAIN)
     assert comparison["steps"] is None
-    assert "No chain: fewer than two of canal/vxlan" in compare.render_markdown(comparison)
-    assert "Where the difference comes from (" not in compare.render_text(comparison)
+    assert "No chain: fewer than two of canal/vxlan" in compare_render.render_markdown(comparison, None, PROFILE_CHAIN)
+    assert "Where the difference comes from (" not in compare_render.render_text(comparison)
     # Old runs record no profile settings: the step says so.
     named = compare.compare([summary("canal", TCP, UDP), summary("cilium", TCP, UDP)], chain=["canal", "cilium"])
-    assert compare.step_legend(named) == ["step 1: canal -> cilium: settings not recorded"]
+    assert compare_render.step_legend(named) == ["step 1: canal -> cilium: settings not recorded"]
 
 
 def test_settings_changes():
@@ -242,36 +262,38 @@ def test_select_the_newest_run_of_each_cni_and_profile(tmp_path):
     # The newest run is proxmox, which has no canal run yet.
     with pytest.raises(files.ResultError, match="no canal run of provider proxmox yet: run the benchmark with "
                                                   "cni=canal"):
-        compare.select_runs(tmp_path)
+        selection.select_runs(tmp_path)
     write_run(tmp_path, "e", "cilium", "2026-01-05T00:00:00Z")
-    assert [p.name for p in compare.select_runs(tmp_path)] == ["b", "e"]
+    assert [p.name for p in selection.select_runs(tmp_path)] == ["b", "e"]
     # Profiles: each (cni, profile) is a kind of run of its own, in the default chain's order.
     write_run(tmp_path, "f", "cilium", "2026-01-06T00:00:00Z", profile="native-bpf")
     write_run(tmp_path, "g", "cilium", "2026-01-07T00:00:00Z", profile="tunnel")
     write_run(tmp_path, "h", "canal", "2026-01-08T00:00:00Z", profile="vxlan")
     write_run(tmp_path, "i", "cilium", "2026-01-09T00:00:00Z", profile="native-bpf")
     # Runs from before profiles (b, e) stand aside once the lab has runs with one.
-    assert [p.name for p in compare.select_runs(tmp_path)] == ["h", "g", "i"]
-    assert [p.name for p in compare.select_runs(tmp_path, ["e", "a", "d"])] == ["e", "a", "d"]
+    assert [p.name for p in selection.select_runs(tmp_path, profile_chain=PROFILE_CHAIN)] == ["h", "g", "i"]
+    # Without the chain, by profile name after Canal first.
+    assert [p.name for p in selection.select_runs(tmp_path)] == ["h", "i", "g"]
+    assert [p.name for p in selection.select_runs(tmp_path, ["e", "a", "d"])] == ["e", "a", "d"]
     with pytest.raises(files.ResultError, match="no run zz"):
-        compare.select_runs(tmp_path, ["a", "zz"])
+        selection.select_runs(tmp_path, ["a", "zz"])
     with pytest.raises(files.ResultError, match="name two or more different runs to compare, got \\['a'\\]"):
-        compare.select_runs(tmp_path, ["a"])
+        selection.select_runs(tmp_path, ["a"])
     with pytest.raises(files.ResultError, match="different runs"):
-        compare.select_runs(tmp_path, ["a", "a"])
+        selection.select_runs(tmp_path, ["a", "a"])
 
 
 def test_one_kind_of_run_is_not_enough(tmp_path):
     write_run(tmp_path, "a", "canal", "1", profile="vxlan")
     write_run(tmp_path, "b", "cilium", "2", profile="tunnel", provider="proxmox")
     with pytest.raises(files.ResultError, match="no canal run of provider proxmox yet"):
-        compare.select_runs(tmp_path)
+        selection.select_runs(tmp_path)
     write_run(tmp_path, "c", "canal", "3", profile="vxlan", provider="proxmox")
     write_run(tmp_path, "d", "canal", "4", profile="vxlan", provider="proxmox")
-    assert [p.name for p in compare.select_runs(tmp_path)] == ["d", "b"]
+    assert [p.name for p in selection.select_runs(tmp_path)] == ["d", "b"]
     write_run(tmp_path, "e", "other", "5", provider="existing")
     with pytest.raises(files.ResultError, match="no canal or cilium run of provider existing"):
-        compare.select_runs(tmp_path)
+        selection.select_runs(tmp_path)
 
 
 TEST = {"scenario": "t", "placement": "cross-node", "protocol": "tcp", "streams": 1}
@@ -304,7 +326,7 @@ def write_two_runs(root, iperf3_json):
 
 def test_write_two_runs_from_raw_files(tmp_path, iperf3_json):
     write_two_runs(tmp_path, iperf3_json)
-    comparison, out = compare.write_comparison(tmp_path)
+    comparison, out = compare_render.write_comparison(tmp_path)
     assert out == tmp_path / "comparisons" / "r1_vs_r2"
     row = comparison["rows"][1]
     assert row["runs"][1]["change_percent"] == pytest.approx((51.355858 - 26.020128) / 26.020128 * 100, rel=1e-5)
@@ -325,14 +347,15 @@ def test_write_three_and_five_runs_from_raw_files(tmp_path, iperf3_json):
     for run_id, (cni, profile, _), factor, started in zip(
             ("p1", "p2", "p3", "p4", "p5"), CHAIN, (1.0, 1.02, 1.4, 1.3, 2.0), "13524", strict=True):
         lab_run(tmp_path, run_id, cni, started, scaled(base, factor), profile=profile, iperf3_json=iperf3_json)
-    comparison, out = compare.write_comparison(tmp_path, ["p1", "p3", "p5"], charts=False)
+    comparison, out = compare_render.write_comparison(tmp_path, ["p1", "p3", "p5"], charts=False,
+                                                       profile_chain=PROFILE_CHAIN)
     assert out == tmp_path / "comparisons" / "p1_vs_2-runs"
     assert [e["change_percent"] for e in comparison["rows"][1]["runs"]] == pytest.approx([None, 40.0, 100.0])
     assert comparison["steps"]["chain"] == ["canal/vxlan", "cilium/kube-proxy", "cilium/native-bpf"]
     assert comparison["steps"]["settings"][0]["changes"] == ["cni: canal -> cilium", "profile: vxlan -> kube-proxy"]
     assert not (out / "comparison.png").exists() and "![" not in (out / "comparison.md").read_text()
     # All five, the newest of each profile, canal/vxlan first; the chart has a bar per run.
-    comparison, out = compare.write_comparison(tmp_path, baseline="cilium/tunnel")
+    comparison, out = compare_render.write_comparison(tmp_path, baseline="cilium/tunnel", profile_chain=PROFILE_CHAIN)
     assert out == tmp_path / "comparisons" / "p2_vs_4-runs"
     assert [run["run_id"] for run in comparison["runs"]] == ["p1", "p2", "p3", "p4", "p5"]
     tcp = comparison["steps"]["tests"][1]
@@ -342,7 +365,7 @@ def test_write_three_and_five_runs_from_raw_files(tmp_path, iperf3_json):
     for text in ("canal/vxlan", "cilium/native-legacy", "20.40", "10.20"):  # legend and value labels
         assert f"<!-- {text} -->" in svg
     first = (out / "comparison.svg").read_bytes()
-    compare.write_comparison(tmp_path, baseline="cilium/tunnel")
+    compare_render.write_comparison(tmp_path, baseline="cilium/tunnel", profile_chain=PROFILE_CHAIN)
     assert (out / "comparison.svg").read_bytes() == first
 
 

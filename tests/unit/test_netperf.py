@@ -12,7 +12,7 @@ import pytest
 from test_matrix import NODES, SETTINGS
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import inputs, matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, raw, run_report
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, compare_render, raw, run_report
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube, proof
 
 RR = [
@@ -279,11 +279,11 @@ def test_the_comparison_puts_latency_rate_and_cpu_side_by_side(tmp_path, data_di
     comparison = compare.compare([other, summary])
     row = next(r for r in comparison["rows"] if r["scenario"] == "cross-node-tcp-rr")
     assert row["tool"] == "netperf" and row["runs"][1]["change_percent"] == pytest.approx(100.0)
-    header, rows = compare.run_table(comparison, "netperf", compare.text_cell)
+    header, rows = compare_render.run_table(comparison, "netperf", compare_render.text_cell)
     assert header == ["test (trans/s)", "canal", "cilium"]
     assert rows[1] == ["cross-node-tcp-rr", "14274", "28547 (+100.0 %?)"]
-    iperf3_rows = compare.run_table(comparison, "iperf3", compare.text_cell)[1]
+    iperf3_rows = compare_render.run_table(comparison, "iperf3", compare_render.text_cell)[1]
     assert [r[0] for r in iperf3_rows] == ["cross-node-tcp-1"]
-    markdown = compare.render_markdown(comparison)
+    markdown = compare_render.render_markdown(comparison)
     assert "## Latency and transaction rate (netperf, trans/s)" in markdown
     assert "| cross-node-tcp-rr | 14274 [-], p50/p99 44/282 us | 28547 [-], +100.0 %?, " in markdown

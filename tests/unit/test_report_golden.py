@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 from test_bench_report_callback import Display
+from test_compare import PROFILE_CHAIN
 from test_run_report import LOCAL_ENV
 
 from ansible_collections.netlab.lab.plugins.callback import bench_report
@@ -22,8 +23,6 @@ from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate, raw
 
 DATA = Path(__file__).parents[1] / "data"
 GOLDEN = DATA / "golden"
-# The step chain of the profiles (playbooks/vars/profiles.yml), as the report play hands it on.
-CHAIN = ["canal/vxlan", "cilium/tunnel", "cilium/kube-proxy", "cilium/native-legacy", "cilium/native-bpf"]
 IPERF3 = {"tcp-1": "iperf3-tcp-1.json", "tcp-p4": "iperf3-tcp-p4.json", "tcp-reverse": "iperf3-tcp-reverse.json",
           "udp": "iperf3-udp.json", "refused": "iperf3-error-refused.json",
           "lab-tcp": "raw-cilium-model-cross-node-tcp-1.json", "lab-udp": "raw-cilium-model-cross-node-udp.json",
@@ -122,16 +121,17 @@ def build(root: Path, charts: bool = False) -> dict[str, str]:
         del os.environ["NETLAB_CHARTS"]
     stats = AggregateStats()
     stats.update_custom_stats("netlab_run_dirs", [str(run) for run in runs])
-    stats.update_custom_stats("netlab_compare", [
+    # As the report play asks: the profiles' step chain with every request.
+    stats.update_custom_stats("netlab_compare", [{**request, "results_dir": str(root), "profile_chain": PROFILE_CHAIN}
+                                                 for request in (
         # The newest run of each CNI and profile of the newest run's lab (proxmox: one run only, skipped).
-        {"results_dir": str(root), "runs": [], "baseline": "", "chain": []},
-        # The three local runs along the default chain, then the same named with a baseline and a chain.
-        {"results_dir": str(root), "runs": [run.name for run in runs[:3]], "baseline": "", "chain": []},
-        {"results_dir": str(root), "runs": [run.name for run in runs[:3]], "baseline": "cilium/tunnel",
-         "chain": [runs[0].name, runs[2].name]},
+        {"runs": [], "baseline": "", "chain": []},
+        # The three local runs along the profile chain, then the same named with a baseline and a chain.
+        {"runs": [run.name for run in runs[:3]], "baseline": "", "chain": []},
+        {"runs": [run.name for run in runs[:3]], "baseline": "cilium/tunnel", "chain": [runs[0].name, runs[2].name]},
         # Two runs of which one only is on the chain, of two labs.
-        {"results_dir": str(root), "runs": [runs[2].name, runs[3].name], "baseline": "", "chain": []},
-    ])
+        {"runs": [runs[2].name, runs[3].name], "baseline": "", "chain": []},
+    )])
     plugin.v2_playbook_on_stats(stats)
     console = "\n".join(f"[{kind}] {text}" for kind, text in plugin._display.lines) + "\n"
     (root / "console.txt").write_text(console.replace(str(root), "<results>"))

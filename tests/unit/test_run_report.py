@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, files, raw, run_report
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, compare_render, files, raw, run_report
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
 
 
@@ -131,8 +131,8 @@ def test_a_pair_on_one_hypervisor_is_labelled_in_every_report():
     assert "\nr,cilium,proxmox,x,cross-node,True," in run_report.render_csv(summary)
     other = {**summary, "run_id": "s", "cni": "canal"}
     comparison = compare.compare([other, summary])
-    assert comparison["rows"][0]["same_host"] and label in compare.render_text(comparison)
-    assert "x (same host)" in compare.render_markdown(comparison)
+    assert comparison["rows"][0]["same_host"] and label in compare_render.render_text(comparison)
+    assert "x (same host)" in compare_render.render_markdown(comparison)
 
 
 def test_each_result_keeps_its_repeats_and_the_interval_of_its_median(iperf3_json, data_dir):
