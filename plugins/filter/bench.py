@@ -1,5 +1,5 @@
-"""Filters that expose the benchmark planner, the Kubernetes transport, the iperf3 parser and the
-regression gate to playbooks.
+"""Filters that expose the benchmark planner, the Kubernetes transport and the regression gate to
+playbooks.
 
 Each filter is documented in its sidecar file of the same name (bench_plan.yml, ...).
 """
@@ -12,8 +12,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import inputs, matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate, raw
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube
 
 
@@ -54,20 +53,6 @@ def bench_netperf_version(text: str) -> str | None:
         return kube.netperf_version(text or "")
     except kube.KubeError as exc:
         raise AnsibleFilterError(f"bench_netperf_version: {exc}") from exc
-
-
-def iperf3_record(doc: str | dict[str, Any]) -> dict[str, Any]:
-    try:
-        return raw.parse_iperf3(json.loads(doc) if isinstance(doc, str) else doc)
-    except ValueError as exc:
-        raise AnsibleFilterError(f"iperf3_record: {exc}") from exc
-
-
-def spread(values: list[Any]) -> dict[str, float | None]:
-    try:
-        return run_summary.spread([float(v) for v in values])
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError(f"spread: {exc}") from exc
 
 
 def bench_gate(run_dir: str, baseline_dir: str, tolerance: Any = 10) -> dict[str, Any]:
@@ -181,9 +166,9 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
                 "bench_ports": bench_ports,
-                "bench_retryable": bench_retryable, "iperf3_record": iperf3_record,
+                "bench_retryable": bench_retryable,
                 "bench_iperf3_version": bench_iperf3_version, "bench_netperf_version": bench_netperf_version,
-                "bench_input_problems": bench_input_problems, "spread": spread, "bench_gate": bench_gate,
+                "bench_input_problems": bench_input_problems, "bench_gate": bench_gate,
                 "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,
                 "bench_k8s_meta": bench_k8s_meta, "bench_k8s_calls": bench_k8s_calls,
                 "bench_k8s_cni": bench_k8s_cni, "bench_k8s_datapath": bench_k8s_datapath}

@@ -103,18 +103,6 @@ def test_bench_netperf_version(data_dir):
     assert call("bench_netperf_version", "") is None
 
 
-def test_iperf3_record(data_dir):
-    text = (data_dir / "iperf3-udp.json").read_text()
-    record = call("iperf3_record", text)
-    assert record["ok"] and record["protocol"] == "udp" and record["gbps"] > 0
-    assert call("iperf3_record", json.loads(text)) == record
-
-
-def test_spread():
-    assert call("spread", ["1", 2, 3.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "stdev": 1.0, "iqr": 1.0,
-                                             "cv_percent": 50.0}
-
-
 def test_bench_gate(tmp_path, data_dir):
     base = write_run(tmp_path, data_dir, "base")
     worse = write_run(tmp_path, data_dir, "worse", scale={"cross-node-udp": 0.5})
@@ -269,8 +257,6 @@ REFUSALS = {
     "bench_iperf3_version": (((DATA / "iperf3-version-3.12.txt").read_text(),),
                              r"bench_iperf3_version: iperf3 3\.12 is too old"),
     "bench_netperf_version": (("sh: 1: netperf: not found",), "bench_netperf_version: cannot read the netperf"),
-    "iperf3_record": (('{"start": {}}',), "iperf3_record: not iperf3 JSON output"),
-    "spread": ((["fast"],), "spread: could not convert string to float"),
     "bench_gate": (("/nonexistent/run", "/nonexistent/base", 10),
                    r"bench_gate: /nonexistent/base: no readable run\.json"),
     "bench_manifests": (("run-1", K8S_NODES, MATRIX, "netlab/iperf3:latest", 5201),

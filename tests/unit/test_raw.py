@@ -81,3 +81,12 @@ def test_one_console_line_per_test(iperf3_json):
         "3/21 cross-node-tcp-4 r1: FAILED, " + iperf3_json("error-refused")["error"])
     assert raw.test_line(test, "not json").startswith("3/21 cross-node-tcp-4 r1: FAILED, ")
 
+
+def test_a_document_or_its_text_reads_as_one_record(data_dir):
+    # Was the filter iperf3_record's test: the record of a raw file's document, whichever reader is asked.
+    doc = json.loads((data_dir / "iperf3-udp.json").read_text())
+    record = raw.parse_iperf3(doc)
+    assert record["ok"] and record["protocol"] == "udp" and record["gbps"] > 0
+    assert raw.parse_raw(doc) == record
+    with pytest.raises(files.ResultError, match=r"^not iperf3 JSON output"):
+        raw.parse_iperf3({"start": {}})

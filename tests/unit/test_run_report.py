@@ -18,6 +18,11 @@ def test_spread():
     assert run_summary.spread([])["median"] is None
 
 
+def test_spread_of_three_repeats():
+    # Was the filter spread's test (the filter is gone: no role or playbook used it).
+    assert run_summary.spread([1.0, 2.0, 3.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "stdev": 1.0, "iqr": 1.0,
+                                                   "cv_percent": 50.0}
+
 
 def make_run(tmp_path, iperf3_json, raw_files: dict[str, str]):
     """A run dir; raw_files maps test id to a captured fixture name, or to literal text starting with '{'."""
