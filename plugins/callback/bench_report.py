@@ -14,7 +14,7 @@ DOCUMENTATION = r"""
 name: bench_report
 type: aggregate
 short_description: Report benchmark runs, compare them and keep their history at the end of the playbook
-version_added: "1.0.0"
+version_added: "0.1.0"
 description:
   - Plays announce work with C(ansible.builtin.set_stats), as aggregated lists.
     C(netlab_run_dirs) holds run directories to report, C(netlab_compare) items
