@@ -3,7 +3,8 @@
 A run folder holds one metadata file written before the first measurement (``run.json`` for a
 benchmark run, ``scale.json`` for a Service scale run) and ``raw/<name>.json``, one file per
 measurement, written as each ends. This module reads such folders and writes report files
-atomically, and renders the plain-text and markdown tables every report ends with.
+atomically, names a run as the tables do (run_label), and renders the plain-text and markdown tables
+every report ends with.
 Controller-only; no Ansible imports.
 """
 
