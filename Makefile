@@ -16,7 +16,7 @@ export CONTAINERS_CONF := $(CURDIR)/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup run profiles bench scale report teardown image bench-image bench-image-push test lint unit integration molecule clean
+.PHONY: help venv setup run profiles bench scale report teardown image bench-image bench-image-push test lint unit integration molecule clean
 
 help:
 	@echo "make run CNI=canal|cilium   build the local lab and run the benchmark"
@@ -28,9 +28,14 @@ help:
 	@echo "make bench-image            build the Kubernetes transport's benchmark image, print its ID"
 	@echo "make bench-image-push IMAGE=registry.example/netlab-bench"
 	@echo "                            push it to your registry, print its digest"
+	@echo "make venv                   only the virtualenv .venv (no root, no Debian packages): for your own cluster"
 	@echo "make test                   lint + unit + integration + molecule"
 
-setup: $(VENV)/.installed
+# The virtualenv alone needs neither root nor Debian packages: enough for a cluster of your own.
+venv: $(VENV)/.installed
+
+# The local lab also needs podman, mmdebstrap, clang, ... (scripts/setup-host, as root).
+setup: venv
 	@scripts/setup-host
 
 $(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
