@@ -17,11 +17,12 @@ export CONTAINERS_CONF := $(CURDIR)/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup run profiles bench scale report teardown image bench-image bench-image-push test lint unit integration molecule clean
+.PHONY: help venv setup run sample profiles bench scale report teardown image bench-image bench-image-push test lint unit integration molecule clean
 
 help:
 	@echo "make run CNI=canal|cilium   build the local lab and run the benchmark"
 	@echo "make profiles               every CNI profile in turn on the local lab, then the N-way report"
+	@echo "make sample                 canal and cilium on the local lab into a scratch folder; refresh docs/sample/"
 	@echo "make bench CNI=...          rerun only the benchmark (--tags bench)"
 	@echo "make scale CNI=...          Service scale scenario on the running lab (--tags scale)"
 	@echo "make report                 rebuild the newest run's reports"
@@ -29,9 +30,14 @@ help:
 	@echo "make bench-image            build the Kubernetes transport's benchmark image, print its ID"
 	@echo "make bench-image-push IMAGE=registry.example/netlab-bench"
 	@echo "                            push it to your registry, print its digest"
+	@echo "make venv                   only the virtualenv .venv (no root, no Debian packages): for your own cluster"
 	@echo "make test                   lint + unit + integration + molecule"
 
-setup: $(VENV)/.installed
+# The virtualenv alone needs neither root nor Debian packages: enough for a cluster of your own.
+venv: $(VENV)/.installed
+
+# The local lab also needs podman, mmdebstrap, clang, ... (scripts/setup-host, as root).
+setup: venv
 	@scripts/setup-host
 
 $(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
@@ -61,6 +67,16 @@ profiles: setup
 	done; \
 	ansible-playbook site.yml --tags report $$([[ $$runs == *,* ]] && echo "-e compare=$$runs") $(ANSIBLE_ARGS)
 	@echo "report: $(CURDIR)/results/comparisons/ (newest), history: $(CURDIR)/results/history/history.md"
+
+# The committed sample (docs/sample/): one canal and one cilium run of the local lab with its default
+# settings, in a scratch results folder; their comparison is copied and the README's table rewritten.
+SAMPLE_RESULTS ?= $(CURDIR)/.cache/sample-results
+sample: setup
+	rm -rf $(SAMPLE_RESULTS)
+	for cni in canal cilium; do \
+	  ansible-playbook site.yml -e cni=$$cni -e netlab_results_dir=$(SAMPLE_RESULTS) $(ANSIBLE_ARGS) || exit 1; \
+	done
+	$(PY) scripts/sample.py $(SAMPLE_RESULTS) docs/sample README.md
 
 bench: setup
 	ansible-playbook site.yml --tags bench -e cni=$(CNI) $(ANSIBLE_ARGS)
