@@ -8,8 +8,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_calls, kube_objects, kube_read
 
 ROOT_DEFAULTS = "roles/{}/defaults/main.yml"
 IMAGE = "netlab/iperf3@sha256:" + "0" * 64
@@ -36,7 +36,7 @@ def reference(defaults):
 
 def render(entries, run=RUN):
     placements = [e["placement"] for e in matrix.normalize_matrix(entries)]
-    return kube.manifests(run, NODES, placements, IMAGE, 5201)
+    return kube_objects.manifests(run, NODES, placements, IMAGE, 5201)
 
 
 def test_every_object_is_valid_for_the_lab_kubernetes(reference, k8s_version):
@@ -90,15 +90,15 @@ def test_only_the_pods_a_matrix_needs():
 
 
 def test_namespace_is_a_dns_label_for_any_run_id():
-    name = kube.namespace("My Run_" + "x" * 80)
+    name = kube_objects.namespace("My Run_" + "x" * 80)
     assert len(name) <= 63 and name.startswith("netlab-bench-my-run-x")
     assert not name.endswith("-")
 
 
 @pytest.mark.parametrize("image", ["", "netlab/iperf3:3.18", "netlab/iperf3@sha256:abc"])
 def test_image_must_be_pinned_by_digest(image):
-    with pytest.raises(kube.KubeError, match="pinned by digest"):
-        kube.manifests(RUN, NODES, ["cross-node"], image, 5201)
+    with pytest.raises(kube_read.KubeError, match="pinned by digest"):
+        kube_objects.manifests(RUN, NODES, ["cross-node"], image, 5201)
 
 
 def pod_item(component, node, ip, phase="Running"):
@@ -142,7 +142,7 @@ TRANSPORT = {"namespace": "netlab-bench-x"}
 
 
 def test_running_pods_become_the_planner_nodes():
-    first, second = kube.bench_nodes(NODES, NODE_OBJECTS, PODS, SERVICES)
+    first, second = kube_read.bench_nodes(NODES, NODE_OBJECTS, PODS, SERVICES)
     assert first["pods"] == [{"name": "iperf3-client", "ip": "10.42.1.5"},
                              {"name": "iperf3-server-same", "ip": "10.42.1.6"}]
     assert (first["host_pod"], second["host_pod"]) == ("iperf3-client-host", "iperf3-server-host")
@@ -154,17 +154,17 @@ def test_running_pods_become_the_planner_nodes():
 def test_a_pod_not_running_or_on_another_node_is_refused():
     pending = copy.deepcopy(PODS)
     pending["resources"][2]["status"]["phase"] = "Pending"
-    with pytest.raises(kube.KubeError, match="iperf3-server-cross is Pending"):
-        kube.bench_nodes(NODES, NODE_OBJECTS, pending, SERVICES)
+    with pytest.raises(kube_read.KubeError, match="iperf3-server-cross is Pending"):
+        kube_read.bench_nodes(NODES, NODE_OBJECTS, pending, SERVICES)
     moved = copy.deepcopy(PODS)
     moved["resources"][2]["spec"]["nodeName"] = NODES[0]
-    with pytest.raises(kube.KubeError, match="runs on netlab-agent-1, not on netlab-agent-2"):
-        kube.bench_nodes(NODES, NODE_OBJECTS, moved, SERVICES)
+    with pytest.raises(kube_read.KubeError, match="runs on netlab-agent-1, not on netlab-agent-2"):
+        kube_read.bench_nodes(NODES, NODE_OBJECTS, moved, SERVICES)
 
 
 def test_kubernetes_plan_execs_in_the_pinned_pods_with_an_in_pod_timeout(reference):
-    nodes = kube.bench_nodes(NODES, NODE_OBJECTS, PODS, SERVICES)
-    plan = {t["scenario"]: t for t in matrix.build_plan(reference, nodes, SETTINGS, TRANSPORT)}
+    nodes = kube_read.bench_nodes(NODES, NODE_OBJECTS, PODS, SERVICES)
+    plan = {t["scenario"]: t for t in commands.plan(reference, nodes, SETTINGS, TRANSPORT)}
     cross = plan["cross-node-tcp-1"]
     # Between two readings of the client node's /proc/stat (cpu.around), in the client pod.
     assert cross["exec"] == {
@@ -188,14 +188,14 @@ def test_kubernetes_plan_execs_in_the_pinned_pods_with_an_in_pod_timeout(referen
 
 def test_a_third_node_holds_the_same_node_pair(reference, k8s_version):
     third = [*NODES, "netlab-agent-3"]
-    docs = kube.manifests(RUN, third, [e["placement"] for e in reference], IMAGE, 5201)
+    docs = kube_objects.manifests(RUN, third, [e["placement"] for e in reference], IMAGE, 5201)
     pinned = {d["metadata"]["name"]: d["spec"]["nodeName"] for d in docs if d["kind"] == "Pod"}
     assert pinned["iperf3-client-same"] == pinned["iperf3-server-same"] == "netlab-agent-3"
     assert pinned["iperf3-client"] == NODES[0]
     for doc in docs:
         kubernetes_validate.validate(doc, k8s_version, strict=True)
-    nodes = kube.placeholder_nodes(third, [e["placement"] for e in reference])
-    plan = {t["scenario"]: t for t in matrix.build_plan(reference, nodes, SETTINGS, TRANSPORT)}
+    nodes = kube_read.placeholder_nodes(third, [e["placement"] for e in reference])
+    plan = {t["scenario"]: t for t in commands.plan(reference, nodes, SETTINGS, TRANSPORT)}
     same = plan["same-node-tcp-1"]
     assert same["client"]["host"] == same["server"]["host"] == "netlab-agent-3"
     assert same["exec"]["pod"] == "iperf3-client-same"
@@ -204,8 +204,8 @@ def test_a_third_node_holds_the_same_node_pair(reference, k8s_version):
 
 @pytest.mark.parametrize("nodes", [["a"], ["a", "a"], ["a", "b", "c", "d"]])
 def test_node_names_are_checked(nodes):
-    with pytest.raises(kube.KubeError, match="two different nodes"):
-        kube.manifests(RUN, nodes, ["cross-node"], IMAGE, 5201)
+    with pytest.raises(kube_read.KubeError, match="two different nodes"):
+        kube_objects.manifests(RUN, nodes, ["cross-node"], IMAGE, 5201)
 
 
 OVERRIDES = {
@@ -218,13 +218,13 @@ OVERRIDES = {
 
 def test_pod_overrides_are_merged_into_every_pod_and_stay_valid(reference, k8s_version):
     placements = [e["placement"] for e in reference]
-    docs = kube.manifests(RUN, NODES, placements, IMAGE, 5201, OVERRIDES)
+    docs = kube_objects.manifests(RUN, NODES, placements, IMAGE, 5201, OVERRIDES)
     pods = [d for d in docs if d["kind"] == "Pod"]
     for pod in pods:
         kubernetes_validate.validate(pod, k8s_version, strict=True)
         assert pod["metadata"]["annotations"] == {"sidecar.istio.io/inject": "false"}
         assert pod["metadata"]["labels"]["team"] == "net"
-        assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == kube.APP, "merged, not replaced"
+        assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == kube_objects.APP, "merged, not replaced"
         assert pod["spec"]["imagePullSecrets"] == [{"name": "registry"}]
         assert pod["spec"]["priorityClassName"] == "benchmark"
         assert pod["spec"]["tolerations"] == [{"operator": "Exists"}]
@@ -233,7 +233,7 @@ def test_pod_overrides_are_merged_into_every_pod_and_stay_valid(reference, k8s_v
         assert container["imagePullPolicy"] == "IfNotPresent" and container["image"] == IMAGE
     assert [d for d in docs if d["kind"] != "Pod"] == [d for d in render(reference) if d["kind"] != "Pod"]
     # A misspelt override is caught by the same strict schemas.
-    bad = kube.manifests(RUN, NODES, ["cross-node"], IMAGE, 5201, {"spec": {"priorityClass": "x"}})
+    bad = kube_objects.manifests(RUN, NODES, ["cross-node"], IMAGE, 5201, {"spec": {"priorityClass": "x"}})
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(bad[1], k8s_version, strict=True)
 
@@ -246,30 +246,30 @@ def test_pod_overrides_are_merged_into_every_pod_and_stay_valid(reference, k8s_v
     ({"pod": {}}, "unknown key"),
 ])
 def test_overrides_cannot_move_or_change_the_benchmark(overrides, message):
-    with pytest.raises(kube.KubeError, match=message):
-        kube.manifests(RUN, NODES, ["cross-node"], IMAGE, 5201, overrides)
+    with pytest.raises(kube_read.KubeError, match=message):
+        kube_objects.manifests(RUN, NODES, ["cross-node"], IMAGE, 5201, overrides)
 
 
 def test_iperf3_version_from_real_output(data_dir):
-    assert kube.iperf3_version((data_dir / "iperf3-version-3.18.txt").read_text()) == "3.18"
-    with pytest.raises(kube.KubeError, match=r"iperf3 3\.12 is too old: the benchmark needs 3\.16"):
-        kube.iperf3_version((data_dir / "iperf3-version-3.12.txt").read_text())
-    with pytest.raises(kube.KubeError, match="cannot read"):
-        kube.iperf3_version("sh: iperf3: not found")
+    assert kube_read.iperf3_version((data_dir / "iperf3-version-3.18.txt").read_text()) == "3.18"
+    with pytest.raises(kube_read.KubeError, match=r"iperf3 3\.12 is too old: the benchmark needs 3\.16"):
+        kube_read.iperf3_version((data_dir / "iperf3-version-3.12.txt").read_text())
+    with pytest.raises(kube_read.KubeError, match="cannot read"):
+        kube_read.iperf3_version("sh: iperf3: not found")
 
 
 def test_netperf_version_from_real_output(data_dir):
-    assert kube.netperf_version((data_dir / "netperf-version-2.7.0.txt").read_text()) == "2.7.0"
-    assert kube.netperf_version("\n") is None
-    with pytest.raises(kube.KubeError, match="cannot read the netperf version"):
-        kube.netperf_version("netperf: invalid option -- 'V'")
+    assert kube_read.netperf_version((data_dir / "netperf-version-2.7.0.txt").read_text()) == "2.7.0"
+    assert kube_read.netperf_version("\n") is None
+    with pytest.raises(kube_read.KubeError, match="cannot read the netperf version"):
+        kube_read.netperf_version("netperf: invalid option -- 'V'")
 
 
 def test_run_metadata_records_where_the_pods_ran_and_the_taints():
     # k8s_cluster_info's version.server: the dynamic client's /version document under "kubernetes".
     version = {"kubernetes": {"major": "1", "minor": "33", "gitVersion": "v1.33.5+rke2r1"}}
-    records = kube.node_records(NODES, NODE_OBJECTS, {NODES[0]: "pve1", NODES[1]: "pve1"})
-    meta = kube.run_metadata(version, records, PODS)
+    records = kube_read.node_records(NODES, NODE_OBJECTS, {NODES[0]: "pve1", NODES[1]: "pve1"})
+    meta = kube_read.run_metadata(version, records, PODS)
     assert meta["kubernetes"] == meta["rke2"] == "v1.33.5+rke2r1"
     first, second = meta["nodes"]
     assert (first["name"], first["kernel"], first["cpu"]) == (NODES[0], "6.12.48-1-amd64", "8")
@@ -278,53 +278,54 @@ def test_run_metadata_records_where_the_pods_ran_and_the_taints():
     assert second["provider_id"] is None
     assert second["taints"] == CONTROL_PLANE and meta["tainted_nodes"] == [NODES[1]]
     assert meta["image_ids"] == [IMAGE]
-    assert kube.environment_nodes(records)[0] == {"name": NODES[0], "kernel": "6.12.48-1-amd64", "vcpus": 8,
+    assert kube_read.environment_nodes(records)[0] == {"name": NODES[0], "kernel": "6.12.48-1-amd64", "vcpus": 8,
                                                   "memtotal_mb": 32089, "cpu_model": None}
 
 
 def test_the_cpu_model_comes_from_proc_cpuinfo_read_on_each_node(data_dir):
     captured = (data_dir / "proc-cpuinfo-2cpu.txt").read_text()
-    assert kube.cpuinfo_model(captured) == "AMD EPYC"
+    assert kube_read.cpuinfo_model(captured) == "AMD EPYC"
     # arm64's /proc/cpuinfo names no model (its keys, by hand): the model stays unknown, not guessed.
-    assert kube.cpuinfo_model("processor\t: 0\nBogoMIPS\t: 50.00\nCPU implementer\t: 0x41\n") is None
-    records = kube.node_records(NODES, NODE_OBJECTS)
-    nodes = kube.environment_nodes(records, {NODES[1]: captured})
+    assert kube_read.cpuinfo_model("processor\t: 0\nBogoMIPS\t: 50.00\nCPU implementer\t: 0x41\n") is None
+    records = kube_read.node_records(NODES, NODE_OBJECTS)
+    nodes = kube_read.environment_nodes(records, {NODES[1]: captured})
     assert [n["cpu_model"] for n in nodes] == [None, "AMD EPYC"]
 
 
 def test_a_missing_node_is_named():
-    with pytest.raises(kube.KubeError, match="no node netlab-agent-9"):
-        kube.node_records([NODES[0], "netlab-agent-9"], NODE_OBJECTS)
+    with pytest.raises(kube_read.KubeError, match="no node netlab-agent-9"):
+        kube_read.node_records([NODES[0], "netlab-agent-9"], NODE_OBJECTS)
 
 
 def test_datapath_summary_from_the_readers_outputs():
-    cilium = kube.datapath({"cni": "cilium", "daemonset": "cilium"}, {NODES[0]: {
+    cilium = kube_read.datapath({"cni": "cilium", "daemonset": "cilium"}, {NODES[0]: {
         "version": "1.18.2", "state": "Ok", "kube_proxy_replacement": "True", "routing": "native",
         "host_routing": "BPF", "masquerading": "BPF", "tunnel_protocol": None, "mtu": 1500}}, 1500)
     assert cilium["summary"] == ("cilium 1.18.2, routing native, kube-proxy replacement True, host routing BPF, "
                                  "masquerading BPF, pod MTU 1500")
-    canal = kube.datapath({"cni": "canal", "daemonset": "rke2-canal"}, {NODES[0]: {"backend": "vxlan"}}, 1450)
+    canal = kube_read.datapath({"cni": "canal", "daemonset": "rke2-canal"}, {NODES[0]: {"backend": "vxlan"}}, 1450)
     assert canal["summary"] == "canal: flannel vxlan, pod MTU 1450" and canal["known"]
     images = {"calico-node": "rancher/hardened-calico:v3.30.3-build20250909",
               "kube-flannel": "rancher/hardened-flannel:v0.27.3-build20250901"}
-    canal = kube.datapath({"cni": "canal", "daemonset": "rke2-canal", "images": images},
+    canal = kube_read.datapath({"cni": "canal", "daemonset": "rke2-canal", "images": images},
                           {NODES[0]: {"backend": "vxlan"}}, 1450)
     assert canal["summary"] == ("canal: flannel vxlan (calico-node v3.30.3-build20250909, kube-flannel "
                                 "v0.27.3-build20250901), pod MTU 1450")
     assert canal["images"] == images
-    other = kube.datapath({"cni": "calico", "daemonset": "calico-node", "names": ["calico-node"]}, {}, None)
+    other = kube_read.datapath({"cni": "calico", "daemonset": "calico-node", "names": ["calico-node"]}, {}, None)
     assert other["summary"] == "calico CNI (DaemonSets: calico-node): datapath not read"
     assert not other["known"]
-    unknown = kube.datapath({"cni": "unknown", "daemonset": None, "names": ["kube-router", "rke2-ingress"]}, {}, None)
+    unknown = kube_read.datapath({"cni": "unknown", "daemonset": None, "names": ["kube-router", "rke2-ingress"]},
+                                 {}, None)
     assert unknown["summary"] == "unknown CNI (DaemonSets: kube-router, rke2-ingress): datapath not read"
     assert unknown["daemonsets"] == ["kube-router", "rke2-ingress"]
 
 
 def test_every_kubernetes_core_call(reference):
     docs = render(reference)
-    nodes = kube.placeholder_nodes(NODES, [e["placement"] for e in reference])
-    plan = matrix.build_plan(reference, nodes, SETTINGS, {"namespace": docs[0]["metadata"]["name"]})
-    calls = {**kube.cluster_calls(NODES), **kube.calls(docs, 300, 120, plan)}
+    nodes = kube_read.placeholder_nodes(NODES, [e["placement"] for e in reference])
+    plan = commands.plan(reference, nodes, SETTINGS, {"namespace": docs[0]["metadata"]["name"]})
+    calls = {**kube_calls.cluster_calls(NODES), **kube_calls.calls(docs, 300, 120, plan)}
     assert [d["kind"] for d in calls["create_namespace"]["definition"]] == ["Namespace", "Service"]
     assert calls["create_pods"]["wait_condition"] == {"type": "Ready", "status": "True"}
     assert calls["create_pods"]["wait_timeout"] == 300 and len(calls["create_pods"]["definition"]) == 5
@@ -332,7 +333,7 @@ def test_every_kubernetes_core_call(reference):
                                          "name": docs[0]["metadata"]["name"], "wait": True, "wait_timeout": 120}
     assert calls["read_cilium_pods"][1]["field_selectors"] == [f"spec.nodeName={NODES[1]}"]
     assert "namespace" not in calls["read_daemonsets"], "a CNI may run outside kube-system"
-    moved = kube.cluster_calls(NODES, "cilium-system")
+    moved = kube_calls.cluster_calls(NODES, "cilium-system")
     assert {c["namespace"] for c in moved["read_cilium_pods"] + moved["cilium_status"]} == {"cilium-system"}
     assert calls["cilium_status"][0]["container"] == "cilium-agent"
     assert calls["pod_mtu"]["pod"] == "iperf3-client"
@@ -343,14 +344,14 @@ def test_every_kubernetes_core_call(reference):
     # The image needs netperf only when the pods serve it: then, and only then, its version is read.
     assert "netperf_version" not in calls
     placements = [e["placement"] for e in matrix.normalize_matrix(reference)]
-    netperf_docs = kube.manifests(RUN, NODES, placements, IMAGE, 5201, netperf_port=12865)
-    assert kube.calls(netperf_docs, 300, 120)["netperf_version"] == {
+    netperf_docs = kube_objects.manifests(RUN, NODES, placements, IMAGE, 5201, netperf_port=12865)
+    assert kube_calls.calls(netperf_docs, 300, 120)["netperf_version"] == {
         "namespace": docs[0]["metadata"]["name"], "pod": "iperf3-client", "container": "iperf3",
         "command": "netperf -V"}
     assert len(calls["tests"]) == len(reference)
-    commands = [shlex.split(t["args"]["command"])[4:] for t in calls["tests"]]
-    assert shlex.join(commands[1]).startswith("timeout 62 iperf3 --client POD_IP:iperf3-server-cross")
-    assert shlex.join(commands[0]).startswith("timeout 62 iperf3 --client NODE_IP:netlab-agent-2")
+    lines = [shlex.split(t["args"]["command"])[4:] for t in calls["tests"]]
+    assert shlex.join(lines[1]).startswith("timeout 62 iperf3 --client POD_IP:iperf3-server-cross")
+    assert shlex.join(lines[0]).startswith("timeout 62 iperf3 --client NODE_IP:netlab-agent-2")
     assert calls["tests"][0]["cpu_args"]["pod"] == "iperf3-server-host"
 
 
@@ -386,8 +387,8 @@ def test_the_role_passes_exactly_the_rendered_arguments(request):
     assert {module for _, module, _ in tasks} == {"kubernetes.core.k8s", "kubernetes.core.k8s_info",
                                                   "kubernetes.core.k8s_exec", "kubernetes.core.k8s_cluster_info"}
     docs = render([{"name": "svc", "placement": "service"}])
-    calls = {**kube.cluster_calls(NODES), **kube.calls(docs, 300, 120, [])}
-    cluster_steps = kube.cluster_calls(NODES)
+    calls = {**kube_calls.cluster_calls(NODES), **kube_calls.calls(docs, 300, 120, [])}
+    cluster_steps = kube_calls.cluster_calls(NODES)
     for name, _, args in tasks:
         values = " ".join(str(v) for v in args.values())
         step = next((s for s in calls if f".{s}." in values or f"calls.{s}" in values), None)

@@ -1,8 +1,12 @@
 """The planner decides, for every provider, what runs where."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, matrix
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, proof
 
 NODES = [
@@ -22,7 +26,7 @@ MATRIX = [
 
 
 def plan(**overrides):
-    return matrix.build_plan(MATRIX, NODES, {**SETTINGS, **overrides})
+    return commands.plan(MATRIX, NODES, {**SETTINGS, **overrides})
 
 
 def test_placements_pick_the_right_endpoints():
@@ -89,13 +93,13 @@ def test_the_counter_wrapper_keeps_the_test_exit_code_and_output():
 def test_udp_options_and_reverse():
     entry = matrix.normalize_entry({"name": "u", "placement": "cross-node", "protocol": "udp",
                                     "bitrate": "5G", "length": 1400, "reverse": True})
-    argv = matrix.client_argv(entry, "198.19.3.10", SETTINGS)
+    argv = commands.client_argv(entry, "198.19.3.10", SETTINGS)
     assert argv[-6:] == ["--udp", "--bitrate", "5G", "--length", "1400", "--reverse"]
 
 
 def test_each_server_starts_once_for_the_run_bounded_and_waited_for():
     tests = plan(repeats=2)
-    servers = matrix.servers(tests, SETTINGS)
+    servers = commands.servers(tests, SETTINGS)
     # host-tcp-1 to b's own namespace, the cross-node tests to b's pod0, same-node to a's pod1; b's
     # /proc/stat reader in b's own namespace (a's is read by the client's wrapper itself).
     assert [(s["host"], s["pod"], s["program"]) for s in servers] == [
@@ -118,7 +122,7 @@ def test_a_plan_is_cut_where_the_client_node_changes():
     assert [(s["host"], len(s["tests"])) for s in matrix.segments(tests)] == [("a", len(tests))]
     third = [*NODES, {"name": "c", "ip": "198.18.0.14", "pods": [{"name": "pod0", "ip": "198.19.4.10"},
                                                                   {"name": "pod1", "ip": "198.19.4.11"}]}]
-    tests = matrix.build_plan(MATRIX, third, SETTINGS)
+    tests = commands.plan(MATRIX, third, SETTINGS)
     cut = matrix.segments(tests)
     # host, cross-node-tcp-4 | same-node on c | cross-node-udp and the next repeat's first two | ...
     assert [(s["host"], len(s["tests"])) for s in cut] == [("a", 2), ("c", 1), ("a", 3), ("c", 1), ("a", 3),
@@ -140,7 +144,7 @@ def test_a_plan_is_cut_where_the_client_node_changes():
 )
 def test_bad_matrix_is_rejected(bad, message):
     with pytest.raises(matrix.MatrixError, match=message):
-        matrix.build_plan(bad, NODES, SETTINGS)
+        commands.plan(bad, NODES, SETTINGS)
 
 
 @pytest.mark.parametrize(("key", "value"), [("duration", "30"), ("duration", 0), ("repeats", 0),
@@ -152,10 +156,10 @@ def test_bad_settings_are_rejected(key, value):
 
 def test_lab_too_small_is_rejected():
     with pytest.raises(matrix.MatrixError, match="two nodes"):
-        matrix.build_plan(MATRIX, NODES[:1], SETTINGS)
+        commands.plan(MATRIX, NODES[:1], SETTINGS)
     one_pod = [dict(NODES[0], pods=NODES[0]["pods"][:1]), NODES[1]]
     with pytest.raises(matrix.MatrixError, match="same-node needs 2 pod"):
-        matrix.build_plan(MATRIX, one_pod, SETTINGS)
+        commands.plan(MATRIX, one_pod, SETTINGS)
 
 
 def test_local_tests_are_retried_for_their_own_length():
@@ -181,12 +185,23 @@ def test_busy_or_refused_servers_are_retried(stdout, stderr, again):
 
 def test_pairs_on_one_hypervisor_are_labelled_only_when_known():
     hosts = {"a": "pve1", "b": "pve1"}
-    by_name = {t["scenario"]: t for t in matrix.build_plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, hosts)}
+    by_name = {t["scenario"]: t for t in commands.plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, hosts)}
     assert by_name["cross-node-tcp-4"]["same_host"] is True
     assert by_name["cross-node-tcp-4"]["note"] == "cross-node, same host: the traffic never reaches a NIC"
     assert by_name["host-tcp-1"]["same_host"] is True
     assert by_name["same-node-tcp-1"]["same_host"] is None and by_name["same-node-tcp-1"]["note"] is None
-    apart = matrix.build_plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, {"a": "pve1", "b": "pve2"})
+    apart = commands.plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, {"a": "pve1", "b": "pve2"})
     assert {t["same_host"] for t in apart if t["placement"] != "same-node"} == {False}
-    unknown = matrix.build_plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, {"a": "pve1", "b": None})
+    unknown = commands.plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, {"a": "pve1", "b": None})
     assert {t["same_host"] for t in unknown} == {None}
+
+
+def test_the_planner_imports_no_transport():
+    """matrix.py plans; the command lines (commands.py) and the transports are handed to it."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys; from ansible_collections.netlab.lab.plugins.plugin_utils.plan "
+         "import matrix; print(' '.join(m for m in sys.modules if '.plugin_utils.' in m))"],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    ).stdout.split()
+    assert loaded == ["ansible_collections.netlab.lab.plugins.plugin_utils.plan",
+                      "ansible_collections.netlab.lab.plugins.plugin_utils.plan.matrix"]

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport.kube import SERVICE
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_objects
 
 MARKER = "netlab-counters "
+# The Service the benchmark's tests go through, on both transports (its kube-proxy chain's label).
+SERVICE = kube_objects.SERVICE
 DATAPATH = "/usr/local/sbin/netlab-datapath"
 # Runs the test command between two counter reads, and within them between two CPU readings of this
 # node and of the server's ($1: its reader's address:port, empty within one node); the test's exit
