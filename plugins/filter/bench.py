@@ -33,6 +33,14 @@ def bench_servers(plan: list[dict[str, Any]], settings: dict[str, Any]) -> list[
     return commands.servers(plan, settings)
 
 
+def bench_local_service(nodes: list[dict[str, Any]], matrix_entries: list[dict[str, Any]],
+                        settings: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return commands.local_service(list(nodes), matrix_entries, settings)
+    except (ValueError, KeyError) as exc:
+        raise AnsibleFilterError(f"bench_local_service: {exc}") from exc
+
+
 def bench_retryable(stdout: str | None, stderr: str | None = None) -> bool:
     return matrix.retryable(stdout, stderr)
 
@@ -137,7 +145,7 @@ def bench_k8s_datapath(cni: dict[str, Any], node_names: list[str], nodes: Any, c
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
-                "bench_ports": bench_ports,
+                "bench_local_service": bench_local_service, "bench_ports": bench_ports,
                 "bench_retryable": bench_retryable, "iperf3_record": iperf3_record,
                 "bench_iperf3_version": bench_iperf3_version, "bench_netperf_version": bench_netperf_version,
                 "bench_input_problems": bench_input_problems, "spread": spread, "bench_gate": bench_gate,

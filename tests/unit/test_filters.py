@@ -72,6 +72,13 @@ def test_bench_servers():
     plan = call("bench_plan", MATRIX, NODES, SETTINGS)
     assert [(s["pod"], s["program"]) for s in call("bench_servers", plan, SETTINGS)] == [
         (None, "iperf3"), (None, "cpu"), ("pod0", "iperf3"), ("pod1", "iperf3")]
+    assert all(s["stop"][:2] == ["sh", "-c"] for s in call("bench_servers", plan, SETTINGS))
+
+
+def test_bench_local_service():
+    facts = [{**node, "service_cidr": "198.18.128.0/17"} for node in NODES]
+    service = call("bench_local_service", facts, [*MATRIX, {"name": "svc", "placement": "service"}], SETTINGS)
+    assert service["ip"] == "198.18.128.10" and len(service["add"]) == 2 * 2 and len(service["delete"]) == 2
 
 
 def test_bench_ports():
@@ -273,6 +280,7 @@ REFUSALS = {
     "spread": ((["fast"],), "spread: could not convert string to float"),
     "bench_gate": (("/nonexistent/run", "/nonexistent/base", 10),
                    r"bench_gate: /nonexistent/base: no readable run\.json"),
+    "bench_local_service": ((NODES[:1], MATRIX, SETTINGS), "bench_local_service: the benchmark needs two nodes"),
     "bench_manifests": (("run-1", K8S_NODES, MATRIX, "netlab/iperf3:latest", 5201),
                         "bench_manifests: bench_pod_image must be pinned by digest"),
     "bench_k8s_nodes": ((K8S_NODES, NODE_OBJECTS, {"resources": [pending]}, SERVICES),

@@ -1,13 +1,14 @@
 """The planner decides, for every provider, what runs where."""
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, proof
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_objects, proof
 
 NODES = [
     {"name": "a", "ip": "198.18.0.12", "pods": [{"name": "pod0", "ip": "198.19.2.10"},
@@ -115,6 +116,48 @@ def test_each_server_starts_once_for_the_run_bounded_and_waited_for():
     assert script.startswith("if [ -f /run/netlab-iperf3-pod0.pid ]; then kill $(cat /run/netlab-iperf3-pod0.pid)")
     assert servers[0]["argv"][:2] == ["sh", "-c"] and "netlab-iperf3-host.pid" in servers[0]["argv"][2]
     assert "ss -Hltn 'sport = :12867'" in servers[1]["argv"][2] and "python3 -c" in servers[1]["argv"][2]
+
+
+def test_each_server_is_stopped_by_the_pid_file_it_wrote(tmp_path):
+    servers = commands.servers(plan(repeats=1), SETTINGS)
+    for server in servers:
+        pidfile = re.search(r"echo \$! > (\S+); ", server["argv"][-1]).group(1)
+        assert pidfile == f"/run/netlab-{server['program']}-{server['pod'] or 'host'}.pid"
+        assert server["stop"] == ["sh", "-c", f'if [ -f {pidfile} ]; then kill "$(cat {pidfile})" 2>/dev/null; '
+                                              f"rm -f {pidfile}; echo stopped; fi"]
+    # The stop itself, run by a real shell on a pid file of its own.
+    script = servers[0]["stop"][2].replace("/run/", f"{tmp_path}/")
+    sleeper = subprocess.Popen(["sleep", "60"])
+    (tmp_path / "netlab-iperf3-host.pid").write_text(f"{sleeper.pid}\n")
+    assert subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout == "stopped\n"
+    assert sleeper.wait(timeout=5) != 0 and not (tmp_path / "netlab-iperf3-host.pid").exists()
+    assert subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout == ""
+
+
+FACTS = [{**node, "service_cidr": "198.18.128.0/17"} for node in NODES]
+
+
+def test_the_models_service_forwards_to_the_cross_node_server_pod():
+    entries = [*MATRIX, {"name": "svc", "placement": "service"}]
+    service = commands.local_service(FACTS, entries, SETTINGS)
+    assert (service["name"], service["ip"]) == ("iperf3-cross", "198.18.128.10")
+    # One source each: the Service's name (the Kubernetes transport's) and the datapath script's path.
+    assert service["name"] == kube_objects.SERVICE and proof.DATAPATH == "/usr/local/sbin/netlab-datapath"
+    assert [(a["host"], a["argv"]) for a in service["add"]] == [
+        (host, [proof.DATAPATH, "service-add", "iperf3-cross", "198.18.128.10", "5201", protocol,
+                "198.19.3.10:5201"]) for host in ("a", "b") for protocol in ("tcp", "udp")]
+    assert service["delete"] == [{"host": host, "argv": [proof.DATAPATH, "service-del", "iperf3-cross"]}
+                                 for host in ("a", "b")]
+    assert service["nodes"] == [FACTS[0], {**FACTS[1], "service_ip": "198.18.128.10"}]
+    by_name = {t["scenario"]: t for t in commands.plan(entries, service["nodes"], {**SETTINGS, "repeats": 1})}
+    assert by_name["svc"]["server"] == {"host": "b", "pod": "pod0", "ip": "198.18.128.10"}
+    # No service test: the address is named, nothing is served.
+    assert commands.local_service(FACTS, MATRIX, SETTINGS)["add"] == []
+    # A lab built before the model had Services: no address, and the plan refuses the service tests.
+    old = commands.local_service(NODES, entries, SETTINGS)
+    assert (old["ip"], old["add"], old["nodes"]) == (None, [], NODES)
+    with pytest.raises(matrix.MatrixError, match="placement service needs a Service"):
+        commands.plan(entries, old["nodes"], SETTINGS)
 
 
 def test_a_plan_is_cut_where_the_client_node_changes():

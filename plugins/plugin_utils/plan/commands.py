@@ -4,13 +4,14 @@ matrix.py plans the tests; this module says what runs for each of them. Each tra
 the planner is handed (``local``, ``kubernetes``): the local lab runs a test on the client's node, in
 the client pod's network namespace, between two readings of the node's datapath counters and CPU
 (proof.around); Kubernetes execs it in the client pod between two CPU readings (cpu.around). The
-local transport's servers (iperf3, netserver, the /proc/stat reader) are started with the command
-lines built here too. Pure functions, no Ansible
+local transport's servers (iperf3, netserver, the /proc/stat reader) and the datapath model's
+Service are started and stopped with the command lines built here too. Pure functions, no Ansible
 imports, so they are unit tested directly.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 from typing import Any
 
@@ -21,6 +22,8 @@ from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, k
 NETPERF_SELECTORS = ("PROTOCOL", "ELAPSED_TIME", "REQUEST_SIZE", "RESPONSE_SIZE", "TRANSACTION_RATE",
                      "MIN_LATENCY", "MEAN_LATENCY", "P50_LATENCY", "P90_LATENCY", "P99_LATENCY",
                      "MAX_LATENCY", "STDDEV_LATENCY")
+# The datapath model's ClusterIP: this host of the lab's Service CIDR (the node fact's service_cidr).
+SERVICE_HOST = 10
 
 
 def netperf_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any]) -> list[str]:
@@ -95,6 +98,12 @@ def server_argv(settings: dict[str, Any], name: str, seconds: int, program: str 
     return ["sh", "-c", script]
 
 
+def stop_argv(program: str, name: str) -> list[str]:
+    """Stop a server server_argv started, by its pid file; prints ``stopped`` when there was one."""
+    pid = pidfile(program, name)
+    return ["sh", "-c", f'if [ -f {pid} ]; then kill "$(cat {pid})" 2>/dev/null; rm -f {pid}; echo stopped; fi']
+
+
 def in_netns(argv: list[str], netns: str | None) -> list[str]:
     """Local-lab transport: run argv inside a pod's network namespace."""
     return ["ip", "netns", "exec", netns, *argv] if netns else argv
@@ -149,11 +158,12 @@ def plan(entries: list[dict[str, Any]], nodes: list[dict[str, Any]], settings: d
 
 
 def servers(tests: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """Local lab: the servers a plan's tests talk to, each once: ``{host, pod, program, argv}``.
+    """Local lab: the servers a plan's tests talk to, each once: ``{host, pod, program, argv, stop}``.
 
     Per server endpoint the test's program (iperf3 or netserver); per server node whose tests run from
-    another node, the reader of its /proc/stat (cpu.py). They are bounded by the whole plan's length
-    (every test to its timeout).
+    another node, the reader of its /proc/stat (cpu.py). ``argv`` starts one, bounded by the whole
+    plan's length (every test to its timeout); ``stop`` stops it by its pid file (on the node: the pid
+    files are the node's, whichever namespace the server runs in).
     """
     seconds = len(tests) * matrix.test_timeout(settings) + 60
     found: dict[tuple[str, str | None, str], dict[str, Any]] = {}
@@ -161,7 +171,8 @@ def servers(tests: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[
     def add(host: str, pod: str | None, program: str) -> None:
         if (host, pod, program) not in found:
             argv = in_netns(server_argv(settings, pod or "host", seconds, program), pod)
-            found[host, pod, program] = {"host": host, "pod": pod, "program": program, "argv": argv}
+            found[host, pod, program] = {"host": host, "pod": pod, "program": program, "argv": argv,
+                                         "stop": stop_argv(program, pod or "host")}
 
     for test in tests:
         server = test["server"]
@@ -169,3 +180,33 @@ def servers(tests: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[
         if test.get("cpu_peer"):
             add(server["host"], None, "cpu")
     return list(found.values())
+
+
+def local_service(nodes: list[dict[str, Any]], entries: list[dict[str, Any]],
+                  settings: dict[str, Any]) -> dict[str, Any]:
+    """Local lab: the datapath model's ClusterIP Service in front of the cross-node server pod, served on
+    every node the CNI's way (kube-proxy's chains or Cilium's socket LB maps) by ``netlab-datapath
+    service-add``, as the Kubernetes transport's Service is: iperf3's port and, with netperf tests,
+    netserver's control and data ports (kube_objects.server_ports).
+
+    ``nodes`` are the benchmark nodes' datapath facts (the planner's nodes). Returns ``{name, ip, nodes,
+    add, delete}``: ``nodes`` with the Service's address on the server node; ``add``, per node and port,
+    ``{host, port, protocol, argv}`` (none without a service test, or on a lab built before the model had
+    Services: no ``service_cidr``, and then the plan says so); ``delete``, per node, ``{host, argv}``.
+    """
+    server_node = next(node for node in nodes if node["name"] == matrix.endpoints("host", nodes)[1]["host"])
+    cidr = server_node.get("service_cidr")
+    address = str(ipaddress.ip_network(cidr, strict=False)[SERVICE_HOST]) if cidr else None
+    name = kube_objects.SERVICE
+    add = []
+    if address and "service" in [entry["placement"] for entry in matrix.normalize_matrix(entries)]:
+        # The cross-node tests' server pod, as the planner picks it.
+        backend = matrix.endpoints("cross-node", nodes)[1]["ip"]
+        add = [{"host": node["name"], "port": port["port"], "protocol": port["protocol"].lower(),
+                "argv": [proof.DATAPATH, "service-add", name, address, str(port["port"]),
+                         port["protocol"].lower(), f"{backend}:{port['port']}"]}
+               for node in nodes for port in kube_objects.server_ports(entries, settings)]
+    return {"name": name, "ip": address,
+            "nodes": [{**node, "service_ip": address} if node is server_node and address else node for node in nodes],
+            "add": add,
+            "delete": [{"host": node["name"], "argv": [proof.DATAPATH, "service-del", name]} for node in nodes]}
