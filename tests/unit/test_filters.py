@@ -205,6 +205,14 @@ def test_rke2_datapath(data_dir):
     assert state["problems"] == [] and state["state"]["vni"] == 1
 
 
+def test_rke2_profile_values():
+    settings = {"routing": "vxlan", "kube_proxy_replacement": True, "host_routing": "legacy", "masquerade": "bpf",
+                "mtu": 1400}
+    assert call("rke2_profile_values", settings) == {
+        "cilium_routing_mode": "tunnel", "cilium_kube_proxy_replacement": True, "cilium_bpf_masquerade": True,
+        "cilium_host_legacy_routing": True, "cilium_mtu": 1400, "canal_mtu": 1400}
+
+
 def test_rke2_canal_mtu():
     assert call("rke2_canal_mtu", "9000", "wireguard") == 8920
 
@@ -296,6 +304,7 @@ REFUSALS = {
     "rke2_datapath": (("", "weave", {}), "rke2_datapath: cannot read the weave datapath: unknown CNI"),
     "rke2_canal_mtu": ((600, "vxlan"), "rke2_canal_mtu: .*below the IPv4 minimum"),
     "rke2_ingress": ((RKE2, "haproxy"), "rke2_ingress: .*not one of none, ingress-nginx, traefik"),
+    "rke2_profile_values": (({"routing": "native"},), "rke2_profile_values: not a profile's settings, KeyError"),
     "proxmox_plan": ((VMS, PVE_SETTINGS | {"tag": "Net Lab"}), "proxmox_plan: .*tag 'Net Lab'"),
 }
 
