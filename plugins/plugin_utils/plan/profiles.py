@@ -111,6 +111,22 @@ def model_inputs(profile: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def checked(profiles: dict[str, Any], cni: str, name: str = "", defaults: dict[str, str] | None = None,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``resolve`` with its problems listed rather than raised, so preflight can say all of them at once,
+    and the settings in one line (``summary``); an empty profile for no CNI (an existing cluster runs what
+    it runs)."""
+    empty: dict[str, Any] = {"cni": cni, "name": name, "description": "", "settings": {}, "summary": "",
+                             "model": {}, "problems": []}
+    if not cni:
+        return empty
+    try:
+        profile = resolve(profiles, cni, name, defaults, extra)
+    except ProfileError as exc:
+        return {**empty, "problems": [str(exc)]}
+    return {**profile, "summary": describe(profile["settings"]), "model": model_inputs(profile), "problems": []}
+
+
 def describe(settings: dict[str, Any]) -> str:
     """A profile's settings in one line, as reports show them."""
     routing = "native routing" if settings.get("routing") == "native" else f"{settings.get('routing')} tunnel"
