@@ -9,17 +9,7 @@ from ansible_collections.netlab.lab.plugins.plugin_utils.plan import profiles
 
 def cni_profile(catalogue: dict[str, Any], cni: str, name: str = "", defaults: dict[str, str] | None = None,
                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The profile with its problems listed rather than raised, so preflight can say all of them at once."""
-    empty: dict[str, Any] = {"cni": cni, "name": name, "description": "", "settings": {}, "summary": "",
-                             "rke2": {}, "model": {}, "problems": []}
-    if not cni:
-        return empty
-    try:
-        profile = profiles.resolve(catalogue, cni, name, defaults, extra)
-    except profiles.ProfileError as exc:
-        return {**empty, "problems": [str(exc)]}
-    return {**profile, "summary": profiles.describe(profile["settings"]),
-            "rke2": profiles.rke2_inputs(profile), "model": profiles.model_inputs(profile), "problems": []}
+    return profiles.checked(catalogue, cni, name, defaults, extra)
 
 
 class FilterModule:

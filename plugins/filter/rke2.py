@@ -37,6 +37,13 @@ def rke2_ingress(version: str, controller: str) -> dict[str, Any]:
         raise AnsibleFilterError(f"rke2_ingress: {exc}") from exc
 
 
+def rke2_profile_values(settings: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return rke2.profile_values(settings)
+    except (KeyError, TypeError) as exc:
+        raise AnsibleFilterError(f"rke2_profile_values: not a profile's settings, {exc!r} missing") from exc
+
+
 def rke2_chart_problems(version: str, cni: str) -> list[str]:
     return rke2.chart_problems(version, cni)
 
@@ -45,4 +52,5 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"rke2_install_env": rke2_install_env, "rke2_ready_nodes": rke2.ready_nodes,
                 "rke2_datapath": rke2_datapath, "rke2_canal_mtu": rke2_canal_mtu,
-                "rke2_ingress": rke2_ingress, "rke2_chart_problems": rke2_chart_problems}
+                "rke2_ingress": rke2_ingress, "rke2_chart_problems": rke2_chart_problems,
+                "rke2_profile_values": rke2_profile_values}

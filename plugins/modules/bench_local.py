@@ -3,7 +3,7 @@
 DOCUMENTATION = r"""
 module: bench_local
 short_description: Run benchmark tests of the local transport on their client's node
-version_added: "0.3.0"
+version_added: "0.4.0"
 description:
   - Runs, one after another, tests planned by the filter C(netlab.lab.bench_plan) for the local transport
     (the datapath model's pods, reached with C(ip netns exec)) whose client runs on the node the task is

@@ -12,7 +12,7 @@ from ansible.module_utils.basic import AnsibleModule
 DOCUMENTATION = r"""
 module: node_fact
 short_description: Write the node's datapath fact, the contract between the cluster stage and the benchmark
-version_added: "0.3.0"
+version_added: "0.4.0"
 description:
   - Writes C(/etc/ansible/facts.d/netlab.fact), read back as C(ansible_local.netlab) by the roles
     C(netlab.lab.bench_nodes), C(netlab.lab.bench) and C(netlab.lab.service_scale). Its fields are

@@ -72,6 +72,13 @@ def test_bench_servers():
     plan = call("bench_plan", MATRIX, NODES, SETTINGS)
     assert [(s["pod"], s["program"]) for s in call("bench_servers", plan, SETTINGS)] == [
         (None, "iperf3"), (None, "cpu"), ("pod0", "iperf3"), ("pod1", "iperf3")]
+    assert all(s["stop"][:2] == ["sh", "-c"] for s in call("bench_servers", plan, SETTINGS))
+
+
+def test_bench_local_service():
+    facts = [{**node, "service_cidr": "198.18.128.0/17"} for node in NODES]
+    service = call("bench_local_service", facts, [*MATRIX, {"name": "svc", "placement": "service"}], SETTINGS)
+    assert service["ip"] == "198.18.128.10" and len(service["add"]) == 2 * 2 and len(service["delete"]) == 2
 
 
 def test_bench_ports():
@@ -186,6 +193,14 @@ def test_rke2_datapath(data_dir):
     assert state["problems"] == [] and state["state"]["vni"] == 1
 
 
+def test_rke2_profile_values():
+    settings = {"routing": "vxlan", "kube_proxy_replacement": True, "host_routing": "legacy", "masquerade": "bpf",
+                "mtu": 1400}
+    assert call("rke2_profile_values", settings) == {
+        "cilium_routing_mode": "tunnel", "cilium_kube_proxy_replacement": True, "cilium_bpf_masquerade": True,
+        "cilium_host_legacy_routing": True, "cilium_mtu": 1400, "canal_mtu": 1400}
+
+
 def test_rke2_canal_mtu():
     assert call("rke2_canal_mtu", "9000", "wireguard") == 8920
 
@@ -259,6 +274,7 @@ REFUSALS = {
     "bench_netperf_version": (("sh: 1: netperf: not found",), "bench_netperf_version: cannot read the netperf"),
     "bench_gate": (("/nonexistent/run", "/nonexistent/base", 10),
                    r"bench_gate: /nonexistent/base: no readable run\.json"),
+    "bench_local_service": ((NODES[:1], MATRIX, SETTINGS), "bench_local_service: the benchmark needs two nodes"),
     "bench_manifests": (("run-1", K8S_NODES, MATRIX, "netlab/iperf3:latest", 5201),
                         "bench_manifests: bench_pod_image must be pinned by digest"),
     "bench_k8s_nodes": ((K8S_NODES, NODE_OBJECTS, {"resources": [pending]}, SERVICES),
@@ -274,6 +290,7 @@ REFUSALS = {
     "rke2_datapath": (("", "weave", {}), "rke2_datapath: cannot read the weave datapath: unknown CNI"),
     "rke2_canal_mtu": ((600, "vxlan"), "rke2_canal_mtu: .*below the IPv4 minimum"),
     "rke2_ingress": ((RKE2, "haproxy"), "rke2_ingress: .*not one of none, ingress-nginx, traefik"),
+    "rke2_profile_values": (({"routing": "native"},), "rke2_profile_values: not a profile's settings, KeyError"),
     "proxmox_plan": ((VMS, PVE_SETTINGS | {"tag": "Net Lab"}), "proxmox_plan: .*tag 'Net Lab'"),
 }
 

@@ -27,20 +27,12 @@ def module_name(path: Path) -> str:
 
 
 MODULES = {module_name(path): path for path in sorted(PLUGINS.rglob("*.py"))}
-# The one cycle left at the time of writing, in the planner and the Kubernetes transport (proof takes the Service's
-# name from kube, kube imports matrix, matrix imports proof): its modules cannot all be imported first. It goes
-# with the split of matrix.py and kube.py (issue 23, B4); then delete it here, as the tests below demand.
-KNOWN_CYCLES = [{f"{PACKAGE}.plugin_utils.plan.matrix", f"{PACKAGE}.plugin_utils.transport.proof",
-                 f"{PACKAGE}.plugin_utils.transport.kube"}]
-NOT_FIRST = {f"{PACKAGE}.plugin_utils.transport.kube"}
 
 
 def test_every_kind_of_plugin_is_found():
     kinds = {name.removeprefix(f"{PACKAGE}.").split(".")[0] for name in MODULES}
     assert {"plugin_utils", "filter", "callback", "action", "modules", "module_utils", "test"} <= kinds
     assert f"{PACKAGE}.plugin_utils.report.raw" in MODULES
-    gone = NOT_FIRST - MODULES.keys()
-    assert not gone, f"delete the modules that are gone from NOT_FIRST: {gone}"
 
 
 def import_alone(name: str) -> subprocess.CompletedProcess:
@@ -60,9 +52,6 @@ def imported() -> dict[str, subprocess.CompletedProcess]:
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_a_module_imports_first_and_alone(name, imported):
     proc = imported[name]
-    if name in NOT_FIRST:
-        assert proc.returncode != 0 and "circular import" in proc.stderr, f"{name} imports: delete it from NOT_FIRST"
-        return
     assert proc.returncode == 0, f"import {name} in a fresh interpreter failed:\n{proc.stderr}"
 
 
@@ -95,7 +84,4 @@ def test_the_imports_form_no_cycle():
 
     for name in sorted(graph):
         visit(name, [])
-    new = {" -> ".join([*cycle, cycle[0]]) for cycle in cycles if set(cycle) not in KNOWN_CYCLES}
-    assert not new, "\n".join(sorted(new))
-    gone = [known for known in KNOWN_CYCLES if known not in [set(cycle) for cycle in cycles]]
-    assert not gone, f"these cycles are gone, delete them from KNOWN_CYCLES: {gone}"
+    assert not cycles, "\n".join(sorted({" -> ".join([*cycle, cycle[0]]) for cycle in cycles}))

@@ -1,9 +1,14 @@
 """The planner decides, for every provider, what runs where."""
 
+import os
+import re
+import subprocess
+import sys
+
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, proof
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_objects, proof
 
 NODES = [
     {"name": "a", "ip": "198.18.0.12", "pods": [{"name": "pod0", "ip": "198.19.2.10"},
@@ -22,7 +27,7 @@ MATRIX = [
 
 
 def plan(**overrides):
-    return matrix.build_plan(MATRIX, NODES, {**SETTINGS, **overrides})
+    return commands.plan(MATRIX, NODES, {**SETTINGS, **overrides})
 
 
 def test_placements_pick_the_right_endpoints():
@@ -89,13 +94,13 @@ def test_the_counter_wrapper_keeps_the_test_exit_code_and_output():
 def test_udp_options_and_reverse():
     entry = matrix.normalize_entry({"name": "u", "placement": "cross-node", "protocol": "udp",
                                     "bitrate": "5G", "length": 1400, "reverse": True})
-    argv = matrix.client_argv(entry, "198.19.3.10", SETTINGS)
+    argv = commands.client_argv(entry, "198.19.3.10", SETTINGS)
     assert argv[-6:] == ["--udp", "--bitrate", "5G", "--length", "1400", "--reverse"]
 
 
 def test_each_server_starts_once_for_the_run_bounded_and_waited_for():
     tests = plan(repeats=2)
-    servers = matrix.servers(tests, SETTINGS)
+    servers = commands.servers(tests, SETTINGS)
     # host-tcp-1 to b's own namespace, the cross-node tests to b's pod0, same-node to a's pod1; b's
     # /proc/stat reader in b's own namespace (a's is read by the client's wrapper itself).
     assert [(s["host"], s["pod"], s["program"]) for s in servers] == [
@@ -113,12 +118,54 @@ def test_each_server_starts_once_for_the_run_bounded_and_waited_for():
     assert "ss -Hltn 'sport = :12867'" in servers[1]["argv"][2] and "python3 -c" in servers[1]["argv"][2]
 
 
+def test_each_server_is_stopped_by_the_pid_file_it_wrote(tmp_path):
+    servers = commands.servers(plan(repeats=1), SETTINGS)
+    for server in servers:
+        pidfile = re.search(r"echo \$! > (\S+); ", server["argv"][-1]).group(1)
+        assert pidfile == f"/run/netlab-{server['program']}-{server['pod'] or 'host'}.pid"
+        assert server["stop"] == ["sh", "-c", f'if [ -f {pidfile} ]; then kill "$(cat {pidfile})" 2>/dev/null; '
+                                              f"rm -f {pidfile}; echo stopped; fi"]
+    # The stop itself, run by a real shell on a pid file of its own.
+    script = servers[0]["stop"][2].replace("/run/", f"{tmp_path}/")
+    sleeper = subprocess.Popen(["sleep", "60"])
+    (tmp_path / "netlab-iperf3-host.pid").write_text(f"{sleeper.pid}\n")
+    assert subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout == "stopped\n"
+    assert sleeper.wait(timeout=5) != 0 and not (tmp_path / "netlab-iperf3-host.pid").exists()
+    assert subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout == ""
+
+
+FACTS = [{**node, "service_cidr": "198.18.128.0/17"} for node in NODES]
+
+
+def test_the_models_service_forwards_to_the_cross_node_server_pod():
+    entries = [*MATRIX, {"name": "svc", "placement": "service"}]
+    service = commands.local_service(FACTS, entries, SETTINGS)
+    assert (service["name"], service["ip"]) == ("iperf3-cross", "198.18.128.10")
+    # One source each: the Service's name (the Kubernetes transport's) and the datapath script's path.
+    assert service["name"] == kube_objects.SERVICE and proof.DATAPATH == "/usr/local/sbin/netlab-datapath"
+    assert [(a["host"], a["argv"]) for a in service["add"]] == [
+        (host, [proof.DATAPATH, "service-add", "iperf3-cross", "198.18.128.10", "5201", protocol,
+                "198.19.3.10:5201"]) for host in ("a", "b") for protocol in ("tcp", "udp")]
+    assert service["delete"] == [{"host": host, "argv": [proof.DATAPATH, "service-del", "iperf3-cross"]}
+                                 for host in ("a", "b")]
+    assert service["nodes"] == [FACTS[0], {**FACTS[1], "service_ip": "198.18.128.10"}]
+    by_name = {t["scenario"]: t for t in commands.plan(entries, service["nodes"], {**SETTINGS, "repeats": 1})}
+    assert by_name["svc"]["server"] == {"host": "b", "pod": "pod0", "ip": "198.18.128.10"}
+    # No service test: the address is named, nothing is served.
+    assert commands.local_service(FACTS, MATRIX, SETTINGS)["add"] == []
+    # A lab built before the model had Services: no address, and the plan refuses the service tests.
+    old = commands.local_service(NODES, entries, SETTINGS)
+    assert (old["ip"], old["add"], old["nodes"]) == (None, [], NODES)
+    with pytest.raises(matrix.MatrixError, match="placement service needs a Service"):
+        commands.plan(entries, old["nodes"], SETTINGS)
+
+
 def test_a_plan_is_cut_where_the_client_node_changes():
     tests = plan(repeats=1)
     assert [(s["host"], len(s["tests"])) for s in matrix.segments(tests)] == [("a", len(tests))]
     third = [*NODES, {"name": "c", "ip": "198.18.0.14", "pods": [{"name": "pod0", "ip": "198.19.4.10"},
                                                                   {"name": "pod1", "ip": "198.19.4.11"}]}]
-    tests = matrix.build_plan(MATRIX, third, SETTINGS)
+    tests = commands.plan(MATRIX, third, SETTINGS)
     cut = matrix.segments(tests)
     # host, cross-node-tcp-4 | same-node on c | cross-node-udp and the next repeat's first two | ...
     assert [(s["host"], len(s["tests"])) for s in cut] == [("a", 2), ("c", 1), ("a", 3), ("c", 1), ("a", 3),
@@ -140,7 +187,7 @@ def test_a_plan_is_cut_where_the_client_node_changes():
 )
 def test_bad_matrix_is_rejected(bad, message):
     with pytest.raises(matrix.MatrixError, match=message):
-        matrix.build_plan(bad, NODES, SETTINGS)
+        commands.plan(bad, NODES, SETTINGS)
 
 
 @pytest.mark.parametrize(("key", "value"), [("duration", "30"), ("duration", 0), ("repeats", 0),
@@ -152,10 +199,10 @@ def test_bad_settings_are_rejected(key, value):
 
 def test_lab_too_small_is_rejected():
     with pytest.raises(matrix.MatrixError, match="two nodes"):
-        matrix.build_plan(MATRIX, NODES[:1], SETTINGS)
+        commands.plan(MATRIX, NODES[:1], SETTINGS)
     one_pod = [dict(NODES[0], pods=NODES[0]["pods"][:1]), NODES[1]]
     with pytest.raises(matrix.MatrixError, match="same-node needs 2 pod"):
-        matrix.build_plan(MATRIX, one_pod, SETTINGS)
+        commands.plan(MATRIX, one_pod, SETTINGS)
 
 
 def test_local_tests_are_retried_for_their_own_length():
@@ -181,12 +228,23 @@ def test_busy_or_refused_servers_are_retried(stdout, stderr, again):
 
 def test_pairs_on_one_hypervisor_are_labelled_only_when_known():
     hosts = {"a": "pve1", "b": "pve1"}
-    by_name = {t["scenario"]: t for t in matrix.build_plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, hosts)}
+    by_name = {t["scenario"]: t for t in commands.plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, hosts)}
     assert by_name["cross-node-tcp-4"]["same_host"] is True
     assert by_name["cross-node-tcp-4"]["note"] == "cross-node, same host: the traffic never reaches a NIC"
     assert by_name["host-tcp-1"]["same_host"] is True
     assert by_name["same-node-tcp-1"]["same_host"] is None and by_name["same-node-tcp-1"]["note"] is None
-    apart = matrix.build_plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, {"a": "pve1", "b": "pve2"})
+    apart = commands.plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, {"a": "pve1", "b": "pve2"})
     assert {t["same_host"] for t in apart if t["placement"] != "same-node"} == {False}
-    unknown = matrix.build_plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, {"a": "pve1", "b": None})
+    unknown = commands.plan(MATRIX, NODES, {**SETTINGS, "repeats": 1}, None, {"a": "pve1", "b": None})
     assert {t["same_host"] for t in unknown} == {None}
+
+
+def test_the_planner_imports_no_transport():
+    """matrix.py plans; the command lines (commands.py) and the transports are handed to it."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys; from ansible_collections.netlab.lab.plugins.plugin_utils.plan "
+         "import matrix; print(' '.join(m for m in sys.modules if '.plugin_utils.' in m))"],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    ).stdout.split()
+    assert loaded == ["ansible_collections.netlab.lab.plugins.plugin_utils.plan",
+                      "ansible_collections.netlab.lab.plugins.plugin_utils.plan.matrix"]

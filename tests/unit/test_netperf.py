@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from test_matrix import NODES, SETTINGS
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.plan import inputs, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, inputs, matrix
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import compare, compare_render, raw, run_report
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube, proof
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_objects, kube_read, proof
 
 RR = [
     {"name": "host-tcp-1", "placement": "host"},
@@ -22,7 +22,7 @@ RR = [
     {"name": "same-node-udp-rr", "placement": "same-node", "protocol": "udp_rr", "size": 64},
     {"name": "cross-node-tcp-crr", "placement": "cross-node", "protocol": "tcp_crr"},
 ]
-SELECTORS = ",".join(matrix.NETPERF_SELECTORS)
+SELECTORS = ",".join(commands.NETPERF_SELECTORS)
 
 
 def netperf_doc(data_dir, name: str, **extra) -> dict:
@@ -46,29 +46,29 @@ def test_bad_netperf_entries_are_named(entry, message):
 def test_netperf_command_line_as_cilium_connectivity_perf_runs_it():
     entry = matrix.normalize_entry({"name": "t", "placement": "cross-node", "protocol": "udp_rr"})
     assert entry["size"] == 1 and matrix.tool(entry["protocol"]) == "netperf"
-    assert matrix.client_argv(entry, "198.19.3.10", SETTINGS) == [
+    assert commands.client_argv(entry, "198.19.3.10", SETTINGS) == [
         "netperf", "-P", "0", "-H", "198.19.3.10", "-p", "12865", "-l", "30", "-t", "UDP_RR", "--",
         "-r", "1,1", "-P", ",12866", "-k", SELECTORS]
     sized = matrix.normalize_entry({"name": "t", "placement": "host", "protocol": "tcp_crr", "size": 512})
-    argv = matrix.client_argv(sized, "10.0.0.1", {**SETTINGS, "netperf_port": 13000})
+    argv = commands.client_argv(sized, "10.0.0.1", {**SETTINGS, "netperf_port": 13000})
     assert argv[argv.index("-p") + 1] == "13000" and argv[argv.index("-t") + 1] == "TCP_CRR"
     assert argv[argv.index("--") + 1:argv.index("-k")] == ["-r", "512,512", "-P", ",13001"]
     # Through a Service the data connection has a port of its own: netperf's TCP_CRR client ports start at
     # 5000 in every test, and a Service's DNAT entry must not share its reply tuple with a direct test's.
     service = matrix.normalize_entry({"name": "t", "placement": "service", "protocol": "tcp_crr"})
-    assert matrix.client_argv(service, "10.43.0.10", SETTINGS)[-4:-2] == ["-P", ",12868"]
+    assert commands.client_argv(service, "10.43.0.10", SETTINGS)[-4:-2] == ["-P", ",12868"]
     assert matrix.netperf_ports({"netperf_port": 13000}) == (13000, 13001, 13003)
     assert matrix.cpu_port({"netperf_port": 13000}) == 13002
 
 
 def test_local_plan_runs_netperf_between_cpu_readings_and_starts_netserver_once():
-    plan = {t["scenario"]: t for t in matrix.build_plan(RR, NODES, {**SETTINGS, "repeats": 1})}
+    plan = {t["scenario"]: t for t in commands.plan(RR, NODES, {**SETTINGS, "repeats": 1})}
     cross = plan["cross-node-tcp-rr"]
     assert cross["tool"] == "netperf" and cross["size"] == 1
     assert cross["client_cmd"][:5] == ["sh", "-c", proof._AROUND, "netlab-counters", "198.18.0.13:12867"]
     assert cross["client_cmd"][5:12] == ["ip", "netns", "exec", "pod0", "timeout", "62", "netperf"]
     assert plan["same-node-udp-rr"]["cpu_peer"] is None and plan["same-node-udp-rr"]["size"] == 64
-    servers = matrix.servers(list(plan.values()), SETTINGS)
+    servers = commands.servers(list(plan.values()), SETTINGS)
     assert [(s["host"], s["pod"], s["program"]) for s in servers] == [
         ("b", None, "iperf3"), ("b", None, "cpu"), ("b", None, "netserver"), ("b", "pod0", "netserver"),
         ("a", "pod1", "netserver")]
@@ -79,8 +79,8 @@ def test_local_plan_runs_netperf_between_cpu_readings_and_starts_netserver_once(
 
 
 def test_kubernetes_plan_execs_netperf_and_reads_the_server_pods_cpu():
-    nodes = kube.placeholder_nodes(["n1", "n2"], [e["placement"] for e in RR])
-    plan = {t["scenario"]: t for t in matrix.build_plan(RR, nodes, {**SETTINGS, "repeats": 1}, {"namespace": "ns"})}
+    nodes = kube_read.placeholder_nodes(["n1", "n2"], [e["placement"] for e in RR])
+    plan = {t["scenario"]: t for t in commands.plan(RR, nodes, {**SETTINGS, "repeats": 1}, {"namespace": "ns"})}
     crr = plan["cross-node-tcp-crr"]
     argv = shlex.split(crr["exec"]["command"])
     assert argv[:4] == cpu.around([])[:4]
@@ -91,14 +91,14 @@ def test_kubernetes_plan_execs_netperf_and_reads_the_server_pods_cpu():
 
 
 def test_kubernetes_pods_run_netserver_and_the_service_forwards_its_ports():
-    docs = kube.manifests("r", ["n1", "n2"], ["service", "host"], "img@sha256:" + "a" * 64, 5201, None, 12865)
+    docs = kube_objects.manifests("r", ["n1", "n2"], ["service", "host"], "img@sha256:" + "a" * 64, 5201, None, 12865)
     service = next(d for d in docs if d["kind"] == "Service")
     assert [(p["port"], p["protocol"]) for p in service["spec"]["ports"]] == [
         (5201, "TCP"), (5201, "UDP"), (12865, "TCP"), (12866, "TCP"), (12866, "UDP"), (12868, "TCP"), (12868, "UDP")]
     pod = next(d for d in docs if d["kind"] == "Pod")["spec"]["containers"][0]
     assert pod["command"] == ["sh", "-c", "netserver -p 12865 && exec iperf3 --server --port 5201"]
     assert [p["containerPort"] for p in pod["ports"]] == [5201, 5201, 12865, 12866, 12866, 12868, 12868]
-    plain = kube.manifests("r", ["n1", "n2"], ["host"], "img@sha256:" + "a" * 64, 5201)
+    plain = kube_objects.manifests("r", ["n1", "n2"], ["host"], "img@sha256:" + "a" * 64, 5201)
     assert plain[-1]["spec"]["containers"][0]["command"] == ["iperf3", "--server", "--port", "5201"]
 
 
@@ -113,7 +113,7 @@ def test_netperf_port_inputs():
     assert inputs.problems({"port": 5201, "netperf_port": 0, "matrix": RR}) == [
         "bench_netperf_port must be an integer from 1 to 65532, got 0"]
     with pytest.raises(matrix.MatrixError, match="setting port 12868 is one of netperf's"):
-        matrix.build_plan(RR, NODES, {**SETTINGS, "port": 12868})
+        commands.plan(RR, NODES, {**SETTINGS, "port": 12868})
 
 
 @pytest.mark.parametrize(("name", "protocol", "rate"), [

@@ -11,8 +11,10 @@ from ansible_collections.netlab.lab.plugins.plugin_utils.lab import rke2
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import profiles
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
 
-DATA = yaml.safe_load((Path(__file__).parents[2] / "playbooks/vars/profiles.yml").read_text())
+ROOT = Path(__file__).parents[2]
+DATA = yaml.safe_load((ROOT / "playbooks/vars/profiles.yml").read_text())
 SHIPPED, DEFAULTS = DATA["netlab_profiles"], DATA["netlab_profile_defaults"]
+ROLE_DEFAULTS = yaml.safe_load((ROOT / "roles/rke2/defaults/main.yml").read_text())
 NATIVE_BPF = SHIPPED["cilium"]["native-bpf"]["settings"]
 
 
@@ -37,14 +39,35 @@ def test_the_step_chain_changes_one_cilium_setting_at_a_time():
 
 
 def test_rke2_values_per_profile():
-    tunnel = profiles.rke2_inputs(profiles.resolve(SHIPPED, "cilium", "tunnel"))
+    tunnel = rke2.profile_values(profiles.resolve(SHIPPED, "cilium", "tunnel")["settings"])
     assert tunnel == {"cilium_routing_mode": "tunnel", "cilium_kube_proxy_replacement": False,
                       "cilium_bpf_masquerade": False, "cilium_host_legacy_routing": False, "cilium_mtu": 0,
-                      "canal_backend": "vxlan", "canal_mtu": 0}
-    legacy = profiles.rke2_inputs(profiles.resolve(SHIPPED, "cilium", "native-legacy"))
+                      "canal_mtu": 0}
+    # Canal's backend is no profile setting: the rke2 role's own, VXLAN.
+    assert ROLE_DEFAULTS["rke2_canal_backend"] == "vxlan"
+    legacy = rke2.profile_values(profiles.resolve(SHIPPED, "cilium", "native-legacy")["settings"])
     assert (legacy["cilium_routing_mode"], legacy["cilium_host_legacy_routing"]) == ("native", True)
-    reference = profiles.rke2_inputs(profiles.resolve(SHIPPED, "cilium", "native-bpf"))
+    reference = rke2.profile_values(profiles.resolve(SHIPPED, "cilium", "native-bpf")["settings"])
     assert reference["cilium_host_legacy_routing"] is False
+
+
+def test_each_role_takes_the_settings_as_one_dict():
+    """The rke2 role's rke2_profile_settings (its argument spec checks the keys; its default is Cilium's
+    reference) and the keys of lab_cni's record of what it runs, lab_cni_settings, are the profile's settings."""
+    spec = yaml.safe_load((ROOT / "roles/rke2/meta/argument_specs.yml").read_text())["argument_specs"]["main"]
+    options = spec["options"]["rke2_profile_settings"]["options"]
+    assert list(options) == list(profiles.SETTINGS) and all(o["required"] for o in options.values())
+    for key, allowed in profiles.CHOICES.items():
+        assert tuple(options[key].get("choices", (True, False))) == allowed, key
+    assert ROLE_DEFAULTS["rke2_profile_settings"] == profiles.reference("cilium")
+    lab_cni = yaml.safe_load((ROOT / "roles/lab_cni/vars/main.yml").read_text())
+    assert list(lab_cni["lab_cni_settings"]) == list(profiles.SETTINGS)
+
+
+def test_the_reference_profiles_come_from_the_shipped_catalogue():
+    assert profiles.reference("cilium") == NATIVE_BPF
+    assert profiles.reference("canal") == SHIPPED["canal"][DEFAULTS["canal"]]["settings"]
+    assert profiles.SHIPPED == ROOT / "playbooks/vars/profiles.yml"
 
 
 def test_model_inputs_per_profile():
@@ -85,7 +108,7 @@ def test_bad_profiles_are_refused_with_the_reason(cni, name, settings, message):
 
 def test_the_filter_renders_both_roles_inputs_and_a_summary():
     found = cni_profile(SHIPPED, "cilium", "tunnel", DEFAULTS, {})
-    assert found["problems"] == [] and found["rke2"]["cilium_routing_mode"] == "tunnel"
+    assert found["problems"] == [] and rke2.profile_values(found["settings"])["cilium_routing_mode"] == "tunnel"
     assert found["summary"] == "vxlan tunnel, kube-proxy, legacy host routing, iptables masquerade, MTU auto"
     assert cni_profile(SHIPPED, "", "", DEFAULTS, {})["settings"] == {}
 

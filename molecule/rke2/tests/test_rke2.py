@@ -1,14 +1,16 @@
 """What the rke2 role writes before the first start, checked against RKE2's and the charts' keys."""
 
 import os
+from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
 CNI = os.environ["LAB_CNI"]
-# The profile the converge rendered (playbooks/vars/profiles.yml); empty: the CNI's reference.
-PROFILE = os.environ.get("LAB_PROFILE") or {"canal": "vxlan", "cilium": "native-bpf"}[CNI]
+# The profile the converge rendered; empty: the CNI's reference, as playbooks/vars/profiles.yml names it.
+PROFILES = yaml.safe_load((Path(__file__).parents[3] / "playbooks/vars/profiles.yml").read_text())
+PROFILE = os.environ.get("LAB_PROFILE") or PROFILES["netlab_profile_defaults"][CNI]
 # Cilium's values per profile: (routingMode, kubeProxyReplacement, bpf.masquerade, bpf.hostLegacyRouting).
 CILIUM_PROFILES = {"native-bpf": ("native", True, True, False), "native-legacy": ("native", True, True, True),
                    "kube-proxy": ("native", False, False, False), "tunnel": ("tunnel", False, False, False)}

@@ -130,6 +130,20 @@ def chart_problems(version: str, cni: str) -> list[str]:
 FLANNEL_OVERHEAD = {"vxlan": 50, "wireguard": 80}
 
 
+def profile_values(settings: dict[str, Any]) -> dict[str, Any]:
+    """A CNI profile's settings (``rke2_profile_settings``: routing, kube_proxy_replacement, host_routing,
+    masquerade, mtu; playbooks/vars/profiles.yml) as the Cilium and Canal charts take them."""
+    return {
+        "cilium_routing_mode": "tunnel" if settings["routing"] == "vxlan" else "native",
+        "cilium_kube_proxy_replacement": settings["kube_proxy_replacement"],
+        "cilium_bpf_masquerade": settings["masquerade"] == "bpf",
+        # Legacy routing is asked for only where BPF host routing could run; elsewhere Cilium falls back itself.
+        "cilium_host_legacy_routing": settings["host_routing"] == "legacy" and settings["kube_proxy_replacement"],
+        "cilium_mtu": settings["mtu"],
+        "canal_mtu": settings["mtu"],
+    }
+
+
 def canal_mtu(nic_mtu: int, backend: str) -> int:
     """flannel's device MTU, and so the largest pod MTU, on a NIC of ``nic_mtu`` with this backend."""
     if backend not in FLANNEL_OVERHEAD:

@@ -2,7 +2,7 @@
 
 Controller-only (preflight calls it through the netlab.lab.bench_input_problems filter). The rules
 of the matrix entries, the image and the pod overrides live with the code that uses them (matrix.py,
-kube.py); this module applies them, and the rules of the plain settings, to what the user gave.
+kube_objects.py); this module applies them, and the rules of the plain settings, to what the user gave.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_objects
 
 # A run directory's name: a plain file name, never a path.
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -105,12 +105,12 @@ def _cluster(values: dict[str, Any]) -> list[str]:
     problems = []
     if values.get("runs_bench") and not (values.get("render_only") and not values.get("image")):
         try:
-            kube.check_image(values.get("image") or "")
-        except kube.KubeError as exc:
+            kube_objects.check_image(values.get("image") or "")
+        except kube_objects.KubeError as exc:
             problems.append(str(exc))
     try:
-        kube.check_overrides(values.get("pod_overrides"))
-    except kube.KubeError as exc:
+        kube_objects.check_overrides(values.get("pod_overrides"))
+    except kube_objects.KubeError as exc:
         problems.append(str(exc))
     nodes = values.get("nodes")
     if nodes:  # a lab of ours has its nodes only once provisioned; the benchmark checks them again then

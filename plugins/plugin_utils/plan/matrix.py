@@ -1,19 +1,18 @@
-"""Expand the benchmark matrix into concrete tests: iperf3 streams and netperf request/response.
+"""Validate the benchmark matrix and expand it into the tests of a run: iperf3 streams and netperf
+request/response.
 
-The matrix is data (one entry per scenario); this module decides, for every
-provider, which endpoints a scenario uses and which iperf3 or netperf command lines run.
-Transports only wrap the command lines to run them in the right place.
-Pure functions, no Ansible imports, so they are unit tested directly.
+The matrix is data (one entry per scenario); this module checks it and decides, for every provider,
+which endpoints a scenario uses, in which order the tests run and how each is bounded and retried.
+The command lines are commands.py's: the planner is handed the transport's wrapper, which turns each
+test into what runs where. Pure functions, no Ansible imports, so they are unit tested directly.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import shlex
+from collections.abc import Callable
 from typing import Any
-
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, proof
 
 PLACEMENTS = ("host", "same-node", "cross-node", "service")
 # tcp and udp: iperf3 streams; the others name netperf's request/response tests (one transaction in
@@ -23,10 +22,6 @@ PROTOCOLS = ("tcp", "udp", *NETPERF_TESTS)
 # netserver's control port when the settings name none (runs planned before netperf tests existed);
 # the data connection is pinned to the next port (-P), so a Service can forward it.
 NETPERF_PORT = 12865
-# What netperf prints (-k: one KEY=value line each, netperf's own output selectors).
-NETPERF_SELECTORS = ("PROTOCOL", "ELAPSED_TIME", "REQUEST_SIZE", "RESPONSE_SIZE", "TRANSACTION_RATE",
-                     "MIN_LATENCY", "MEAN_LATENCY", "P50_LATENCY", "P90_LATENCY", "P99_LATENCY",
-                     "MAX_LATENCY", "STDDEV_LATENCY")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # Seconds between two tries of a test whose server is busy or not listening yet.
 RETRY_DELAY = 2
@@ -213,84 +208,9 @@ def endpoints(placement: str, nodes: list[dict[str, Any]]) -> tuple[dict, dict]:
     return pod(first, 0), pod(second, 0)
 
 
-def netperf_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any]) -> list[str]:
-    """netperf client command line of a request/response test: no banner (-P 0), one KEY=value line per
-    selector (-k), request and response of ``size`` bytes, the data connection to the pinned data port
-    (test option -P ,port, the server's side only), a port of its own for the tests through a Service
-    (netperf_ports says why)."""
-    control, direct, through_service = netperf_ports(settings)
-    data = through_service if entry["placement"] == "service" else direct
-    size = entry["size"]
-    return ["netperf", "-P", "0", "-H", server_ip, "-p", str(control), "-l", str(settings["duration"]),
-            "-t", NETPERF_TESTS[entry["protocol"]], "--", "-r", f"{size},{size}", "-P", f",{data}",
-            "-k", ",".join(NETPERF_SELECTORS)]
-
-
-def client_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any]) -> list[str]:
-    """The client command line of one test: iperf3 (JSON output on stdout) or netperf (KEY=value lines)."""
-    if entry["protocol"] in NETPERF_TESTS:
-        return netperf_argv(entry, server_ip, settings)
-    argv = [
-        "iperf3", "--client", server_ip, "--port", str(settings["port"]), "--json",
-        "--time", str(settings["duration"]), "--omit", str(settings["omit"]),
-    ]
-    if entry["streams"] > 1:
-        argv += ["--parallel", str(entry["streams"])]
-    if entry["protocol"] == "udp":
-        argv += ["--udp", "--bitrate", str(entry["bitrate"] or settings["udp_bitrate"])]
-        if entry["length"]:
-            argv += ["--length", str(entry["length"])]
-    if entry["reverse"]:
-        argv.append("--reverse")
-    return argv
-
-
-def server_argv(settings: dict[str, Any], name: str, seconds: int, program: str = "iperf3") -> list[str]:
-    """Start one of the run's servers for one endpoint in the background; return once it listens.
-
-    ``program``: ``iperf3`` (its server), ``netserver`` (netperf's, for the request/response tests) or
-    ``cpu`` (the reader of the node's /proc/stat, cpu.py, on the node's own address). A server answers
-    the run's tests one after another (a client that finds it busy or not yet listening tries again).
-    A server left by an interrupted run (its pid file, one per program and endpoint of the node:
-    ``name``) is stopped first, so a resumed run never talks to a stale server, and ``timeout`` bounds
-    it by the run's own length (``seconds``), so a run that dies cannot leave a listener behind for long.
-    """
-    port, command = {
-        "iperf3": (settings["port"], f"iperf3 --server --port {settings['port']}"),
-        "netserver": (netperf_ports(settings)[0], f"netserver -D -p {netperf_ports(settings)[0]}"),
-        "cpu": (cpu_port(settings), cpu.reader_command(cpu_port(settings))),
-    }[program]
-    pidfile = f"/run/netlab-{program}-{name}.pid"
-    listening = f"ss -Hltn 'sport = :{port}' | grep -q ."
-    # In the background of a non-interactive shell setsid runs in place (no fork): $! is the server's
-    # timeout, which passes the clean-up's kill on to the server.
-    script = (
-        f"if [ -f {pidfile} ]; then kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}; fi; "
-        f"for i in $(seq 50); do {listening} || break; sleep 0.1; done; "
-        f"setsid timeout {seconds} {command} >/dev/null 2>&1 < /dev/null & echo $! > {pidfile}; "
-        f"for i in $(seq 100); do {listening} && exit 0; sleep 0.1; done; "
-        f"echo '{program} server did not listen on port {port}' >&2; exit 1"
-    )
-    return ["sh", "-c", script]
-
-
 def test_timeout(settings: dict[str, Any]) -> int:
     """Seconds after which a test is killed: its own length plus a margin."""
     return int(settings["duration"]) + int(settings["omit"]) + int(settings["timeout_margin"])
-
-
-def in_netns(argv: list[str], netns: str | None) -> list[str]:
-    """Local-lab transport: run argv inside a pod's network namespace."""
-    return ["ip", "netns", "exec", netns, *argv] if netns else argv
-
-
-def k8s_exec(argv: list[str], pod: str, transport: dict[str, Any]) -> dict[str, Any]:
-    """Kubernetes transport: the arguments of kubernetes.core.k8s_exec that run argv in a pod.
-
-    k8s_exec takes one string and splits it with shlex, so argv is joined with shlex.
-    """
-    return {"namespace": transport["namespace"], "pod": pod, "container": transport.get("container", "iperf3"),
-            "command": shlex.join(argv)}
 
 
 def bounds(settings: dict[str, Any]) -> dict[str, int]:
@@ -310,48 +230,6 @@ def retryable(stdout: str | None, stderr: str | None = None) -> bool:
     """Whether a test's output says its server was busy or not listening: try again."""
     text = f"{stdout or ''}\n{stderr or ''}"
     return any(word in text for word in RETRYABLE)
-
-
-def commands(entry: dict[str, Any], client: dict, server: dict, settings: dict[str, Any],
-             transport: dict[str, Any] | None, cpu_peer: str | None = None) -> tuple[list[str], dict[str, Any] | None]:
-    """(client command, k8s_exec arguments) of one test as the transport runs them.
-
-    Both transports bound the client with ``timeout`` where iperf3 or netperf runs, between two reads
-    of the node's /proc/stat (cpu.py). Local lab: inside the client pod's namespace on its node, between
-    two reads of the node's datapath counters (the test's proof, proof.py), the server node's /proc/stat
-    read through its reader at ``cpu_peer`` (address:port; None when the server is on the client's node).
-    Kubernetes: exec'd in the client pod (the server pod's /proc/stat is read by its own exec, cpu_exec).
-    On both the servers run for the whole run (local: servers(), Kubernetes: the server pods).
-    """
-    bound = ["timeout", str(test_timeout(settings))]
-    argv = client_argv(entry, server["ip"], settings)
-    if transport is None:
-        return proof.around(in_netns([*bound, *argv], client["pod"]), cpu_peer), None
-    wrapped = cpu.around([*bound, *argv])
-    return wrapped, k8s_exec(wrapped, client["pod"], transport)
-
-
-def servers(plan: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """Local lab: the servers a plan's tests talk to, each once: ``{host, pod, program, argv}``.
-
-    Per server endpoint the test's program (iperf3 or netserver); per server node whose tests run from
-    another node, the reader of its /proc/stat (cpu.py). They are bounded by the whole plan's length
-    (every test to its timeout).
-    """
-    seconds = len(plan) * test_timeout(settings) + 60
-    found: dict[tuple[str, str | None, str], dict[str, Any]] = {}
-
-    def add(host: str, pod: str | None, program: str) -> None:
-        if (host, pod, program) not in found:
-            argv = in_netns(server_argv(settings, pod or "host", seconds, program), pod)
-            found[host, pod, program] = {"host": host, "pod": pod, "program": program, "argv": argv}
-
-    for test in plan:
-        server = test["server"]
-        add(server["host"], server["pod"], "netserver" if test.get("tool") == "netperf" else "iperf3")
-        if test.get("cpu_peer"):
-            add(server["host"], None, "cpu")
-    return list(found.values())
 
 
 def segments(plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -378,18 +256,13 @@ def placement_note(client: dict, server: dict, hosts: dict[str, Any] | None) -> 
     return {"same_host": shared, "note": SAME_HOST if shared else None}
 
 
-def build_plan(
-    matrix: list[dict[str, Any]], nodes: list[dict[str, Any]], settings: dict[str, Any],
-    transport: dict[str, Any] | None = None, hosts: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Every test of a run, in run order.
+# A transport's wrapper (commands.local, commands.kubernetes): (entry, client, server) -> what runs where,
+# the test's client_cmd, exec, cpu_peer, cpu_exec and exec_host.
+Wrapper = Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], dict[str, Any]]
 
-    ``transport`` is None for the local lab, or ``{namespace}`` for Kubernetes (the run's
-    namespace; tests are exec'd from the controller). ``hosts`` maps a node to the machine it
-    runs on (a Proxmox VM's PVE node), where known. Repeats are interleaved (all scenarios once,
-    then again) so that slow drift on the lab spreads over all scenarios instead of biasing one.
-    """
-    entries = normalize_matrix(matrix)
+
+def check_settings(settings: dict[str, Any]) -> None:
+    """Raise MatrixError unless the run's settings can make a plan."""
     for key in ("duration", "omit", "repeats", "port", "timeout_margin"):
         value = settings.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -402,9 +275,23 @@ def build_plan(
     if settings["port"] in range(netperf_ports(settings)[0], last_port(settings) + 1):
         raise MatrixError(f"setting port {settings['port']} is one of netperf's and the CPU reader's ports "
                           f"{netperf_ports(settings)[0]}-{last_port(settings)}")
+
+
+def build_plan(
+    matrix: list[dict[str, Any]], nodes: list[dict[str, Any]], settings: dict[str, Any],
+    wrap: Wrapper, hosts: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Every test of a run, in run order.
+
+    ``wrap`` is the transport's wrapper (commands.local or commands.kubernetes), which says how each
+    test runs. ``hosts`` maps a node to the machine it runs on (a Proxmox VM's PVE node), where known.
+    Repeats are interleaved (all scenarios once, then again) so that slow drift on the lab spreads
+    over all scenarios instead of biasing one.
+    """
+    entries = normalize_matrix(matrix)
+    check_settings(settings)
     total = len(entries) * settings["repeats"]
     per_test = settings["duration"] + settings["omit"]
-    node_ips = {node["name"]: node.get("ip") for node in nodes}
     plan = []
     for repeat in range(1, settings["repeats"] + 1):
         for entry in entries:
@@ -412,10 +299,6 @@ def build_plan(
             test_id = f"{index:04d}-{entry['name']}-r{repeat}"
             seconds_left = (total - index + 1) * per_test
             client, server = endpoints(entry["placement"], nodes)
-            # The server node's /proc/stat: local lab, through its reader; Kubernetes, exec'd in the server pod.
-            peer = (f"{node_ips[server['host']]}:{cpu_port(settings)}"
-                    if transport is None and server["host"] != client["host"] else None)
-            client_cmd, exec_args = commands(entry, client, server, settings, transport, peer)
             plan.append({
                 "id": test_id,
                 "label": f"{index}/{total} {test_id}, about {seconds_left} s left",
@@ -431,14 +314,9 @@ def build_plan(
                 "repeat": repeat,
                 "client": client,
                 "server": server,
-                "client_cmd": client_cmd,
-                "exec": exec_args,
-                "cpu_peer": peer,
-                "cpu_exec": k8s_exec(cpu.READ, server["pod"], transport) if transport else None,
-                "exec_host": None if transport else client["host"],
+                **wrap(entry, client, server),
                 "bounds": bounds(settings),
                 **placement_note(client, server, hosts),
                 "seconds_left": seconds_left,
             })
     return plan
-

@@ -1,14 +1,21 @@
-"""CNI profiles: named datapath settings, checked and rendered for RKE2 and for the local model.
+"""CNI profiles: named datapath settings, checked for RKE2 and for the local model.
 
-The profiles themselves are data (playbooks/vars/profiles.yml). This module says which settings
-each CNI can run and which combinations Cilium's agent accepts, and renders a profile into the rke2
-and lab_cni roles' inputs (whether the RKE2 release's chart takes those values is the rke2 role's
-check, rke2.chart_problems). Pure functions, unit tested; the filter netlab.lab.cni_profile calls them.
+The profiles themselves are data (playbooks/vars/profiles.yml, the one place they and each CNI's
+reference are defined). This module says which settings each CNI can run and which combinations
+Cilium's agent accepts. A profile's settings (``resolve()["settings"]``, the keys of SETTINGS) are
+the one dict each role takes: ``rke2_profile_settings``, which the rke2 role renders into its charts'
+values (rke2.profile_values; whether the release's chart takes them is rke2.chart_problems), and
+``lab_cni_settings``, the keys of the model's own record of what it runs. Pure functions, unit
+tested; the filter netlab.lab.cni_profile calls them.
 """
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 SETTINGS = ("routing", "kube_proxy_replacement", "host_routing", "masquerade", "mtu")
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -24,6 +31,8 @@ CNI_CHOICES: dict[str, dict[str, tuple[Any, ...]]] = {
     "cilium": CHOICES,
 }
 MIN_MTU, MAX_MTU = 1280, 9000
+# The shipped profiles (netlab_profiles) and each CNI's reference (netlab_profile_defaults).
+SHIPPED = Path(__file__).resolve().parents[3] / "playbooks" / "vars" / "profiles.yml"
 
 
 class ProfileError(ValueError):
@@ -81,23 +90,17 @@ def resolve(profiles: dict[str, Any], cni: str, name: str = "", defaults: dict[s
             "settings": {key: profile["settings"][key] for key in SETTINGS}}
 
 
-def rke2_inputs(profile: dict[str, Any]) -> dict[str, Any]:
-    """The rke2 role's inputs for a profile (without the rke2_ prefix)."""
-    settings = profile["settings"]
-    return {
-        "cilium_routing_mode": "tunnel" if settings["routing"] == "vxlan" else "native",
-        "cilium_kube_proxy_replacement": settings["kube_proxy_replacement"],
-        "cilium_bpf_masquerade": settings["masquerade"] == "bpf",
-        # Legacy routing is asked for only where BPF host routing could run; elsewhere Cilium falls back itself.
-        "cilium_host_legacy_routing": settings["host_routing"] == "legacy" and settings["kube_proxy_replacement"],
-        "cilium_mtu": settings["mtu"],
-        "canal_backend": "vxlan",
-        "canal_mtu": settings["mtu"],
-    }
+@functools.cache
+def reference(cni: str) -> dict[str, Any]:
+    """The settings of a CNI's reference profile as shipped (what a run recorded without settings, from
+    before profiles, measured)."""
+    shipped = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    return resolve(shipped["netlab_profiles"], cni, "", shipped["netlab_profile_defaults"])["settings"]
 
 
 def model_inputs(profile: dict[str, Any]) -> dict[str, Any]:
-    """The lab_cni role's inputs for a profile (without the lab_cni_ prefix)."""
+    """The lab_cni role's present inputs for a profile (without the lab_cni_ prefix); it is to take the
+    settings whole as lab_cni_settings."""
     settings = profile["settings"]
     return {
         "cilium_routing": settings["routing"],
@@ -106,6 +109,22 @@ def model_inputs(profile: dict[str, Any]) -> dict[str, Any]:
         "native_mtu": settings["mtu"],
         "vxlan_mtu": settings["mtu"],
     }
+
+
+def checked(profiles: dict[str, Any], cni: str, name: str = "", defaults: dict[str, str] | None = None,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``resolve`` with its problems listed rather than raised, so preflight can say all of them at once,
+    and the settings in one line (``summary``); an empty profile for no CNI (an existing cluster runs what
+    it runs)."""
+    empty: dict[str, Any] = {"cni": cni, "name": name, "description": "", "settings": {}, "summary": "",
+                             "model": {}, "problems": []}
+    if not cni:
+        return empty
+    try:
+        profile = resolve(profiles, cni, name, defaults, extra)
+    except ProfileError as exc:
+        return {**empty, "problems": [str(exc)]}
+    return {**profile, "summary": describe(profile["settings"]), "model": model_inputs(profile), "problems": []}
 
 
 def describe(settings: dict[str, Any]) -> str:

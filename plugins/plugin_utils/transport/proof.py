@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport.kube import SERVICE
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import profiles
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_objects
 
 MARKER = "netlab-counters "
+# The Service the benchmark's tests go through, on both transports (its kube-proxy chain's label).
+SERVICE = kube_objects.SERVICE
 DATAPATH = "/usr/local/sbin/netlab-datapath"
 # Runs the test command between two counter reads, and within them between two CPU readings of this
 # node and of the server's ($1: its reader's address:port, empty within one node); the test's exit
@@ -43,12 +45,6 @@ MECHANISMS = {
     "iptables.nat-prerouting": "host netfilter nat PREROUTING (conntrack)",
 }
 
-# A model's settings as the node fact records them (profiles.SETTINGS); a run without them is of
-# the CNI's reference (the models before profiles).
-REFERENCE = {
-    "canal": {"routing": "vxlan", "kube_proxy_replacement": False, "host_routing": "legacy"},
-    "cilium": {"routing": "native", "kube_proxy_replacement": True, "host_routing": "bpf"},
-}
 _CANAL_POD = {"iptables.felix-from-workload": True, "iptables.felix-to-workload": True, "iptables.forward": True}
 _CANAL_CROSS = {**_CANAL_POD, "vxlan.tx_packets": True, "vxlan.rx_packets": True}
 _CANAL = {
@@ -91,12 +87,14 @@ def _cilium(placement: str, settings: dict[str, Any]) -> dict[str, bool]:
 def expected(cni: str, placement: str, settings: dict[str, Any] | None = None) -> dict[str, bool]:
     """Per counter, whether the model's path for ``placement`` must move it (True) or leave it alone (False).
 
-    A host test runs between the nodes themselves: no pod mechanism may carry it.
+    ``settings``: the model's, as the node fact records them (profiles.SETTINGS); a run without them is
+    of the CNI's reference (the models before profiles). A host test runs between the nodes themselves:
+    no pod mechanism may carry it.
     """
     if cni == "canal":
         return _CANAL.get(placement, {})
     if cni == "cilium":
-        return _cilium(placement, {**REFERENCE["cilium"], **(settings or {})})
+        return _cilium(placement, {**profiles.reference("cilium"), **(settings or {})})
     return {}
 
 

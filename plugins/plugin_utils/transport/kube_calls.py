@@ -1,0 +1,111 @@
+"""Kubernetes transport of the benchmark: the arguments of every kubernetes.core call, by step.
+
+The role drives the cluster from the controller with kubernetes.core. Its tasks write how each module
+is asked (state, wait, the Ready condition, kinds) literally, and take from here what depends on the
+run: the objects, names, selectors, commands and timeouts (``cluster_calls``, ``calls``). The
+render-only run keeps every call whole, both parts, as k8s_calls.yaml (``all_calls``); test_kube
+holds the tasks to it. Pure functions, no Ansible imports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_objects
+
+# How each module is asked, per step: what the role's tasks write literally. Here only so that the
+# rendered calls describe each call whole.
+FIXED: dict[str, dict[str, Any]] = {
+    "read_nodes": {"kind": "Node"},
+    "read_daemonsets": {"api_version": "apps/v1", "kind": "DaemonSet"},
+    "read_cilium_pods": {"kind": "Pod"},
+    "cluster_info": {"invalidate_cache": False},
+    "create_namespace": {"state": "present", "wait": True},
+    "create_pods": {"state": "present", "wait": True, "wait_condition": {"type": "Ready", "status": "True"}},
+    "read_pods": {"kind": "Pod"},
+    "read_services": {"kind": "Service"},
+    "delete_namespace": {"state": "absent", "api_version": "v1", "kind": "Namespace", "wait": True},
+}
+# The order a whole call lists its arguments in (k8s_calls.yaml): what, where, then how long.
+ORDER = ("node", "state", "api_version", "kind", "namespace", "name", "pod", "container", "command", "definition",
+         "label_selectors", "field_selectors", "wait", "wait_condition", "wait_timeout", "invalidate_cache")
+
+
+def _exec(ns: str, pod: str, command: str, container: str = kube_objects.CONTAINER) -> dict[str, Any]:
+    return {"namespace": ns, "pod": pod, "container": container, "command": command}
+
+
+def cluster_calls(node_names: list[str], cni_namespace: str = "kube-system") -> dict[str, Any]:
+    """What the calls that read the cluster itself take from the run, before its objects exist.
+
+    DaemonSets are read in every namespace (Calico's operator runs calico-node in calico-system,
+    upstream flannel in kube-flannel); Cilium's agents are then looked for in the namespace of
+    the DaemonSet found (``cni_namespace``; kube-system on RKE2).
+    """
+    return {
+        "read_nodes": [{"name": n} for n in node_names],
+        "read_daemonsets": {},
+        "read_cilium_pods": [{"namespace": cni_namespace, "label_selectors": ["k8s-app=cilium"],
+                              "field_selectors": [f"spec.nodeName={n}"]} for n in node_names],
+        "cilium_status": [_exec(cni_namespace, f"CILIUM_POD:{n}", "cilium-dbg status -o json", "cilium-agent")
+                          for n in node_names],
+        "cluster_info": {},
+    }
+
+
+def _runs_netserver(pods: list[dict[str, Any]]) -> bool:
+    """Whether the run's pods serve netperf (the matrix has netperf tests): only then must the image hold it."""
+    return any(port["name"] == "netperf-ctl" for pod in pods for container in pod["spec"]["containers"]
+               for port in container.get("ports", []))
+
+
+def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
+          plan: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What every kubernetes.core call on the run's objects takes from the run, by step, as the role's tasks pass it.
+
+    kubeconfig and context come from module_defaults (group kubernetes.core.k8s). Per-test calls
+    are a list, with the task's timeout and retries. ``netperf_version`` only when the pods serve netperf.
+    ``cpu_info``: per node, /proc/cpuinfo read in the first of the run's pods on it (not namespaced).
+    """
+    ns = docs[0]["metadata"]["name"]
+    pods = [d for d in docs if d["kind"] == "Pod"]
+    client = next((p["metadata"]["name"] for p in pods if not p["spec"].get("hostNetwork")),
+                  pods[0]["metadata"]["name"])
+    on_node: dict[str, str] = {}
+    for pod in pods:
+        on_node.setdefault(pod["spec"]["nodeName"], pod["metadata"]["name"])
+    own = f"app.kubernetes.io/name={kube_objects.APP}"
+    out: dict[str, Any] = {
+        "create_namespace": {"definition": [d for d in docs if d["kind"] != "Pod"], "wait_timeout": pod_timeout},
+        "create_pods": {"definition": pods, "wait_timeout": pod_timeout},
+        "read_pods": {"namespace": ns, "label_selectors": [own]},
+        "read_services": {"namespace": ns, "label_selectors": [own]},
+        "iperf3_version": _exec(ns, client, "iperf3 --version"),
+        "pod_mtu": _exec(ns, client, "cat /sys/class/net/eth0/mtu"),
+        **({"netperf_version": _exec(ns, client, "netperf -V")} if _runs_netserver(pods) else {}),
+        "cpu_info": [{"node": node, **_exec(ns, pod, "cat /proc/cpuinfo")} for node, pod in on_node.items()],
+        "delete_namespace": {"name": ns, "wait_timeout": delete_timeout},
+    }
+    if plan is not None:
+        # Per test: the client's exec, and the exec that reads the server pod's /proc/stat before and after it.
+        out["tests"] = [{"id": t["id"], "args": t["exec"], "cpu_args": t["cpu_exec"], **t["bounds"]} for t in plan]
+    return out
+
+
+def whole(step: str, args: dict[str, Any]) -> dict[str, Any]:
+    """One call's arguments with how its module is asked (FIXED), in ORDER."""
+    merged = {**FIXED.get(step, {}), **args}
+    return {key: merged[key] for key in sorted(merged, key=lambda key: ORDER.index(key) if key in ORDER else 99)}
+
+
+def all_calls(node_names: list[str], docs: list[dict[str, Any]] | None = None, pod_timeout: int = 0,
+              delete_timeout: int = 0, plan: list[dict[str, Any]] | None = None,
+              cni_namespace: str = "kube-system") -> dict[str, Any]:
+    """Every call whole, by step: those that read the cluster (``cluster_calls``) and, given the run's
+    objects, those on them (``calls``), each with how its module is asked (FIXED). The role's tasks take
+    the run's part of each; the per-test calls (``tests``) are the plan's."""
+    out = cluster_calls(list(node_names), cni_namespace or "kube-system")
+    if docs:
+        out.update(calls(docs, int(pod_timeout), int(delete_timeout), plan))
+    return {step: value if step == "tests" else [whole(step, one) for one in value] if isinstance(value, list)
+            else whole(step, value) for step, value in out.items()}
