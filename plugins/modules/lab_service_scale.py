@@ -12,7 +12,7 @@ from ansible_collections.netlab.lab.plugins.module_utils import service_scale as
 DOCUMENTATION = r"""
 module: lab_service_scale
 short_description: Measure new-connection latency and Service update time with N Services on a lab node
-version_added: "1.0.0"
+version_added: "0.1.0"
 description:
   - Local lab model of Service lookup, not kube-proxy or Cilium themselves. In the node's own network
     namespace it translates O(services) ClusterIP-like addresses to one backend, either by an iptables
