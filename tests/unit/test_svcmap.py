@@ -29,6 +29,12 @@ def svcmap():
         del sys.modules["netlab_service_scale"]
 
 
+def test_the_helpers_are_executable():
+    """lab_cni installs them with the modes their executable bits give (the packed archive's --mode)."""
+    for name in ("netlab-datapath", "netlab-svcmap", "netlab-counters"):
+        assert os.access(FILES / name, os.X_OK), name
+
+
 def u32(value: int) -> bytes:
     return value.to_bytes(4, sys.byteorder)
 
