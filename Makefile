@@ -108,7 +108,8 @@ bench-image-push: setup
 test: lint unit integration molecule
 
 lint: setup
-	ruff check plugins tests molecule netlab_twin scripts roles/lab_cni/files/netlab-counters
+	ruff check plugins tests molecule netlab_twin scripts roles/lab_cni/files/netlab-counters roles/lab_cni/files/netlab-svcmap
+	shellcheck -x scripts/setup-host .ci/run roles/lab_cni/files/netlab-datapath roles/lab_cni/files/datapath/*.sh
 	yamllint --strict .
 	ansible-lint --profile production
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
+import hashlib
 import ipaddress
 import json
 import os
@@ -114,17 +115,42 @@ def nft_guard(cidr: str) -> str:
         "}", ""])
 
 
-# The Cilium model's socket LB maps, pinned by roles/lab_cni (files/bpf/sock_lb.c), and the
-# layout of their keys and values: addresses and ports in network order, the rest in host order.
+# The Cilium model's socket LB maps, pinned by roles/lab_cni (files/bpf/sock_lb.c). This is the one
+# encoder of their keys and values: this module writes the scenario's Services with it, and on the
+# nodes roles/lab_cni's netlab-svcmap writes the benchmark's (netlab-datapath service-add) with it.
+# Each struct of sock_lb.c, field by field in order, as struct formats: addresses and ports are bytes
+# in network order ("4s", "2s"), the rest host order, no padding between fields ("=");
+# tests/unit/test_sock_lb_layout.py reads the C and fails when the two disagree.
 BPF_PINS = "/sys/fs/bpf"
-SERVICES_MAP = "netlab_services"
-BACKENDS_MAP = "netlab_backends"
-SERVICE_KEY_SIZE = SERVICE_VALUE_SIZE = BACKEND_KEY_SIZE = BACKEND_VALUE_SIZE = 8
-IPPROTO_TCP = 6
-# netlab-datapath service-add gives the benchmark's Services ids with the top bit set; the
-# scenario's have it clear, so neither can overwrite or remove the other's backends.
+SOCK_LB_STRUCTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "service_key": (("address", "4s"), ("port", "2s"), ("protocol", "B"), ("pad", "x")),
+    "service": (("id", "I"), ("backends", "I")),
+    "backend_key": (("id", "I"), ("slot", "I")),
+    "address": (("address", "4s"), ("port", "2s"), ("pad", "2x")),
+}
+# Each map's key and value struct.
+SOCK_LB_MAPS = {
+    "netlab_services": ("service_key", "service"),
+    "netlab_backends": ("backend_key", "address"),
+    # The reverse entry for UDP replies: a backend's address to its Service's.
+    "netlab_revnat": ("address", "address"),
+}
+SERVICES_MAP, BACKENDS_MAP, REVNAT_MAP = SOCK_LB_MAPS
+
+
+def _layout(name: str) -> struct.Struct:
+    return struct.Struct("=" + "".join(fmt for _, fmt in SOCK_LB_STRUCTS[name]))
+
+
+_SERVICE_KEY, _SERVICE = _layout("service_key"), _layout("service")
+_BACKEND_KEY, _ADDRESS = _layout("backend_key"), _layout("address")
+# Each map's key and value size, which BpfMap checks against the pinned map before writing to it.
+MAP_SIZES = {name: (_layout(key).size, _layout(value).size) for name, (key, value) in SOCK_LB_MAPS.items()}
+PROTOCOLS = {"tcp": 6, "udp": 17}
+IPPROTO_TCP = PROTOCOLS["tcp"]
+# Ids of the benchmark's Services (netlab-datapath service-add) have the top bit set; the scenario's
+# have it clear, so neither can overwrite or remove the other's backends (sock_lb.c: BENCHMARK_ID_BIT).
 BENCHMARK_ID_BIT = 0x80000000
-_HOST_U32_PAIR = struct.Struct("=II")
 
 # bpf(2): its number per architecture, the commands used and union bpf_attr's member structs
 # (linux/bpf.h): BPF_MAP_*_ELEM {u32 map_fd; pad; u64 key; u64 value or next_key; u64 flags},
@@ -148,40 +174,57 @@ def service_id(index: int) -> int:
     return sid
 
 
+def benchmark_service_id(name: str, port: str | int, protocol: str) -> int:
+    """Map id of a benchmark Service's port: the first 32 bits of sha256("NAME/PORT/PROTO"), top bit set.
+
+    A stable id from what netlab-datapath service-add is given (the port as given), as the datapath
+    script names kube-proxy's chains from the same digest.
+    """
+    digest = hashlib.sha256(f"{name}/{port}/{protocol}".encode()).hexdigest()
+    return int(digest[:8], 16) | BENCHMARK_ID_BIT
+
+
 def is_scenario_id(sid: int) -> bool:
     return not sid & BENCHMARK_ID_BIT
 
 
-def _address_port(address: str, port: int) -> bytes:
-    return socket.inet_aton(address) + port.to_bytes(2, "big")
+def protocol_number(protocol: str) -> int:
+    try:
+        return PROTOCOLS[protocol]
+    except KeyError:
+        raise ValueError(f"unknown protocol {protocol}") from None
+
+
+def _network_order(address: str, port: int) -> tuple[bytes, bytes]:
+    return ipaddress.IPv4Address(address).packed, port.to_bytes(2, "big")
 
 
 def service_key(address: str, port: int, protocol: int = IPPROTO_TCP) -> bytes:
-    """netlab_services key: address (be32), port (be16), protocol, pad."""
-    return _address_port(address, port) + bytes((protocol, 0))
+    """netlab_services key, struct service_key: address (be32), port (be16), protocol, pad."""
+    return _SERVICE_KEY.pack(*_network_order(address, port), protocol)
 
 
 def service_value(sid: int, backends: int) -> bytes:
-    """netlab_services value: id, number of backend slots (host order)."""
-    return _HOST_U32_PAIR.pack(sid, backends)
+    """netlab_services value, struct service: id, number of backend slots (host order)."""
+    return _SERVICE.pack(sid, backends)
 
 
 def service_value_id(value: bytes) -> int:
-    return _HOST_U32_PAIR.unpack(value)[0]
+    return _SERVICE.unpack(value)[0]
 
 
 def backend_key(sid: int, slot: int) -> bytes:
-    """netlab_backends key: Service id, slot (host order)."""
-    return _HOST_U32_PAIR.pack(sid, slot)
+    """netlab_backends key, struct backend_key: Service id, slot (host order)."""
+    return _BACKEND_KEY.pack(sid, slot)
 
 
 def backend_key_id(key: bytes) -> int:
-    return _HOST_U32_PAIR.unpack(key)[0]
+    return _BACKEND_KEY.unpack(key)[0]
 
 
-def backend_value(address: str, port: int) -> bytes:
-    """netlab_backends value: address (be32), port (be16), pad."""
-    return _address_port(address, port) + bytes(2)
+def address_value(address: str, port: int) -> bytes:
+    """struct address: address (be32), port (be16), pad. netlab_backends' value, netlab_revnat's key and value."""
+    return _ADDRESS.pack(*_network_order(address, port))
 
 
 def elem_attr(map_fd: int, key: int, value: int = 0, flags: int = 0) -> bytes:
@@ -242,6 +285,11 @@ class BpfMap:
             raise ScaleError(f"{path} has {map_sizes(info.raw)} byte keys and values, "
                              f"not the ({key_size}, {value_size}) of the Cilium model's map")
 
+    @classmethod
+    def pinned(cls, pins: str, name: str) -> BpfMap:
+        """One of the socket LB's maps (SOCK_LB_MAPS), pinned in pins, checked for its layout's sizes."""
+        return cls(os.path.join(pins, name), *MAP_SIZES[name])
+
     def close(self) -> None:
         os.close(self.fd)
 
@@ -289,9 +337,9 @@ class ServiceMaps:
     def __init__(self, pins: str = BPF_PINS) -> None:
         if not self.present(pins):
             raise ScaleError(f"no {SERVICES_MAP} in {pins}: the node does not run the Cilium model's socket LB")
-        self.services = BpfMap(os.path.join(pins, SERVICES_MAP), SERVICE_KEY_SIZE, SERVICE_VALUE_SIZE)
+        self.services = BpfMap.pinned(pins, SERVICES_MAP)
         try:
-            self.backends = BpfMap(os.path.join(pins, BACKENDS_MAP), BACKEND_KEY_SIZE, BACKEND_VALUE_SIZE)
+            self.backends = BpfMap.pinned(pins, BACKENDS_MAP)
         except BaseException:
             self.services.close()
             raise
@@ -313,7 +361,7 @@ class ServiceMaps:
     def add(self, cidr: str, index: int, backend: str, port: int) -> None:
         """Service number index: its backend slot first, so the hook never finds a Service without one."""
         sid = service_id(index)
-        self.backends.update(backend_key(sid, 0), backend_value(backend, port))
+        self.backends.update(backend_key(sid, 0), address_value(backend, port))
         self.services.update(service_key(vip(cidr, index), SERVICE_PORT), service_value(sid, 1))
 
     def remove_scenario(self) -> int:

@@ -21,6 +21,8 @@ import pytest
 import testinfra
 import yaml
 
+from ansible_collections.netlab.lab.plugins.module_utils import service_scale
+
 ROOT = Path(__file__).resolve().parents[2]
 STREAMS = ["host-tcp-1", "cross-node-tcp-1", "cross-node-tcp-4", "same-node-tcp-1", "same-node-tcp-4",
            "cross-node-udp", "service-tcp-1"]
@@ -232,7 +234,7 @@ def scenario_map_entries(client) -> list[dict]:
     entries = []
     for name, part in (("netlab_services", "value"), ("netlab_backends", "key")):
         dumped = json.loads(client.check_output(f"bpftool -j map dump pinned /sys/fs/bpf/{name}"))
-        entries += [e for e in dumped if not e["formatted"][part]["id"] & 0x80000000]
+        entries += [e for e in dumped if service_scale.is_scenario_id(e["formatted"][part]["id"])]
     return entries
 
 
@@ -270,10 +272,13 @@ def test_service_scale_cilium_uses_the_socket_lb_map(play, results_dir):
     client = node("netlab-agent-1")
     # A benchmark Service (top bit of its id set) stays; an interrupted run's entries go first.
     client.check_output("netlab-datapath service-add scale-neighbour 198.18.128.10 5201 tcp 198.19.3.10:5201")
-    client.check_output("bpftool map update pinned /sys/fs/bpf/netlab_services key hex 0a 2b 01 09 00 50 06 00 "
-                        "value hex 0a 00 00 00 01 00 00 00")
-    client.check_output("bpftool map update pinned /sys/fs/bpf/netlab_backends key hex 0a 00 00 00 00 00 00 00 "
-                        "value hex c6 13 03 0a 1f 90 00 00")
+    sid = service_scale.service_id(9)
+    key, value = service_scale.service_key("10.43.1.9", 80), service_scale.service_value(sid, 1)
+    client.check_output(f"bpftool map update pinned /sys/fs/bpf/netlab_services key hex {key.hex(' ')} "
+                        f"value hex {value.hex(' ')}")
+    key, value = service_scale.backend_key(sid, 0), service_scale.address_value("198.19.3.10", 8080)
+    client.check_output(f"bpftool map update pinned /sys/fs/bpf/netlab_backends key hex {key.hex(' ')} "
+                        f"value hex {value.hex(' ')}")
     translated = sockets_translated(client)
     try:
         check_scale(play("-e", "cni=cilium", "--tags", "scale", *SCALE), results_dir, "cilium", "bpf-socket-lb")

@@ -102,7 +102,7 @@ def test_service_map_entries_match_sock_lb_layout():
     # struct backend_key {u32 id; u32 slot}, struct address {be32 address; be16 port; u16 pad}
     assert service_scale.backend_key(7, 0) == u32(7) + u32(0)
     assert service_scale.backend_key_id(service_scale.backend_key(7, 3)) == 7
-    assert service_scale.backend_value("198.19.3.10", 8080) == bytes([198, 19, 3, 10, 0x1F, 0x90, 0, 0])
+    assert service_scale.address_value("198.19.3.10", 8080) == bytes([198, 19, 3, 10, 0x1F, 0x90, 0, 0])
 
 
 def test_scenario_ids_never_have_the_benchmark_bit():
@@ -184,8 +184,8 @@ def test_removal_takes_exactly_the_scenario_entries(bpffs):
     # backend slot whose Service was never written.
     benchmark = (service_scale.service_key("198.18.128.10", 5201), service_scale.service_value(0x80001234, 1))
     bpftool_update(services, *benchmark)
-    bpftool_update(backends, service_scale.backend_key(0x80001234, 0), service_scale.backend_value("198.19.3.10", 5201))
-    bpftool_update(backends, service_scale.backend_key(9, 0), service_scale.backend_value("198.19.3.10", 8080))
+    bpftool_update(backends, service_scale.backend_key(0x80001234, 0), service_scale.address_value("198.19.3.10", 5201))
+    bpftool_update(backends, service_scale.backend_key(9, 0), service_scale.address_value("198.19.3.10", 8080))
     with service_scale.ServiceMaps(str(pins)) as maps:
         for index in range(3):
             maps.add(CIDR, index, "198.19.3.10", 8080)
