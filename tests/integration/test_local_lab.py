@@ -4,26 +4,26 @@ One lab for the module, with one history: Cilium (its run, a restart, the Servic
 the gate's baseline and rerun, two more profiles), then Canal on the same nodes, reruns, teardown last.
 Each step of that history is a module fixture that asks for the step before it, so a test also runs
 alone (it builds the history up to the step it reads) and the whole file builds it once; the file's
-order is the history's. The existing-cluster render needs no lab (nor do the bad inputs: test_bad_inputs.py).
+order is the history's. What needs no lab is elsewhere: test_bad_inputs.py, test_existing_cluster.py.
 Results go to a temporary directory, never to the user's results/.
 """
 
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import kubernetes_validate
 import pytest
 import testinfra
 import yaml
 from datapath_checks import check_datapath
+from render_checks import check_rendered
 
 from netlab_twin import lanes
 
@@ -476,11 +476,32 @@ def test_service_scale_canal_uses_an_iptables_chain(canal_run, cilium_scale, pla
     assert ",canal,iptables,500," in both and ",cilium,bpf-socket-lb,500," in both
 
 
-def test_service_scale_refuses_more_services_than_the_node_holds(canal_run, play, results_dir):
+IMAGE = "netlab/iperf3@sha256:" + "e" * 64
+
+
+@pytest.fixture(scope="module")
+def untouched(canal_run, play, results_dir, short_bench, tmp_path_factory) -> dict:
+    """Three runs that change nothing on the lab, side by side: a Service scale run the nodes cannot hold,
+    the Kubernetes transport's render (into a results folder of its own), and a benchmark of a CNI the lab
+    does not run; and the results folder before and after them."""
+    rendered = tmp_path_factory.mktemp("rendered")
     runs = set(results_dir.iterdir())
-    proc = play("-e", "cni=canal", "--tags", "scale", "-e", "service_scale_kernel_kib_per_service=1000000")
+    calls = {
+        "scale": ("-e", "cni=canal", "--tags", "scale", "-e", "service_scale_kernel_kib_per_service=1000000"),
+        "render": ("-e", f"netlab_results_dir={rendered}", "-e", "cni=canal", "--tags", "bench",
+                   "-e", "bench_transport=kubernetes", "-e", "bench_render_only=true", "-e", f"bench_pod_image={IMAGE}",
+                   "-e", '{"bench_pod_overrides": {"spec": {"imagePullSecrets": [{"name": "reg"}]}}}'),
+        "other_cni": ("-e", "cni=cilium", "--tags", "bench", *short_bench),
+    }
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        procs = dict(zip(calls, pool.map(lambda args: play(*args), calls.values()), strict=True))
+    return {**procs, "runs": runs, "runs_after": set(results_dir.iterdir()), "rendered": rendered}
+
+
+def test_service_scale_refuses_more_services_than_the_node_holds(untouched):
+    proc = untouched["scale"]
     assert proc.returncode != 0 and "of kernel memory, more than a quarter" in proc.stdout
-    assert set(results_dir.iterdir()) == runs
+    assert untouched["runs_after"] == untouched["runs"]
 
 
 def test_rerun_changes_nothing_outside_the_benchmark(canal_run, play, recap):
@@ -589,74 +610,19 @@ def test_interrupted_run_is_kept_and_resumed(interrupted_run):
     assert len(list((run / "raw").glob("[!.]*.json"))) == total
 
 
-def check_rendered(run: Path, nodes: list[str]) -> list[dict]:
-    """manifests.yaml valid for Kubernetes 1.33 (strict), k8s_calls.yaml naming every call, nothing else."""
-    assert not (run / "run.json").exists() and not list((run / "raw").iterdir())
-    docs = list(yaml.safe_load_all((run / "manifests.yaml").read_text()))
-    for doc in docs:
-        kubernetes_validate.validate(doc, "1.33", strict=True)
-        assert "readinessProbe" not in json.dumps(doc), "finding 9: nothing connects to the iperf3 port"
-    pinned = {d["metadata"]["name"]: d["spec"]["nodeName"] for d in docs if d["kind"] == "Pod"}
-    assert pinned["iperf3-client"] == nodes[0] and pinned["iperf3-server-cross"] == nodes[1]
-    assert docs[0]["kind"] == "Namespace" and docs[0]["metadata"]["name"] == kube_namespace(run.name)
-    calls = yaml.safe_load((run / "k8s_calls.yaml").read_text())["calls"]
-    assert calls["create_namespace"]["definition"] + calls["create_pods"]["definition"] == docs
-    assert calls["create_pods"]["wait_condition"] == {"type": "Ready", "status": "True"}
-    assert calls["delete_namespace"]["wait"] is True
-    assert calls["delete_namespace"]["name"] == docs[0]["metadata"]["name"]
-    assert {c["node"]: pinned[c["pod"]] for c in calls["cpu_info"]} == {n: n for n in nodes}
-    for test in calls["tests"]:
-        # Between two readings of the client node's /proc/stat, the server pod's read by its own exec.
-        command = shlex.join(shlex.split(test["args"]["command"])[4:])
-        assert re.match(rf"timeout {test['in_pod_timeout']} (iperf3 --client |netperf -P 0 -H )", command), command
-        assert test["cpu_args"]["pod"].startswith("iperf3-server-")
-        assert test["task_timeout"] > test["in_pod_timeout"]
-        assert test["retries"] * test["delay"] >= 1
-    return docs
-
-
-def test_kubernetes_transport_renders_valid_pinned_manifests(canal_run, play, results_dir):
+def test_kubernetes_transport_renders_valid_pinned_manifests(untouched):
     """The cluster transport up to the first kubernetes.core call, on the lab's nodes; nothing is applied."""
-    image = "netlab/iperf3@sha256:" + "e" * 64
-    runs = set(results_dir.iterdir())
-    proc = play("-e", "cni=canal", "--tags", "bench", "-e", "bench_transport=kubernetes",
-                "-e", "bench_render_only=true", "-e", f"bench_pod_image={image}",
-                "-e", '{"bench_pod_overrides": {"spec": {"imagePullSecrets": [{"name": "reg"}]}}}')
+    proc = untouched["render"]
     assert proc.returncode == 0
-    (run,) = set(results_dir.iterdir()) - runs
+    (run,) = untouched["rendered"].iterdir()
     assert "Create the run's namespace" not in proc.stdout
     docs = check_rendered(run, ["netlab-agent-1", "netlab-agent-2"])
     assert all(d["spec"]["imagePullSecrets"] == [{"name": "reg"}] for d in docs if d["kind"] == "Pod")
-    assert {d["spec"]["containers"][0]["image"] for d in docs if d["kind"] == "Pod"} == {image}
-    shutil.rmtree(run)
+    assert {d["spec"]["containers"][0]["image"] for d in docs if d["kind"] == "Pod"} == {IMAGE}
 
 
-def test_existing_cluster_renders_with_only_a_kubeconfig_and_two_node_names(tmp_path, recap):
-    """inventories/existing, given a kubeconfig path and the local lab's node names: no cluster, no node contacted."""
-    proc = lanes.run(
-        ["ansible-playbook", "site.yml", "-i", "inventories/existing", "--tags", "bench",
-         "-e", f"netlab_results_dir={tmp_path}", "-e", "bench_render_only=true",
-         "-e", f"bench_kubeconfig={tmp_path}/absent-kubeconfig",
-         "-e", '{"bench_nodes": ["netlab-agent-1", "netlab-agent-2"]}'],
-        cwd=ROOT, env=environment(), timeout=300)
-    print(proc.stdout[-6000:], proc.stderr[-3000:])
-    assert proc.returncode == 0
-    assert list(recap(proc.stdout)) == ["localhost"], "no node may be contacted"
-    # No task that would contact the cluster ran (a task header followed by a result).
-    for task in ("Read the benchmark nodes", "Read the DaemonSets of every namespace",
-                 "Create the run's namespace and Service", "Delete the run's namespace and everything in it"):
-        assert not re.search(rf"TASK \[bench : {re.escape(task)}\] \**\n(ok|changed|fatal)", proc.stdout), task
-    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    docs = check_rendered(run, ["netlab-agent-1", "netlab-agent-2"])
-    assert [d["kind"] for d in docs].count("Service") == 1, "a cluster's matrix has the Service test"
-
-
-def kube_namespace(run_id: str) -> str:
-    return "netlab-bench-" + run_id.lower()
-
-
-def test_bench_refuses_a_cni_the_lab_does_not_run(canal_run, play, short_bench):
-    proc = play("-e", "cni=cilium", "--tags", "bench", *short_bench)
+def test_bench_refuses_a_cni_the_lab_does_not_run(untouched):
+    proc = untouched["other_cni"]
     assert proc.returncode != 0
     assert "run canal, not cni=cilium" in proc.stdout
 

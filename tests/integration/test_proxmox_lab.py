@@ -143,6 +143,7 @@ def test_locked_template_is_retried(reference):
 
 def test_teardown_leaves_foreign_vms_alone(reference, cluster):
     """The reference lab's teardown."""
+    assert reference["proc"].returncode == 0
     pve = cluster.pve
     pve.add_vm(9104, "netlab-agent-3", status="running", config={"tags": "other"})  # the name, not the tag
     pve.add_vm(9300, "database", status="running", config={"tags": "netlab"})  # the tag, not the name
