@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from fakepve import FakePve
 from fakepve.certs import make_cert
 
+from netlab_twin import lanes
 from netlab_twin.twin import ROOT, Twin
 
 
@@ -77,4 +78,5 @@ def playbook(url: str, cafile: str, twin: Twin, key: tuple[str, str], vms: list,
     cmd = ["ansible-playbook", "site.yml", "-i", "inventories/proxmox", "--tags", tags, "-e", json.dumps(extra),
            *args]
     environ = {**os.environ, "PROXMOX_USER": "root@pam", "PROXMOX_PASSWORD": "secret", **(env or {})}
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False, env=environ)
+    # In a process group of its own, stopped with everything it started if the caller is interrupted.
+    return lanes.run(cmd, cwd=ROOT, timeout=900, env=environ)

@@ -1,11 +1,23 @@
-"""Shared fixtures: command outputs captured on this machine, in tests/data."""
+"""Shared fixtures: command outputs captured on this machine, in tests/data. And SIGTERM as an interruption:
+a test run stopped by SIGTERM (make's, CI's, a timeout's) runs its fixtures' teardowns, as on Ctrl-C, so that
+no lab node, twin guest or podman network of it is left for the next run."""
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).parent / "data"
+
+
+def pytest_configure(config):
+    def interrupt(signum, frame):
+        # Once: a second SIGTERM must not break off the teardowns the first one started.
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from netlab_twin import lanes
+
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "localhost/netlab-bench-test:trixie"
 BENCH_UID = 65532
@@ -32,8 +34,8 @@ def environment() -> dict[str, str]:
 
 
 def make(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["make", "--no-print-directory", *args, f"ANSIBLE_ARGS=-e bench_image_name={IMAGE}"],
-                          cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=900, check=False)
+    proc = lanes.run(["make", "--no-print-directory", *args, f"ANSIBLE_ARGS=-e bench_image_name={IMAGE}"],
+                     cwd=ROOT, env=environment(), timeout=900)
     print(proc.stdout[-5000:], proc.stderr[-3000:])
     return proc
 

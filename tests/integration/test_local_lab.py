@@ -1,25 +1,31 @@
 """site.yml end to end on the local lab: real podman nodes, kernel datapaths and iperf3.
 
-The tests run in file order and share one lab: bad input first (nothing may be
-created), then Cilium, then Canal on the same nodes, reruns, and teardown last.
+One lab for the module, with one history: Cilium (its run, a restart, the Service scale scenario,
+the gate's baseline and rerun, two more profiles), then Canal on the same nodes, reruns, teardown last.
+Each step of that history is a module fixture that asks for the step before it, so a test also runs
+alone (it builds the history up to the step it reads) and the whole file builds it once; the file's
+order is the history's. What needs no lab is elsewhere: test_bad_inputs.py, test_existing_cluster.py.
 Results go to a temporary directory, never to the user's results/.
 """
 
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import kubernetes_validate
 import pytest
 import testinfra
 import yaml
+from datapath_checks import check_datapath
+from render_checks import check_rendered
+
+from netlab_twin import lanes
 
 from ansible_collections.netlab.lab.plugins.module_utils import service_scale
 
@@ -31,6 +37,10 @@ STREAMS = ["host-tcp-1", "cross-node-tcp-1", "cross-node-tcp-4", "same-node-tcp-
 NETPERF = ["host-tcp-rr", "cross-node-tcp-rr", "same-node-udp-rr", "service-tcp-crr"]
 SCENARIOS = STREAMS + NETPERF
 NODES = ["netlab-server-1", "netlab-agent-1", "netlab-agent-2"]
+# The lab network and the label podman_lab puts on its nodes (roles/podman_lab/defaults/main.yml).
+LAB_NETWORK = "netlab"
+# The datapath checks' two nodes, a server and an agent as in molecule's lab_cni scenario.
+CHECKED = ("netlab-server-1", "netlab-agent-1")
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("podman"), reason="the local lab needs root and podman"
@@ -46,11 +56,19 @@ def playbook_cmd(results_dir: Path, *args: str) -> list[str]:
     return ["ansible-playbook", "site.yml", "-e", f"netlab_results_dir={results_dir}", *args]
 
 
+def environment(charts: bool = False, measure: bool = False) -> dict[str, str]:
+    """Charts only for the runs whose charts an assert reads: they cost seconds per report, and most runs'
+    are never looked at. measure: the run's figures are compared by a timing assert; under make test its
+    benchmark task holds the lanes' timing lock, so the other lane pauses meanwhile (netlab_twin.lanes)."""
+    return {**os.environ, "NETLAB_CHARTS": "true" if charts else "false",
+            **({lanes.ROLE_ENV: "measure"} if measure else {})}
+
+
 @pytest.fixture(scope="module")
 def play(results_dir):
-    def run(*args: str) -> subprocess.CompletedProcess:
-        cmd = playbook_cmd(results_dir, *args)
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False)
+    def run(*args: str, charts: bool = False, measure: bool = False) -> subprocess.CompletedProcess:
+        proc = lanes.run(playbook_cmd(results_dir, *args), cwd=ROOT, env=environment(charts, measure),
+                         timeout=1200)
         print(proc.stdout[-6000:], proc.stderr[-3000:])
         return proc
 
@@ -73,6 +91,10 @@ def node(name: str):
     return testinfra.get_host(f"podman://{name}")
 
 
+def podman(*args: str, check: bool = True) -> str:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=120, check=check).stdout
+
+
 def extra(**values) -> list[str]:
     return ["-e", json.dumps(values)]
 
@@ -81,85 +103,59 @@ def entry(**changes) -> dict:
     return {"name": "t", "placement": "cross-node", **changes}
 
 
-# Each bad input, as a user would give it, and the words that must say what is wrong: the role's
-# argument spec answers for types and choices, plugin_utils/plan/inputs.py for every other rule.
-BAD_INPUTS = [
-    (["-e", "cni=foo"], "cni must be canal or cilium (got foo)"),
-    (["-e", "iperf3_bench_duration=5"], "Renamed in 0.6.0 (CHANGELOG.md): iperf3_bench_duration -> bench_duration"),
-    (["-e", "netlab_cluster=rke2"], "the local lab's containers run only the model"),
-    (["-e", "netlab_provider=vmware"], "netlab_provider local, proxmox or existing (got vmware)"),
-    (extra(bench_matrix=[]), "the benchmark matrix is empty"),
-    (["-e", "bench_duration=abc"], "bench_duration"),
-    (["-e", "bench_duration=0"], "bench_duration must be an integer from 1 to 86400, got '0'"),
-    (["-e", "bench_omit=-1"], "bench_omit"),
-    (["-e", "bench_repeats=0"], "bench_repeats must be an integer from 1 to 1000, got '0'"),
-    (["-e", "bench_iperf3_port=99999"], "bench_iperf3_port must be an integer from 1 to 65535, got '99999'"),
-    (["-e", "bench_iperf3_port=0"], "bench_iperf3_port must be an integer from 1 to 65535, got '0'"),
-    (["-e", "bench_udp_bitrate=lots"], "bench_udp_bitrate must be an iperf3 bitrate"),
-    (["-e", "bench_udp_bitrate=0"], "bench_udp_bitrate must be an iperf3 bitrate above zero"),
-    (["-e", "bench_timeout_margin=0"], "bench_timeout_margin must be an integer from 1 to 3600"),
-    (["-e", "bench_run_id=../elsewhere"], "bench_run_id must be empty or a run directory's name"),
-    (["-e", "bench_resume=a/b"], "bench_resume must be empty or a run directory's name"),
-    (["-e", "bench_tolerance=fast"], "bench_tolerance"),
-    (["-e", "bench_tolerance=0"], "bench_tolerance must be a number of percent above 0 and below 100"),
-    (["-e", "bench_tolerance=150"], "bench_tolerance must be a number of percent above 0 and below 100"),
-    (["-e", "bench_baseline=../x"], "bench_baseline must be empty or a run directory's name"),
-    (["-e", "cni_profile=nope"], "no profile 'nope' for canal (known: vxlan)"),
-    (["-e", "cni=cilium", "-e", "cni_profile=mine",
-      *extra(netlab_profiles_extra={"cilium": {"mine": {"settings": {
-          "routing": "native", "kube_proxy_replacement": False, "host_routing": "bpf", "masquerade": "iptables",
-          "mtu": 0}}}})], "BPF host routing needs kube-proxy replacement and BPF masquerade"),
-    (["-e", "bench_transport=carrier-pigeon"], "bench_transport"),
-    (extra(bench_matrix=[entry(placement="moon")]),
-     "value of placement must be one of: host, same-node, cross-node, service, got: moon"),
-    (extra(bench_matrix=[entry(name="Bad Name")]), "matrix entry name 'Bad Name' must match"),
-    (extra(bench_matrix=[entry(), entry()]), "duplicate matrix entry names: t"),
-    (extra(bench_matrix=[entry(streams=1000)]), "t: streams must be an integer from 1 to 128, got 1000"),
-    (extra(bench_matrix=[entry(streams="4")]), "t: streams must be an integer from 1 to 128, got '4'"),
-    (extra(bench_matrix=[entry(protocol="sctp")]),
-     "value of protocol must be one of: tcp, udp, tcp_rr, udp_rr, tcp_crr, got: sctp"),
-    (extra(bench_matrix=[entry(parallel=4)]), "bench_matrix.parallel. Supported parameters include"),
-    (extra(bench_matrix=[entry(protocol="udp", bitrate="fast")]), "t: bitrate 'fast' is not an iperf3 bitrate"),
-    (extra(bench_matrix=[entry(protocol="udp", length=70000)]), "t: length must be an integer from 1 to 65507"),
-    (extra(bench_matrix=[entry(bitrate="1G")]), "t: bitrate and length apply to UDP tests only"),
-    (extra(bench_matrix=[entry(reverse="yes")]), "t: reverse must be true or false"),
-    (extra(bench_matrix=[entry(protocol="tcp_rr", streams=4)]), "t: streams apply to iperf3 tests (tcp, udp)"),
-    (extra(bench_matrix=[entry(size=64)]), "t: size applies to tcp_rr, udp_rr, tcp_crr tests only"),
-    (extra(bench_matrix=[entry(protocol="udp_rr", size=0)]), "t: size must be an integer from 1 to 65507"),
-    (extra(bench_matrix=[entry(protocol="udp", bitrate="0")]), "t: bitrate '0' is not an iperf3 bitrate"),
-    (extra(bench_matrix=["host-tcp-1"]), "Elements value for option 'bench_matrix' is of type str"),
-    (extra(service_scale_counts=[0, 70000]), "[70000] exceed what this lab can hold"),
-    (["-e", "bench_transport=kubernetes", "-e", "bench_pod_image=iperf3:3.18"], "pinned by digest"),
-    (["-e", "bench_transport=kubernetes", *extra(bench_pod_overrides={"status": {}})],
-     "bench_pod_overrides: unknown key(s) ['status']"),
-]
+def latest(results_dir: Path) -> Path | None:
+    """The run results/latest names now (later runs move it)."""
+    link = results_dir / "latest"
+    return link.resolve() if link.exists() else None
+
+
+@dataclass
+class Run:
+    """A playbook run and the run folder it left (results/latest right after it)."""
+
+    proc: subprocess.CompletedProcess
+    dir: Path | None
+    seen: dict = field(default_factory=dict)  # what the nodes showed right after it, before the next step
+
+    @property
+    def summary(self) -> dict:
+        return json.loads((self.dir / "summary.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def refused(results_dir) -> list[subprocess.CompletedProcess]:
-    """Every bad input's playbook run, four at a time: each stops in preflight and touches nothing,
-    so they can run side by side (one after another they took minutes of ansible-playbook start-ups)."""
-    def run(args: list[str]) -> subprocess.CompletedProcess:
-        return subprocess.run(playbook_cmd(results_dir, *args), cwd=ROOT, capture_output=True, text=True,
-                              timeout=600, check=False)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(run, [args for args, _ in BAD_INPUTS]))
+def lab():
+    """The lab's nodes and network, removed when the module ends however it ends: the teardown test removes
+    them through the playbook; this is for a run stopped part-way (SIGTERM, a failed fixture)."""
+    yield
+    for container in podman("ps", "-aq", "--filter", f"label=netlab.lab={LAB_NETWORK}").split():
+        podman("rm", "-f", "-t", "0", container, check=False)
+    podman("network", "rm", "-f", LAB_NETWORK, check=False)
 
 
-@pytest.mark.parametrize("index", range(len(BAD_INPUTS)), ids=[m[:40] for _, m in BAD_INPUTS])
-def test_bad_input_fails_before_anything_is_created(refused, results_dir, index):
-    proc, message = refused[index], BAD_INPUTS[index][1]
-    print(proc.stdout[-3000:], proc.stderr[-2000:])
-    assert proc.returncode != 0
-    assert message in proc.stdout + proc.stderr
-    assert "PLAY [Provision the lab nodes]" not in proc.stdout
-    assert list(results_dir.iterdir()) == []
+def restart_the_nodes() -> None:
+    """Every node restarted, as molecule's lab_cni side effect did: each node's datapath unit must bring the
+    model back. All of them: a podman container restarted alone comes back with a new MAC address, which
+    the others' ARP caches still hold for a while (a real machine keeps its NIC's)."""
+    podman("restart", *NODES)
+    for name in NODES:
+        deadline, state = time.monotonic() + 60, ""
+        while state not in ("running", "degraded") and time.monotonic() < deadline:
+            # Fails at once until systemd's bus is up, then waits for the boot's end.
+            state = node(name).run("systemctl is-system-running --wait").stdout.strip()
+            time.sleep(0.2)
+        assert state in ("running", "degraded"), (name, state)
 
 
-def check_run(proc, results_dir: Path, cni: str, latest_summary) -> dict:
+def check_both_ways(cni: str) -> None:
+    """The datapath checks on both CHECKED nodes, each against the other."""
+    check_datapath(cni, *CHECKED)
+    check_datapath(cni, *reversed(CHECKED))
+
+
+def check_run(run: Run, cni: str) -> dict:
+    proc = run.proc
     assert proc.returncode == 0
-    summary = latest_summary(results_dir)
+    summary = run.summary
     assert summary["cni"] == cni and summary["provider"] == "local" and summary["complete"]
     assert [r["scenario"] for r in summary["results"]] == SCENARIOS
     for result in summary["results"]:
@@ -178,17 +174,16 @@ def check_run(proc, results_dir: Path, cni: str, latest_summary) -> dict:
     assert by_name["cross-node-tcp-rr"]["host_ratio"] > 0 and by_name["cross-node-tcp-1"]["host_ratio"] > 0
     udp = next(r for r in summary["results"] if r["scenario"] == "cross-node-udp")
     assert udp["lost_percent"] is not None and udp["jitter_ms"] is not None
-    report = (results_dir / "latest" / "report.md").read_text()
+    report = (run.dir / "report.md").read_text()
     assert "## Path of each test" in report and "## Latency and transaction rate (netperf)" in report
     assert "## Node CPU during each test" in report
     # The run's Service is gone from the model when the run ends.
-    for name in ("netlab-agent-1", "netlab-agent-2"):
-        assert node(name).run("ls /var/lib/netlab/services").stdout.strip() == ""
-    raw = sorted((results_dir / "latest" / "raw").glob("*.json"))
+    assert run.seen["services"] == {"netlab-agent-1": "", "netlab-agent-2": ""}
+    raw = sorted((run.dir / "raw").glob("*.json"))
     assert len(raw) == len(SCENARIOS)
     for chart in ("throughput.png", "throughput.svg", "latency.png", "latency.svg"):
-        assert (results_dir / "latest" / chart).stat().st_size > 0
-    meta = json.loads((results_dir / "latest" / "run.json").read_text())
+        assert (run.dir / chart).stat().st_size > 0
+    meta = json.loads((run.dir / "run.json").read_text())
     kernel = os.uname().release
     assert [n["kernel"] for n in meta["environment"]["nodes"]] == [kernel, kernel]
     assert all(n["vcpus"] >= 1 and n["memtotal_mb"] > 0 for n in meta["environment"]["nodes"])
@@ -208,8 +203,22 @@ def check_run(proc, results_dir: Path, cni: str, latest_summary) -> dict:
     return summary
 
 
-def test_cilium_run(play, results_dir, bench, latest_summary):
-    summary = check_run(play("-e", "cni=cilium", *bench), results_dir, "cilium", latest_summary)
+def full_run(play, results_dir: Path, cni: str, bench: list[str]) -> Run:
+    """site.yml for one CNI (charts drawn: check_run and the comparison's asserts read them), and the
+    benchmark nodes' Service folders right after it."""
+    proc = play("-e", f"cni={cni}", *bench, charts=True)
+    services = {name: node(name).run("ls /var/lib/netlab/services").stdout.strip()
+                for name in ("netlab-agent-1", "netlab-agent-2")}
+    return Run(proc, latest(results_dir), {"services": services})
+
+
+@pytest.fixture(scope="module")
+def cilium_run(lab, play, results_dir, bench) -> Run:
+    return full_run(play, results_dir, "cilium", bench)
+
+
+def test_cilium_run(cilium_run):
+    summary = check_run(cilium_run, "cilium")
     assert summary["datapath"].startswith("native routing with BPF host routing")
     carried = {r["scenario"]: r["proof"]["mechanisms"] for r in summary["results"]}
     assert "BPF socket LB: Service address translated at connect()" in carried["service-tcp-1"]
@@ -224,6 +233,13 @@ def test_cilium_run(play, results_dir, bench, latest_summary):
     assert "198.19.1.0/24 via 198.18.0.11 dev eth0" in routes
     assert "198.19.2.10 dev lxcpod0" in routes
     assert "198.19.2.10/32" in agent.check_output("ip -n pod0 -4 addr show dev eth0")
+    # What lab_cni leaves on the nodes (molecule's lab_cni checks, on this lab).
+    check_both_ways("cilium")
+
+
+def test_cilium_datapath_comes_back_after_a_node_restart(cilium_run):
+    restart_the_nodes()
+    check_both_ways("cilium")
 
 
 SCALE = ["-e", '{"service_scale_counts": [0, 50, 500]}', "-e", "service_scale_connections=100"]
@@ -268,7 +284,10 @@ def check_scale(proc: subprocess.CompletedProcess, results_dir: Path, cni: str, 
     return run
 
 
-def test_service_scale_cilium_uses_the_socket_lb_map(play, results_dir):
+@pytest.fixture(scope="module")
+def cilium_scale(cilium_run, play) -> Run:
+    """The Service scale scenario on Cilium (charts drawn: check_scale reads them), with a benchmark Service
+    and an interrupted run's leftovers in the socket LB's maps; what the maps and counters showed after it."""
     client = node("netlab-agent-1")
     # A benchmark Service (top bit of its id set) stays; an interrupted run's entries go first.
     client.check_output("netlab-datapath service-add scale-neighbour 198.18.128.10 5201 tcp 198.19.3.10:5201")
@@ -281,13 +300,20 @@ def test_service_scale_cilium_uses_the_socket_lb_map(play, results_dir):
                         f"value hex {value.hex(' ')}")
     translated = sockets_translated(client)
     try:
-        check_scale(play("-e", "cni=cilium", "--tags", "scale", *SCALE), results_dir, "cilium", "bpf-socket-lb")
-        # connect() through the socket hook: the timed and warm-up connections to the Services of
-        # 50 and 500 (100 + 20 each), and each added Service's first answer.
-        assert sockets_translated(client) - translated >= 2 * 120 + 3
-        assert len(json.loads(client.check_output("bpftool -j map dump pinned /sys/fs/bpf/netlab_services"))) == 1
+        proc = play("-e", "cni=cilium", "--tags", "scale", *SCALE, charts=True)
+        seen = {"translated": sockets_translated(client) - translated,
+                "services": json.loads(client.check_output("bpftool -j map dump pinned /sys/fs/bpf/netlab_services"))}
     finally:
         client.check_output("netlab-datapath service-del scale-neighbour")
+    return Run(proc, None, seen)
+
+
+def test_service_scale_cilium_uses_the_socket_lb_map(cilium_scale, results_dir):
+    check_scale(cilium_scale.proc, results_dir, "cilium", "bpf-socket-lb")
+    # connect() through the socket hook: the timed and warm-up connections to the Services of
+    # 50 and 500 (100 + 20 each), and each added Service's first answer.
+    assert cilium_scale.seen["translated"] >= 2 * 120 + 3
+    assert len(cilium_scale.seen["services"]) == 1
 
 
 # Each Cilium profile's model carries the tests by its own mechanisms (two of them here: between them
@@ -316,26 +342,54 @@ GATE = ["-e", "bench_duration=2", "-e", "bench_omit=0", "-e", "bench_repeats=2",
         "-e", "bench_tolerance=25"]
 
 
-def test_the_gate_passes_a_rerun_of_its_baseline(play, results_dir):
+@pytest.fixture(scope="module")
+def gate_baseline(cilium_scale, play, results_dir) -> tuple[Run, Run]:
+    """The gate's test run twice on the Cilium reference, the second gated against the first; measured
+    while the other test lane pauses, as the gate's 25 % are a timing assert."""
     udp = extra(bench_matrix=PROFILE_MATRIX[-1:])
-    assert play("-e", "cni=cilium", "--tags", "bench", *GATE, *udp).returncode == 0
-    baseline = (results_dir / "latest").resolve().name
-    proc = play("-e", "cni=cilium", "--tags", "bench", *GATE, *udp, "-e", f"bench_baseline={baseline}")
-    assert proc.returncode == 0
-    verdict = json.loads((results_dir / "latest" / "gate.json").read_text())
+    first = Run(play("-e", "cni=cilium", "--tags", "bench", *GATE, *udp, measure=True), latest(results_dir))
+    baseline = first.dir.name if first.dir else ""
+    rerun = Run(play("-e", "cni=cilium", "--tags", "bench", *GATE, *udp, "-e", f"bench_baseline={baseline}",
+                     measure=True), latest(results_dir))
+    return first, rerun
+
+
+def test_the_gate_passes_a_rerun_of_its_baseline(gate_baseline):
+    first, rerun = gate_baseline
+    assert first.proc.returncode == 0
+    baseline = first.dir.name
+    assert rerun.proc.returncode == 0
+    verdict = json.loads((rerun.dir / "gate.json").read_text())
     assert verdict["passed"] and verdict["baseline"] == baseline and verdict["failed"] == []
-    assert "PASSED" in proc.stdout
+    assert "PASSED" in rerun.proc.stdout
+
+
+@pytest.fixture(scope="module")
+def profile_runs(gate_baseline, play, results_dir, short_bench) -> dict[str, Run]:
+    """Each profile of PROFILES built and benchmarked in turn, with what its nodes showed right after."""
+    runs = {}
+    for profile in PROFILES:
+        if profile == "tunnel":
+            # The reference's run that passed the gate is the baseline the tunnel profile is held against;
+            # measured while the other lane pauses (the gate and the CRR ratio are timing asserts).
+            baseline = next(results_dir.glob("*-cilium-native-bpf/gate.json")).parent.name
+            proc = play("-e", "cni=cilium", "-e", f"cni_profile={profile}", "--tags", "cluster,bench",
+                        "-e", f"bench_baseline={baseline}", *GATE, *extra(bench_matrix=PROFILE_MATRIX + CRR_PAIR),
+                        measure=True)
+            seen = {"pod0": node("netlab-agent-1").check_output("ip -n pod0 link show eth0")}
+        else:
+            proc = play("-e", "cni=cilium", "-e", f"cni_profile={profile}", "--tags", "cluster,bench", *short_bench,
+                        *extra(bench_matrix=PROFILE_MATRIX))
+            # The lab runs this profile: a run that names another is refused before it starts.
+            seen = {"refused": play("-e", "cni=cilium", "-e", "cni_profile=tunnel", "--tags", "bench", *short_bench)}
+        runs[profile] = Run(proc, latest(results_dir), seen)
+    return runs
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_a_cilium_profile_runs_its_own_mechanisms(play, results_dir, short_bench, latest_summary, profile):
-    # The reference's run that passed the gate is the baseline the tunnel profile is held against.
-    baseline = next(results_dir.glob("*-cilium-native-bpf/gate.json")).parent.name
-    gated = ["-e", f"bench_baseline={baseline}", *GATE] if profile == "tunnel" else short_bench
-    matrix = PROFILE_MATRIX + CRR_PAIR if profile == "tunnel" else PROFILE_MATRIX
-    proc = play("-e", "cni=cilium", "-e", f"cni_profile={profile}", "--tags", "cluster,bench", *gated,
-                *extra(bench_matrix=matrix))
-    summary = latest_summary(results_dir)
+def test_a_cilium_profile_runs_its_own_mechanisms(profile_runs, profile):
+    run = profile_runs[profile]
+    proc, summary = run.proc, run.summary
     assert summary["run_id"].endswith(f"-cilium-{profile}") and summary["profile"] == profile
     assert summary["complete"] and summary["datapath"].startswith(PROFILES[profile][0])
     settings = summary["profile_settings"]
@@ -349,22 +403,27 @@ def test_a_cilium_profile_runs_its_own_mechanisms(play, results_dir, short_bench
         # Made worse on purpose against the reference: the gate fails the playbook and says what fell.
         assert proc.returncode != 0 and "Regression gate FAILED" in proc.stdout
         assert re.search(r"cross-node-udp: [\d.]+ Gbit/s vs [\d.]+ baseline, -\d+\.\d % \(limit -25 %\)", proc.stdout)
-        verdict = json.loads((results_dir / "latest" / "gate.json").read_text())
+        verdict = json.loads((run.dir / "gate.json").read_text())
         assert verdict["failed"] == ["cross-node-udp"] and not verdict["passed"]
-        assert "mtu 1450" in node("netlab-agent-1").check_output("ip -n pod0 link show eth0")
+        assert "mtu 1450" in run.seen["pod0"]
         crr = {r["scenario"]: r["values"] for r in summary["results"] if r["protocol"] == "tcp_crr"}
         assert sorted(crr) == ["cross-node-tcp-crr", "service-tcp-crr"]
         assert all(len(rates) == 2 and min(rates) > max(rates) / 3 for rates in crr.values()), crr
     else:
         assert proc.returncode == 0
-        # The lab runs this profile: a run that names another is refused before it starts.
-        refused = play("-e", "cni=cilium", "-e", "cni_profile=tunnel", "--tags", "bench", *short_bench)
+        refused = run.seen["refused"]
         assert refused.returncode != 0 and "built with profile native-legacy, not tunnel" in refused.stdout
 
 
-def test_canal_run_replaces_the_datapath(play, results_dir, bench, latest_summary):
-    proc = play("-e", "cni=canal", *bench)
-    summary = check_run(proc, results_dir, "canal", latest_summary)
+@pytest.fixture(scope="module")
+def canal_run(profile_runs, play, results_dir, bench) -> Run:
+    """site.yml with Canal on the lab the Cilium runs left: the datapath replaced, the four-run comparison."""
+    return full_run(play, results_dir, "canal", bench)
+
+
+def test_canal_run_replaces_the_datapath(canal_run, results_dir):
+    proc = canal_run.proc
+    summary = check_run(canal_run, "canal")
     assert summary["datapath"].startswith("pods on Calico veths")
     carried = {r["scenario"]: r["proof"]["mechanisms"] for r in summary["results"]}
     assert "kube-proxy iptables: KUBE-SVC/KUBE-SEP DNAT" in carried["service-tcp-1"]
@@ -381,6 +440,8 @@ def test_canal_run_replaces_the_datapath(play, results_dir, bench, latest_summar
     assert "from_netdev" not in agent.check_output("tc filter show dev eth0 ingress")
     assert agent.run("ls /sys/fs/bpf/netlab").rc != 0
     assert "mtu 1450" in agent.check_output("ip -n pod1 link show eth0")
+    # What lab_cni leaves on the nodes (molecule's lab_cni checks, on this lab).
+    check_both_ways("canal")
 
     # The report stage compares the newest run of each CNI and profile, one column per run, Canal first
     # and the Cilium profiles in the step chain's order (native-bpf's newest is the gate's UDP rerun).
@@ -411,23 +472,47 @@ def test_canal_run_replaces_the_datapath(play, results_dir, bench, latest_summar
         assert (results_dir / "history" / name).stat().st_size > 0
 
 
-def test_service_scale_canal_uses_an_iptables_chain(play, results_dir):
+def test_service_scale_canal_uses_an_iptables_chain(canal_run, cilium_scale, play, results_dir):
     # Leftovers of an interrupted run are removed before measuring.
     client = node("netlab-agent-1")
     client.check_output("iptables -t nat -N NETLAB-SVC-9 && nft add table ip netlab-services-guard")
-    check_scale(play("-e", "cni=canal", "--tags", "scale", *SCALE), results_dir, "canal", "iptables")
+    check_scale(play("-e", "cni=canal", "--tags", "scale", *SCALE, charts=True), results_dir, "canal", "iptables")
     both = (results_dir / "comparisons" / "service-scale" / "scale.csv").read_text()
     assert ",canal,iptables,500," in both and ",cilium,bpf-socket-lb,500," in both
 
 
-def test_service_scale_refuses_more_services_than_the_node_holds(play, results_dir):
+IMAGE = "netlab/iperf3@sha256:" + "e" * 64
+
+
+@pytest.fixture(scope="module")
+def untouched(canal_run, play, results_dir, short_bench, tmp_path_factory) -> dict:
+    """Three runs that change nothing on the lab, side by side: a Service scale run the nodes cannot hold,
+    the Kubernetes transport's render (into a results folder of its own), and a benchmark of a CNI the lab
+    does not run; and the results folder before and after them."""
+    rendered = tmp_path_factory.mktemp("rendered")
     runs = set(results_dir.iterdir())
-    proc = play("-e", "cni=canal", "--tags", "scale", "-e", "service_scale_kernel_kib_per_service=1000000")
+    calls = {
+        "scale": ("-e", "cni=canal", "--tags", "scale", "-e", "service_scale_kernel_kib_per_service=1000000"),
+        "render": ("-e", f"netlab_results_dir={rendered}", "-e", "cni=canal", "--tags", "bench",
+                   "-e", "bench_transport=kubernetes", "-e", "bench_render_only=true", "-e", f"bench_pod_image={IMAGE}",
+                   "-e", '{"bench_pod_overrides": {"spec": {"imagePullSecrets": [{"name": "reg"}]}}}'),
+        "other_cni": ("-e", "cni=cilium", "--tags", "bench", *short_bench),
+    }
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        procs = dict(zip(calls, pool.map(lambda args: play(*args), calls.values()), strict=True))
+    return {**procs, "runs": runs, "runs_after": set(results_dir.iterdir()), "rendered": rendered}
+
+
+def test_service_scale_refuses_more_services_than_the_node_holds(untouched):
+    proc = untouched["scale"]
     assert proc.returncode != 0 and "of kernel memory, more than a quarter" in proc.stdout
-    assert set(results_dir.iterdir()) == runs
+    assert untouched["runs_after"] == untouched["runs"]
 
 
-def test_rerun_changes_nothing_outside_the_benchmark(play, recap):
+def test_rerun_changes_nothing_outside_the_benchmark(canal_run, play, recap):
+    """After a restart of the nodes too: their datapath units brought the model back as the role left it."""
+    restart_the_nodes()
+    check_both_ways("canal")
     proc = play("-e", "cni=canal", "--tags", "provision,cluster")
     assert proc.returncode == 0
     counts = recap(proc.stdout)
@@ -435,22 +520,9 @@ def test_rerun_changes_nothing_outside_the_benchmark(play, recap):
     assert {host: c["changed"] for host, c in counts.items()} == dict.fromkeys(counts, 0)
 
 
-def test_bench_tag_writes_a_new_run_and_keeps_the_old(play, results_dir, bench):
-    before = (results_dir / "latest").resolve()
-    old_files = {p: p.read_bytes() for p in before.rglob("*") if p.is_file()}
-    proc = play("-e", "cni=canal", "--tags", "bench", *bench)
-    assert proc.returncode == 0
-    assert "PLAY [Provision the lab nodes]" in proc.stdout  # the nodes are only looked up
-    assert "Start one systemd container per node" not in proc.stdout
-    after = (results_dir / "latest").resolve()
-    assert after != before and (after / "summary.json").exists()
-    assert {p: p.read_bytes() for p in before.rglob("*") if p.is_file()} == old_files
-    assert len(list(results_dir.glob("*-canal-vxlan"))) == 2
-
-
-def test_a_run_that_fails_later_says_why(play, results_dir, short_bench):
+def test_a_run_that_fails_later_says_why(canal_run, play, results_dir, short_bench):
     """The server's pod is gone once the run has its folder: the run stops, and the folder says why."""
-    known = set(results_dir.iterdir())
+    known, previous = set(results_dir.iterdir()), latest(results_dir)
     server = node("netlab-agent-2")
     server.check_output("ip netns delete pod0")
     try:
@@ -464,128 +536,100 @@ def test_a_run_that_fails_later_says_why(play, results_dir, short_bench):
     assert reason.startswith("Start the run's servers:"), reason
     assert (run / "run.json").exists() and f"kept in {run}/failed.txt" in proc.stdout
     shutil.rmtree(run)
+    # results/latest had moved to it: back to the run before, as if it had never been.
+    (results_dir / "latest").unlink()
+    (results_dir / "latest").symlink_to(previous.name)
 
 
-def test_interrupted_run_is_kept_and_resumed(play, results_dir, bench):
+@dataclass
+class Interrupted:
+    """A `--tags bench` run killed part-way, then reported and resumed; what each step showed."""
+
+    before: Path  # the lab's run before it (Canal's full run)
+    old_files: dict[Path, bytes]  # that run's files before it
+    out: str  # the killed playbook's output
+    run: Path | None
+    after: Path | None  # results/latest right after the kill
+    canal_runs: int  # runs of the lab's CNI and profile right after the kill
+    kept: dict[str, bytes]  # the raw files it had written
+    report: subprocess.CompletedProcess
+    reported: dict  # its summary.json after the report
+    resumed: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(canal_run, play, results_dir, bench, tmp_path_factory) -> Interrupted:
+    before = canal_run.dir
+    old_files = {p: p.read_bytes() for p in before.rglob("*") if p.is_file()}
     known = set(results_dir.iterdir())
+    log = tmp_path_factory.mktemp("interrupted") / "bench.out"
     cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", *bench, "-e", "bench_repeats=2")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.monotonic() + 300
-    run = None
-    while time.monotonic() < deadline:
-        new = [p for p in set(results_dir.iterdir()) - known if not p.is_symlink()]
-        run = new[0] if new else None
-        if run and len(list((run / "raw").glob("[!.]*.json"))) >= 3:
-            break
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)  # as a lost terminal or an OOM kill would
-    proc.wait()
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=environment(), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            run = None
+            while time.monotonic() < deadline:
+                new = [p for p in set(results_dir.iterdir()) - known if not p.is_symlink()]
+                run = new[0] if new else None
+                if run and len(list((run / "raw").glob("[!.]*.json"))) >= 3:
+                    break
+                time.sleep(0.2)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)  # as a lost terminal or an OOM kill would
+            proc.wait()
+    kept = {p.name: p.read_bytes() for p in (run / "raw").glob("[!.]*.json")} if run else {}
+    after, canal_runs = latest(results_dir), len(list(results_dir.glob("*-canal-vxlan")))
+    report = play("--tags", "report", "-e", f"run={run.name}") if run else None
+    reported = json.loads((run / "summary.json").read_text()) if run and report.returncode == 0 else {}
+    resumed = play("-e", "cni=canal", "--tags", "bench", "-e", f"bench_resume={run.name}") if run else None
+    return Interrupted(before, old_files, log.read_text(), run, after, canal_runs, kept, report, reported, resumed)
+
+
+def test_bench_tag_writes_a_new_run_and_keeps_the_old(interrupted_run):
+    """The interrupted run's first playbook: a `--tags bench` of the lab's CNI, a new run beside the old."""
+    got = interrupted_run
+    assert "PLAY [Provision the lab nodes]" in got.out  # the nodes are only looked up
+    assert "Start one systemd container per node" not in got.out
+    assert got.after is not None and got.after != got.before and got.after == got.run
+    assert (got.after / "summary.json").exists()
+    assert {p: p.read_bytes() for p in got.before.rglob("*") if p.is_file()} == got.old_files
+    assert got.canal_runs == 2
+
+
+def test_interrupted_run_is_kept_and_resumed(interrupted_run):
+    got = interrupted_run
+    run, kept = got.run, got.kept
     assert run is not None
-    kept = {p.name: p.read_bytes() for p in (run / "raw").glob("[!.]*.json")}
     total = 2 * len(SCENARIOS)
     assert 3 <= len(kept) < total
 
-    report = play("--tags", "report", "-e", f"run={run.name}")
-    assert report.returncode == 0 and "INCOMPLETE" in report.stdout
-    summary = json.loads((run / "summary.json").read_text())
-    assert not summary["complete"] and len(summary["missing_tests"]) == total - len(kept)
+    assert got.report.returncode == 0 and "INCOMPLETE" in got.report.stdout
+    assert not got.reported["complete"] and len(got.reported["missing_tests"]) == total - len(kept)
 
-    resumed = play("-e", "cni=canal", "--tags", "bench", "-e", f"bench_resume={run.name}")
-    assert resumed.returncode == 0
+    assert got.resumed.returncode == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["complete"] and all(r["repeats"] == 2 for r in summary["results"])
     assert {name: (run / "raw" / name).read_bytes() for name in kept} == kept
     assert len(list((run / "raw").glob("[!.]*.json"))) == total
 
 
-def check_rendered(run: Path, nodes: list[str]) -> list[dict]:
-    """manifests.yaml valid for Kubernetes 1.33 (strict), k8s_calls.yaml naming every call, nothing else."""
-    assert not (run / "run.json").exists() and not list((run / "raw").iterdir())
-    docs = list(yaml.safe_load_all((run / "manifests.yaml").read_text()))
-    for doc in docs:
-        kubernetes_validate.validate(doc, "1.33", strict=True)
-        assert "readinessProbe" not in json.dumps(doc), "finding 9: nothing connects to the iperf3 port"
-    pinned = {d["metadata"]["name"]: d["spec"]["nodeName"] for d in docs if d["kind"] == "Pod"}
-    assert pinned["iperf3-client"] == nodes[0] and pinned["iperf3-server-cross"] == nodes[1]
-    assert docs[0]["kind"] == "Namespace" and docs[0]["metadata"]["name"] == kube_namespace(run.name)
-    calls = yaml.safe_load((run / "k8s_calls.yaml").read_text())["calls"]
-    assert calls["create_namespace"]["definition"] + calls["create_pods"]["definition"] == docs
-    assert calls["create_pods"]["wait_condition"] == {"type": "Ready", "status": "True"}
-    assert calls["delete_namespace"]["wait"] is True
-    assert calls["delete_namespace"]["name"] == docs[0]["metadata"]["name"]
-    assert {c["node"]: pinned[c["pod"]] for c in calls["cpu_info"]} == {n: n for n in nodes}
-    for test in calls["tests"]:
-        # Between two readings of the client node's /proc/stat, the server pod's read by its own exec.
-        command = shlex.join(shlex.split(test["args"]["command"])[4:])
-        assert re.match(rf"timeout {test['in_pod_timeout']} (iperf3 --client |netperf -P 0 -H )", command), command
-        assert test["cpu_args"]["pod"].startswith("iperf3-server-")
-        assert test["task_timeout"] > test["in_pod_timeout"]
-        assert test["retries"] * test["delay"] >= 1
-    return docs
-
-
-def test_kubernetes_transport_renders_valid_pinned_manifests(play, results_dir):
+def test_kubernetes_transport_renders_valid_pinned_manifests(untouched):
     """The cluster transport up to the first kubernetes.core call, on the lab's nodes; nothing is applied."""
-    image = "netlab/iperf3@sha256:" + "e" * 64
-    runs = set(results_dir.iterdir())
-    proc = play("-e", "cni=canal", "--tags", "bench", "-e", "bench_transport=kubernetes",
-                "-e", "bench_render_only=true", "-e", f"bench_pod_image={image}",
-                "-e", '{"bench_pod_overrides": {"spec": {"imagePullSecrets": [{"name": "reg"}]}}}')
+    proc = untouched["render"]
     assert proc.returncode == 0
-    (run,) = set(results_dir.iterdir()) - runs
+    (run,) = untouched["rendered"].iterdir()
     assert "Create the run's namespace" not in proc.stdout
     docs = check_rendered(run, ["netlab-agent-1", "netlab-agent-2"])
     assert all(d["spec"]["imagePullSecrets"] == [{"name": "reg"}] for d in docs if d["kind"] == "Pod")
-    assert {d["spec"]["containers"][0]["image"] for d in docs if d["kind"] == "Pod"} == {image}
-    shutil.rmtree(run)
+    assert {d["spec"]["containers"][0]["image"] for d in docs if d["kind"] == "Pod"} == {IMAGE}
 
 
-def test_existing_cluster_inventory_passes_the_syntax_check():
-    proc = subprocess.run(["ansible-playbook", "site.yml", "-i", "inventories/existing", "--syntax-check"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def test_existing_cluster_renders_with_only_a_kubeconfig_and_two_node_names(tmp_path, recap):
-    """inventories/existing, given a kubeconfig path and the local lab's node names: no cluster, no node contacted."""
-    proc = subprocess.run(
-        ["ansible-playbook", "site.yml", "-i", "inventories/existing", "--tags", "bench",
-         "-e", f"netlab_results_dir={tmp_path}", "-e", "bench_render_only=true",
-         "-e", f"bench_kubeconfig={tmp_path}/absent-kubeconfig",
-         "-e", '{"bench_nodes": ["netlab-agent-1", "netlab-agent-2"]}'],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
-    print(proc.stdout[-6000:], proc.stderr[-3000:])
-    assert proc.returncode == 0
-    assert list(recap(proc.stdout)) == ["localhost"], "no node may be contacted"
-    # No task that would contact the cluster ran (a task header followed by a result).
-    for task in ("Read the benchmark nodes", "Read the DaemonSets of every namespace",
-                 "Create the run's namespace and Service", "Delete the run's namespace and everything in it"):
-        assert not re.search(rf"TASK \[bench : {re.escape(task)}\] \**\n(ok|changed|fatal)", proc.stdout), task
-    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    docs = check_rendered(run, ["netlab-agent-1", "netlab-agent-2"])
-    assert [d["kind"] for d in docs].count("Service") == 1, "a cluster's matrix has the Service test"
-
-
-def kube_namespace(run_id: str) -> str:
-    return "netlab-bench-" + run_id.lower()
-
-
-def test_bench_refuses_a_cni_the_lab_does_not_run(play, short_bench):
-    proc = play("-e", "cni=cilium", "--tags", "bench", *short_bench)
+def test_bench_refuses_a_cni_the_lab_does_not_run(untouched):
+    proc = untouched["other_cni"]
     assert proc.returncode != 0
     assert "run canal, not cni=cilium" in proc.stdout
-
-
-def test_report_tag_rebuilds_from_raw_files(play, results_dir):
-    run = (results_dir / "latest").resolve()
-    expected = json.loads((run / "summary.json").read_text())
-    for name in ("summary.json", "summary.csv", "report.md"):
-        (run / name).unlink()
-    proc = play("--tags", "report")
-    assert proc.returncode == 0
-    assert json.loads((run / "summary.json").read_text()) == expected
-    assert (run / "summary.csv").exists() and (run / "report.md").exists()
 
 
 # A user's own playbook, outside the repository, with only the role's documented inputs.
@@ -602,9 +646,10 @@ USER_PLAYBOOK = """
 """
 
 
-def test_the_built_collection_runs_in_a_users_playbook(tmp_path):
-    built = subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(tmp_path)], cwd=ROOT,
-                           capture_output=True, text=True, timeout=300, check=True)
+def test_the_built_collection_runs_in_a_users_playbook(canal_run, tmp_path):
+    built = lanes.run(["ansible-galaxy", "collection", "build", "--output-path", str(tmp_path)], cwd=ROOT,
+                      timeout=300)
+    assert built.returncode == 0, built.stderr
     (tarball,) = tmp_path.glob("netlab-lab-*.tar.gz")
     outside = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     outside["ANSIBLE_COLLECTIONS_PATH"] = str(tmp_path / "collections")
@@ -614,8 +659,8 @@ def test_the_built_collection_runs_in_a_users_playbook(tmp_path):
     inputs = {"bench_nodes": ["netlab-agent-1", "netlab-agent-2"], "bench_cni": "canal",
               "bench_duration": 1, "bench_omit": 0, "bench_repeats": 1,
               "bench_matrix": [{"name": "cross-node-tcp-1", "placement": "cross-node"}]}
-    proc = subprocess.run(["ansible-playbook", "bench.yml", "-e", json.dumps(inputs)], cwd=tmp_path, env=outside,
-                          capture_output=True, text=True, timeout=600, check=False)
+    proc = lanes.run(["ansible-playbook", "bench.yml", "-e", json.dumps(inputs)], cwd=tmp_path, env=outside,
+                     timeout=600)
     print(built.stdout, proc.stdout[-6000:], proc.stderr[-3000:])
     assert proc.returncode == 0
     # Beside the playbook: the role's own default.
@@ -624,7 +669,7 @@ def test_the_built_collection_runs_in_a_users_playbook(tmp_path):
     assert json.loads((run / "run.json").read_text())["cni"] == "canal"
 
 
-def test_a_node_killed_with_its_conmon_is_named_then_started_anew(play):
+def test_a_node_killed_with_its_conmon_is_named_then_started_anew(canal_run, play):
     """podman 4 keeps a node whose conmon and init were killed together recorded as running (a host
     that ends the lab's processes leaves it so): the lab's check names it, provisioning starts it anew."""
     inspect = ["podman", "container", "inspect", "netlab-agent-2", "--format", "{{.State.Pid}}"]
@@ -645,16 +690,48 @@ def test_a_node_killed_with_its_conmon_is_named_then_started_anew(play):
     assert node("netlab-agent-2").run("systemctl is-system-running --wait").stdout.strip() in ("running", "degraded")
 
 
-def test_teardown_removes_the_lab_and_keeps_results(play, results_dir):
+@dataclass
+class TornDown:
+    """The lab removed through the playbook, then what still runs without it."""
+
+    runs: list[str]  # the results folder before
+    teardown: subprocess.CompletedProcess
+    left: list[str]  # podman's containers after it
+    runs_after: list[str]
+    bench: subprocess.CompletedProcess
+    expected: dict  # results/latest's summary.json, before its summary and report files were deleted
+    run: Path
+    report: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="module")
+def torn_down(canal_run, play, results_dir) -> TornDown:
     runs = sorted(p.name for p in results_dir.iterdir())
-    proc = play("--tags", "teardown")
-    assert proc.returncode == 0
-    names = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
-                           check=True).stdout.split()
-    assert not set(NODES) & set(names)
-    assert sorted(p.name for p in results_dir.iterdir()) == runs
-    proc = play("--tags", "bench")
-    assert proc.returncode != 0 and "are not running" in proc.stdout
+    teardown = play("--tags", "teardown")
+    left = podman("ps", "-a", "--format", "{{.Names}}").split()
+    runs_after = sorted(p.name for p in results_dir.iterdir())
+    bench = play("--tags", "bench")
+    # The last report rebuilds the newest run's summary and report from its raw files alone.
+    run = latest(results_dir)
+    expected = json.loads((run / "summary.json").read_text())
+    for name in ("summary.json", "summary.csv", "report.md"):
+        (run / name).unlink()
+    report = play("--tags", "report")
+    return TornDown(runs, teardown, left, runs_after, bench, expected, run, report)
+
+
+def test_teardown_removes_the_lab_and_keeps_results(torn_down):
+    got = torn_down
+    assert got.teardown.returncode == 0
+    assert not set(NODES) & set(got.left)
+    assert got.runs_after == got.runs
+    assert got.bench.returncode != 0 and "are not running" in got.bench.stdout
     # The reports and the comparison need only the results.
-    proc = play("--tags", "report")
-    assert proc.returncode == 0 and "CNI COMPARISON" in proc.stdout
+    assert got.report.returncode == 0 and "CNI COMPARISON" in got.report.stdout
+
+
+def test_report_tag_rebuilds_from_raw_files(torn_down):
+    got = torn_down
+    assert got.report.returncode == 0
+    assert json.loads((got.run / "summary.json").read_text()) == got.expected
+    assert (got.run / "summary.csv").exists() and (got.run / "report.md").exists()

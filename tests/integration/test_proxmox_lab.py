@@ -1,39 +1,82 @@
 """site.yml against fakepve: the real community.proxmox modules and proxmoxer over verified TLS.
 
-The Proxmox twin (netlab_twin) boots a real node container for every lab VM fakepve starts.
+The Proxmox twin (netlab_twin) boots a real node container for every lab VM fakepve starts. One fake
+cluster and one twin serve the module; each test (or the fixture it reads) first puts the cluster back to
+the template alone, with its own request log (clean). Tests that only read what one provision did share it.
 """
 
 import re
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fakepve_lab import LAB, SUBNET, TEMPLATE_VMID
 
-from netlab_twin import Twin, playbook
+from netlab_twin import Twin, playbook, serve
 
 WRITES = ("POST", "PUT", "DELETE")
 
 
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, key):
+    tmp = tmp_path_factory.mktemp("proxmox-lab")
+    with serve(tmp) as (pve, cafile), Twin(pve, subnet=SUBNET) as twin:
+        twin.add_template(agent=True)
+
+        # fakepve 0.5.0 accepts a QEMU disk resize without applying it, so only one test asks for one.
+        def play(*args: str, vms=None, env=None, tags="provision", disk_size="", known_hosts="",
+                 ) -> subprocess.CompletedProcess:
+            proc = playbook(pve.url, cafile, twin, key, LAB if vms is None else vms, tags, disk_size, args, env,
+                            known_hosts or str(tmp / "known_hosts"))
+            print(proc.stdout[-8000:], proc.stderr[-3000:])
+            return proc
+
+        play.pve, play.twin = pve, twin
+        yield play
+        assert twin.errors == []
+
+
+def clean(cluster) -> None:
+    """The template alone, as a new cluster: other VMs and their disks gone (the twin removes their nodes),
+    the settings a test changes back to fakepve's, an empty request and task log."""
+    pve, twin = cluster.pve, cluster.twin
+    gone = {vm.vmid for vm in pve.vms if vm.vmid != TEMPLATE_VMID}
+    pve.vms[:] = [vm for vm in pve.vms if vm.vmid == TEMPLATE_VMID]
+    for store in pve.storages.values():
+        if store.get("type") == "lvmthin":
+            store.pop("avail", None)  # fakepve's own: as much as asked
+        volumes = store.get("volumes") or {}
+        for name in [name for name, volume in volumes.items() if volume.get("vmid") in gone]:
+            del volumes[name]
+    pve.vm(TEMPLATE_VMID).lock = None
+    pve.time_scale = 0
+    pve.slow_network(0)
+    pve.apitokens.clear()
+    pve.failures.clear()
+    twin.start_secs = 0
+    deadline = time.monotonic() + 30
+    while twin.containers():
+        assert time.monotonic() < deadline, twin.containers()
+        time.sleep(0.1)
+    pve.requests.clear()
+    pve.tasklog.clear()
+    errors, twin.errors[:] = list(twin.errors), []
+    assert errors == []
+
+
 @pytest.fixture
-def lab(fakepve, fakepve_cafile, key, tmp_path):
-    twin = Twin(fakepve, subnet=SUBNET)
-    twin.add_template(agent=True)
-    known_hosts = str(tmp_path / "known_hosts")
+def lab(cluster, tmp_path):
+    """The module's cluster, clean, with a known_hosts of the test's own."""
+    clean(cluster)
 
-    # fakepve 0.5.0 accepts a QEMU disk resize without applying it, so only one test asks for one.
-    def play(*args: str, vms=None, env=None, tags="provision", disk_size="") -> subprocess.CompletedProcess:
-        proc = playbook(fakepve.url, fakepve_cafile, twin, key, LAB if vms is None else vms, tags, disk_size, args,
-                        env, known_hosts)
-        print(proc.stdout[-8000:], proc.stderr[-3000:])
-        return proc
+    def play(*args: str, **kwargs) -> subprocess.CompletedProcess:
+        return cluster(*args, known_hosts=str(tmp_path / "known_hosts"), **kwargs)
 
-    play.pve = fakepve
-    play.twin = twin
+    play.pve, play.twin = cluster.pve, cluster.twin
     yield play
-    twin.close()
-    assert twin.errors == []
+    assert cluster.twin.errors == []
 
 
 def writes(pve) -> list:
@@ -44,10 +87,32 @@ def lab_vms(pve) -> dict:
     return {vm.vmid: vm for vm in pve.vms if not vm.template and vm.vmid in {v["vmid"] for v in LAB}}
 
 
-def test_provisions_the_reference_topology_and_reruns_without_change(lab, recap):
-    proc = lab()
-    assert proc.returncode == 0
-    vms = lab_vms(lab.pve)
+@pytest.fixture(scope="module")
+def reference(cluster, tmp_path_factory) -> dict:
+    """The reference topology provisioned, while a backup holds the template's lock for a second, then again."""
+    clean(cluster)
+    pve = cluster.pve
+    template = pve.vm(TEMPLATE_VMID)
+    template.lock = "backup"
+
+    def backup_ends():  # one second after the first clone met the lock
+        while not any(r[0] == "POST" and r[1].endswith(f"/qemu/{TEMPLATE_VMID}/clone") for r in pve.requests):
+            threading.Event().wait(0.05)
+        threading.Event().wait(1)
+        template.lock = None
+
+    threading.Thread(target=backup_ends, daemon=True).start()
+    known_hosts = str(tmp_path_factory.mktemp("reference") / "known_hosts")
+    proc = cluster(known_hosts=known_hosts)
+    vms = sorted(lab_vms(pve))
+    clones = [t for t in pve.tasklog if t["type"] == "qmclone"]
+    again = cluster(known_hosts=known_hosts)
+    return {"proc": proc, "vms": vms, "clones": clones, "again": again, "known_hosts": known_hosts}
+
+
+def test_provisions_the_reference_topology_and_reruns_without_change(reference, cluster, recap):
+    assert reference["proc"].returncode == 0
+    vms = lab_vms(cluster.pve)
     assert sorted(vms) == [9101, 9102, 9103]
     for vm in vms.values():
         cfg = vm.config
@@ -59,83 +124,107 @@ def test_provisions_the_reference_topology_and_reruns_without_change(lab, recap)
     assert vms[9101].config["ipconfig0"] == "ip=198.18.8.11/24,gw=198.18.8.1"
     assert vms[9103].config["ipconfig0"] == "ip=dhcp"
     # The clones ran side by side, not one after the other.
-    clones = [t for t in lab.pve.tasklog if t["type"] == "qmclone"]
-    assert len(clones) == 3
+    assert len(reference["clones"]) == 3
     # Every VM booted a node, and SSH was reached at its address, the DHCP lease from the guest agent included.
-    assert lab.twin.containers() == {9101: "pve-9101", 9102: "pve-9102", 9103: "pve-9103"}
-    assert sorted(lab.twin.wait(vmid, 0) for vmid in vms) == ["198.18.8.100", "198.18.8.11", "198.18.8.12"]
+    assert cluster.twin.containers() == {9101: "pve-9101", 9102: "pve-9102", 9103: "pve-9103"}
+    assert sorted(cluster.twin.wait(vmid, 0) for vmid in vms) == ["198.18.8.100", "198.18.8.11", "198.18.8.12"]
 
-    again = lab()
+    again = reference["again"]
     assert again.returncode == 0
     assert all(counts["changed"] == 0 for counts in recap(again.stdout).values()), recap(again.stdout)
 
 
-def test_disk_is_grown(lab):
-    assert lab(vms=LAB[:1], disk_size="64G").returncode == 0
-    resizes = [r for r in lab.pve.requests if r[0] == "PUT" and r[1].endswith("/qemu/9101/resize")]
-    assert len(resizes) == 1 and "disk=scsi0" in str(resizes[0][2]) and "size=64G" in str(resizes[0][2])
-
-
-def test_teardown_leaves_foreign_vms_alone(lab):
-    assert lab().returncode == 0
-    lab.pve.add_vm(9104, "netlab-agent-3", status="running", config={"tags": "other"})  # the name, not the tag
-    lab.pve.add_vm(9300, "database", status="running", config={"tags": "netlab"})  # the tag, not the name
-    proc = lab(tags="teardown")
+def test_locked_template_is_retried(reference):
+    proc = reference["proc"]
     assert proc.returncode == 0
-    left = sorted(vm.vmid for vm in lab.pve.vms)
+    assert "FAILED - RETRYING: [netlab-server-1 -> localhost]: Clone" in proc.stdout
+    assert reference["vms"] == [9101, 9102, 9103]
+
+
+def test_teardown_leaves_foreign_vms_alone(reference, cluster):
+    """The reference lab's teardown."""
+    assert reference["proc"].returncode == 0
+    pve = cluster.pve
+    pve.add_vm(9104, "netlab-agent-3", status="running", config={"tags": "other"})  # the name, not the tag
+    pve.add_vm(9300, "database", status="running", config={"tags": "netlab"})  # the tag, not the name
+    proc = cluster(tags="teardown", known_hosts=reference["known_hosts"])
+    assert proc.returncode == 0
+    left = sorted(vm.vmid for vm in pve.vms)
     assert left == [TEMPLATE_VMID, 9104, 9300]
     deadline = time.monotonic() + 15  # the twin removes a destroyed VM's node on its next look
-    while lab.twin.containers():
-        assert time.monotonic() < deadline, lab.twin.containers()
+    while cluster.twin.containers():
+        assert time.monotonic() < deadline, cluster.twin.containers()
         time.sleep(0.1)
 
 
-def test_bad_input_fails_before_any_api_write(lab):
-    cases = [
-        ({"vms": [LAB[0], LAB[1] | {"vmid": 9101}]}, "duplicate vmid: 9101"),
-        ({"vms": [LAB[0] | {"memory": 0}]}, "memory must be a positive integer, got 0"),
-        ({"vms": [LAB[0] | {"ip": "10.0.0.5"}]}, "is not a host address of the subnet 198.18.8.0/24"),
-        ({"env": {"PROXMOX_PASSWORD": ""}}, "needs proxmox_vm_api_host, proxmox_vm_api_user and either an API token"),
-    ]
-    for kwargs, message in cases:
-        proc = lab(**kwargs)
-        assert proc.returncode != 0 and message in proc.stdout, message
+# Inputs refused before any API write, each with the words that must say why. proxmox.plan reports every
+# problem of the VM list at once: three in one run. The other checks stop at their first problem.
+REFUSALS = [
+    ({"vms": [LAB[0] | {"memory": 0}, LAB[1] | {"vmid": 9101, "ip": "10.0.0.5"}]},
+     ["duplicate vmid: 9101", "memory must be a positive integer, got 0",
+      "ip 10.0.0.5 is not a host address of the subnet 198.18.8.0/24"]),
+    ({"env": {"PROXMOX_PASSWORD": ""}}, ["needs proxmox_vm_api_host, proxmox_vm_api_user and either an API token"]),
     # A profile the RKE2 release's Cilium chart cannot take, and one that does not exist.
-    proc = lab("-e", "cni=cilium", "-e", "cni_profile=tunnel", "-e", "rke2_version=v1.28.15+rke2r1")
-    assert proc.returncode != 0 and "RKE2 v1.28.15+rke2r1 is not known to ship Cilium 1.14" in proc.stdout
-    proc = lab("-e", "cni=cilium", "-e", "cni_profile=fast")
-    assert proc.returncode != 0 and "no profile 'fast' for cilium" in proc.stdout
-    proc = lab("-e", "proxmox_vm_template=debian-14")
-    assert proc.returncode != 0 and "No template debian-14 on the cluster" in proc.stdout
-    lab.pve.add_vm(9102, "someone-elses", status="running")
-    proc = lab()
+    ({"args": ("-e", "cni=cilium", "-e", "cni_profile=tunnel", "-e", "rke2_version=v1.28.15+rke2r1")},
+     ["RKE2 v1.28.15+rke2r1 is not known to ship Cilium 1.14"]),
+    ({"args": ("-e", "cni=cilium", "-e", "cni_profile=fast")}, ["no profile 'fast' for cilium"]),
+    ({"args": ("-e", "proxmox_vm_template=debian-14")}, ["No template debian-14 on the cluster"]),
+]
+
+
+@pytest.fixture(scope="module")
+def refused(cluster, tmp_path_factory) -> dict:
+    """The refusals and a login with a wrong password, three at a time (none writes), then a VMID that is
+    already someone else's (last: that VM would stop the others at their VMID check)."""
+    clean(cluster)
+    known_hosts = str(tmp_path_factory.mktemp("refused") / "known_hosts")
+
+    def run(kwargs: dict) -> subprocess.CompletedProcess:
+        return cluster(*kwargs.get("args", ()), vms=kwargs.get("vms"), env=kwargs.get("env"), known_hosts=known_hosts)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        *procs, wrong = pool.map(run, [kwargs for kwargs, _ in REFUSALS] + [{"env": {"PROXMOX_PASSWORD": "wrong"}}])
+    cluster.pve.add_vm(9102, "someone-elses", status="running")
+    taken = run({})
+    return {"procs": procs, "wrong": wrong, "taken": taken, "writes": writes(cluster.pve)}
+
+
+def test_bad_input_fails_before_any_api_write(refused):
+    for (_, messages), proc in zip(REFUSALS, refused["procs"], strict=True):
+        for message in messages:
+            assert proc.returncode != 0 and message in proc.stdout, message
+    proc = refused["taken"]
     assert proc.returncode != 0 and "VMID 9102 is already 'someone-elses'" in proc.stdout
-    assert writes(lab.pve) == []
+    assert refused["writes"] == []
 
 
-def test_wrong_password_is_a_clear_failure(lab):
-    proc = lab(env={"PROXMOX_PASSWORD": "wrong"})
+def test_wrong_password_is_a_clear_failure(refused):
+    proc = refused["wrong"]
     assert proc.returncode != 0
     assert "authentication failure" in proc.stdout or "Couldn't authenticate" in proc.stdout
     assert "wrong" not in proc.stdout.replace("wrong password", "")
-    assert writes(lab.pve) == []
+    assert refused["writes"] == []
 
 
-def test_locked_template_is_retried(lab):
-    template = lab.pve.vm(TEMPLATE_VMID)
-    template.lock = "backup"
+@pytest.fixture(scope="module")
+def one_vm(cluster) -> subprocess.CompletedProcess:
+    """One VM provisioned with a larger disk, while the API's first answer says the login ticket expired."""
+    clean(cluster)
+    cluster.pve.fail("GET", "/cluster/resources", error="invalid_ticket", times=1)
+    return cluster(vms=LAB[:1], disk_size="64G"), list(cluster.pve.requests)
 
-    def backup_ends():  # one second after the first clone met the lock
-        while not any(r[0] == "POST" and r[1].endswith(f"/qemu/{TEMPLATE_VMID}/clone") for r in lab.pve.requests):
-            threading.Event().wait(0.05)
-        threading.Event().wait(1)
-        template.lock = None
 
-    threading.Thread(target=backup_ends, daemon=True).start()
-    proc = lab()
+def test_disk_is_grown(one_vm):
+    proc, requests = one_vm
     assert proc.returncode == 0
-    assert "FAILED - RETRYING: [netlab-server-1 -> localhost]: Clone" in proc.stdout
-    assert sorted(lab_vms(lab.pve)) == [9101, 9102, 9103]
+    resizes = [r for r in requests if r[0] == "PUT" and r[1].endswith("/qemu/9101/resize")]
+    assert len(resizes) == 1 and "disk=scsi0" in str(resizes[0][2]) and "size=64G" in str(resizes[0][2])
+
+
+def test_expired_ticket_is_retried(one_vm):
+    proc, _ = one_vm
+    assert proc.returncode == 0
+    assert "FAILED - RETRYING: [localhost]: Read the cluster's VMs" in proc.stdout
 
 
 def test_failed_clone_task_shows_proxmox_reason(lab):
@@ -147,8 +236,8 @@ def test_failed_clone_task_shows_proxmox_reason(lab):
     assert any(t["exitstatus"].startswith("clone failed") for t in lab.pve.tasklog if t["type"] == "qmclone")
 
 
-@pytest.mark.fakepve(time_scale=0.05)
 def test_slow_start_and_slow_api(lab):
+    lab.pve.time_scale = 0.05
     lab.pve.slow_network(2)  # 0.1 s on every answer
     lab.twin.start_secs = 60  # 3 s here, longer than the clone's own wait for its task
     proc = lab(vms=LAB[:1])
@@ -165,10 +254,3 @@ def test_api_token_login_keeps_the_secret_out_of_the_output(lab):
     assert proc.returncode == 0
     assert secret not in proc.stdout + proc.stderr
     assert not any(r[1].endswith("/access/ticket") for r in lab.pve.requests), "the token is used, not a password"
-
-
-def test_expired_ticket_is_retried(lab):
-    lab.pve.fail("GET", "/cluster/resources", error="invalid_ticket", times=1)
-    proc = lab(vms=LAB[:1])
-    assert proc.returncode == 0
-    assert "FAILED - RETRYING: [localhost]: Read the cluster's VMs" in proc.stdout

@@ -9,23 +9,41 @@ import pytest
 from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 
-from netlab_twin import TEMPLATE_VMID, Twin, login
+from netlab_twin import TEMPLATE_VMID, Twin, login, serve
 
 NODE = "pve1"
 
 
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """One fake cluster and one twin for the module; each test clones from a template of its own."""
+    with serve(tmp_path_factory.mktemp("twin")) as (pve, cafile):
+        twin = Twin(pve)
+        try:
+            yield twin, cafile
+        finally:
+            twin.close()
+        assert twin.containers() == {}
+
+
 @pytest.fixture
-def twin(fakepve):
-    twin = Twin(fakepve)
+def twin(cluster):
+    """The module's twin; the test's VMs removed after it (as a destroy would), their nodes with them."""
+    twin = cluster[0]
     yield twin
-    twin.close()
-    assert twin.containers() == {}
+    twin.pve.vms[:] = [vm for vm in twin.pve.vms if vm.template]
+    deadline = time.monotonic() + 30
+    while twin.containers():
+        assert time.monotonic() < deadline, twin.containers()
+        time.sleep(0.1)
+    assert twin.errors == []
 
 
 @pytest.fixture
-def api(fakepve, fakepve_cafile):
-    url = urlparse(fakepve.url)
-    return ProxmoxAPI(url.hostname, port=url.port, user="root@pam", password="secret", verify_ssl=fakepve_cafile)
+def api(cluster):
+    twin, cafile = cluster
+    url = urlparse(twin.pve.url)
+    return ProxmoxAPI(url.hostname, port=url.port, user="root@pam", password="secret", verify_ssl=cafile)
 
 
 def wait_task(api, upid: str) -> None:
@@ -35,9 +53,9 @@ def wait_task(api, upid: str) -> None:
         time.sleep(0.05)
 
 
-def clone(api, key, vmid: int, ip: str, start: bool = True, mtu: int = 0) -> None:
+def clone(api, key, vmid: int, ip: str, start: bool = True, mtu: int = 0, template: int = TEMPLATE_VMID) -> None:
     """What the proxmox_vm role does to a VM, through the same API calls."""
-    wait_task(api, api.nodes(NODE).qemu(TEMPLATE_VMID).clone.post(newid=vmid, name=f"netlab-node-{vmid}", full=1))
+    wait_task(api, api.nodes(NODE).qemu(template).clone.post(newid=vmid, name=f"netlab-node-{vmid}", full=1))
     ipconfig = "ip=dhcp" if ip == "dhcp" else f"ip={ip}/24,gw=198.18.8.1"
     net0 = api.nodes(NODE).qemu(vmid).config.get()["net0"] + (f",mtu={mtu}" if mtu else "")
     api.nodes(NODE).qemu(vmid).config.put(ciuser="debian", sshkeys=quote(key[1] + "\n", safe=""), agent="enabled=1",
@@ -116,9 +134,9 @@ def test_vm_lifecycle_is_a_node_lifecycle(twin, api, key, tmp_path):
 
 
 def test_dhcp_leases_and_no_agent_in_the_template(twin, api, key, tmp_path):
-    twin.add_template(agent=False)  # Debian genericcloud without qemu-guest-agent
-    clone(api, key, 9102, "dhcp")
-    clone(api, key, 9103, "dhcp", mtu=1400)
+    twin.add_template(agent=False, vmid=9001, name="debian-13-genericcloud")  # without qemu-guest-agent
+    clone(api, key, 9102, "dhcp", template=9001)
+    clone(api, key, 9103, "dhcp", mtu=1400, template=9001)
     leases = [twin.wait(9102), twin.wait(9103)]
     assert len(set(leases)) == 2 and all(100 <= int(a.rsplit(".", 1)[1]) < 200 for a in leases), leases
     for vmid in (9102, 9103):

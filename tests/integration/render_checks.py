@@ -1,0 +1,42 @@
+"""What the Kubernetes transport's render-only run leaves: manifests valid for Kubernetes, the calls it would make.
+
+Shared by the local lab's render and the existing-cluster inventory's (test_existing_cluster.py).
+"""
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import kubernetes_validate
+import yaml
+
+
+def check_rendered(run: Path, nodes: list[str]) -> list[dict]:
+    """manifests.yaml valid for Kubernetes 1.33 (strict), k8s_calls.yaml naming every call, nothing else."""
+    assert not (run / "run.json").exists() and not list((run / "raw").iterdir())
+    docs = list(yaml.safe_load_all((run / "manifests.yaml").read_text()))
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.33", strict=True)
+        assert "readinessProbe" not in json.dumps(doc), "finding 9: nothing connects to the iperf3 port"
+    pinned = {d["metadata"]["name"]: d["spec"]["nodeName"] for d in docs if d["kind"] == "Pod"}
+    assert pinned["iperf3-client"] == nodes[0] and pinned["iperf3-server-cross"] == nodes[1]
+    assert docs[0]["kind"] == "Namespace" and docs[0]["metadata"]["name"] == kube_namespace(run.name)
+    calls = yaml.safe_load((run / "k8s_calls.yaml").read_text())["calls"]
+    assert calls["create_namespace"]["definition"] + calls["create_pods"]["definition"] == docs
+    assert calls["create_pods"]["wait_condition"] == {"type": "Ready", "status": "True"}
+    assert calls["delete_namespace"]["wait"] is True
+    assert calls["delete_namespace"]["name"] == docs[0]["metadata"]["name"]
+    assert {c["node"]: pinned[c["pod"]] for c in calls["cpu_info"]} == {n: n for n in nodes}
+    for test in calls["tests"]:
+        # Between two readings of the client node's /proc/stat, the server pod's read by its own exec.
+        command = shlex.join(shlex.split(test["args"]["command"])[4:])
+        assert re.match(rf"timeout {test['in_pod_timeout']} (iperf3 --client |netperf -P 0 -H )", command), command
+        assert test["cpu_args"]["pod"].startswith("iperf3-server-")
+        assert test["task_timeout"] > test["in_pod_timeout"]
+        assert test["retries"] * test["delay"] >= 1
+    return docs
+
+
+def kube_namespace(run_id: str) -> str:
+    return "netlab-bench-" + run_id.lower()

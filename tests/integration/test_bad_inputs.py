@@ -1,0 +1,124 @@
+"""site.yml refuses bad inputs in preflight, before anything is created: no lab, no results.
+
+These runs need no lab (nor root or podman): they run beside the local lab's tests, not in its lane.
+"""
+
+import json
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from netlab_twin import lanes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def playbook_cmd(results_dir: Path, *args: str) -> list[str]:
+    return ["ansible-playbook", "site.yml", "-e", f"netlab_results_dir={results_dir}", *args]
+
+
+def extra(**values) -> list[str]:
+    return ["-e", json.dumps(values)]
+
+
+def entry(**changes) -> dict:
+    return {"name": "t", "placement": "cross-node", **changes}
+
+
+# Bad inputs, as a user would give them, and the words that must say what is wrong. Preflight stops at
+# its first failing check: the renamed variables, then one assert for the provider, the cluster and the
+# CNI (one message for its three conditions), the CNI profile, the benchmark's argument spec (types and
+# choices, every error in one message), the input rules of plugin_utils/plan/inputs.py (every problem at
+# once, but only the first of the matrix's), and the Service scale settings. So one run per value where a
+# check stops at its first problem, and several values per run where it reports them all; each message
+# names its own value, so none can stand for another's.
+REFUSALS = [
+    (["-e", "iperf3_bench_duration=5"], ["Renamed in 0.6.0 (CHANGELOG.md): iperf3_bench_duration -> bench_duration"]),
+    (["-e", "cni=foo"], ["cni must be canal or cilium (got foo)"]),
+    (["-e", "netlab_cluster=rke2"],
+     ["netlab_cluster rke2 or model (got rke2); the local lab's containers run only the model"]),
+    (["-e", "netlab_provider=vmware"], ["netlab_provider local, proxmox or existing (got vmware)"]),
+    (["-e", "cni_profile=nope"], ["no profile 'nope' for canal (known: vxlan)"]),
+    (["-e", "cni=cilium", "-e", "cni_profile=mine",
+      *extra(netlab_profiles_extra={"cilium": {"mine": {"settings": {
+          "routing": "native", "kube_proxy_replacement": False, "host_routing": "bpf", "masquerade": "iptables",
+          "mtu": 0}}}})], ["BPF host routing needs kube-proxy replacement and BPF masquerade"]),
+    # The argument spec: a matrix element that is no mapping stops the check of the entries' keys.
+    (["-e", "bench_duration=abc", "-e", "bench_tolerance=fast", *extra(bench_matrix=["host-tcp-1"])],
+     ["argument 'bench_duration' is of type str and we were unable to convert to int",
+      "argument 'bench_tolerance' is of type str and we were unable to convert to float",
+      "Elements value for option 'bench_matrix' is of type str"]),
+    (["-e", "bench_transport=carrier-pigeon",
+      *extra(bench_matrix=[entry(placement="moon"), entry(protocol="sctp"), entry(parallel=4)])],
+     ["value of bench_transport must be one of: local, kubernetes, got: carrier-pigeon",
+      "value of placement must be one of: host, same-node, cross-node, service, got: moon",
+      "value of protocol must be one of: tcp, udp, tcp_rr, udp_rr, tcp_crr, got: sctp",
+      "bench_matrix.parallel. Supported parameters include"]),
+    # The input rules: each setting twice at most, so in two runs, each with one of the matrix's problems.
+    (["-e", "bench_duration=0", "-e", "bench_omit=-1", "-e", "bench_repeats=0", "-e", "bench_iperf3_port=99999",
+      "-e", "bench_udp_bitrate=lots", "-e", "bench_timeout_margin=0", "-e", "bench_run_id=../elsewhere",
+      "-e", "bench_resume=a/b", "-e", "bench_tolerance=0", "-e", "bench_baseline=../x", *extra(bench_matrix=[])],
+     ["bench_duration must be an integer from 1 to 86400, got '0'",
+      "bench_omit must be an integer from 0 to 3600, got '-1'",
+      "bench_repeats must be an integer from 1 to 1000, got '0'",
+      "bench_iperf3_port must be an integer from 1 to 65535, got '99999'",
+      "bench_udp_bitrate must be an iperf3 bitrate above zero, such as 1G, 500M or 2.5G, got 'lots'",
+      "bench_timeout_margin must be an integer from 1 to 3600, got '0'",
+      "bench_run_id must be empty or a run directory's name (letters, digits, . _ -; no path), got '../elsewhere'",
+      "bench_resume must be empty or a run directory's name (letters, digits, . _ -; no path), got 'a/b'",
+      "bench_tolerance must be a number of percent above 0 and below 100, got '0'",
+      "bench_baseline must be empty or a run directory's name (letters, digits, . _ -; no path), got '../x'",
+      "the benchmark matrix is empty"]),
+    (["-e", "bench_iperf3_port=0", "-e", "bench_udp_bitrate=0", "-e", "bench_tolerance=150",
+      "-e", "bench_transport=kubernetes", "-e", "bench_pod_image=iperf3:3.18",
+      *extra(bench_pod_overrides={"status": {}}, bench_matrix=[entry(name="Bad Name")])],
+     ["bench_iperf3_port must be an integer from 1 to 65535, got '0'",
+      "bench_udp_bitrate must be an iperf3 bitrate above zero, such as 1G, 500M or 2.5G, got '0'",
+      "bench_tolerance must be a number of percent above 0 and below 100, got '150'",
+      "bench_pod_image must be pinned by digest (name@sha256:<64 hex>), got 'iperf3:3.18'",
+      "bench_pod_overrides: unknown key(s) ['status']",
+      "matrix entry name 'Bad Name' must match"]),
+    # The matrix's other rules, one run each.
+    (extra(bench_matrix=[entry(), entry()]), ["duplicate matrix entry names: t"]),
+    (extra(bench_matrix=[entry(streams=1000)]), ["t: streams must be an integer from 1 to 128, got 1000"]),
+    (extra(bench_matrix=[entry(streams="4")]), ["t: streams must be an integer from 1 to 128, got '4'"]),
+    (extra(bench_matrix=[entry(protocol="udp", bitrate="fast")]), ["t: bitrate 'fast' is not an iperf3 bitrate"]),
+    (extra(bench_matrix=[entry(protocol="udp", length=70000)]), ["t: length must be an integer from 1 to 65507"]),
+    (extra(bench_matrix=[entry(bitrate="1G")]), ["t: bitrate and length apply to UDP tests only"]),
+    (extra(bench_matrix=[entry(reverse="yes")]), ["t: reverse must be true or false"]),
+    (extra(bench_matrix=[entry(protocol="tcp_rr", streams=4)]), ["t: streams apply to iperf3 tests (tcp, udp)"]),
+    (extra(bench_matrix=[entry(size=64)]), ["t: size applies to tcp_rr, udp_rr, tcp_crr tests only"]),
+    (extra(bench_matrix=[entry(protocol="udp_rr", size=0)]), ["t: size must be an integer from 1 to 65507"]),
+    (extra(bench_matrix=[entry(protocol="udp", bitrate="0")]), ["t: bitrate '0' is not an iperf3 bitrate"]),
+    (extra(service_scale_counts=[0, 70000]), ["[70000] exceed what this lab can hold"]),
+]
+BAD_INPUTS = [(index, message) for index, (_, messages) in enumerate(REFUSALS) for message in messages]
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory) -> tuple[Path, list[subprocess.CompletedProcess]]:
+    """Every refusal's playbook run, four at a time: each stops in preflight and touches nothing, so they
+    run side by side, into a results folder of their own."""
+    results = tmp_path_factory.mktemp("refused")
+
+    def run(args: list[str]) -> subprocess.CompletedProcess:
+        return lanes.run(playbook_cmd(results, *args), cwd=ROOT, env={**os.environ, "NETLAB_CHARTS": "false"},
+                         timeout=600)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return results, list(pool.map(run, [args for args, _ in REFUSALS]))
+
+
+@pytest.mark.parametrize(("run", "message"), BAD_INPUTS, ids=[m[:40] for _, m in BAD_INPUTS])
+def test_bad_input_fails_before_anything_is_created(refused, run, message):
+    results, procs = refused
+    proc = procs[run]
+    print(proc.stdout[-3000:], proc.stderr[-2000:])
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert "PLAY [Provision the lab nodes]" not in proc.stdout
+    assert list(results.iterdir()) == []
+
