@@ -25,9 +25,8 @@ import yaml
 from datapath_checks import check_datapath
 from render_checks import check_rendered
 
-from netlab_twin import lanes
-
 from ansible_collections.netlab.lab.plugins.module_utils import service_scale
+from netlab_twin import lanes
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAMS = ["host-tcp-1", "cross-node-tcp-1", "cross-node-tcp-4", "same-node-tcp-1", "same-node-tcp-4",
