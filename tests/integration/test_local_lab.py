@@ -335,10 +335,14 @@ PROFILES = {
 # kernel dropped SYNs on conntrack clashes and a repeat made 0 to 3 connections/s instead of thousands.
 CRR_PAIR = [{"name": "cross-node-tcp-crr", "placement": "cross-node", "protocol": "tcp_crr"},
             {"name": "service-tcp-crr", "placement": "service", "protocol": "tcp_crr"}]
-# The regression gate's test: UDP at its offered 1 Gbit/s, which the Cilium reference carries and the
-# tunnel profile's legacy host routing cannot (about half of it on this machine's 2 cores).
+# The regression gate's test: UDP at its offered 1 Gbit/s, which the Cilium reference carries.
 GATE = ["-e", "bench_duration=2", "-e", "bench_omit=0", "-e", "bench_repeats=2",
         "-e", "bench_tolerance=25"]
+# The tunnel profile's run offers the same test a fifth of that: a fall the gate must catch on any
+# machine. Whether the tunnel's legacy host routing carries the full 1 Gbit/s depends on the machine
+# (about half of it on one 2-core host, all of it on another), so a fall it may not show is not asserted.
+# The offered rate is not part of a test's definition (gate.DEFINITION): the gate compares the two.
+WORSE_ON_PURPOSE = [{**PROFILE_MATRIX[-1], "bitrate": "200M"}]
 
 
 @pytest.fixture(scope="module")
@@ -373,7 +377,8 @@ def profile_runs(gate_baseline, play, results_dir, short_bench) -> dict[str, Run
             # measured while the other lane pauses (the gate and the CRR ratio are timing asserts).
             baseline = next(results_dir.glob("*-cilium-native-bpf/gate.json")).parent.name
             proc = play("-e", "cni=cilium", "-e", f"cni_profile={profile}", "--tags", "cluster,bench",
-                        "-e", f"bench_baseline={baseline}", *GATE, *extra(bench_matrix=PROFILE_MATRIX + CRR_PAIR),
+                        "-e", f"bench_baseline={baseline}", *GATE,
+                        *extra(bench_matrix=PROFILE_MATRIX[:-1] + WORSE_ON_PURPOSE + CRR_PAIR),
                         measure=True)
             seen = {"pod0": node("netlab-agent-1").check_output("ip -n pod0 link show eth0")}
         else:
@@ -399,7 +404,8 @@ def test_a_cilium_profile_runs_its_own_mechanisms(profile_runs, profile):
     for scenario, mechanism in PROFILES[profile][1].items():
         assert mechanism in carried[scenario]["mechanisms"], (scenario, carried[scenario])
     if profile == "tunnel":
-        # Made worse on purpose against the reference: the gate fails the playbook and says what fell.
+        # Made worse on purpose against the reference (WORSE_ON_PURPOSE): the gate fails the playbook and
+        # says what fell.
         assert proc.returncode != 0 and "Regression gate FAILED" in proc.stdout
         assert re.search(r"cross-node-udp: [\d.]+ Gbit/s vs [\d.]+ baseline, -\d+\.\d % \(limit -25 %\)", proc.stdout)
         verdict = json.loads((run.dir / "gate.json").read_text())
