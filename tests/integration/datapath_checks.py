@@ -9,11 +9,14 @@ import json
 
 import testinfra
 
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
+
 SERVICE_CIDR = "198.18.128.0/17"
 # The local lab's nodes (roles/podman_lab/defaults/main.yml): address and the first three octets of the pod CIDR.
 NODE_IP = {"netlab-server-1": "198.18.0.11", "netlab-agent-1": "198.18.0.12", "netlab-agent-2": "198.18.0.13"}
 POD_CIDR = {"netlab-server-1": "198.19.1", "netlab-agent-1": "198.19.2", "netlab-agent-2": "198.19.3"}
-SCRIPT = "/usr/local/sbin/netlab-datapath"
+# Where the benchmark calls the script: the role must have put it there.
+SCRIPT = proof.DATAPATH
 
 # What each CNI's mechanisms must count for a ping, and what they must not.
 PROOF = {

@@ -305,7 +305,7 @@ def test_filter_refuses_a_bad_input_by_name(name):
 def test_cni_profile():
     shipped = yaml.safe_load((Path(__file__).parents[2] / "playbooks/vars/profiles.yml").read_text())
     found = call("cni_profile", shipped["netlab_profiles"], "cilium", "", shipped["netlab_profile_defaults"])
-    assert (found["name"], found["problems"], found["model"]["cilium_host_routing"]) == ("native-bpf", [], "bpf")
+    assert (found["name"], found["problems"], found["settings"]["host_routing"]) == ("native-bpf", [], "bpf")
     assert "no profile 'x'" in call("cni_profile", shipped["netlab_profiles"], "canal", "x")["problems"][0]
 
 

@@ -52,14 +52,17 @@ def test_rke2_values_per_profile():
 
 
 def test_each_role_takes_the_settings_as_one_dict():
-    """The rke2 role's rke2_profile_settings (its argument spec checks the keys; its default is Cilium's
-    reference) and the keys of lab_cni's record of what it runs, lab_cni_settings, are the profile's settings."""
-    spec = yaml.safe_load((ROOT / "roles/rke2/meta/argument_specs.yml").read_text())["argument_specs"]["main"]
-    options = spec["options"]["rke2_profile_settings"]["options"]
-    assert list(options) == list(profiles.SETTINGS) and all(o["required"] for o in options.values())
-    for key, allowed in profiles.CHOICES.items():
-        assert tuple(options[key].get("choices", (True, False))) == allowed, key
-    assert ROLE_DEFAULTS["rke2_profile_settings"] == profiles.reference("cilium")
+    """The rke2 role's rke2_profile_settings and the lab_cni role's lab_cni_profile_settings: their argument
+    specs check the profile's keys and values, their default is Cilium's reference; the keys of lab_cni's
+    record of what it runs, lab_cni_settings, are the profile's settings too."""
+    for role in ("rke2", "lab_cni"):
+        spec = yaml.safe_load((ROOT / f"roles/{role}/meta/argument_specs.yml").read_text())["argument_specs"]["main"]
+        options = spec["options"][f"{role}_profile_settings"]["options"]
+        assert list(options) == list(profiles.SETTINGS) and all(o["required"] for o in options.values()), role
+        for key, allowed in profiles.CHOICES.items():
+            assert tuple(options[key].get("choices", (True, False))) == allowed, (role, key)
+        defaults = yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text())
+        assert defaults[f"{role}_profile_settings"] == profiles.reference("cilium"), role
     lab_cni = yaml.safe_load((ROOT / "roles/lab_cni/vars/main.yml").read_text())
     assert list(lab_cni["lab_cni_settings"]) == list(profiles.SETTINGS)
 
@@ -68,12 +71,6 @@ def test_the_reference_profiles_come_from_the_shipped_catalogue():
     assert profiles.reference("cilium") == NATIVE_BPF
     assert profiles.reference("canal") == SHIPPED["canal"][DEFAULTS["canal"]]["settings"]
     assert profiles.SHIPPED == ROOT / "playbooks/vars/profiles.yml"
-
-
-def test_model_inputs_per_profile():
-    assert profiles.model_inputs(profiles.resolve(SHIPPED, "cilium", "kube-proxy")) == {
-        "cilium_routing": "native", "cilium_host_routing": "legacy", "cilium_kube_proxy_replacement": False,
-        "native_mtu": 0, "vxlan_mtu": 0}
 
 
 def test_a_users_profile_is_added_and_checked_as_the_shipped_ones():

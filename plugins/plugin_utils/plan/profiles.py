@@ -5,7 +5,8 @@ reference are defined). This module says which settings each CNI can run and whi
 Cilium's agent accepts. A profile's settings (``resolve()["settings"]``, the keys of SETTINGS) are
 the one dict each role takes: ``rke2_profile_settings``, which the rke2 role renders into its charts'
 values (rke2.profile_values; whether the release's chart takes them is rke2.chart_problems), and
-``lab_cni_settings``, the keys of the model's own record of what it runs. Pure functions, unit
+``lab_cni_profile_settings``, which the local model runs (its record of what it runs, lab_cni_settings,
+has the same keys). Pure functions, unit
 tested; the filter netlab.lab.cni_profile calls them.
 """
 
@@ -98,33 +99,20 @@ def reference(cni: str) -> dict[str, Any]:
     return resolve(shipped["netlab_profiles"], cni, "", shipped["netlab_profile_defaults"])["settings"]
 
 
-def model_inputs(profile: dict[str, Any]) -> dict[str, Any]:
-    """The lab_cni role's present inputs for a profile (without the lab_cni_ prefix); it is to take the
-    settings whole as lab_cni_settings."""
-    settings = profile["settings"]
-    return {
-        "cilium_routing": settings["routing"],
-        "cilium_host_routing": settings["host_routing"],
-        "cilium_kube_proxy_replacement": settings["kube_proxy_replacement"],
-        "native_mtu": settings["mtu"],
-        "vxlan_mtu": settings["mtu"],
-    }
-
-
 def checked(profiles: dict[str, Any], cni: str, name: str = "", defaults: dict[str, str] | None = None,
             extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """``resolve`` with its problems listed rather than raised, so preflight can say all of them at once,
     and the settings in one line (``summary``); an empty profile for no CNI (an existing cluster runs what
     it runs)."""
     empty: dict[str, Any] = {"cni": cni, "name": name, "description": "", "settings": {}, "summary": "",
-                             "model": {}, "problems": []}
+                             "problems": []}
     if not cni:
         return empty
     try:
         profile = resolve(profiles, cni, name, defaults, extra)
     except ProfileError as exc:
         return {**empty, "problems": [str(exc)]}
-    return {**profile, "summary": describe(profile["settings"]), "model": model_inputs(profile), "problems": []}
+    return {**profile, "summary": describe(profile["settings"]), "problems": []}
 
 
 def describe(settings: dict[str, Any]) -> str:
