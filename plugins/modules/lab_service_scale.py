@@ -8,6 +8,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netlab.lab.plugins.module_utils import service_scale as scale
+from ansible_collections.netlab.lab.plugins.module_utils import sock_lb
 
 DOCUMENTATION = r"""
 module: lab_service_scale
@@ -207,7 +208,7 @@ def main() -> None:
             scale.check_counts([p["services"]], p["service_cidr"], scale.capacity(p["service_cidr"]))
             if p["connections"] < 1:
                 raise scale.ScaleError(f"connections must be at least 1, got {p['connections']}")
-    except scale.ScaleError as exc:
+    except (scale.ScaleError, sock_lb.MapError) as exc:
         module.fail_json(msg=str(exc))
     try:
         changed = cleanup(module)
@@ -217,7 +218,7 @@ def main() -> None:
                 record = measure(module)
             finally:
                 cleanup(module)
-    except (RuntimeError, OSError, scale.ScaleError) as exc:
+    except (RuntimeError, OSError, scale.ScaleError, sock_lb.MapError) as exc:
         module.fail_json(msg=f"Service scale measurement failed: {exc}")
     module.exit_json(changed=changed, record=record)
 

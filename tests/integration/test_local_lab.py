@@ -25,7 +25,7 @@ import yaml
 from datapath_checks import check_datapath
 from render_checks import check_rendered
 
-from ansible_collections.netlab.lab.plugins.module_utils import service_scale
+from ansible_collections.netlab.lab.plugins.module_utils import sock_lb
 from netlab_twin import lanes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -249,7 +249,7 @@ def scenario_map_entries(client) -> list[dict]:
     entries = []
     for name, part in (("netlab_services", "value"), ("netlab_backends", "key")):
         dumped = json.loads(client.check_output(f"bpftool -j map dump pinned /sys/fs/bpf/{name}"))
-        entries += [e for e in dumped if service_scale.is_scenario_id(e["formatted"][part]["id"])]
+        entries += [e for e in dumped if sock_lb.is_scenario_id(e["formatted"][part]["id"])]
     return entries
 
 
@@ -290,11 +290,11 @@ def cilium_scale(cilium_run, play) -> Run:
     client = node("netlab-agent-1")
     # A benchmark Service (top bit of its id set) stays; an interrupted run's entries go first.
     client.check_output("netlab-datapath service-add scale-neighbour 198.18.128.10 5201 tcp 198.19.3.10:5201")
-    sid = service_scale.service_id(9)
-    key, value = service_scale.service_key("10.43.1.9", 80), service_scale.service_value(sid, 1)
+    sid = sock_lb.service_id(9)
+    key, value = sock_lb.service_key("10.43.1.9", 80), sock_lb.service_value(sid, 1)
     client.check_output(f"bpftool map update pinned /sys/fs/bpf/netlab_services key hex {key.hex(' ')} "
                         f"value hex {value.hex(' ')}")
-    key, value = service_scale.backend_key(sid, 0), service_scale.address_value("198.19.3.10", 8080)
+    key, value = sock_lb.backend_key(sid, 0), sock_lb.address_value("198.19.3.10", 8080)
     client.check_output(f"bpftool map update pinned /sys/fs/bpf/netlab_backends key hex {key.hex(' ')} "
                         f"value hex {value.hex(' ')}")
     translated = sockets_translated(client)

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
+from kube_cases import IMAGE, NODE_OBJECTS, PODS, SERVICES
+from kube_cases import NODES as K8S_NODES
 from test_gate import write_run
 from test_inputs import GOOD
-from test_kube import IMAGE, NODE_OBJECTS, PODS, SERVICES
-from test_kube import NODES as K8S_NODES
 from test_matrix import BUSY, MATRIX, NODES, SETTINGS
 from test_proxmox import CLONE, CLUSTER, VMS
 from test_proxmox import SETTINGS as PVE_SETTINGS

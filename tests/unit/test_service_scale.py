@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.module_utils import service_scale
+from ansible_collections.netlab.lab.plugins.module_utils import service_scale, sock_lb
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import scale_report
 
 CIDR = "10.43.0.0/16"
@@ -94,39 +94,39 @@ def u32(value: int) -> bytes:
 
 def test_service_map_entries_match_sock_lb_layout():
     # struct service_key {be32 address; be16 port; u8 protocol; u8 pad}
-    assert service_scale.service_key("10.43.1.0", 80) == bytes([10, 43, 1, 0, 0, 80, 6, 0])
-    assert service_scale.service_key("10.43.1.0", 53, 17)[-2:] == bytes([17, 0])
+    assert sock_lb.service_key("10.43.1.0", 80) == bytes([10, 43, 1, 0, 0, 80, 6, 0])
+    assert sock_lb.service_key("10.43.1.0", 53, 17)[-2:] == bytes([17, 0])
     # struct service {u32 id; u32 backends}
-    assert service_scale.service_value(0x01020304, 1) == u32(0x01020304) + u32(1)
-    assert service_scale.service_value_id(service_scale.service_value(7, 1)) == 7
+    assert sock_lb.service_value(0x01020304, 1) == u32(0x01020304) + u32(1)
+    assert sock_lb.service_value_id(sock_lb.service_value(7, 1)) == 7
     # struct backend_key {u32 id; u32 slot}, struct address {be32 address; be16 port; u16 pad}
-    assert service_scale.backend_key(7, 0) == u32(7) + u32(0)
-    assert service_scale.backend_key_id(service_scale.backend_key(7, 3)) == 7
-    assert service_scale.address_value("198.19.3.10", 8080) == bytes([198, 19, 3, 10, 0x1F, 0x90, 0, 0])
+    assert sock_lb.backend_key(7, 0) == u32(7) + u32(0)
+    assert sock_lb.backend_key_id(sock_lb.backend_key(7, 3)) == 7
+    assert sock_lb.address_value("198.19.3.10", 8080) == bytes([198, 19, 3, 10, 0x1F, 0x90, 0, 0])
 
 
 def test_scenario_ids_never_have_the_benchmark_bit():
-    assert service_scale.service_id(0) == 1
-    assert service_scale.service_id(65000) == 65001
-    assert service_scale.is_scenario_id(service_scale.service_id(65000))
+    assert sock_lb.service_id(0) == 1
+    assert sock_lb.service_id(65000) == 65001
+    assert sock_lb.is_scenario_id(sock_lb.service_id(65000))
     # netlab-datapath service-add: the digest's first 32 bits with the top bit set.
-    assert not service_scale.is_scenario_id(0x80000000 | 0x1234)
-    with pytest.raises(service_scale.ScaleError, match="no id outside the benchmark's"):
-        service_scale.service_id(0x7FFFFFFF)
+    assert not sock_lb.is_scenario_id(0x80000000 | 0x1234)
+    with pytest.raises(sock_lb.MapError, match="no id outside the benchmark's"):
+        sock_lb.service_id(0x7FFFFFFF)
 
 
 def test_bpf_attr_layouts():
-    elem = service_scale.elem_attr(5, 0x1111, 0x2222, 3)
+    elem = sock_lb.elem_attr(5, 0x1111, 0x2222, 3)
     # u32 map_fd, 4 bytes of padding to the aligned u64 key, u64 value, u64 flags.
     assert len(elem) == 32
     assert struct.unpack("=I4xQQQ", elem) == (5, 0x1111, 0x2222, 3)
     assert elem[4:8] == bytes(4)
-    obj = service_scale.obj_get_attr(0x3333)
+    obj = sock_lb.obj_get_attr(0x3333)
     assert len(obj) == 16 and struct.unpack("=QII", obj) == (0x3333, 0, 0)
-    info = service_scale.info_attr(5, 0x4444, 24)
+    info = sock_lb.info_attr(5, 0x4444, 24)
     assert struct.unpack("=IIQ", info) == (5, 24, 0x4444)
     map_info = struct.pack("=IIIIII", 1, 99, 8, 16, 64, 0) + bytes(16)
-    assert service_scale.map_sizes(map_info) == (8, 16)
+    assert sock_lb.map_sizes(map_info) == (8, 16)
 
 
 @pytest.fixture
@@ -143,8 +143,8 @@ def bpffs(tmp_path):
                         "value", str(value), "entries", "64", "name", name[:15]], check=True)
 
     try:
-        create(service_scale.SERVICES_MAP)
-        create(service_scale.BACKENDS_MAP)
+        create(sock_lb.SERVICES_MAP)
+        create(sock_lb.BACKENDS_MAP)
         yield pins, create
     finally:
         subprocess.run(["umount", str(pins)], check=True)
@@ -182,10 +182,10 @@ def test_removal_takes_exactly_the_scenario_entries(bpffs):
     services, backends = pins / "netlab_services", pins / "netlab_backends"
     # A benchmark Service as netlab-datapath service-add writes it, and an interrupted run's
     # backend slot whose Service was never written.
-    benchmark = (service_scale.service_key("198.18.128.10", 5201), service_scale.service_value(0x80001234, 1))
+    benchmark = (sock_lb.service_key("198.18.128.10", 5201), sock_lb.service_value(0x80001234, 1))
     bpftool_update(services, *benchmark)
-    bpftool_update(backends, service_scale.backend_key(0x80001234, 0), service_scale.address_value("198.19.3.10", 5201))
-    bpftool_update(backends, service_scale.backend_key(9, 0), service_scale.address_value("198.19.3.10", 8080))
+    bpftool_update(backends, sock_lb.backend_key(0x80001234, 0), sock_lb.address_value("198.19.3.10", 5201))
+    bpftool_update(backends, sock_lb.backend_key(9, 0), sock_lb.address_value("198.19.3.10", 8080))
     with service_scale.ServiceMaps(str(pins)) as maps:
         for index in range(3):
             maps.add(CIDR, index, "198.19.3.10", 8080)
@@ -193,7 +193,7 @@ def test_removal_takes_exactly_the_scenario_entries(bpffs):
         assert maps.remove_scenario() == 3 + 4
         assert maps.remove_scenario() == 0
     assert dump(services) == dict([benchmark])
-    assert list(dump(backends)) == [service_scale.backend_key(0x80001234, 0)]
+    assert list(dump(backends)) == [sock_lb.backend_key(0x80001234, 0)]
 
 
 def test_service_maps_refuse_a_missing_or_foreign_map(bpffs, tmp_path):
@@ -202,10 +202,10 @@ def test_service_maps_refuse_a_missing_or_foreign_map(bpffs, tmp_path):
         service_scale.ServiceMaps(str(tmp_path))
     (pins / "netlab_backends").unlink()
     create("netlab_backends", key=4)
-    with pytest.raises(service_scale.ScaleError, match=r"\(4, 8\) byte keys and values"):
+    with pytest.raises(sock_lb.MapError, match=r"\(4, 8\) byte keys and values"):
         service_scale.ServiceMaps(str(pins))
     with pytest.raises(FileNotFoundError):
-        service_scale.BpfMap(str(pins / "netlab_nothing"), 8, 8)
+        sock_lb.BpfMap(str(pins / "netlab_nothing"), 8, 8)
 
 
 def test_percentiles():

@@ -1,4 +1,4 @@
-"""The socket LB maps' layout: sock_lb.c's structs against the one Python codec (module_utils/service_scale.py).
+"""The socket LB maps' layout: sock_lb.c's structs against the one Python codec (module_utils/sock_lb.py).
 
 The C is read, not compiled: each struct's fields with their offsets and sizes as the C compiler lays
 them out (natural alignment), which maps use which structs, which fields are in network order, and the
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.module_utils import service_scale
+from ansible_collections.netlab.lab.plugins.module_utils import sock_lb
 
 SOCK_LB = Path(__file__).parents[2] / "roles/lab_cni/files/bpf/sock_lb.c"
 C_SIZES = {"__u8": 1, "__u16": 2, "__u32": 4, "__u64": 8}
@@ -43,7 +43,7 @@ def c_structs(source: str) -> dict[str, list[tuple[str, int, int, bool]]]:
 def python_structs() -> dict[str, list[tuple[str, int, int, bool]]]:
     """The same, from the codec's formats ("4s", "2s": bytes in network order)."""
     structs = {}
-    for name, fields in service_scale.SOCK_LB_STRUCTS.items():
+    for name, fields in sock_lb.SOCK_LB_STRUCTS.items():
         out, offset = [], 0
         for field, fmt in fields:
             size = struct.calcsize("=" + fmt)
@@ -76,26 +76,26 @@ def source() -> str:
 
 
 def test_the_codec_has_every_struct_of_sock_lb(source):
-    assert set(c_structs(source)) == set(service_scale.SOCK_LB_STRUCTS)
+    assert set(c_structs(source)) == set(sock_lb.SOCK_LB_STRUCTS)
 
 
-@pytest.mark.parametrize("name", sorted(service_scale.SOCK_LB_STRUCTS))
+@pytest.mark.parametrize("name", sorted(sock_lb.SOCK_LB_STRUCTS))
 def test_fields_offsets_sizes_and_byte_order_agree(source, name):
     assert python_structs()[name] == c_structs(source)[name]
 
 
 def test_each_map_uses_the_same_structs(source):
-    assert c_maps(source) == service_scale.SOCK_LB_MAPS
+    assert c_maps(source) == sock_lb.SOCK_LB_MAPS
 
 
 def test_map_sizes_are_the_structs_sizes(source):
     sizes = {name: fields[-1][1] for name, fields in c_structs(source).items()}
     from_c = {name: (sizes[key], sizes[value]) for name, (key, value) in c_maps(source).items()}
-    assert from_c == service_scale.MAP_SIZES
+    assert from_c == sock_lb.MAP_SIZES
 
 
 def test_benchmark_id_bit_agrees(source):
-    assert c_define(source, "BENCHMARK_ID_BIT") == service_scale.BENCHMARK_ID_BIT
+    assert c_define(source, "BENCHMARK_ID_BIT") == sock_lb.BENCHMARK_ID_BIT
 
 
 # The reader itself: a changed C layout is seen, so the tests above can fail.

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.module_utils import service_scale
+from ansible_collections.netlab.lab.plugins.module_utils import sock_lb
 
 FILES = Path(__file__).parents[2] / "roles/lab_cni/files"
 
 
 @pytest.fixture(scope="module")
 def svcmap():
-    """The helper, importing the codec as it does on a node (installed beside it as netlab_service_scale)."""
-    sys.modules["netlab_service_scale"] = service_scale
+    """The helper, importing the codec as it does on a node (installed beside it as netlab_sock_lb)."""
+    sys.modules["netlab_sock_lb"] = sock_lb
     try:
         loader = importlib.machinery.SourceFileLoader("netlab_svcmap", str(FILES / "netlab-svcmap"))
         spec = importlib.util.spec_from_loader("netlab_svcmap", loader)
@@ -26,7 +26,7 @@ def svcmap():
         loader.exec_module(module)
         yield module
     finally:
-        del sys.modules["netlab_service_scale"]
+        del sys.modules["netlab_sock_lb"]
 
 
 def test_the_helpers_are_executable():
@@ -50,14 +50,14 @@ def test_benchmark_ids_are_the_digest_with_the_top_bit(svcmap):
     # The id the datapath script gave before the codec did: $(( 0x<first 8 of digest> | 0x80000000 )).
     for name, port, proto in (("iperf3-cross", "5201", "tcp"), ("web", "80", "udp")):
         expected = int(shell_digest(f"{name}/{port}/{proto}")[:8], 16) | 0x80000000
-        assert service_scale.benchmark_service_id(name, port, proto) == expected
-        assert not service_scale.is_scenario_id(expected)
-    assert service_scale.benchmark_service_id("iperf3-cross", "5201", "tcp") == 0xFD6E9EC4
+        assert sock_lb.benchmark_service_id(name, port, proto) == expected
+        assert not sock_lb.is_scenario_id(expected)
+    assert sock_lb.benchmark_service_id("iperf3-cross", "5201", "tcp") == 0xFD6E9EC4
 
 
 def test_entries_of_a_service_with_two_backends(svcmap):
     service, slots = svcmap.entries("web", "198.18.128.80", "80", "udp", ["198.19.3.10:8080", "198.19.1.11:53"])
-    sid = service_scale.benchmark_service_id("web", "80", "udp")
+    sid = sock_lb.benchmark_service_id("web", "80", "udp")
     assert service == (bytes([198, 18, 128, 80, 0, 80, 17, 0]), u32(sid) + u32(2))
     to_service = bytes([198, 18, 128, 80, 0, 80, 0, 0])
     assert slots == [(u32(sid) + u32(0), bytes([198, 19, 3, 10, 0x1F, 0x90, 0, 0]), to_service),
@@ -84,7 +84,7 @@ def bpffs(tmp_path):
     pins.mkdir()
     subprocess.run(["mount", "-t", "bpf", "bpf", str(pins)], check=True)
     try:
-        for name, (key, value) in service_scale.MAP_SIZES.items():
+        for name, (key, value) in sock_lb.MAP_SIZES.items():
             subprocess.run(["bpftool", "map", "create", str(pins / name), "type", "hash", "key", str(key),
                             "value", str(value), "entries", "64", "name", name[:15]], check=True)
         yield pins
@@ -101,7 +101,7 @@ def dump(path) -> dict[bytes, bytes]:
 def test_add_then_del_as_bpftool_reads_the_maps(svcmap, bpffs):
     args = ["web", "198.18.128.80", "80", "tcp", "198.19.3.10:8080", "198.19.1.11:8080"]
     assert svcmap.main(["add", *args], pins=str(bpffs)) == 0
-    sid = service_scale.benchmark_service_id("web", "80", "tcp")
+    sid = sock_lb.benchmark_service_id("web", "80", "tcp")
     assert dump(bpffs / "netlab_services") == {bytes([198, 18, 128, 80, 0, 80, 6, 0]): u32(sid) + u32(2)}
     assert dump(bpffs / "netlab_backends") == {u32(sid) + u32(0): bytes([198, 19, 3, 10, 0x1F, 0x90, 0, 0]),
                                                u32(sid) + u32(1): bytes([198, 19, 1, 11, 0x1F, 0x90, 0, 0])}
@@ -109,7 +109,7 @@ def test_add_then_del_as_bpftool_reads_the_maps(svcmap, bpffs):
     assert dump(bpffs / "netlab_revnat") == {bytes([198, 19, 3, 10, 0x1F, 0x90, 0, 0]): to_service,
                                              bytes([198, 19, 1, 11, 0x1F, 0x90, 0, 0]): to_service}
     assert svcmap.main(["del", *args], pins=str(bpffs)) == 0
-    assert all(dump(bpffs / name) == {} for name in service_scale.SOCK_LB_MAPS)
+    assert all(dump(bpffs / name) == {} for name in sock_lb.SOCK_LB_MAPS)
     # Deleting what is gone already is no error (service-del after a rebuilt datapath).
     assert svcmap.main(["del", *args], pins=str(bpffs)) == 0
 

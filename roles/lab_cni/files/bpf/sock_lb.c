@@ -23,7 +23,7 @@ struct service {
 
 /* The benchmark's Services (netlab-datapath service-add) have ids with this bit set, the Service scale
  * scenario's have it clear, so neither writer overwrites or removes the other's backends. The programs
- * only compare ids; the writers share the layout through plugins/module_utils/service_scale.py. */
+ * only compare ids; the writers share the layout through plugins/module_utils/sock_lb.py. */
 #define BENCHMARK_ID_BIT 0x80000000u
 
 /* cilium_lb4_backends_v3, reached through the Service's slots. */

@@ -19,7 +19,7 @@ socket_lb_attach() {
 
 # service_up NAME VIP PORT PROTO BACKEND_IP:PORT...: the Service, its backends in slots and the reverse
 # entry for UDP replies, written by netlab-svcmap with the maps' one codec (the collection's
-# module_utils/service_scale.py, installed beside it). Map ids of the benchmark's Services have the top
+# module_utils/sock_lb.py, installed beside it). Map ids of the benchmark's Services have the top
 # bit set, apart from the Service scale scenario's.
 service_up() {
   "$LIB/netlab-svcmap" add "$@"

@@ -1,0 +1,125 @@
+"""Kubernetes transport: every kubernetes.core call, and the role's tasks against the rendered calls."""
+
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+from kube_cases import IMAGE, NODES, RUN, SETTINGS, render
+
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_calls, kube_objects, kube_read
+
+
+def test_every_kubernetes_core_call(reference):
+    docs = render(reference)
+    nodes = kube_read.placeholder_nodes(NODES, [e["placement"] for e in reference])
+    plan = commands.plan(reference, nodes, SETTINGS, {"namespace": docs[0]["metadata"]["name"]})
+    calls = kube_calls.all_calls(NODES, docs, 300, 120, plan)
+    assert [d["kind"] for d in calls["create_namespace"]["definition"]] == ["Namespace", "Service"]
+    assert calls["create_pods"]["wait_condition"] == {"type": "Ready", "status": "True"}
+    assert calls["create_pods"]["wait_timeout"] == 300 and len(calls["create_pods"]["definition"]) == 5
+    assert calls["delete_namespace"] == {"state": "absent", "api_version": "v1", "kind": "Namespace",
+                                         "name": docs[0]["metadata"]["name"], "wait": True, "wait_timeout": 120}
+    assert calls["read_cilium_pods"][1]["field_selectors"] == [f"spec.nodeName={NODES[1]}"]
+    assert "namespace" not in calls["read_daemonsets"], "a CNI may run outside kube-system"
+    moved = kube_calls.all_calls(NODES, cni_namespace="cilium-system")
+    assert {c["namespace"] for c in moved["read_cilium_pods"] + moved["cilium_status"]} == {"cilium-system"}
+    assert calls["cilium_status"][0]["container"] == "cilium-agent"
+    assert calls["pod_mtu"]["pod"] == "iperf3-client"
+    # One /proc/cpuinfo read per node, in a pod that runs on it.
+    on = {d["metadata"]["name"]: d["spec"]["nodeName"] for d in docs if d["kind"] == "Pod"}
+    assert sorted(c["node"] for c in calls["cpu_info"]) == sorted(NODES)
+    assert all(on[c["pod"]] == c["node"] and c["command"] == "cat /proc/cpuinfo" for c in calls["cpu_info"])
+    # The image needs netperf only when the pods serve it: then, and only then, its version is read.
+    assert "netperf_version" not in calls
+    placements = [e["placement"] for e in matrix.normalize_matrix(reference)]
+    netperf_docs = kube_objects.manifests(RUN, NODES, placements, IMAGE, 5201, netperf_port=12865)
+    assert kube_calls.all_calls(NODES, netperf_docs, 300, 120)["netperf_version"] == {
+        "namespace": docs[0]["metadata"]["name"], "pod": "iperf3-client", "container": "iperf3",
+        "command": "netperf -V"}
+    assert len(calls["tests"]) == len(reference)
+    lines = [shlex.split(t["args"]["command"])[4:] for t in calls["tests"]]
+    assert shlex.join(lines[1]).startswith("timeout 62 iperf3 --client POD_IP:iperf3-server-cross")
+    assert shlex.join(lines[0]).startswith("timeout 62 iperf3 --client NODE_IP:netlab-agent-2")
+    assert calls["tests"][0]["cpu_args"]["pod"] == "iperf3-server-host"
+
+
+def role_k8s_tasks(root):
+    """(file, module, args, task) of every kubernetes.core task of the role."""
+    out = []
+    for path in sorted((root / "roles/bench/tasks").glob("*.yml")):
+        for task in yaml.safe_load(path.read_text()) or []:
+            for inner in [task, *task.get("block", [])]:
+                for key, value in inner.items():
+                    if key.startswith("kubernetes.core."):
+                        out.append((path.name, key, value, inner))
+    return out
+
+
+def test_every_kubernetes_core_call_gets_the_kubeconfig(request):
+    """Each module the role calls is in kubernetes.core's k8s group or has a module_defaults entry of its own."""
+    import ansible_collections.kubernetes.core as core
+
+    runtime = yaml.safe_load((Path(next(iter(core.__path__))) / "meta" / "runtime.yml").read_text())
+    group = {f"kubernetes.core.{m}" for m in runtime["action_groups"]["k8s"]}
+    main = yaml.safe_load((request.config.rootpath / "roles/bench/tasks/main.yml").read_text())
+    defaults = main[0]["module_defaults"]
+    assert set(defaults["group/kubernetes.core.k8s"]) == {"kubeconfig", "context"}
+    used = {module for _, module, _, _ in role_k8s_tasks(request.config.rootpath)}
+    for module in used - group:
+        assert defaults.get(module) == defaults["group/kubernetes.core.k8s"], module
+
+
+def templated(value):
+    return isinstance(value, str) and "{{" in value
+
+
+def test_the_role_passes_exactly_the_rendered_arguments(request):
+    """Every kubernetes.core task writes how its module is asked (kube_calls.FIXED) literally and takes each
+    argument that depends on the run from the rendered calls, and no other; every rendered call has its task,
+    so k8s_calls.yaml (the calls whole) describes what the role runs."""
+    tasks = role_k8s_tasks(request.config.rootpath)
+    assert {module for _, module, _, _ in tasks} == {"kubernetes.core.k8s", "kubernetes.core.k8s_info",
+                                                     "kubernetes.core.k8s_exec", "kubernetes.core.k8s_cluster_info"}
+    entries = [{"name": "svc", "placement": "service"}, {"name": "rr", "placement": "service", "protocol": "tcp_rr"}]
+    docs = kube_objects.run_objects(RUN, NODES, entries, IMAGE, 5201, None, 12865)
+    cluster_steps = kube_calls.cluster_calls(NODES)
+    data = {**cluster_steps, **kube_calls.calls(docs, 300, 120, [])}
+    whole = kube_calls.all_calls(NODES, docs, 300, 120, [])
+    seen = set()
+    for name, _, args, task in tasks:
+        literal = {key: value for key, value in args.items() if not templated(value)}
+        values = " ".join(value for value in args.values() if templated(value))
+        if "bench_test.exec" in values or "bench_test.cpu_exec" in values:  # the plan's per-test calls
+            assert set(args) == {"namespace", "pod", "container", "command"} and not literal, name
+            continue
+        loop = str(task.get("loop", ""))
+        named = set(re.findall(r"calls\.(\w+)", f"{values} {loop}"))
+        assert len(named) <= 1, (name, named)
+        step = named.pop() if named else None
+        if step is None:  # every argument written here: a call that takes nothing from the run
+            step = next(s for s in data if data[s] == {} and kube_calls.FIXED.get(s) == literal)
+        seen.add(step)
+        assert literal == kube_calls.FIXED.get(step, {}), (name, step)
+        one = data[step][0] if isinstance(data[step], list) else data[step]
+        run_keys = set(one) - {"node"}  # cpu_info's node names the loop item, it is no argument
+        assert set(args) == run_keys | set(literal), (name, step)
+        assert whole[step] == ([kube_calls.whole(step, item) for item in data[step]] if isinstance(data[step], list)
+                               else kube_calls.whole(step, data[step])), step
+        var = "bench_cluster_calls" if step in cluster_steps else "bench_calls"
+        for key in run_keys:
+            if step == "cilium_status":  # zipped with the Cilium agent found the step before
+                want = ("{{ item.0.resources[0].metadata.name }}" if key == "pod" else f"{{{{ item.1.{key} }}}}")
+                assert loop == f"{{{{ bench_k8s_cilium_pods.results | zip({var}.{step}) | list }}}}", name
+            elif isinstance(data[step], list):
+                want = f"{{{{ item.{key} }}}}"
+                assert loop == f"{{{{ {var}.{step} }}}}", name
+            else:
+                want = f"{{{{ {var}.{step}.{key} }}}}"
+            assert args[key] == want, (name, key)
+    assert seen == set(data) - {"tests"}, "every rendered call has its task"
+    tasks_dir = request.config.rootpath / "roles/bench/tasks"
+    for name in {name for name, _, _, _ in tasks}:
+        assert "become" not in (tasks_dir / name).read_text(), f"{name}: no become for the cluster"
+        assert "delegate_to" not in (tasks_dir / name).read_text(), f"{name}: the cluster is driven from here"
