@@ -137,16 +137,16 @@ integration: setup
 
 # Lane A: the local lab (podman network netlab, 198.18.0.0/24).
 lane-a: setup
-	pytest $(DURATIONS) tests/integration/test_local_lab.py
+	pytest $(DURATIONS) tests/integration/local_lab
 
 # Lane B: the Proxmox twin (198.18.8.0/24 and 198.18.9.0/24), the benchmark image, molecule
 # (198.18.2.0/24 and 198.18.3.0/24).
 lane-b: setup
-	pytest $(DURATIONS) tests/integration --ignore=tests/integration/test_local_lab.py
+	pytest $(DURATIONS) tests/integration --ignore=tests/integration/local_lab
 	$(MAKE) --no-print-directory molecule
 
 # lab_cni has no scenario of its own: the local lab's integration tests check what it leaves on the nodes,
-# after each CNI's converge and after a node restart (tests/integration/datapath_checks.py).
+# after each CNI's converge and after a node restart (tests/integration/local_lab/datapath_checks.py).
 molecule: image
 	scripts/molecule-test node_prep
 	# rke2: a Canal cluster with its reference and a Cilium cluster with RKE2's default profile, in one converge.

@@ -1,0 +1,209 @@
+"""The local lab's history as module fixtures: one lab, Cilium (its run, a restart, the Service scale
+scenario, the gate's baseline and rerun, two more profiles), then Canal on the same nodes, reruns,
+teardown last. Each step asks for the step before it, so a test also runs alone (it builds the history
+up to the step it reads) and the test file builds it once; the file's order is the history's.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from lab_checks import (
+    CRR_PAIR,
+    GATE,
+    IMAGE,
+    LAB_NETWORK,
+    PROFILE_MATRIX,
+    PROFILES,
+    ROOT,
+    SCALE,
+    SCENARIOS,
+    WORSE_ON_PURPOSE,
+    Interrupted,
+    Run,
+    TornDown,
+    environment,
+    extra,
+    full_run,
+    latest,
+    node,
+    playbook_cmd,
+    podman,
+    reference_matrix,
+    sockets_translated,
+)
+
+from ansible_collections.netlab.lab.plugins.module_utils import sock_lb
+from netlab_twin import lanes
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("results")
+
+
+@pytest.fixture(scope="module")
+def play(results_dir):
+    def run(*args: str, charts: bool = False, measure: bool = False) -> subprocess.CompletedProcess:
+        proc = lanes.run(playbook_cmd(results_dir, *args), cwd=ROOT, env=environment(charts, measure),
+                         timeout=1200)
+        print(proc.stdout[-6000:], proc.stderr[-3000:])
+        return proc
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def bench(short_bench) -> list[str]:
+    """A short benchmark of SCENARIOS, taken from the reference matrix."""
+    entries = {e["name"]: e for e in reference_matrix()}
+    return [*short_bench, "-e", json.dumps({"bench_matrix": [entries[name] for name in SCENARIOS]})]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """The lab's nodes and network, removed when the module ends however it ends: the teardown test removes
+    them through the playbook; this is for a run stopped part-way (SIGTERM, a failed fixture)."""
+    yield
+    for container in podman("ps", "-aq", "--filter", f"label=netlab.lab={LAB_NETWORK}").split():
+        podman("rm", "-f", "-t", "0", container, check=False)
+    podman("network", "rm", "-f", LAB_NETWORK, check=False)
+
+
+@pytest.fixture(scope="module")
+def cilium_run(lab, play, results_dir, bench) -> Run:
+    return full_run(play, results_dir, "cilium", bench)
+
+
+@pytest.fixture(scope="module")
+def cilium_scale(cilium_run, play) -> Run:
+    """The Service scale scenario on Cilium (charts drawn: check_scale reads them), with a benchmark Service
+    and an interrupted run's leftovers in the socket LB's maps; what the maps and counters showed after it."""
+    client = node("netlab-agent-1")
+    # A benchmark Service (top bit of its id set) stays; an interrupted run's entries go first.
+    client.check_output("netlab-datapath service-add scale-neighbour 198.18.128.10 5201 tcp 198.19.3.10:5201")
+    sid = sock_lb.service_id(9)
+    key, value = sock_lb.service_key("10.43.1.9", 80), sock_lb.service_value(sid, 1)
+    client.check_output(f"bpftool map update pinned /sys/fs/bpf/netlab_services key hex {key.hex(' ')} "
+                        f"value hex {value.hex(' ')}")
+    key, value = sock_lb.backend_key(sid, 0), sock_lb.address_value("198.19.3.10", 8080)
+    client.check_output(f"bpftool map update pinned /sys/fs/bpf/netlab_backends key hex {key.hex(' ')} "
+                        f"value hex {value.hex(' ')}")
+    translated = sockets_translated(client)
+    try:
+        proc = play("-e", "cni=cilium", "--tags", "scale", *SCALE, charts=True)
+        seen = {"translated": sockets_translated(client) - translated,
+                "services": json.loads(client.check_output("bpftool -j map dump pinned /sys/fs/bpf/netlab_services"))}
+    finally:
+        client.check_output("netlab-datapath service-del scale-neighbour")
+    return Run(proc, None, seen)
+
+
+@pytest.fixture(scope="module")
+def gate_baseline(cilium_scale, play, results_dir) -> tuple[Run, Run]:
+    """The gate's test run twice on the Cilium reference, the second gated against the first; measured
+    while the other test lane pauses, as the gate's 25 % are a timing assert."""
+    udp = extra(bench_matrix=PROFILE_MATRIX[-1:])
+    first = Run(play("-e", "cni=cilium", "--tags", "bench", *GATE, *udp, measure=True), latest(results_dir))
+    baseline = first.dir.name if first.dir else ""
+    rerun = Run(play("-e", "cni=cilium", "--tags", "bench", *GATE, *udp, "-e", f"bench_baseline={baseline}",
+                     measure=True), latest(results_dir))
+    return first, rerun
+
+
+@pytest.fixture(scope="module")
+def profile_runs(gate_baseline, play, results_dir, short_bench) -> dict[str, Run]:
+    """Each profile of PROFILES built and benchmarked in turn, with what its nodes showed right after."""
+    runs = {}
+    for profile in PROFILES:
+        if profile == "tunnel":
+            # The reference's run that passed the gate is the baseline the tunnel profile is held against;
+            # measured while the other lane pauses (the gate and the CRR ratio are timing asserts).
+            baseline = next(results_dir.glob("*-cilium-native-bpf/gate.json")).parent.name
+            proc = play("-e", "cni=cilium", "-e", f"cni_profile={profile}", "--tags", "cluster,bench",
+                        "-e", f"bench_baseline={baseline}", *GATE,
+                        *extra(bench_matrix=PROFILE_MATRIX[:-1] + WORSE_ON_PURPOSE + CRR_PAIR),
+                        measure=True)
+            seen = {"pod0": node("netlab-agent-1").check_output("ip -n pod0 link show eth0")}
+        else:
+            proc = play("-e", "cni=cilium", "-e", f"cni_profile={profile}", "--tags", "cluster,bench", *short_bench,
+                        *extra(bench_matrix=PROFILE_MATRIX))
+            # The lab runs this profile: a run that names another is refused before it starts.
+            seen = {"refused": play("-e", "cni=cilium", "-e", "cni_profile=tunnel", "--tags", "bench", *short_bench)}
+        runs[profile] = Run(proc, latest(results_dir), seen)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def canal_run(profile_runs, play, results_dir, bench) -> Run:
+    """site.yml with Canal on the lab the Cilium runs left: the datapath replaced, the four-run comparison."""
+    return full_run(play, results_dir, "canal", bench)
+
+
+@pytest.fixture(scope="module")
+def untouched(canal_run, play, results_dir, short_bench, tmp_path_factory) -> dict:
+    """Three runs that change nothing on the lab, side by side: a Service scale run the nodes cannot hold,
+    the Kubernetes transport's render (into a results folder of its own), and a benchmark of a CNI the lab
+    does not run; and the results folder before and after them."""
+    rendered = tmp_path_factory.mktemp("rendered")
+    runs = set(results_dir.iterdir())
+    calls = {
+        "scale": ("-e", "cni=canal", "--tags", "scale", "-e", "service_scale_kernel_kib_per_service=1000000"),
+        "render": ("-e", f"netlab_results_dir={rendered}", "-e", "cni=canal", "--tags", "bench",
+                   "-e", "bench_transport=kubernetes", "-e", "bench_render_only=true", "-e", f"bench_pod_image={IMAGE}",
+                   "-e", '{"bench_pod_overrides": {"spec": {"imagePullSecrets": [{"name": "reg"}]}}}'),
+        "other_cni": ("-e", "cni=cilium", "--tags", "bench", *short_bench),
+    }
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        procs = dict(zip(calls, pool.map(lambda args: play(*args), calls.values()), strict=True))
+    return {**procs, "runs": runs, "runs_after": set(results_dir.iterdir()), "rendered": rendered}
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(canal_run, play, results_dir, bench, tmp_path_factory) -> Interrupted:
+    before = canal_run.dir
+    old_files = {p: p.read_bytes() for p in before.rglob("*") if p.is_file()}
+    known = set(results_dir.iterdir())
+    log = tmp_path_factory.mktemp("interrupted") / "bench.out"
+    cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", *bench, "-e", "bench_repeats=2")
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=environment(), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            run = None
+            while time.monotonic() < deadline:
+                new = [p for p in set(results_dir.iterdir()) - known if not p.is_symlink()]
+                run = new[0] if new else None
+                if run and len(list((run / "raw").glob("[!.]*.json"))) >= 3:
+                    break
+                time.sleep(0.2)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)  # as a lost terminal or an OOM kill would
+            proc.wait()
+    kept = {p.name: p.read_bytes() for p in (run / "raw").glob("[!.]*.json")} if run else {}
+    after, canal_runs = latest(results_dir), len(list(results_dir.glob("*-canal-vxlan")))
+    report = play("--tags", "report", "-e", f"run={run.name}") if run else None
+    reported = json.loads((run / "summary.json").read_text()) if run and report.returncode == 0 else {}
+    resumed = play("-e", "cni=canal", "--tags", "bench", "-e", f"bench_resume={run.name}") if run else None
+    return Interrupted(before, old_files, log.read_text(), run, after, canal_runs, kept, report, reported, resumed)
+
+
+@pytest.fixture(scope="module")
+def torn_down(canal_run, play, results_dir) -> TornDown:
+    runs = sorted(p.name for p in results_dir.iterdir())
+    teardown = play("--tags", "teardown")
+    left = podman("ps", "-a", "--format", "{{.Names}}").split()
+    runs_after = sorted(p.name for p in results_dir.iterdir())
+    bench = play("--tags", "bench")
+    # The last report rebuilds the newest run's summary and report from its raw files alone.
+    run = latest(results_dir)
+    expected = json.loads((run / "summary.json").read_text())
+    for name in ("summary.json", "summary.csv", "report.md"):
+        (run / name).unlink()
+    report = play("--tags", "report")
+    return TornDown(runs, teardown, left, runs_after, bench, expected, run, report)
