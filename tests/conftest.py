@@ -1,6 +1,8 @@
-"""Shared fixtures: command outputs captured on this machine, in tests/data. And SIGTERM as an interruption:
-a test run stopped by SIGTERM (make's, CI's, a timeout's) runs its fixtures' teardowns, as on Ctrl-C, so that
-no lab node, twin guest or podman network of it is left for the next run."""
+"""Shared fixtures: command outputs captured on the development machine (tests/data/SOURCES.md).
+
+And SIGTERM as an interruption: a test run stopped by SIGTERM (make's, CI's, a timeout's) runs its
+fixtures' teardowns, as on Ctrl-C, so that no lab node, twin guest or podman network of it is left for
+the next run."""
 
 import json
 import signal

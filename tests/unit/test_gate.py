@@ -11,7 +11,8 @@ from ansible_collections.netlab.lab.plugins.filter.bench import bench_gate
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate, raw
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
 
-# Three repeats of each test, from the lab's and this machine's captures: the figures differ per repeat.
+# Three repeats of each test, from the local lab's and the development machine's captures: the figures
+# differ per repeat.
 REPEATS = {
     "cross-node-tcp-1": ("cross-node", "tcp", ["raw-cilium-model-cross-node-tcp-1.json",
                                                "raw-cilium-model-service.json", "raw-cilium-model-same-node.json"]),

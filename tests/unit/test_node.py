@@ -31,7 +31,7 @@ def probe(data_dir):
 
 
 def test_a_kernel_with_every_bpf_feature(data_dir):
-    """bpftool -j feature probe kernel on this machine's 6.18 kernel, inside a lab node."""
+    """bpftool -j feature probe kernel on the development machine's 6.18 kernel (no modules), in a lab node."""
     assert bpf_missing(probe(data_dir)) == []
 
 
@@ -45,7 +45,7 @@ def test_a_kernel_without_them_is_told_what_it_lacks(data_dir):
 
 
 @pytest.mark.parametrize(("processor", "model"), [
-    # x86 (this machine's setup facts): index, vendor id, model name per CPU.
+    # x86 (the development machine's setup facts): index, vendor id, model name per CPU.
     (["0", "AuthenticAMD", "AMD EPYC", "1", "AuthenticAMD", "AMD EPYC"], "AMD EPYC"),
     (["0", "GenuineIntel", "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"], "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"),
     # A vendor id alone, and no processor facts at all.

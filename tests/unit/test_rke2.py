@@ -110,7 +110,8 @@ def test_canal_mtu_refuses(nic, backend, message):
 
 
 def test_canal_datapath_from_real_ip_output(data_dir):
-    # ip -j -d link show of a VXLAN device built on this machine the way flannel builds flannel.1.
+    # ip -j -d link show of a VXLAN device built on the development machine (kernel 6.18) as flannel builds
+    # flannel.1.
     raw = (data_dir / "ip-link-vxlan.json").read_text()
     result = rke2.datapath(raw, "canal", {"backend": "vxlan", "nic_mtu": 1500})
     assert result["state"] == {"device": "flannel.1", "backend": "vxlan", "mtu": 1450, "vni": 1, "port": 8472}
