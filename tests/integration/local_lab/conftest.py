@@ -16,6 +16,7 @@ from lab_checks import (
     CRR_PAIR,
     GATE,
     IMAGE,
+    INTERRUPTED,
     LAB_NETWORK,
     PROFILE_MATRIX,
     PROFILES,
@@ -164,12 +165,14 @@ def untouched(canal_run, play, results_dir, short_bench, tmp_path_factory) -> di
 
 
 @pytest.fixture(scope="module")
-def interrupted_run(canal_run, play, results_dir, bench, tmp_path_factory) -> Interrupted:
+def interrupted_run(canal_run, play, results_dir, short_bench, tmp_path_factory) -> Interrupted:
     before = canal_run.dir
     old_files = {p: p.read_bytes() for p in before.rglob("*") if p.is_file()}
     known = set(results_dir.iterdir())
     log = tmp_path_factory.mktemp("interrupted") / "bench.out"
-    cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", *bench, "-e", "bench_repeats=2")
+    entries = {e["name"]: e for e in reference_matrix()}
+    cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", *short_bench, "-e", "bench_repeats=2",
+                       *extra(bench_matrix=[entries[name] for name in INTERRUPTED]))
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=environment(), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)

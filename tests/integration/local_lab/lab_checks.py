@@ -24,6 +24,9 @@ STREAMS = ["host-tcp-1", "cross-node-tcp-1", "cross-node-tcp-4", "same-node-tcp-
 # and the host test the pod tests are held against.
 NETPERF = ["host-tcp-rr", "cross-node-tcp-rr", "same-node-udp-rr", "service-tcp-crr"]
 SCENARIOS = STREAMS + NETPERF
+# The interrupted run's tests, two repeats each: enough that it is stopped part-way, few enough that
+# its resumption is short (the three kinds of path and a netperf test).
+INTERRUPTED = ["host-tcp-1", "cross-node-tcp-1", "same-node-tcp-1", "cross-node-tcp-rr"]
 NODES = ["netlab-server-1", "netlab-agent-1", "netlab-agent-2"]
 
 # The lab network and the label podman_lab puts on its nodes (roles/podman_lab/defaults/main.yml).

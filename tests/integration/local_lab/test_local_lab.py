@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from lab_checks import (
     IMAGE,
+    INTERRUPTED,
     NODES,
     PROFILES,
     ROOT,
@@ -227,7 +228,7 @@ def test_interrupted_run_is_kept_and_resumed(interrupted_run):
     got = interrupted_run
     run, kept = got.run, got.kept
     assert run is not None
-    total = 2 * len(SCENARIOS)
+    total = 2 * len(INTERRUPTED)
     assert 3 <= len(kept) < total
 
     assert got.report.returncode == 0 and "INCOMPLETE" in got.report.stdout
