@@ -36,7 +36,9 @@ def entry(**changes) -> dict:
 # check stops at its first problem, and several values per run where it reports them all; each message
 # names its own value, so none can stand for another's.
 REFUSALS = [
-    (["-e", "iperf3_bench_duration=5"], ["Renamed in 0.6.0 (CHANGELOG.md): iperf3_bench_duration -> bench_duration"]),
+    (["-e", "iperf3_bench_duration=5", "-e", "lab_cni_native_mtu=1400"],
+     ["Renamed in 0.6.0 (CHANGELOG.md): ", "iperf3_bench_duration -> bench_duration",
+      "lab_cni_native_mtu -> lab_cni_profile_settings.mtu (a CNI profile, -e cni_profile)"]),
     (["-e", "cni=foo"], ["cni must be canal or cilium (got foo)"]),
     (["-e", "netlab_cluster=rke2"],
      ["netlab_cluster rke2 or model (got rke2); the local lab's containers run only the model"]),
