@@ -1,7 +1,14 @@
-"""Fixtures of the Kubernetes transport's unit tests: what the roles' defaults give them."""
+"""Fixtures of the unit tests: what the roles' defaults give the Kubernetes transport's tests, and a private
+bpffs with the socket LB's maps for the codec's."""
 
+import os
+import subprocess
+
+import bpf_maps
 import pytest
 import yaml
+
+from ansible_collections.netlab.lab.plugins.module_utils import sock_lb
 
 ROOT_DEFAULTS = "roles/{}/defaults/main.yml"
 
@@ -21,3 +28,19 @@ def k8s_version(defaults):
 @pytest.fixture(scope="module")
 def reference(defaults):
     return defaults["bench"]["bench_reference_matrix"]
+
+
+@pytest.fixture
+def bpffs(tmp_path):
+    """A private bpffs with the socket LB's three maps, created by bpftool at sock_lb.c's sizes."""
+    if os.geteuid() != 0:
+        pytest.skip("creating BPF maps needs root")
+    pins = tmp_path / "bpf"
+    pins.mkdir()
+    subprocess.run(["mount", "-t", "bpf", "bpf", str(pins)], check=True)
+    try:
+        for name, (key, value) in sock_lb.MAP_SIZES.items():
+            bpf_maps.create(pins, name, key, value)
+        yield pins
+    finally:
+        subprocess.run(["umount", str(pins)], check=True)

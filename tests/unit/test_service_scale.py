@@ -1,15 +1,14 @@
 """Service scale model: rule text, BPF map entries and bpf(2), counts, statistics, probes and reports."""
 
 import json
-import os
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
 
 import pytest
+from bpf_maps import create, dump, update
 
 from ansible_collections.netlab.lab.plugins.module_utils import service_scale, sock_lb
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import scale_report
@@ -129,41 +128,8 @@ def test_bpf_attr_layouts():
     assert sock_lb.map_sizes(map_info) == (8, 16)
 
 
-@pytest.fixture
-def bpffs(tmp_path):
-    """A private bpffs with maps pinned as the Cilium model pins its socket LB's."""
-    if os.geteuid() != 0:
-        pytest.skip("creating BPF maps needs root")
-    pins = tmp_path / "bpf"
-    pins.mkdir()
-    subprocess.run(["mount", "-t", "bpf", "bpf", str(pins)], check=True)
-
-    def create(name: str, key: int = 8, value: int = 8) -> None:
-        subprocess.run(["bpftool", "map", "create", str(pins / name), "type", "hash", "key", str(key),
-                        "value", str(value), "entries", "64", "name", name[:15]], check=True)
-
-    try:
-        create(sock_lb.SERVICES_MAP)
-        create(sock_lb.BACKENDS_MAP)
-        yield pins, create
-    finally:
-        subprocess.run(["umount", str(pins)], check=True)
-
-
-def dump(path) -> dict[bytes, bytes]:
-    """What bpftool, not our code, reads from a map."""
-    entries = json.loads(subprocess.run(["bpftool", "-j", "map", "dump", "pinned", str(path)],
-                                        capture_output=True, text=True, check=True).stdout)
-    return {bytes(int(b, 16) for b in e["key"]): bytes(int(b, 16) for b in e["value"]) for e in entries}
-
-
-def bpftool_update(path, key: bytes, value: bytes) -> None:
-    subprocess.run(["bpftool", "map", "update", "pinned", str(path), "key", "hex", *(f"{b:02x}" for b in key),
-                    "value", "hex", *(f"{b:02x}" for b in value)], check=True)
-
-
 def test_service_maps_written_with_bpf_syscalls(bpffs):
-    pins, _ = bpffs
+    pins = bpffs
     with service_scale.ServiceMaps(str(pins)) as maps:
         maps.add(CIDR, 0, "198.19.3.10", 8080)
         maps.add(CIDR, 300, "198.19.3.10", 8080)
@@ -178,14 +144,14 @@ def test_service_maps_written_with_bpf_syscalls(bpffs):
 
 
 def test_removal_takes_exactly_the_scenario_entries(bpffs):
-    pins, _ = bpffs
+    pins = bpffs
     services, backends = pins / "netlab_services", pins / "netlab_backends"
     # A benchmark Service as netlab-datapath service-add writes it, and an interrupted run's
     # backend slot whose Service was never written.
     benchmark = (sock_lb.service_key("198.18.128.10", 5201), sock_lb.service_value(0x80001234, 1))
-    bpftool_update(services, *benchmark)
-    bpftool_update(backends, sock_lb.backend_key(0x80001234, 0), sock_lb.address_value("198.19.3.10", 5201))
-    bpftool_update(backends, sock_lb.backend_key(9, 0), sock_lb.address_value("198.19.3.10", 8080))
+    update(services, *benchmark)
+    update(backends, sock_lb.backend_key(0x80001234, 0), sock_lb.address_value("198.19.3.10", 5201))
+    update(backends, sock_lb.backend_key(9, 0), sock_lb.address_value("198.19.3.10", 8080))
     with service_scale.ServiceMaps(str(pins)) as maps:
         for index in range(3):
             maps.add(CIDR, index, "198.19.3.10", 8080)
@@ -197,11 +163,11 @@ def test_removal_takes_exactly_the_scenario_entries(bpffs):
 
 
 def test_service_maps_refuse_a_missing_or_foreign_map(bpffs, tmp_path):
-    pins, create = bpffs
+    pins = bpffs
     with pytest.raises(service_scale.ScaleError, match="does not run the Cilium model's socket LB"):
         service_scale.ServiceMaps(str(tmp_path))
     (pins / "netlab_backends").unlink()
-    create("netlab_backends", key=4)
+    create(pins, "netlab_backends", key=4, value=8)
     with pytest.raises(sock_lb.MapError, match=r"\(4, 8\) byte keys and values"):
         service_scale.ServiceMaps(str(pins))
     with pytest.raises(FileNotFoundError):

@@ -2,13 +2,13 @@
 
 import importlib.machinery
 import importlib.util
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from bpf_maps import create, dump
 
 from ansible_collections.netlab.lab.plugins.module_utils import sock_lb
 
@@ -75,29 +75,6 @@ def test_bad_arguments_write_nothing(svcmap, capsys, tmp_path, argv, message):
     assert message in capsys.readouterr().err
 
 
-@pytest.fixture
-def bpffs(tmp_path):
-    """A private bpffs with the socket LB's three maps, created by bpftool at sock_lb.c's sizes."""
-    if os.geteuid() != 0:
-        pytest.skip("creating BPF maps needs root")
-    pins = tmp_path / "bpf"
-    pins.mkdir()
-    subprocess.run(["mount", "-t", "bpf", "bpf", str(pins)], check=True)
-    try:
-        for name, (key, value) in sock_lb.MAP_SIZES.items():
-            subprocess.run(["bpftool", "map", "create", str(pins / name), "type", "hash", "key", str(key),
-                            "value", str(value), "entries", "64", "name", name[:15]], check=True)
-        yield pins
-    finally:
-        subprocess.run(["umount", str(pins)], check=True)
-
-
-def dump(path) -> dict[bytes, bytes]:
-    entries = json.loads(subprocess.run(["bpftool", "-j", "map", "dump", "pinned", str(path)],
-                                        capture_output=True, text=True, check=True).stdout)
-    return {bytes(int(b, 16) for b in e["key"]): bytes(int(b, 16) for b in e["value"]) for e in entries}
-
-
 def test_add_then_del_as_bpftool_reads_the_maps(svcmap, bpffs):
     args = ["web", "198.18.128.80", "80", "tcp", "198.19.3.10:8080", "198.19.1.11:8080"]
     assert svcmap.main(["add", *args], pins=str(bpffs)) == 0
@@ -116,8 +93,7 @@ def test_add_then_del_as_bpftool_reads_the_maps(svcmap, bpffs):
 
 def test_a_map_of_another_layout_is_refused(svcmap, bpffs, capsys):
     (bpffs / "netlab_revnat").unlink()
-    subprocess.run(["bpftool", "map", "create", str(bpffs / "netlab_revnat"), "type", "hash", "key", "4",
-                    "value", "8", "entries", "64", "name", "netlab_revnat"], check=True)
+    create(bpffs, "netlab_revnat", key=4, value=8)
     assert svcmap.main(["add", "web", "198.18.128.80", "80", "tcp", "198.19.3.10:8080"], pins=str(bpffs)) == 1
     assert "(4, 8) byte keys and values" in capsys.readouterr().err
     assert dump(bpffs / "netlab_services") == {}
