@@ -3,30 +3,15 @@
 These runs need no lab (nor root or podman): they run beside the local lab's tests, not in its lane.
 """
 
-import json
 import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from site_args import ROOT, entry, extra, playbook_cmd
 
 from netlab_twin import lanes
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def playbook_cmd(results_dir: Path, *args: str) -> list[str]:
-    return ["ansible-playbook", "site.yml", "-e", f"netlab_results_dir={results_dir}", *args]
-
-
-def extra(**values) -> list[str]:
-    return ["-e", json.dumps(values)]
-
-
-def entry(**changes) -> dict:
-    return {"name": "t", "placement": "cross-node", **changes}
-
 
 # Bad inputs, as a user would give them, and the words that must say what is wrong. Preflight stops at
 # its first failing check: the renamed variables, then one assert for the provider, the cluster and the

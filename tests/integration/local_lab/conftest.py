@@ -20,7 +20,6 @@ from lab_checks import (
     LAB_NETWORK,
     PROFILE_MATRIX,
     PROFILES,
-    ROOT,
     SCALE,
     SCENARIOS,
     WORSE_ON_PURPOSE,
@@ -28,15 +27,14 @@ from lab_checks import (
     Run,
     TornDown,
     environment,
-    extra,
     full_run,
     latest,
     node,
-    playbook_cmd,
     podman,
     reference_matrix,
     sockets_translated,
 )
+from site_args import ROOT, extra, playbook_cmd
 
 from ansible_collections.netlab.lab.plugins.module_utils import sock_lb
 from netlab_twin import lanes

@@ -12,11 +12,11 @@ from pathlib import Path
 import testinfra
 import yaml
 from datapath_checks import check_datapath
+from site_args import ROOT
 
 from ansible_collections.netlab.lab.plugins.module_utils import sock_lb
 from netlab_twin import lanes
 
-ROOT = Path(__file__).resolve().parents[3]
 STREAMS = ["host-tcp-1", "cross-node-tcp-1", "cross-node-tcp-4", "same-node-tcp-1", "same-node-tcp-4",
            "cross-node-udp", "service-tcp-1"]
 
@@ -34,10 +34,6 @@ LAB_NETWORK = "netlab"
 
 # The datapath checks' two nodes: a server and an agent.
 CHECKED = ("netlab-server-1", "netlab-agent-1")
-
-
-def playbook_cmd(results_dir: Path, *args: str) -> list[str]:
-    return ["ansible-playbook", "site.yml", "-e", f"netlab_results_dir={results_dir}", *args]
 
 
 def environment(charts: bool = False, measure: bool = False) -> dict[str, str]:
@@ -59,14 +55,6 @@ def node(name: str):
 
 def podman(*args: str, check: bool = True) -> str:
     return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=120, check=check).stdout
-
-
-def extra(**values) -> list[str]:
-    return ["-e", json.dumps(values)]
-
-
-def entry(**changes) -> dict:
-    return {"name": "t", "placement": "cross-node", **changes}
 
 
 def latest(results_dir: Path) -> Path | None:

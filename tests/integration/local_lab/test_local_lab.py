@@ -20,20 +20,18 @@ from lab_checks import (
     INTERRUPTED,
     NODES,
     PROFILES,
-    ROOT,
     SCALE,
     SCENARIOS,
     USER_PLAYBOOK,
     check_both_ways,
     check_run,
     check_scale,
-    entry,
-    extra,
     latest,
     node,
     restart_the_nodes,
 )
 from render_checks import check_rendered
+from site_args import ROOT, entry, extra
 
 from netlab_twin import lanes
 
