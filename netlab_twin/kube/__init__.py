@@ -56,6 +56,7 @@ class KubeTwin:
         self._ssl: ssl.SSLContext | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.exec_sessions: set[Any] = set()  # exec.py's live sessions, killed at close
+        self.execs: list[dict[str, Any]] = []  # per exec: pod, container, argv, protocol chosen, status sent
 
     @property
     def url(self) -> str:

@@ -4,13 +4,15 @@ bearer token, exec over WebSocket), with canned exec answers: no podman, seconds
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from netlab_twin import lanes
-from netlab_twin.kube import kube_serve
+from netlab_twin.kube import V4, kube_serve
+from netlab_twin.kube.runtime import CannedRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,3 +88,102 @@ def test_discovery_nodes_daemonsets_and_cluster_info(tmp_path, no_leak):
     # The wire's order (kubernetes client 37 puts fieldSelector first), kept for SOURCES.md.
     assert ("GET /api/v1/namespaces/kube-system/pods?fieldSelector=spec.nodeName%3Dnetlab-agent-2"
             "&labelSelector=k8s-app%3Dcilium") in paths
+
+
+AGENT = {"namespace": "kube-system", "pod": "cilium-00001", "container": "cilium-agent"}
+BIG = "".join(f"{i:07d} netlab twin line\n" for i in range(8000))  # 200 000 bytes
+
+
+def canned():
+    return CannedRuntime(answers={"sh -c 'exit 3'": ("partial\n", "it failed\n", 3), "cat /big": (BIG, "", 0)})
+
+
+def test_exec_rc_big_output_and_cilium_status(tmp_path, no_leak):
+    with kube_serve(tmp_path / "twin", runtime=canned()) as (twin, kubeconfig):
+        proc, res = play(tmp_path, kubeconfig, [
+            {"kubernetes.core.k8s_exec": {**AGENT, "command": "cilium-dbg status -o json"}, "register": "ok"},
+            {"kubernetes.core.k8s_exec": {**AGENT, "command": "sh -c 'exit 3'"}, "register": "three"},
+            {"kubernetes.core.k8s_exec": {**AGENT, "command": "cat /big"}, "register": "big"},
+            {"kubernetes.core.k8s_exec": {**AGENT, "command": "true", "pod": "cilium-nothere"}, "register": "nopod"},
+        ])
+        execs = list(twin.execs)
+    assert proc.returncode == 0, proc.stderr
+    assert res["ok"]["rc"] == 0
+    assert json.loads(res["ok"]["stdout"])["cilium"]["state"] == "Ok"
+    assert (res["three"]["rc"], res["three"]["stdout"], res["three"]["stderr"]) == (3, "partial\n", "it failed\n")
+    assert res["big"]["rc"] == 0 and res["big"]["stdout"] == BIG
+    # A missing pod is a Status before the upgrade: k8s_exec's clean failure, not a traceback.
+    assert res["nopod"]["failed"] and "Handshake status 404 Not Found" in res["nopod"]["msg"]
+    assert "cilium-nothere" in res["nopod"]["msg"] and '"reason": "NotFound"' in res["nopod"]["msg"]
+    assert [e["protocol"] for e in execs] == ["v5.channel.k8s.io"] * 3
+    assert execs[1]["argv"] == ["sh", "-c", "exit 3"]
+    assert execs[1]["status"]["details"] == {"causes": [{"reason": "ExitCode", "message": "3"}]}
+
+
+def test_exec_on_a_v4_only_twin(tmp_path, no_leak):
+    with kube_serve(tmp_path / "twin", runtime=canned(), protocols=(V4,)) as (twin, kubeconfig):
+        proc, res = play(tmp_path, kubeconfig, [
+            {"kubernetes.core.k8s_exec": {**AGENT, "command": "sh -c 'exit 3'"}, "register": "three"},
+            {"kubernetes.core.k8s_exec": {**AGENT, "command": "cat /big"}, "register": "big"},
+        ])
+        protocols = [e["protocol"] for e in twin.execs]
+    assert proc.returncode == 0, proc.stderr
+    assert protocols == ["v4.channel.k8s.io"] * 2
+    assert res["three"]["rc"] == 3 and res["big"]["stdout"] == BIG
+
+
+def test_exec_failures_without_an_exit_code_crash_today_s_k8s_exec(tmp_path, no_leak):
+    """F4 as the client behaves today: an InternalError status (a fault, or a binary the runtime cannot find)
+    and a stream cut before its status both end in a module traceback, no rc, no stdout."""
+    with kube_serve(tmp_path / "twin", runtime=canned()) as (twin, kubeconfig):
+        twin.faults.arm("exec_internal", pod="cilium-00001", times=1)
+        twin.faults.arm("exec_no_status", pod="cilium-00002", times=1)
+        proc, res = play(tmp_path, kubeconfig, [
+            {"kubernetes.core.k8s_exec": {**AGENT, "command": "true"}, "register": "internal"},
+            {"kubernetes.core.k8s_exec": {**AGENT, "command": "netperf-missing -V"}, "register": "missing"},
+            {"kubernetes.core.k8s_exec": {**AGENT, "pod": "cilium-00002", "command": "iperf3 --version"},
+             "register": "cut"},
+            {"kubernetes.core.k8s_exec": {**AGENT, "command": "true"}, "register": "after"},
+        ])
+        statuses = [e["status"] for e in twin.execs]
+    assert proc.returncode == 0, proc.stderr
+    for key in ("internal", "missing"):
+        assert res[key]["failed"] and "rc" not in res[key]
+        # ansible-core 2.19 words the module's traceback as "Module failed: <exception>".
+        assert "Module failed: invalid literal for int() with base 10" in res[key]["msg"]
+    assert "executable file not found in $PATH" in res["missing"]["msg"]
+    assert res["cut"]["failed"] and "rc" not in res["cut"] and "stdout" not in res["cut"]
+    assert "Module failed: 'NoneType' object is not subscriptable" in res["cut"]["msg"]
+    assert res["after"]["rc"] == 0  # times=1: consumed
+    assert statuses[0]["reason"] == "InternalError" and statuses[0]["code"] == 500
+    assert statuses[1]["details"]["causes"][0]["message"].startswith("error executing command in container: OCI")
+    assert statuses[2] is None
+
+
+def test_a_client_that_leaves_kills_the_process_and_a_stall_holds(tmp_path, no_leak):
+    """The exec stream as the kubernetes client opens it, closed by the client mid-command: the runtime's
+    process is killed. A stalled exec sends nothing after the handshake until the client leaves."""
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+
+    runtime = CannedRuntime(answers={"sleep 30": ("", "", 0, 30.0)})
+    with kube_serve(tmp_path / "twin", runtime=runtime) as (twin, kubeconfig):
+        twin.faults.arm("exec_stall", pod="cilium-00002")
+        api = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))
+        opened = {}
+        for pod, command in (("cilium-00001", ["sleep", "30"]), ("cilium-00002", ["true"])):
+            resp = stream(api.connect_get_namespaced_pod_exec, pod, "kube-system", command=command,
+                          container="cilium-agent", stdout=True, stderr=True, stdin=False, tty=False,
+                          _preload_content=False)
+            resp.update(timeout=1)
+            opened[pod] = resp
+        stalled = opened["cilium-00002"]
+        assert stalled.is_open() and not stalled.peek_channel(3)
+        for resp in opened.values():
+            resp.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (not runtime.killed or twin.exec_sessions):
+            time.sleep(0.1)
+        assert runtime.killed == [["sleep", "30"]]
+        assert not twin.exec_sessions
+        assert [e["status"] for e in twin.execs] == [None, None]
