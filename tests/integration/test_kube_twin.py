@@ -207,10 +207,11 @@ def test_a_run_s_objects_live_and_go(tmp_path, no_leak):
     the namespace deleted through Terminating to gone."""
     import shlex
 
-    from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_read
+    from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_calls, kube_read
 
     ns, first, pods = run_docs()
     client = {"namespace": ns, "pod": "iperf3-client", "container": "iperf3"}
+    server_pod = {**client, "pod": "iperf3-server-cross"}
     test = cpu.around(["timeout", "40", "iperf3", "--client", "10.42.1.10", "--port", "5201", "--json"])
     waits = {"wait": True, "wait_timeout": 10, "wait_sleep": 1}
     runtime = CannedRuntime()
@@ -221,9 +222,13 @@ def test_a_run_s_objects_live_and_go(tmp_path, no_leak):
                                      "wait_condition": {"type": "Ready", "status": "True"}}, "register": "pods"},
             {"kubernetes.core.k8s_info": {"kind": "Pod", "namespace": ns, "label_selectors": [OWN]},
              "register": "read"},
-            {"kubernetes.core.k8s_exec": {**client, "command": "iperf3 --version"}, "register": "version"},
+            {"kubernetes.core.k8s_exec": {**client, "command": shlex.join(kube_calls.in_pod(["iperf3", "--version"]))},
+             "register": "version"},
+            {"kubernetes.core.k8s_exec": {**server_pod, "command": shlex.join(kube_calls.in_pod(
+                cpu.sampler("tcp-1", 60)))}, "register": "sampler"},
             {"kubernetes.core.k8s_exec": {**client, "command": shlex.join(test)}, "register": "test"},
-            {"kubernetes.core.k8s_exec": {**client, "command": shlex.join(cpu.READ)}, "register": "cpu"},
+            {"kubernetes.core.k8s_exec": {**server_pod, "command": shlex.join(kube_calls.in_pod(
+                cpu.sampled("tcp-1")))}, "register": "sampled"},
             {"kubernetes.core.k8s": {"state": "present", "definition": pods[:2]}, "register": "again"},
             {"kubernetes.core.k8s": {"state": "absent", "api_version": "v1", "kind": "Namespace", "name": ns},
              "register": "terminating"},
@@ -257,10 +262,11 @@ def test_a_run_s_objects_live_and_go(tmp_path, no_leak):
     # the namespace's pods went).
     assert runtime.syncs[:2] == [(f"{ns}/iperf3-cross", []), (f"{ns}/iperf3-cross", [server])]
     assert kube_read.iperf3_version(res["version"]["stdout"]) == "3.18"
-    readings, rest = cpu.split_stderr(res["test"]["stderr"])
-    assert res["test"]["rc"] == 0 and len(readings["client"]) == 2 and rest == ""
+    readings, clocks, rest = cpu.split_stderr(res["test"]["stderr"])
+    assert res["test"]["rc"] == 0 and len(readings["client"]) == 2 and len(clocks) == 2 and rest == ""
     assert json.loads(res["test"]["stdout"])["end"]["sum_sent"]["bits_per_second"] > 0
-    assert cpu.parse_reading(res["cpu"]["stdout"])
+    assert res["sampler"]["stdout"] == "sampling\n"
+    assert cpu.server_readings([res["sampled"]["stdout"]], clocks)  # the server's readings bracket the client's
     assert not res["again"]["changed"]  # the same definitions again: PATCH, nothing changes
     assert res["terminating"]["result"]["status"]["phase"] == "Terminating"
     assert res["terminating"]["result"]["metadata"]["deletionTimestamp"]

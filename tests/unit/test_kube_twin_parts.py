@@ -3,10 +3,11 @@ CannedRuntime's answers to the commands the role sends."""
 
 import json
 import shlex
+import time
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_read
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_calls, kube_read
 from netlab_twin.kube import discovery
 from netlab_twin.kube.faults import Faults
 from netlab_twin.kube.pods import pod_defaults, qos_class, service_defaults
@@ -80,17 +81,29 @@ def test_discovery_lists_subresources_and_only_served_groups():
 
 
 def test_canned_answers_parse_as_the_role_reads_them():
+    """Each command the role sends (kube_calls, cpu), wrapped as it sends it, answered so its readers parse it."""
     runtime = CannedRuntime()
-    assert kube_read.iperf3_version(runtime.answer(["iperf3", "--version"])[0]) == "3.18"
-    assert kube_read.netperf_version(runtime.answer(["netperf", "-V"])[0]) == "2.7.0"
-    assert kube_read.cpuinfo_model(runtime.answer(["cat", "/proc/cpuinfo"])[0])
-    assert runtime.answer(shlex.split("cat /sys/class/net/eth0/mtu"))[0].strip().isdigit()
-    before, after = (cpu.parse_reading(runtime.answer(cpu.READ)[0]) for _ in range(2))
-    assert before and after and after["uptime"] >= before["uptime"]
+
+    def run(argv):
+        return runtime.answer(kube_calls.in_pod(argv))
+
+    assert kube_read.iperf3_version(run(["iperf3", "--version"])[0]) == "3.18"
+    assert kube_read.netperf_version(run(["netperf", "-V"])[0]) == "2.7.0"
+    assert kube_read.cpuinfo_model(run(["cat", "/proc/cpuinfo"])[0])
+    assert run(shlex.split("cat /sys/class/net/eth0/mtu"))[0].strip().isdigit()
+    assert run(cpu.sampler("tcp-1", 60))[:3] == ("sampling\n", "", 0)
     stdout, stderr, rc = runtime.answer(cpu.around(["timeout", "40", "netperf", "-P", "0", "-t", "TCP_CRR"]))[:3]
-    readings, rest = cpu.split_stderr(stderr)
-    assert rc == 0 and len(readings["client"]) == 2 and rest == "" and "TRANSACTION_RATE=" in stdout
+    readings, clocks, rest = cpu.split_stderr(stderr)
+    assert rc == 0 and len(readings["client"]) == 2 and len(clocks) == 2 and rest == ""
+    assert "TRANSACTION_RATE=" in stdout
+    time.sleep(0.25)  # the role's next exec comes seconds later: the sampler has read past the client's end
+    log = run(cpu.sampled("tcp-1"))[0]
+    server = cpu.server_readings([log], clocks)
+    assert server and all(cpu.parse_reading(r) for r in server)
+    assert cpu.usage({"client": dict(zip(("before", "after"), readings["client"], strict=True)),
+                      "server": dict(zip(("before", "after"), server, strict=True))})["shared_kernel"] is True
     udp = json.loads(runtime.answer(["iperf3", "--client", "10.0.0.1", "--udp", "--json"])[0])
     assert udp["start"]["test_start"]["protocol"] == "UDP"
+    assert run(["cilium", "status"])[1:3] == ("sh: 1: exec: cilium: not found\n", 127)  # the shell's 127 (F4 fix)
     with pytest.raises(ExecError, match='exec: "cilium": executable file not found'):
-        runtime.answer(["cilium", "status"])
+        runtime.answer(["cilium", "status"])  # run directly: the runtime's own error
