@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import ipaddress
+import re
 import shlex
 import time
 from collections.abc import Callable, Mapping
@@ -107,13 +108,34 @@ class CpuClock:
 
     def __init__(self, boot_id: str = "6f1d0c5e-2b7a-4c1e-9d3f-0123456789ab") -> None:
         self.boot_id, self.start = boot_id, time.monotonic()
+        self.samplers: dict[str, tuple[float, float]] = {}  # sampler file -> (wall, monotonic) at its start
 
-    def reading(self) -> str:
-        uptime = 5000 + time.monotonic() - self.start
+    def reading(self, at: float | None = None) -> str:
+        uptime = 5000 + (time.monotonic() if at is None else at) - self.start
         ticks = uptime * 100 * 2
         user, system, softirq = int(ticks * 0.2), int(ticks * 0.1), int(ticks * 0.03)
         idle = int(ticks) - user - system - softirq
         return f"{self.boot_id} {uptime:.2f} cpu  {user} 0 {system} {idle} 0 0 {softirq} 0 0 0"
+
+    def script(self, script: str) -> Answer | None:
+        """The answers of cpu.py's shell scripts: one reading (``/proc/stat`` read once), or the server's
+        sampler: ``sampler`` starts it (prints ``sampling``), ``sampled`` prints its file: a line
+        ``clock <wall> <uptime>``, then a reading every SAMPLE_PERIOD (0.1 s) since it started."""
+        found = re.search(r"f=(/tmp/netlab-cpu-[^;\s]+);", script)
+        if found and "echo sampling" in script:
+            self.samplers[found.group(1)] = (time.time(), time.monotonic())
+            return "sampling\n", "", 0
+        if found and 'touch "$f.stop"' in script:
+            wall, mono = self.samplers.pop(found.group(1), (0.0, 0.0))
+            if not wall:
+                return "", f"cat: {found.group(1)}: No such file or directory\n", 1
+            steps = int((time.monotonic() - mono) / 0.1) + 1
+            lines = [f"clock {wall:.9f} {5000 + mono - self.start:.2f}"]
+            lines += [self.reading(mono + i * 0.1) for i in range(steps)]
+            return "\n".join(lines) + "\n", "", 0
+        if "/proc/stat" in script and "while" not in script:
+            return f"{self.reading()}\n", "", 0
+        return None
 
 
 class CannedRuntime:
@@ -121,9 +143,11 @@ class CannedRuntime:
 
     ``answers`` ({argv prefix (tuple or command string): (stdout, stderr, rc[, seconds before EOF])}, or a
     callable of argv) come before the defaults; the longest matching prefix wins. Wrappers are unwrapped as
-    the role sends them: ``timeout N ...`` and cpu.around's ``sh -c <script> netlab-cpu ...`` (whose
-    readings are written on stderr); ``sh -c`` reading /proc/stat answers one reading. An argv nothing
-    matches fails as containerd does for a missing binary (ExecError: upstream's InternalError)."""
+    the role sends them: ``timeout N ...``, kube_calls.in_pod's ``sh -c '... "$@"' sh ...`` (a program nothing
+    answers is then the shell's exit 127) and cpu.around's ``sh -c <script> netlab-cpu ...`` (its clocks and
+    readings on stderr); cpu.py's scripts (a reading, the server's sampler) are answered from a CpuClock. An
+    argv nothing matches, run directly, fails as containerd does for a missing binary (ExecError:
+    upstream's InternalError)."""
 
     def __init__(self, nodes: tuple[str, ...] = ("netlab-agent-1", "netlab-agent-2"), cni: str = "cilium",
                  answers: Mapping[Any, Answer | Answerer] | None = None, mtu: int = 1500) -> None:
@@ -206,11 +230,19 @@ class CannedRuntime:
         if argv[:1] == ["timeout"] and len(argv) > 2:
             return self.answer(argv[2:])
         if argv[:2] == ["sh", "-c"] and len(argv) > 3 and argv[3] == "netlab-cpu":
+            # cpu.around: the wall clock and a reading before and after the command, on stderr.
             inner = self.answer(argv[4:])
-            mark = f"netlab-cpu client {self.clock.reading()}\n"
-            return (inner[0], mark + inner[1] + f"netlab-cpu client {self.clock.reading()}\n", *inner[2:])
-        if argv[:2] == ["sh", "-c"] and len(argv) == 3 and "/proc/stat" in argv[2]:
-            return f"{self.clock.reading()}\n", "", 0
+            before = f"netlab-cpu clock {time.time():.9f}\nnetlab-cpu client {self.clock.reading()}\n"
+            after = f"netlab-cpu client {self.clock.reading()}\nnetlab-cpu clock {time.time():.9f}\n"
+            return (inner[0], before + inner[1] + after, *inner[2:])
+        if argv[:2] == ["sh", "-c"] and len(argv) > 3 and '"$@"' in argv[2]:
+            # A shell that runs its arguments (kube_calls.in_pod): a missing program is the shell's 127.
+            try:
+                return self.answer(argv[4:])
+            except ExecError:
+                return "", f"sh: 1: exec: {argv[4] if len(argv) > 4 else ''}: not found\n", 127
+        if argv[:2] == ["sh", "-c"] and len(argv) == 3 and (found := self.clock.script(argv[2])):
+            return found
         binary = argv[0] if argv else ""
         raise ExecError(f'OCI runtime exec failed: exec failed: unable to start container process: exec: '
                         f'"{binary}": executable file not found in $PATH: unknown')

@@ -207,10 +207,11 @@ def test_a_run_s_objects_live_and_go(tmp_path, no_leak):
     the namespace deleted through Terminating to gone."""
     import shlex
 
-    from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_read
+    from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_calls, kube_read
 
     ns, first, pods = run_docs()
     client = {"namespace": ns, "pod": "iperf3-client", "container": "iperf3"}
+    server_pod = {**client, "pod": "iperf3-server-cross"}
     test = cpu.around(["timeout", "40", "iperf3", "--client", "10.42.1.10", "--port", "5201", "--json"])
     waits = {"wait": True, "wait_timeout": 10, "wait_sleep": 1}
     runtime = CannedRuntime()
@@ -221,9 +222,13 @@ def test_a_run_s_objects_live_and_go(tmp_path, no_leak):
                                      "wait_condition": {"type": "Ready", "status": "True"}}, "register": "pods"},
             {"kubernetes.core.k8s_info": {"kind": "Pod", "namespace": ns, "label_selectors": [OWN]},
              "register": "read"},
-            {"kubernetes.core.k8s_exec": {**client, "command": "iperf3 --version"}, "register": "version"},
+            {"kubernetes.core.k8s_exec": {**client, "command": shlex.join(kube_calls.in_pod(["iperf3", "--version"]))},
+             "register": "version"},
+            {"kubernetes.core.k8s_exec": {**server_pod, "command": shlex.join(kube_calls.in_pod(
+                cpu.sampler("tcp-1", 60)))}, "register": "sampler"},
             {"kubernetes.core.k8s_exec": {**client, "command": shlex.join(test)}, "register": "test"},
-            {"kubernetes.core.k8s_exec": {**client, "command": shlex.join(cpu.READ)}, "register": "cpu"},
+            {"kubernetes.core.k8s_exec": {**server_pod, "command": shlex.join(kube_calls.in_pod(
+                cpu.sampled("tcp-1")))}, "register": "sampled"},
             {"kubernetes.core.k8s": {"state": "present", "definition": pods[:2]}, "register": "again"},
             {"kubernetes.core.k8s": {"state": "absent", "api_version": "v1", "kind": "Namespace", "name": ns},
              "register": "terminating"},
@@ -257,10 +262,11 @@ def test_a_run_s_objects_live_and_go(tmp_path, no_leak):
     # the namespace's pods went).
     assert runtime.syncs[:2] == [(f"{ns}/iperf3-cross", []), (f"{ns}/iperf3-cross", [server])]
     assert kube_read.iperf3_version(res["version"]["stdout"]) == "3.18"
-    readings, rest = cpu.split_stderr(res["test"]["stderr"])
-    assert res["test"]["rc"] == 0 and len(readings["client"]) == 2 and rest == ""
+    readings, clocks, rest = cpu.split_stderr(res["test"]["stderr"])
+    assert res["test"]["rc"] == 0 and len(readings["client"]) == 2 and len(clocks) == 2 and rest == ""
     assert json.loads(res["test"]["stdout"])["end"]["sum_sent"]["bits_per_second"] > 0
-    assert cpu.parse_reading(res["cpu"]["stdout"])
+    assert res["sampler"]["stdout"] == "sampling\n"
+    assert cpu.server_readings([res["sampled"]["stdout"]], clocks)  # the server's readings bracket the client's
     assert not res["again"]["changed"]  # the same definitions again: PATCH, nothing changes
     assert res["terminating"]["result"]["status"]["phase"] == "Terminating"
     assert res["terminating"]["result"]["metadata"]["deletionTimestamp"]
@@ -346,3 +352,46 @@ def test_admission_races_stale_runs_and_an_api_that_goes_away(tmp_path, no_leak)
     assert outages == 1 and res["back"]["resources"][0]["metadata"]["name"] == "cilium-00001"
     gone = paths.index("GET /api/v1/namespaces/kube-system/pods/cilium-00001")
     assert paths[gone + 1:].count("GET /api/v1/namespaces/kube-system/pods/cilium-00001") >= 1
+
+
+def test_served_from_the_command_line_with_faults_from_the_environment(tmp_path):
+    """python -m netlab_twin.kube serve: the kubeconfig path first, the nodes asked for, NETLAB_KTWIN_FAULTS
+    armed, and SIGTERM tears it down (exit 0, the port closed)."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from kubernetes import client, config
+
+    faults = json.dumps([{"fault": "image_pull", "pod": "stuck", "seconds": 30}])
+    env = {**os.environ, "NETLAB_KTWIN_FAULTS": faults}
+    with subprocess.Popen([sys.executable, "-m", "netlab_twin.kube", "serve", "--dir", str(tmp_path / "d"),
+                           "--canned", "--nodes", "node-a,node-b", "--cni", "canal"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT) as proc:
+        try:
+            kubeconfig = proc.stdout.readline().strip()
+            assert kubeconfig == str(tmp_path / "d" / "kubeconfig")
+            api = client.CoreV1Api(config.new_client_from_config(kubeconfig))
+            nodes = api.list_node().items
+            assert [n.metadata.name for n in nodes] == ["node-a", "node-b"]
+            assert nodes[0].metadata.annotations["flannel.alpha.coreos.com/backend-type"] == "vxlan"
+            api.create_namespace({"metadata": {"name": "t"}})
+            pod = {"metadata": {"name": "stuck"}, "spec": {"nodeName": "node-a",
+                                                          "containers": [{"name": "c", "image": "x:1"}]}}
+            api.create_namespaced_pod("t", pod)
+            deadline = time.monotonic() + 10
+            reason = None
+            while time.monotonic() < deadline and reason is None:
+                statuses = api.read_namespaced_pod("stuck", "t").status.container_statuses or []
+                reason = statuses[0].state.waiting.reason if statuses else None
+                time.sleep(0.2)
+            assert reason == "ErrImagePull"
+            server = yaml.safe_load(Path(kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
+            port = int(server.rsplit(":", 1)[1])
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+    assert proc.returncode == 0, proc.stderr.read()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), 1).close()
