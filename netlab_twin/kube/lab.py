@@ -266,7 +266,7 @@ class LabRuntime:
         workdir = ["-C", str(container["workingDir"])] if container.get("workingDir") else []
         return ["setpriv", f"--reuid={user}", f"--regid={group}", "--clear-groups", "--inh-caps=-all",
                 "--bounding-set=-all", "env", *workdir, f"HOSTNAME={(pod.get('metadata') or {}).get('name', '')}",
-                *env, "--"]
+                *env]
 
     async def running(self, pod: dict[str, Any]) -> int | None:
         run = self._pods.get(_uid(pod))
