@@ -14,10 +14,14 @@ import shutil
 import time
 
 import pytest
+import yaml
 from lab_checks import node
+from site_args import ROOT
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cni_state, kube_objects, kube_read, proof
+from netlab_twin import lanes
+from netlab_twin.kube import discovery, kube_serve
 from netlab_twin.kube import lab as kube_lab
 from netlab_twin.kube.lab import LabRuntime
 from netlab_twin.kube.runtime import ExecError
@@ -195,3 +199,59 @@ def test_a_crashed_runtime_is_cleaned_up(cilium_lab):
     LabRuntime()  # its constructor removes what dead owners left
     assert not marked(SERVER, crashed.owner)
     assert node(SERVER).run(f"test -e {kube_lab.STATE}/{crashed.owner}").rc != 0
+
+
+def k8s_exec(tmp_path, kubeconfig, calls: dict[str, dict]) -> dict[str, dict]:
+    """The real kubernetes.core.k8s_exec against the twin, one task per call; each call's result by name."""
+    tasks = [{"kubernetes.core.k8s_exec": args, "register": name, "ignore_errors": True}
+             for name, args in calls.items()]
+    found = ", ".join(f"'{name}': {name}" for name in calls)
+    tasks.append({"ansible.builtin.copy": {"dest": str(tmp_path / "results.json"),
+                                           "content": "{{ {" + found + "} | to_json }}"}})
+    book = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
+             "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+             "module_defaults": {"group/kubernetes.core.k8s": {"kubeconfig": str(kubeconfig)}}, "tasks": tasks}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(book, sort_keys=False))
+    (tmp_path / "ktmp").mkdir()  # the client's discovery cache, this twin's own
+    env = {**os.environ, "TMPDIR": str(tmp_path / "ktmp"), "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    proc = lanes.run(["ansible-playbook", str(tmp_path / "play.yml")], cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return json.loads((tmp_path / "results.json").read_text())
+
+
+def test_k8s_exec_through_the_twin_in_a_lab_pod(cilium_lab, tmp_path):
+    """A KubeTwin serving the lab: the real k8s_exec runs in a pod the runtime started in pod0 of the client node,
+    and reads the Cilium agent's status; closing the twin leaves nothing of the runtime on the nodes."""
+    runtime = LabRuntime()
+    _, pods = bench_objects()
+    pod = {**pods["client"], "metadata": {**pods["client"]["metadata"], "namespace": "default", "uid": ""}}
+    with kube_serve(tmp_path / "twin", runtime=runtime) as (twin, kubeconfig):
+        # What pods.py does on a pod's creation, done here by hand: store it (the store gives it its uid), start
+        # it, and say it runs.
+        twin.call(twin.objects.seed([pod]))
+        pod = twin.get("Pod", pod["metadata"]["name"], "default")
+        status = twin.call(runtime.start(pod))
+        container = pod["spec"]["containers"][0]
+        twin.call(twin.objects.patch(discovery.by_kind("Pod"), "default", pod["metadata"]["name"], {"status": {
+            "phase": "Running", **status, "containerStatuses": [
+                {"name": container["name"], "ready": True, "image": container["image"], "imageID": status["imageID"],
+                 "state": {"running": {"startedAt": "2026-12-06T00:00:00Z"}}}]}}))
+        target = {"namespace": "default", "pod": pod["metadata"]["name"], "container": container["name"]}
+        started = time.monotonic()
+        res = k8s_exec(tmp_path, kubeconfig, {
+            "addr": {**target, "command": "ip -o -4 addr show dev eth0"},
+            "user": {**target, "command": "id -u"},
+            "three": {**target, "command": "sh -c 'echo out; exit 3'"},
+            "agent": {"namespace": "kube-system", "pod": f"cilium-{CLIENT}", "container": "cilium-agent",
+                      "command": "cilium-dbg status -o json"},
+        })
+        print(f"k8s_exec x4 in {time.monotonic() - started:.1f} s", res)
+        assert marked(CLIENT, runtime.owner)
+    assert res["addr"]["rc"] == 0 and f"inet {status['podIP']}/" in res["addr"]["stdout"]
+    assert status["podIP"] == slots(CLIENT)["pod0"]
+    assert (res["user"]["rc"], res["user"]["stdout"]) == (0, "65534\n")
+    assert (res["three"]["rc"], res["three"]["stdout"]) == (3, "out\n")
+    assert cni_state.cilium_status(res["agent"]["stdout"])["kube_proxy_replacement"] == "True"
+    for name in runtime.nodes:
+        assert not marked(name, runtime.owner)
+        assert node(name).run(f"test -e {kube_lab.STATE}/{runtime.owner}").rc != 0
