@@ -94,7 +94,7 @@ class LabExec:
                        asyncio.ensure_future(self._pump(proc.stderr, 2))]
 
     async def _pump(self, stream: asyncio.StreamReader | None, channel: int) -> None:
-        head = b""
+        head, foreign = b"", False
         try:
             while stream is not None:
                 data = await stream.read(CHUNK)
@@ -102,10 +102,11 @@ class LabExec:
                     break
                 if channel == 1 and not self._started:
                     head += data
-                    if len(head) < len(self._mark):
+                    if foreign or len(head) < len(self._mark):
                         continue
                     if not head.startswith(self._mark):
-                        break  # podman printed something else: not our wrapper's output
+                        foreign = True  # not the wrapper's output: drained, kept for the error message
+                        continue
                     self._started, data = True, head[len(self._mark):]
                     for held in self._held:
                         await self._queue.put((2, held))
@@ -117,6 +118,8 @@ class LabExec:
                     continue
                 await self._queue.put((channel, data))
         finally:
+            if head and not self._started:
+                self._held.append(head)
             self._open -= 1
             if not self._open:
                 await self._queue.put(None)

@@ -245,7 +245,7 @@ def test_k8s_exec_through_the_twin_in_a_lab_pod(cilium_lab, tmp_path):
             "agent": {"namespace": "kube-system", "pod": f"cilium-{CLIENT}", "container": "cilium-agent",
                       "command": "cilium-dbg status -o json"},
         })
-        print(f"k8s_exec x4 in {time.monotonic() - started:.1f} s", res)
+        print(f"k8s_exec x4 in {time.monotonic() - started:.1f} s")
         assert marked(CLIENT, runtime.owner)
     assert res["addr"]["rc"] == 0 and f"inet {status['podIP']}/" in res["addr"]["stdout"]
     assert status["podIP"] == slots(CLIENT)["pod0"]
@@ -255,3 +255,60 @@ def test_k8s_exec_through_the_twin_in_a_lab_pod(cilium_lab, tmp_path):
     for name in runtime.nodes:
         assert not marked(name, runtime.owner)
         assert node(name).run(f"test -e {kube_lab.STATE}/{runtime.owner}").rc != 0
+
+
+@pytest.fixture(scope="module")
+def canal_lab(cilium_lab, play):
+    """The same lab with the Canal model, after the Cilium tests."""
+    started = time.monotonic()
+    proc = play("-e", "cni=canal", "--tags", "cluster")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    print(f"canal built in {time.monotonic() - started:.0f} s")
+
+
+def test_canal_nodes_and_a_service_through_kube_proxy(canal_lab):
+    """On Canal: the DaemonSet and flannel's Node annotations read as the nodes run them, and a Service through
+    kube-proxy's chains (their labelled rule counts the connection), gone from iptables at close."""
+    runtime = LabRuntime()
+    objects = runtime.cluster_objects()
+    cni = kube_read.identify_cni({"resources": [o for o in objects if o["kind"] == "DaemonSet"]})
+    assert (cni["cni"], cni["daemonset"]) == ("canal", "rke2-canal")
+    assert not [o for o in objects if o["kind"] == "Pod"]
+    nodes = {"resources": [o for o in objects if o["kind"] == "Node"]}
+    datapath = kube_read.cluster_datapath(cni, [CLIENT, SERVER], nodes)
+    assert datapath["summary"] == ("canal: flannel vxlan (calico-node v3.30.3-build20250909, "
+                                   "kube-flannel v0.27.3-build20250901)")
+    for name in (CLIENT, SERVER):
+        flannel, fact = datapath["nodes"][name], runtime.nodes[name].fact
+        assert flannel["vtep_mac"] == node(name).check_output("cat /sys/class/net/flannel.1/address").strip()
+        assert (flannel["public_ip"], flannel["pod_cidr"]) == (fact["ip"], fact["pod_cidr"])
+
+    service, pods = bench_objects()
+    rule = f"netlab:service.{kube_objects.SERVICE}"
+
+    async def scenario() -> dict:
+        seen = {c: await runtime.start(pods[c]) for c in ("client", "server-cross")}
+        vip = str(ipaddress.ip_network(runtime.service_cidr())[commands.SERVICE_HOST])
+        service["spec"]["clusterIP"] = vip
+        await runtime.service_sync(service, [seen["server-cross"]["podIP"]])
+        await runtime.service_sync(service, [seen["server-cross"]["podIP"]])  # idempotent
+        seen["rules"] = node(CLIENT).check_output("iptables-save -t nat").count(rule)
+        before = json.loads(node(CLIENT).check_output(f"{proof.DATAPATH} counters"))
+        await asyncio.sleep(0.3)
+        seen["via_vip"] = await run(runtime, pods["client"], ["iperf3", "-c", vip, "-p", str(PORT), "-t", "1", "-J"])
+        after = json.loads(node(CLIENT).check_output(f"{proof.DATAPATH} counters"))
+        seen["through_chain"] = after[f"iptables.service.{kube_objects.SERVICE}"] - before[
+            f"iptables.service.{kube_objects.SERVICE}"]
+        await runtime.close()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["client"]["podIP"] == slots(CLIENT)["pod0"]
+    assert seen["rules"] == 2  # the Service's port, TCP and UDP: one KUBE-SERVICES jump each
+    rc, out, err = seen["via_vip"]
+    assert rc == 0, err
+    assert json.loads(out)["end"]["sum_received"]["bits_per_second"] > 0
+    assert seen["through_chain"] > 0
+    for name in runtime.nodes:
+        assert rule not in node(name).check_output("iptables-save -t nat")
+        assert not marked(name, runtime.owner)
