@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from netlab_twin.kube import api, config, faults
+from netlab_twin.kube import api, config, faults, pods
 from netlab_twin.kube.runtime import CannedRuntime, Runtime
 from netlab_twin.kube.store import Store
 
@@ -56,6 +56,7 @@ class KubeTwin:
         self._ssl: ssl.SSLContext | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.exec_sessions: set[Any] = set()  # exec.py's live sessions, killed at close
+        self.outages = 0  # times the listener was closed (api_gone, stop_listening)
         self.execs: list[dict[str, Any]] = []  # per exec: pod, container, argv, protocol chosen, status sent
 
     @property
@@ -83,6 +84,7 @@ class KubeTwin:
         return self.kubeconfig
 
     async def _start(self) -> None:
+        self.objects = pods.Lifecycle(self)
         await self.objects.seed(self.runtime.cluster_objects())
         self._runner = web.AppRunner(make_app(self), shutdown_timeout=2, access_log=None)
         await self._runner.setup()
@@ -150,6 +152,7 @@ class KubeTwin:
         """Close the listener and every open connection, as an API server that went away; listen again on
         the same port after ``back_after`` seconds if given."""
         assert self._runner is not None
+        self.outages += 1
         for site in list(self._runner.sites):
             await site.stop()
         server = self._runner.server

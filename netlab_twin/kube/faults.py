@@ -48,10 +48,10 @@ class Faults:
         self._armed: list[Fault] = []
         self.on_arm: Any = None  # the twin's hook for faults that act at once (stale_ns)
 
-    def arm(self, name: str, pod: str = "*", times: int | None = None, **args: Any) -> Fault:
-        if name not in NAMES:
-            raise ValueError(f"unknown fault {name!r}; the twin knows {', '.join(sorted(NAMES))}")
-        fault = Fault(name, pod, times, args)
+    def arm(self, fault_name: str, /, pod: str = "*", times: int | None = None, **args: Any) -> Fault:
+        if fault_name not in NAMES:
+            raise ValueError(f"unknown fault {fault_name!r}; the twin knows {', '.join(sorted(NAMES))}")
+        fault = Fault(fault_name, pod, times, args)
         with self._lock:
             self._armed.append(fault)
         if self.on_arm:

@@ -149,6 +149,7 @@ class CannedRuntime:
         self.killed: list[list[str]] = []
         self.stopped: list[str] = []
         self.services: dict[str, list[str]] = {}
+        self.syncs: list[tuple[str, list[str]]] = []  # every service_sync, in order
         self._slots: dict[str, int] = {}
 
     # The cluster ---------------------------------------------------------------------------------------
@@ -185,6 +186,7 @@ class CannedRuntime:
 
     async def service_sync(self, service: dict[str, Any], backends: list[str]) -> None:
         self.services[_name(service)] = list(backends)
+        self.syncs.append((_name(service), list(backends)))
 
     async def service_delete(self, service: dict[str, Any]) -> None:
         self.services.pop(_name(service), None)

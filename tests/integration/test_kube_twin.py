@@ -187,3 +187,162 @@ def test_a_client_that_leaves_kills_the_process_and_a_stall_holds(tmp_path, no_l
         assert runtime.killed == [["sleep", "30"]]
         assert not twin.exec_sessions
         assert [e["status"] for e in twin.execs] == [None, None]
+
+
+NODES = ["netlab-agent-1", "netlab-agent-2"]
+IMAGE = "registry.example/netlab-bench@sha256:" + "a" * 64
+OWN = "app.kubernetes.io/name=netlab-iperf3"
+
+
+def run_docs(run_id="20261206-twin", placements=("same-node", "cross-node", "host", "service")):
+    from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_objects
+
+    docs = kube_objects.manifests(run_id, NODES, list(placements), IMAGE, 5201, netperf_port=12865)
+    return docs[0]["metadata"]["name"], [d for d in docs if d["kind"] != "Pod"], [d for d in docs if d["kind"] == "Pod"]
+
+
+def test_a_run_s_objects_live_and_go(tmp_path, no_leak):
+    """The role's calls on the role's objects: namespace and Service, the pods waited for Ready, read back,
+    exec'd in (the commands the plan sends, parsed by the project's readers), re-applied (no change), and
+    the namespace deleted through Terminating to gone."""
+    import shlex
+
+    from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_read
+
+    ns, first, pods = run_docs()
+    client = {"namespace": ns, "pod": "iperf3-client", "container": "iperf3"}
+    test = cpu.around(["timeout", "40", "iperf3", "--client", "10.42.1.10", "--port", "5201", "--json"])
+    waits = {"wait": True, "wait_timeout": 10, "wait_sleep": 1}
+    runtime = CannedRuntime()
+    with kube_serve(tmp_path / "twin", runtime=runtime) as (twin, kubeconfig):
+        proc, res = play(tmp_path, kubeconfig, [
+            {"kubernetes.core.k8s": {"state": "present", "definition": first, **waits}, "register": "first"},
+            {"kubernetes.core.k8s": {"state": "present", "definition": pods, **waits,
+                                     "wait_condition": {"type": "Ready", "status": "True"}}, "register": "pods"},
+            {"kubernetes.core.k8s_info": {"kind": "Pod", "namespace": ns, "label_selectors": [OWN]},
+             "register": "read"},
+            {"kubernetes.core.k8s_exec": {**client, "command": "iperf3 --version"}, "register": "version"},
+            {"kubernetes.core.k8s_exec": {**client, "command": shlex.join(test)}, "register": "test"},
+            {"kubernetes.core.k8s_exec": {**client, "command": shlex.join(cpu.READ)}, "register": "cpu"},
+            {"kubernetes.core.k8s": {"state": "present", "definition": pods[:2]}, "register": "again"},
+            {"kubernetes.core.k8s": {"state": "absent", "api_version": "v1", "kind": "Namespace", "name": ns},
+             "register": "terminating"},
+            {"kubernetes.core.k8s": {"state": "absent", "api_version": "v1", "kind": "Namespace", "name": ns,
+                                     **waits}, "register": "deleted"},
+            {"kubernetes.core.k8s_info": {"kind": "Namespace", "name": ns}, "register": "gone"},
+        ])
+        paths = twin.paths()
+    assert proc.returncode == 0, proc.stderr
+    assert not [k for k, v in res.items() if v.get("failed")], {k: v.get("msg") for k, v in res.items()}
+    ns_obj, svc = (r["result"] for r in res["first"]["result"]["results"])
+    assert ns_obj["status"]["phase"] == "Active" and svc["spec"]["clusterIP"] == "10.43.0.10"
+    read = {p["metadata"]["name"]: p for p in res["read"]["resources"]}
+    assert sorted(read) == sorted(p["metadata"]["name"] for p in pods)
+    for name, pod in read.items():
+        status, spec = pod["status"], pod["spec"]
+        assert status["phase"] == "Running" and status["podIP"], name
+        assert {c["type"]: c["status"] for c in status["conditions"]} == dict.fromkeys(
+            ("PodScheduled", "Initialized", "ContainersReady", "Ready"), "True")
+        (container,) = status["containerStatuses"]
+        assert container["ready"] and "running" in container["state"] and container["imageID"].startswith(IMAGE)
+        assert (spec["schedulerName"], spec["serviceAccountName"], spec["enableServiceLinks"]) == (
+            "default-scheduler", "default", True)
+        ports = spec["containers"][0]["ports"]
+        if spec.get("hostNetwork"):
+            assert status["podIP"] == status["hostIP"] and all(p["hostPort"] == p["containerPort"] for p in ports)
+        else:
+            assert spec["dnsPolicy"] == "ClusterFirst" and not any("hostPort" in p for p in ports)
+    server = read["iperf3-server-cross"]["status"]["podIP"]
+    # The Service came first (no backend), then its server pod became Ready: synced then (and emptied when
+    # the namespace's pods went).
+    assert runtime.syncs[:2] == [(f"{ns}/iperf3-cross", []), (f"{ns}/iperf3-cross", [server])]
+    assert kube_read.iperf3_version(res["version"]["stdout"]) == "3.18"
+    readings, rest = cpu.split_stderr(res["test"]["stderr"])
+    assert res["test"]["rc"] == 0 and len(readings["client"]) == 2 and rest == ""
+    assert json.loads(res["test"]["stdout"])["end"]["sum_sent"]["bits_per_second"] > 0
+    assert cpu.parse_reading(res["cpu"]["stdout"])
+    assert not res["again"]["changed"]  # the same definitions again: PATCH, nothing changes
+    assert res["terminating"]["result"]["status"]["phase"] == "Terminating"
+    assert res["terminating"]["result"]["metadata"]["deletionTimestamp"]
+    assert res["gone"]["resources"] == []
+    assert sorted(runtime.stopped) == sorted(f"{ns}/{p['metadata']['name']}" for p in pods)
+    assert runtime.services == {}
+    assert f"DELETE /api/v1/namespaces/{ns}" in paths
+    assert any(p.startswith(f"PATCH /api/v1/namespaces/{ns}/pods/") for p in paths)
+
+
+def test_pods_that_cannot_start_as_the_kubelet_shows_them(tmp_path, no_leak):
+    """image_pull, crash, reject and config_error through the real modules: created without waiting, then read;
+    a wait on a pod that never gets Ready is today's F1 ("Timed out waiting on resource", the full timeout)."""
+    ns, first, pods = run_docs(placements=("same-node", "cross-node", "host"))
+    by_name = {p["metadata"]["name"]: p for p in pods}
+    with kube_serve(tmp_path / "twin") as (twin, kubeconfig):
+        twin.faults.arm("image_pull", pod="iperf3-server-cross", seconds=1)
+        twin.faults.arm("crash", pod="iperf3-client")
+        twin.faults.arm("reject", pod="iperf3-server-host")
+        twin.faults.arm("config_error", pod="iperf3-server-same")
+        proc, res = play(tmp_path, kubeconfig, [
+            {"kubernetes.core.k8s": {"state": "present", "definition": first, "wait": True}, "register": "first"},
+            {"kubernetes.core.k8s": {"state": "present", "definition": [by_name["iperf3-client-host"],
+                                                                          by_name["iperf3-server-cross"]],
+                                     "wait": True, "wait_timeout": 3, "wait_sleep": 1,
+                                     "wait_condition": {"type": "Ready", "status": "True"}}, "register": "waited"},
+            {"kubernetes.core.k8s": {"state": "present", "definition": pods}, "register": "created"},
+            {"ansible.builtin.pause": {"seconds": 2}},
+            {"kubernetes.core.k8s_info": {"kind": "Pod", "namespace": ns, "label_selectors": [OWN]},
+             "register": "read"},
+        ])
+    assert proc.returncode == 0, proc.stderr
+    assert res["waited"]["failed"] and "Timed out waiting on resource" in res["waited"]["msg"]
+    assert not res["created"].get("failed")
+    read = {p["metadata"]["name"]: p["status"] for p in res["read"]["resources"]}
+    waiting = {name: s["containerStatuses"][0]["state"].get("waiting", {}) for name, s in read.items()
+               if s.get("containerStatuses")}
+    assert waiting["iperf3-server-cross"]["reason"] == "ImagePullBackOff"
+    assert waiting["iperf3-server-cross"]["message"] == f'Back-off pulling image "{IMAGE}"'
+    assert waiting["iperf3-server-same"]["reason"] == "CreateContainerConfigError"
+    assert waiting["iperf3-client"]["reason"] == "CrashLoopBackOff"
+    crashed = read["iperf3-client"]["containerStatuses"][0]
+    assert crashed["lastState"]["terminated"]["exitCode"] == 1 and crashed["restartCount"] == 1
+    assert read["iperf3-server-host"]["phase"] == "Failed" and read["iperf3-server-host"]["reason"] == "NodePorts"
+    assert "podIP" not in read["iperf3-server-host"]
+    assert read["iperf3-client-host"]["phase"] == "Running"
+    for name in ("iperf3-server-cross", "iperf3-server-same", "iperf3-client"):
+        ready = {c["type"]: c for c in read[name]["conditions"]}["Ready"]
+        assert ready["status"] == "False" and ready["reason"] == "ContainersNotReady", name
+
+
+def test_admission_races_stale_runs_and_an_api_that_goes_away(tmp_path, no_leak):
+    """sa_late: a pod POSTed right after its namespace is refused (403) until the ServiceAccount exists (F6);
+    stale_ns: an earlier run's namespace holds the host ports, so this run's host server is rejected (F2);
+    api_gone: the listener and connections close mid-run; with back_after the API returns and a waiting
+    k8s_info gets its answer."""
+    ns, first, pods = run_docs(placements=("host",))
+    server = next(p for p in pods if p["metadata"]["name"] == "iperf3-server-host")
+    with kube_serve(tmp_path / "twin") as (twin, kubeconfig):
+        twin.faults.arm("sa_late", pod=ns, seconds=4)
+        twin.faults.arm("stale_ns", name="netlab-bench-20250101-000000", node=NODES[1])
+        twin.faults.arm("api_gone", path="/api/v1/namespaces/kube-system/pods/cilium-00001", times=1, back_after=3)
+        proc, res = play(tmp_path, kubeconfig, [
+            {"kubernetes.core.k8s": {"state": "present", "definition": first}, "register": "first"},
+            {"kubernetes.core.k8s": {"state": "present", "definition": server}, "register": "early"},
+            {"kubernetes.core.k8s_info": {"kind": "ServiceAccount", "namespace": ns, "name": "default",
+                                          "wait": True, "wait_timeout": 10, "wait_sleep": 1}, "register": "sa"},
+            {"kubernetes.core.k8s": {"state": "present", "definition": server}, "register": "late"},
+            {"kubernetes.core.k8s_info": {"kind": "Namespace", "label_selectors": [OWN]}, "register": "runs"},
+            {"kubernetes.core.k8s_info": {"kind": "Pod", "namespace": ns, "name": "iperf3-server-host"},
+             "register": "rejected"},
+            {"kubernetes.core.k8s_info": {"kind": "Pod", "namespace": "kube-system", "name": "cilium-00001",
+                                          "wait": True, "wait_timeout": 15, "wait_sleep": 1}, "register": "back"},
+        ])
+        paths, outages = twin.paths(), twin.outages
+    assert proc.returncode == 0, proc.stderr
+    assert res["early"]["failed"] and "403" in res["early"]["msg"]
+    assert f"error looking up service account {ns}/default" in res["early"]["msg"]
+    assert res["sa"]["resources"] and not res["late"].get("failed")
+    assert sorted(n["metadata"]["name"] for n in res["runs"]["resources"]) == ["netlab-bench-20250101-000000", ns]
+    (rejected,) = res["rejected"]["resources"]
+    assert (rejected["status"]["phase"], rejected["status"]["reason"]) == ("Failed", "NodePorts")
+    assert outages == 1 and res["back"]["resources"][0]["metadata"]["name"] == "cilium-00001"
+    gone = paths.index("GET /api/v1/namespaces/kube-system/pods/cilium-00001")
+    assert paths[gone + 1:].count("GET /api/v1/namespaces/kube-system/pods/cilium-00001") >= 1
