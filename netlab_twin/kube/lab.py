@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 import signal
 import uuid
@@ -55,6 +54,8 @@ class _Pod:
     ip: str
     argv: list[str]  # the in-node prefix that runs a command as the pod's container
     execs: int = 0
+    # The attached podman exec that waits for the main process: running() reads its exit without a poll.
+    proc: asyncio.subprocess.Process | None = None
 
 
 def _alive(pid: int) -> bool:
@@ -184,28 +185,9 @@ class LabRuntime:
 
     def _read_node(self, name: str, runtime: str) -> NodeInfo:
         """The node's fact, its pods (/etc/netlab/pods) and its machine, in one exec."""
-        parts = ["cat /etc/ansible/facts.d/netlab.fact", "grep -v -e '^#' -e '^$' /etc/netlab/pods", "nproc",
-                 "awk '/^MemTotal:/ { print $2 }' /proc/meminfo", "uname -r", "uname -m",
-                 ". /etc/os-release && echo \"$PRETTY_NAME\"", "cat /etc/machine-id",
-                 "cat /sys/class/net/flannel.1/address"]
-        script = "; ".join(f"{part} 2>/dev/null; echo @@" for part in parts)
-        out = self._sync("exec", name, "sh", "-c", script).split("@@\n")
-        try:
-            fact = json.loads(out[0])
-        except ValueError:
-            raise ValueError(f"node {name} has no datapath fact (/etc/ansible/facts.d/netlab.fact): "
-                             "run ansible-playbook site.yml --tags cluster first") from None
+        out = self._sync("exec", name, "sh", "-c", lab_objects.READ_NODE)
         role = self._sync("inspect", "--format", '{{index .Config.Labels "netlab.role"}}', name).strip()
-        machine = out[7].strip().ljust(32, "0")
-        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(out[5].strip(), out[5].strip())
-        return NodeInfo(
-            name=name, fact=fact, server=role == "server", cpus=int(out[2] or 1), mem_kib=int(out[3] or 0),
-            kernel=out[4].strip(), os_image=out[6].strip(), arch=arch, runtime=runtime,
-            # The kubelet reports the machine's DMI product UUID; a node container has the host's, so its
-            # systemd machine id, formatted as a UUID, stands in (the twin's choice).
-            system_uuid=f"{machine[:8]}-{machine[8:12]}-{machine[12:16]}-{machine[16:20]}-{machine[20:32]}",
-            vtep_mac=out[8].strip(),
-            slots=[(line.split()[0], line.split()[1]) for line in out[1].splitlines() if len(line.split()) >= 2])
+        return lab_objects.node_info(name, out, role == "server", runtime)
 
     @property
     def cni(self) -> str:
@@ -237,10 +219,21 @@ class LabRuntime:
         else:  # a restart (restartPolicy): the same sandbox, hence the same namespace and IP
             await self._node(info.name, "stop", uid, f"{self.owner}/{uid}/", "0")
         self._pods[uid] = run
-        rc, out, err = await self._node(info.name, "start", uid, *self._marked(f"{self.owner}/{uid}/main"),
-                                        *run.argv, *self._user(pod, container), *command)
-        if rc != 0 or not out.strip().isdigit():
-            raise PodStartError("RunContainerError", f"the lab could not start the container: {err.strip() or out}")
+        # Attached, not podman exec -d: the wrapper exits with the main process, so no poll asks the node.
+        run.proc = await asyncio.create_subprocess_exec(
+            "podman", "exec", info.name, "sh", "-c", NODE_SCRIPT, "kt", "start", self._dir, uid,
+            *self._marked(f"{self.owner}/{uid}/main"), *run.argv, *self._user(pod, container), *command,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=self._env, start_new_session=True)
+        assert run.proc.stdout is not None and run.proc.stderr is not None
+        try:
+            pid = await asyncio.wait_for(run.proc.stdout.readline(), 30)
+        except TimeoutError:
+            pid = b""
+        if not pid.strip().isdigit():
+            _killpg(run.proc)
+            err = (await run.proc.stderr.read()).decode(errors="replace").strip()
+            raise PodStartError("RunContainerError", f"the lab could not start the container: {err or 'no pid'}")
         image = str(container.get("image", ""))
         # imageID carries a digest upstream; an image pinned by digest is its own ID, another gets one made up.
         image_id = image if "@sha256:" in image else f"{image}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
@@ -275,15 +268,13 @@ class LabRuntime:
         run = self._pods.get(_uid(pod))
         if run is None:
             return None
-        for _ in range(2):
-            _, out, _ = await self._node(run.node.name, "running", _uid(pod))
-            state = out.strip()
-            if state.lstrip("-").isdigit():
-                return int(state)
-            if state != "gone":
-                return None
-            await asyncio.sleep(0.2)  # reaped, its exit code not written yet
-        return 137  # killed from outside the runtime: SIGKILL, as the kubelet would see it
+        if run.proc is None or run.proc.returncode is None:
+            return None
+        if run.proc.returncode in (125, 126, 127):
+            # podman's own codes, or the command's: the wrapper's record tells them apart.
+            _, out, _ = await self._node(run.node.name, "rc", _uid(pod))
+            return int(out) if out.strip().isdigit() else run.proc.returncode
+        return run.proc.returncode
 
     async def stop(self, pod: dict[str, Any]) -> None:
         uid = _uid(pod)
@@ -293,7 +284,17 @@ class LabRuntime:
         grace = int((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
         # SIGTERM, then SIGKILL after the grace period (the kubelet's KillContainer), at most 5 s here.
         await self._node(run.node.name, "stop", uid, f"{self.owner}/{uid}/", str(min(grace, 5) * 10))
+        await self._reap(run)
         self._pods.pop(uid, None)
+
+    async def _reap(self, run: _Pod) -> None:
+        """The main process's podman exec, gone with it (or killed: the process in the node is killed already)."""
+        if run.proc is not None:
+            try:
+                await asyncio.wait_for(run.proc.wait(), 5)
+            except TimeoutError:
+                _killpg(run.proc)
+                await run.proc.wait()
 
     async def exec(self, pod: dict[str, Any], container: str, argv: list[str]) -> ExecProcess:
         """Run argv in the pod's container, streaming its output.
@@ -358,6 +359,7 @@ class LabRuntime:
     async def close(self) -> None:
         """Every process this runtime started, its Services and its folder in every node; the slots are free."""
         await asyncio.gather(*(self._node(node, "clean", self.owner, state=STATE) for node in self.nodes))
+        await asyncio.gather(*(self._reap(run) for run in self._pods.values()))
         self._pods.clear()
         self._services.clear()
 

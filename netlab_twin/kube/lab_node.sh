@@ -3,9 +3,9 @@
 # $2 the runtime owner's folder (/run/netlab-kt/OWNER). A process of the runtime is found by its marker
 # NETLAB_KT=OWNER/POD_UID/(main|exec-N) in /proc/PID/environ (grep -z reads NUL-separated entries): that also
 # finds what a pod's command daemonised (netserver), which leaves the process group and the pid file behind.
-#   start KEY ARGV...        run ARGV detached in its own session (the container's main process, as the CRI's
-#                            StartContainer); KEY.pid, then KEY.rc when it exits (the kubelet's exit code)
-#   running KEY              its exit code, or running / starting / gone
+#   start KEY ARGV...        run ARGV (the container's main process, as the CRI's StartContainer): its pid on
+#                            stdout and in KEY.pid, then wait; KEY.rc and the exit code are its exit code
+#   rc KEY                   KEY.rc
 #   stop KEY MARKER TENTHS   SIGTERM to every marked process, SIGKILL after TENTHS tenths of a second
 #   exec MARK CMD ARGV...    print MARK, then exec ARGV; CMD (the user's argv[0]) not in PATH: exit 127, no MARK
 #   record NAME / unrecord NAME   the Services this owner made (netlab-datapath service-add)
@@ -41,19 +41,16 @@ case $verb in
     shift
     mkdir -p "$dir"
     rm -f "$dir/$key.pid" "$dir/$key.rc"
-    # shellcheck disable=SC2016
-    setsid -f sh -c '"$@" </dev/null >>"$0.log" 2>&1 & echo $! >"$0.pid"; wait $!; echo $? >"$0.rc"' \
-      "$dir/$key" "$@" </dev/null >/dev/null 2>&1
-    i=0
-    while [ ! -s "$dir/$key.pid" ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    cat "$dir/$key.pid"
+    "$@" </dev/null >>"$dir/$key.log" 2>&1 &
+    echo $! >"$dir/$key.pid"
+    echo $!
+    wait $!
+    rc=$?
+    echo "$rc" >"$dir/$key.rc"
+    exit "$rc"
     ;;
-  running)
-    if [ -s "$dir/$1.rc" ]; then cat "$dir/$1.rc"
-    elif [ ! -s "$dir/$1.pid" ]; then echo starting
-    elif kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; then echo running
-    else echo gone
-    fi
+  rc)
+    cat "$dir/$1.rc" 2>/dev/null
     ;;
   stop)
     stop_marked "$2" "$3"

@@ -72,6 +72,32 @@ class NodeInfo:
         return str(self.fact.get("cni", ""))
 
 
+# What lab.py reads in each node, in one exec: the fact, the model's pods, the machine, flannel's VXLAN device.
+READ_NODE = "; ".join(f"{part} 2>/dev/null; echo @@" for part in (
+    "cat /etc/ansible/facts.d/netlab.fact", "grep -v -e '^#' -e '^$' /etc/netlab/pods", "nproc",
+    "awk '/^MemTotal:/ { print $2 }' /proc/meminfo", "uname -r", "uname -m", '. /etc/os-release && echo "$PRETTY_NAME"',
+    "cat /etc/machine-id", "cat /sys/class/net/flannel.1/address"))
+
+
+def node_info(name: str, output: str, server: bool, runtime: str) -> NodeInfo:
+    """The node as READ_NODE's output says; ValueError for a node without the datapath fact."""
+    out = [part.strip() for part in output.split("@@\n")]
+    try:
+        fact = json.loads(out[0])
+    except ValueError:
+        raise ValueError(f"node {name} has no datapath fact (/etc/ansible/facts.d/netlab.fact): "
+                         "run ansible-playbook site.yml --tags cluster first") from None
+    machine = out[7].ljust(32, "0")
+    return NodeInfo(
+        name=name, fact=fact, server=server, cpus=int(out[2] or 1), mem_kib=int(out[3] or 0), kernel=out[4],
+        os_image=out[6], arch={"x86_64": "amd64", "aarch64": "arm64"}.get(out[5], out[5]), runtime=runtime,
+        # The kubelet reports the machine's DMI product UUID; a node container has the host's, so its systemd
+        # machine id, formatted as a UUID, stands in (the twin's choice).
+        system_uuid=f"{machine[:8]}-{machine[8:12]}-{machine[12:16]}-{machine[16:20]}-{machine[20:32]}",
+        vtep_mac=out[8], slots=[(words[0], words[1]) for words in map(str.split, out[1].splitlines())
+                                if len(words) >= 2])
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import time
 
 import pytest
@@ -21,7 +22,7 @@ from site_args import ROOT
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cni_state, kube_objects, kube_read, proof
 from netlab_twin import lanes
-from netlab_twin.kube import discovery, kube_serve
+from netlab_twin.kube import kube_serve
 from netlab_twin.kube import lab as kube_lab
 from netlab_twin.kube.lab import LabRuntime
 from netlab_twin.kube.runtime import ExecError
@@ -194,17 +195,25 @@ def test_a_crashed_runtime_is_cleaned_up(cilium_lab):
     runtime removes it before it starts anything."""
     _, pods = bench_objects()
     crashed = LabRuntime(owner="999999999-deadbeef")
-    asyncio.run(crashed.start(pods["server-cross"]))
+
+    async def crash() -> None:
+        await crashed.start(pods["server-cross"])
+        # The twin's process dies, and the podman exec it waited on with it: the pod's process runs on.
+        for run in crashed._pods.values():
+            os.killpg(run.proc.pid, signal.SIGKILL)
+            await run.proc.wait()
+
+    asyncio.run(crash())
     assert marked(SERVER, crashed.owner)
     LabRuntime()  # its constructor removes what dead owners left
     assert not marked(SERVER, crashed.owner)
     assert node(SERVER).run(f"test -e {kube_lab.STATE}/{crashed.owner}").rc != 0
 
 
-def k8s_exec(tmp_path, kubeconfig, calls: dict[str, dict]) -> dict[str, dict]:
-    """The real kubernetes.core.k8s_exec against the twin, one task per call; each call's result by name."""
-    tasks = [{"kubernetes.core.k8s_exec": args, "register": name, "ignore_errors": True}
-             for name, args in calls.items()]
+def modules(tmp_path, kubeconfig, calls: dict[str, tuple[str, dict]]) -> dict[str, dict]:
+    """Real kubernetes.core modules against the twin, one task per call (name: (module, args)); results by name."""
+    tasks = [{f"kubernetes.core.{module}": args, "register": name, "ignore_errors": True}
+             for name, (module, args) in calls.items()]
     found = ", ".join(f"'{name}': {name}" for name in calls)
     tasks.append({"ansible.builtin.copy": {"dest": str(tmp_path / "results.json"),
                                            "content": "{{ {" + found + "} | to_json }}"}})
@@ -220,38 +229,37 @@ def k8s_exec(tmp_path, kubeconfig, calls: dict[str, dict]) -> dict[str, dict]:
 
 
 def test_k8s_exec_through_the_twin_in_a_lab_pod(cilium_lab, tmp_path):
-    """A KubeTwin serving the lab: the real k8s_exec runs in a pod the runtime started in pod0 of the client node,
-    and reads the Cilium agent's status; closing the twin leaves nothing of the runtime on the nodes."""
+    """A KubeTwin serving the lab: the real k8s module creates the benchmark's client pod (Ready once the runtime
+    started it in pod0 of its node), k8s_exec runs in it and reads the Cilium agent's status, deleting it stops
+    it; closing the twin leaves nothing of the runtime on the nodes."""
     runtime = LabRuntime()
     _, pods = bench_objects()
-    pod = {**pods["client"], "metadata": {**pods["client"]["metadata"], "namespace": "default", "uid": ""}}
-    with kube_serve(tmp_path / "twin", runtime=runtime) as (twin, kubeconfig):
-        # What pods.py does on a pod's creation, done here by hand: store it (the store gives it its uid), start
-        # it, and say it runs.
-        twin.call(twin.objects.seed([pod]))
-        pod = twin.get("Pod", pod["metadata"]["name"], "default")
-        status = twin.call(runtime.start(pod))
-        container = pod["spec"]["containers"][0]
-        twin.call(twin.objects.patch(discovery.by_kind("Pod"), "default", pod["metadata"]["name"], {"status": {
-            "phase": "Running", **status, "containerStatuses": [
-                {"name": container["name"], "ready": True, "image": container["image"], "imageID": status["imageID"],
-                 "state": {"running": {"startedAt": "2026-12-06T00:00:00Z"}}}]}}))
-        target = {"namespace": "default", "pod": pod["metadata"]["name"], "container": container["name"]}
+    pod = {**pods["client"], "metadata": {**pods["client"]["metadata"], "namespace": "default"}}
+    del pod["metadata"]["uid"]
+    target = {"namespace": "default", "pod": pod["metadata"]["name"], "container": kube_objects.CONTAINER}
+    with kube_serve(tmp_path / "twin", runtime=runtime) as (_, kubeconfig):
         started = time.monotonic()
-        res = k8s_exec(tmp_path, kubeconfig, {
-            "addr": {**target, "command": "ip -o -4 addr show dev eth0"},
-            "user": {**target, "command": "id -u"},
-            "three": {**target, "command": "sh -c 'echo out; exit 3'"},
-            "agent": {"namespace": "kube-system", "pod": f"cilium-{CLIENT}", "container": "cilium-agent",
-                      "command": "cilium-dbg status -o json"},
+        res = modules(tmp_path, kubeconfig, {
+            "create": ("k8s", {"definition": pod, "wait": True, "wait_timeout": 60,
+                               "wait_condition": {"type": "Ready", "status": "True"}}),
+            "addr": ("k8s_exec", {**target, "command": "ip -o -4 addr show dev eth0"}),
+            "user": ("k8s_exec", {**target, "command": "id -u"}),
+            "three": ("k8s_exec", {**target, "command": "sh -c 'echo out; exit 3'"}),
+            "agent": ("k8s_exec", {"namespace": "kube-system", "pod": f"cilium-{CLIENT}",
+                                   "container": "cilium-agent", "command": "cilium-dbg status -o json"}),
+            "delete": ("k8s", {"kind": "Pod", "namespace": "default", "name": target["pod"],
+                               "state": "absent", "wait": True, "wait_timeout": 60}),
         })
-        print(f"k8s_exec x4 in {time.monotonic() - started:.1f} s")
-        assert marked(CLIENT, runtime.owner)
-    assert res["addr"]["rc"] == 0 and f"inet {status['podIP']}/" in res["addr"]["stdout"]
-    assert status["podIP"] == slots(CLIENT)["pod0"]
+        print(f"k8s create, exec x4, delete in {time.monotonic() - started:.1f} s")
+        left_after_delete = marked(CLIENT, runtime.owner)
+    assert not res["create"].get("failed"), res["create"]
+    pod_ip = res["create"]["result"]["status"]["podIP"]
+    assert pod_ip == slots(CLIENT)["pod0"]
+    assert res["addr"]["rc"] == 0 and f"inet {pod_ip}/" in res["addr"]["stdout"]
     assert (res["user"]["rc"], res["user"]["stdout"]) == (0, "65534\n")
     assert (res["three"]["rc"], res["three"]["stdout"]) == (3, "out\n")
     assert cni_state.cilium_status(res["agent"]["stdout"])["kube_proxy_replacement"] == "True"
+    assert not res["delete"].get("failed") and not left_after_delete
     for name in runtime.nodes:
         assert not marked(name, runtime.owner)
         assert node(name).run(f"test -e {kube_lab.STATE}/{runtime.owner}").rc != 0
