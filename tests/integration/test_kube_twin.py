@@ -346,3 +346,46 @@ def test_admission_races_stale_runs_and_an_api_that_goes_away(tmp_path, no_leak)
     assert outages == 1 and res["back"]["resources"][0]["metadata"]["name"] == "cilium-00001"
     gone = paths.index("GET /api/v1/namespaces/kube-system/pods/cilium-00001")
     assert paths[gone + 1:].count("GET /api/v1/namespaces/kube-system/pods/cilium-00001") >= 1
+
+
+def test_served_from_the_command_line_with_faults_from_the_environment(tmp_path):
+    """python -m netlab_twin.kube serve: the kubeconfig path first, the nodes asked for, NETLAB_KTWIN_FAULTS
+    armed, and SIGTERM tears it down (exit 0, the port closed)."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from kubernetes import client, config
+
+    faults = json.dumps([{"fault": "image_pull", "pod": "stuck", "seconds": 30}])
+    env = {**os.environ, "NETLAB_KTWIN_FAULTS": faults}
+    with subprocess.Popen([sys.executable, "-m", "netlab_twin.kube", "serve", "--dir", str(tmp_path / "d"),
+                           "--canned", "--nodes", "node-a,node-b", "--cni", "canal"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT) as proc:
+        try:
+            kubeconfig = proc.stdout.readline().strip()
+            assert kubeconfig == str(tmp_path / "d" / "kubeconfig")
+            api = client.CoreV1Api(config.new_client_from_config(kubeconfig))
+            nodes = api.list_node().items
+            assert [n.metadata.name for n in nodes] == ["node-a", "node-b"]
+            assert nodes[0].metadata.annotations["flannel.alpha.coreos.com/backend-type"] == "vxlan"
+            api.create_namespace({"metadata": {"name": "t"}})
+            pod = {"metadata": {"name": "stuck"}, "spec": {"nodeName": "node-a",
+                                                          "containers": [{"name": "c", "image": "x:1"}]}}
+            api.create_namespaced_pod("t", pod)
+            deadline = time.monotonic() + 10
+            reason = None
+            while time.monotonic() < deadline and reason is None:
+                statuses = api.read_namespaced_pod("stuck", "t").status.container_statuses or []
+                reason = statuses[0].state.waiting.reason if statuses else None
+                time.sleep(0.2)
+            assert reason == "ErrImagePull"
+            server = yaml.safe_load(Path(kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
+            port = int(server.rsplit(":", 1)[1])
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+    assert proc.returncode == 0, proc.stderr.read()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), 1).close()
