@@ -127,7 +127,7 @@ def test_pods_execs_and_service_on_the_lab(runtime):
         seen["running"] = {c: await runtime.running(p) for c, p in pods.items()}
         client = pods["client"]
         seen["addr"] = await run(runtime, client, ["ip", "-o", "-4", "addr", "show", "dev", "eth0"])
-        seen["id"] = await run(runtime, client, ["id", "-u"])
+        seen["id"] = await run(runtime, client, ["sh", "-c", "id -u; id -g"])
         seen["rc3"] = await run(runtime, client, ["sh", "-c", "echo out; echo err >&2; exit 3"])
         with pytest.raises(ExecError, match="executable file not found"):
             await run(runtime, client, ["no-such-binary", "x"])
@@ -148,9 +148,9 @@ def test_pods_execs_and_service_on_the_lab(runtime):
         # An exec the client leaves: killed in the node, not only its podman exec.
         sleeper = await runtime.exec(client, kube_objects.CONTAINER, ["sleep", "300"])
         await asyncio.sleep(0.5)
-        seen["sleeping"] = node(CLIENT).run("pgrep -u 65534 -x sleep").stdout.split()
+        seen["sleeping"] = node(CLIENT).run(f"pgrep -u {kube_objects.UID} -x sleep").stdout.split()
         await sleeper.kill()
-        seen["slept"] = node(CLIENT).run("pgrep -u 65534 -x sleep").stdout.split()
+        seen["slept"] = node(CLIENT).run(f"pgrep -u {kube_objects.UID} -x sleep").stdout.split()
 
         await runtime.stop(pods["server-same"])
         await runtime.stop(pods["server-same"])  # idempotent
@@ -170,7 +170,7 @@ def test_pods_execs_and_service_on_the_lab(runtime):
     assert seen["running"] == {c: None for c in pods}
     rc, out, _ = seen["addr"]
     assert rc == 0 and f"inet {client_slots['pod0']}/" in out
-    assert seen["id"][:2] == (0, "65534\n")
+    assert seen["id"][:2] == (0, f"{kube_objects.UID}\n{kube_objects.UID}\n")  # runAsUser, runAsGroup
     assert seen["rc3"] == (3, "out\n", "err\n")
     rc, out, err = seen["iperf3"]
     assert rc == 0, err
@@ -256,7 +256,7 @@ def test_k8s_exec_through_the_twin_in_a_lab_pod(cilium_lab, tmp_path):
     pod_ip = res["create"]["result"]["status"]["podIP"]
     assert pod_ip == slots(CLIENT)["pod0"]
     assert res["addr"]["rc"] == 0 and f"inet {pod_ip}/" in res["addr"]["stdout"]
-    assert (res["user"]["rc"], res["user"]["stdout"]) == (0, "65534\n")
+    assert (res["user"]["rc"], res["user"]["stdout"]) == (0, f"{kube_objects.UID}\n")
     assert (res["three"]["rc"], res["three"]["stdout"]) == (3, "out\n")
     assert cni_state.cilium_status(res["agent"]["stdout"])["kube_proxy_replacement"] == "True"
     assert not res["delete"].get("failed") and not left_after_delete
