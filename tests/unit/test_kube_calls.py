@@ -25,7 +25,8 @@ def test_every_kubernetes_core_call(reference):
                                              "name": "default", "wait": True, "wait_sleep": 1, "wait_timeout": 30}
     assert calls["read_stale"]["label_selectors"] == ["app.kubernetes.io/name=netlab-iperf3"]
     assert calls["delete_namespace"] == {"state": "absent", "api_version": "v1", "kind": "Namespace",
-                                         "name": docs[0]["metadata"]["name"], "wait": True, "wait_timeout": 120}
+                                         "name": docs[0]["metadata"]["name"], "wait": True, "wait_sleep": 1,
+                                         "wait_timeout": 120}
     assert calls["read_cilium_pods"][1]["field_selectors"] == [f"spec.nodeName={NODES[1]}"]
     assert "namespace" not in calls["read_daemonsets"], "a CNI may run outside kube-system"
     moved = kube_calls.all_calls(NODES, cni_namespace="cilium-system")

@@ -92,6 +92,16 @@ NO_STATUS = "Traceback (most recent call last):\n  ...\nTypeError: 'NoneType' ob
      'exec: "netperf": executable file not found in $PATH'),
     ({"failed": True, "msg": "MODULE FAILURE", "module_stderr": NO_STATUS},
      "netperf -V: the exec stream ended without an exit status (the connection to the node was lost)"),
+    # ansible-core 2.19, registered with ignore_errors: the error the module died of is in msg.
+    ({"failed": True, "exception": "(traceback unavailable)", "msg": "Task failed: Module failed: invalid literal "
+      "for int() with base 10: 'error executing command in container: container is in CONTAINER_EXITED state'"},
+     "netperf -V could not run in the pod: error executing command in container: container is in CONTAINER_EXITED "
+     "state"),
+    ({"failed": True, "exception": "(traceback unavailable)",
+      "msg": "Task failed: Module failed: 'NoneType' object is not subscriptable"},
+     "netperf -V: the exec stream ended without an exit status (the connection to the node was lost)"),
+    ({"failed": True, "msg": "Task failed: Action failed: Unknown error.", "rc": 1, "stdout": "", "stderr": ""},
+     "netperf -V exited 1"),
     ({"failed": True, "timedout": {"period": 45}, "msg": "The task failed to execute in the expected time frame (45)"},
      "netperf -V: The task failed to execute in the expected time frame (45)"),
     ({"failed": True, "msg": "Failed to execute on pod iperf3-client due to : (0)\nReason: Handshake status 404"},

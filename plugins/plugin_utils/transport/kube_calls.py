@@ -24,7 +24,7 @@ FIXED: dict[str, dict[str, Any]] = {
     "cluster_info": {"invalidate_cache": False},
     "read_stale": {"api_version": "v1", "kind": "Namespace"},
     # Each by name (found by read_stale), never by label: this run's own namespace carries the label too.
-    "remove_stale": {"state": "absent", "api_version": "v1", "kind": "Namespace", "wait": True},
+    "remove_stale": {"state": "absent", "api_version": "v1", "kind": "Namespace", "wait": True, "wait_sleep": 1},
     "create_namespace": {"state": "present", "wait": True},
     "wait_service_account": {"kind": "ServiceAccount", "name": "default", "wait": True, "wait_sleep": 1},
     # All pods at once, then waited for together, by polls that also see a pod that cannot start.
@@ -32,7 +32,7 @@ FIXED: dict[str, dict[str, Any]] = {
     "wait_pods": {"kind": "Pod"},
     "read_pods": {"kind": "Pod"},
     "read_services": {"kind": "Service"},
-    "delete_namespace": {"state": "absent", "api_version": "v1", "kind": "Namespace", "wait": True},
+    "delete_namespace": {"state": "absent", "api_version": "v1", "kind": "Namespace", "wait": True, "wait_sleep": 1},
 }
 # The order a whole call lists its arguments in (k8s_calls.yaml): what, where, then how long.
 ORDER = ("node", "state", "api_version", "kind", "namespace", "name", "pod", "container", "command", "definition",

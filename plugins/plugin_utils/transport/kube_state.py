@@ -118,11 +118,14 @@ _NO_STATUS = re.compile(r"'NoneType' object is not subscriptable")
 
 
 def exec_problem(result: dict[str, Any], what: str = "the command") -> str | None:
-    """What went wrong in a ``k8s_exec`` result, in words (None when it exited 0).
+    """What went wrong in a ``k8s_exec`` result registered with ``ignore_errors`` (None when it exited 0).
 
     An exit code: the command ran and said why on stderr. Without one, the module crashed on the exec's
-    status, and its traceback's last line holds the cluster's message: the message is kept, the traceback
-    is not. A task timeout or a refused upgrade (a missing pod, a pod that is not running) keeps its msg.
+    status, and the error it died of holds the cluster's message (ansible-core 2.19 puts it in ``msg``
+    as "Module failed: ...", earlier ones in ``module_stderr``'s last line): the message is kept, the
+    traceback is not. A task timeout or a refused upgrade (a missing pod, a pod that is not running) keeps
+    its msg. (``failed_when: false`` would drop all of this: 2.19 keeps only that an exception was
+    suppressed.)
     """
     rc = result.get("rc", result.get("return_code"))
     if isinstance(rc, int) and not result.get("module_stderr"):
@@ -133,13 +136,15 @@ def exec_problem(result: dict[str, Any], what: str = "the command") -> str | Non
     if rc is None and not result.get("module_stderr") and not result.get("msg"):
         return None  # not run (skipped), or a bare output
     trace = (result.get("module_stderr") or "").strip().splitlines()
-    last = trace[-1] if trace else ""
+    msg = str(result.get("msg") or "")
+    died = re.sub(r"^(Task failed: )?(Module failed: )?", "", msg) if "Module failed: " in msg else ""
+    last = died or (trace[-1] if trace else "")
     if found := _NOT_AN_EXIT_CODE.search(last):
         return f"{what} could not run in the pod: {found.group('text')}"
     if _NO_STATUS.search(last):
         return f"{what}: the exec stream ended without an exit status (the connection to the node was lost)"
-    msg = str(result.get("msg") or last or "no reason given")
-    return f"{what}: {msg.splitlines()[0][:400] if msg else msg}"
+    said = msg or last or "no reason given"
+    return f"{what}: {said.splitlines()[0][:400]}"
 
 
 def exec_problems(results: list[Any]) -> list[str]:
