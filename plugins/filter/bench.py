@@ -37,6 +37,10 @@ def bench_servers(plan: list[dict[str, Any]], settings: dict[str, Any]) -> list[
     return commands.servers(plan, settings)
 
 
+def bench_samplers(plan: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, Any]]:
+    return commands.samplers(list(plan), settings)
+
+
 def bench_local_service(nodes: list[dict[str, Any]], matrix_entries: list[dict[str, Any]],
                         settings: dict[str, Any]) -> dict[str, Any]:
     try:
@@ -154,6 +158,7 @@ def bench_k8s_exec_problems(results: list[Any]) -> list[str]:
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
+                "bench_samplers": bench_samplers,
                 "bench_local_service": bench_local_service, "bench_ports": bench_ports,
                 "bench_retryable": bench_retryable,
                 "bench_iperf3_version": bench_iperf3_version, "bench_netperf_version": bench_netperf_version,

@@ -37,10 +37,11 @@ def check_rendered(run: Path, nodes: list[str]) -> list[dict]:
         # Between two readings of the client node's /proc/stat, the server pod's read by its own exec.
         command = shlex.join(shlex.split(test["args"]["command"])[4:])
         assert re.match(rf"timeout {test['in_pod_timeout']} (iperf3 --client |netperf -P 0 -H )", command), command
-        assert test["cpu_args"]["start"]["pod"] == test["cpu_args"]["read"]["pod"]
-        assert test["cpu_args"]["read"]["pod"].startswith("iperf3-server-")
+        assert test["cpu_pod"].startswith("iperf3-server-")
         assert test["task_timeout"] > test["in_pod_timeout"]
         assert test["retries"] * test["delay"] >= 1
+    # One CPU sampler per server pod, for the whole run.
+    assert sorted(s["pod"] for s in calls["samplers"]) == sorted({t["cpu_pod"] for t in calls["tests"]})
     return docs
 
 

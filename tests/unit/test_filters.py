@@ -155,6 +155,25 @@ def test_bench_k8s_calls():
     assert call("bench_k8s_calls", K8S_NODES, docs, "300", "120")["wait_pods"]["retries"] == 150
 
 
+def test_bench_samplers():
+    plan = call("bench_plan", MATRIX, call("bench_k8s_nodes", K8S_NODES, None, None, None, MATRIX), SETTINGS,
+                {"namespace": "ns"})
+    samplers = call("bench_samplers", plan, SETTINGS)
+    assert sorted(s["pod"] for s in samplers) == sorted({t["cpu_pod"] for t in plan})
+    assert all(s["start"]["namespace"] == "ns" and s["task_timeout"] == 45 for s in samplers)
+
+
+def test_bench_raw_server_cpu():
+    clock = {"before": 1000.2, "after": 1000.5}
+    text = json.dumps({"end": {}, "netlab_cpu": {"client": {"before": "b 1 cpu 0 0 0 0 0 0 0 0",
+                                                            "after": "b 2 cpu 0 0 0 0 0 0 0 0"}, "clock": clock}})
+    log = "clock 1000.0 10.0\nb 10.1 cpu 1 0 1 0 0 0 0 0\nb 10.6 cpu 9 0 1 0 0 0 0 0\n"
+    added = json.loads(call("bench_raw_server_cpu", text, log))
+    assert added["netlab_cpu"]["server"] == {"before": "b 10.1 cpu 1 0 1 0 0 0 0 0",
+                                             "after": "b 10.6 cpu 9 0 1 0 0 0 0 0"}
+    assert call("bench_raw_server_cpu", text, "") == text, "no log: the client's CPU alone"
+
+
 def test_bench_k8s_pods_state():
     pod = {"metadata": {"name": "iperf3-client"}, "status": {"phase": "Pending", "containerStatuses": [
         {"name": "iperf3", "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}]}}

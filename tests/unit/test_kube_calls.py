@@ -56,7 +56,7 @@ def test_every_kubernetes_core_call(reference):
     lines = [shlex.split(t["args"]["command"])[4:] for t in calls["tests"]]
     assert shlex.join(lines[1]).startswith("timeout 62 iperf3 --client POD_IP:iperf3-server-cross")
     assert shlex.join(lines[0]).startswith("timeout 62 iperf3 --client NODE_IP:netlab-agent-2")
-    assert calls["tests"][0]["cpu_args"]["start"]["pod"] == "iperf3-server-host"
+    assert calls["tests"][0]["cpu_pod"] == "iperf3-server-host"
 
 
 def role_k8s_tasks(root):
@@ -109,7 +109,7 @@ def test_the_role_passes_exactly_the_rendered_arguments(request):
     for name, _, args, task in tasks:
         literal = {key: value for key, value in args.items() if not templated(value)}
         values = " ".join(value for value in args.values() if templated(value))
-        if "bench_test.exec" in values or "bench_test.cpu_exec" in values:  # the plan's per-test calls
+        if "bench_test.exec" in values or "bench_sampler." in values:  # the plan's per-test and per-pod calls
             assert set(args) == {"namespace", "pod", "container", "command"} and not literal, name
             assert "timeout" in task, f"{name}: every exec is bounded by its task"
             continue

@@ -50,11 +50,16 @@ def test_kubernetes_plan_execs_in_the_pinned_pods_with_an_in_pod_timeout(referen
         "command": shlex.join(cpu.around(shlex.split(
             "timeout 62 iperf3 --client 10.42.2.7 --port 5201 --json --time 30 --omit 2")))}
     assert cross["client_cmd"] == shlex.split(cross["exec"]["command"]), "k8s_exec splits with shlex"
-    # The server node's /proc/stat is sampled in the server pod, started before and read after (review F5).
-    start, read = cross["cpu_exec"]["start"], cross["cpu_exec"]["read"]
-    assert {start["pod"], read["pod"]} == {"iperf3-server-cross"}
-    assert shlex.split(start["command"])[4:] == cpu.sampler("cross-node-tcp-1", 77 + 2 * 45)
-    assert shlex.split(read["command"])[4:] == cpu.sampled("cross-node-tcp-1")
+    # The server node's /proc/stat is sampled in the server pod for the whole run (review F5): one sampler per
+    # server pod, started before the tests and read after them, bounded by the plan's length.
+    assert cross["cpu_pod"] == "iperf3-server-cross" and cross["cpu_exec"] is None
+    samplers = {s["pod"]: s for s in commands.samplers(list(plan.values()), SETTINGS)}
+    assert set(samplers) == {t["server"]["pod"] for t in plan.values()}
+    length = len(plan) * (77 + 45) + 120
+    assert shlex.split(samplers["iperf3-server-cross"]["start"]["command"])[4:] == cpu.sampler("iperf3-server-cross",
+                                                                                              length)
+    assert shlex.split(samplers["iperf3-server-cross"]["read"]["command"])[:4] == ["sh", "-c", 'exec timeout 20 "$@"',
+                                                                                   "sh"]
     assert cross["cpu_peer"] is None
     assert "server_cmd" not in cross and cross["exec_host"] is None
     # In the pod 62 s; the task 77 s; busy or refused retried for the test's own 32 s.

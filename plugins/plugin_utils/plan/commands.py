@@ -12,7 +12,6 @@ imports, so they are unit tested directly.
 from __future__ import annotations
 
 import ipaddress
-import re
 import shlex
 from typing import Any
 
@@ -139,21 +138,33 @@ def local(nodes: list[dict[str, Any]], settings: dict[str, Any]) -> matrix.Wrapp
 def kubernetes(transport: dict[str, Any], settings: dict[str, Any]) -> matrix.Wrapper:
     """The Kubernetes transport's wrapper (``transport``: ``{namespace}``, the run's): each test is the
     arguments of a kubernetes.core.k8s_exec in the client pod, from the controller (``exec``), between
-    two readings of the node's /proc/stat; the server pod's node is sampled by a sampler one exec starts
-    before the test and another reads after it (``cpu_exec``: ``start``, ``read``; cpu.sampler). The
-    servers are the pods themselves."""
-    seconds = matrix.bounds(settings)["task_timeout"] + 2 * kube_calls.EXEC_TASK_SECONDS
+    two readings of the node's /proc/stat beside the wall clock; the server pod's node is read by the
+    sampler that runs in it for the whole run (``cpu_pod``; ``samplers``). The servers are the pods
+    themselves."""
 
     def wrap(entry: dict[str, Any], client: dict[str, Any], server: dict[str, Any]) -> dict[str, Any]:
         wrapped = cpu.around(bounded(entry, server, settings))
-        # Tests run one at a time: one sampler file per scenario name is never shared.
-        name = re.sub(r"[^A-Za-z0-9_.-]", "-", entry["name"])
         return {"client_cmd": wrapped, "exec": k8s_exec(wrapped, client["pod"], transport), "cpu_peer": None,
-                "cpu_exec": {"start": k8s_exec(kube_calls.in_pod(cpu.sampler(name, seconds)), server["pod"], transport),
-                             "read": k8s_exec(kube_calls.in_pod(cpu.sampled(name)), server["pod"], transport)},
-                "exec_host": None}
+                "cpu_exec": None, "cpu_pod": server["pod"], "exec_host": None}
 
     return wrap
+
+
+def samplers(tests: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Kubernetes: per server pod of a plan's tests, the k8s_exec arguments that start its CPU sampler
+    before the tests (``start``) and stop and read it after them (``read``); bounded by the whole plan's
+    length (every test to its timeout, and its exec's start-up), like the local transport's servers."""
+    seconds = len(tests) * (matrix.bounds(settings)["task_timeout"] + kube_calls.EXEC_TASK_SECONDS) + 120
+    found: dict[str, dict[str, Any]] = {}
+    for test in tests:
+        pod = test.get("cpu_pod")
+        if pod and pod not in found:
+            transport = {"namespace": test["exec"]["namespace"], "container": test["exec"]["container"]}
+            found[pod] = {"pod": pod,
+                          "start": k8s_exec(kube_calls.in_pod(cpu.sampler(pod, seconds)), pod, transport),
+                          "read": k8s_exec(kube_calls.in_pod(cpu.sampled(pod)), pod, transport),
+                          "task_timeout": kube_calls.EXEC_TASK_SECONDS}
+    return list(found.values())
 
 
 def plan(entries: list[dict[str, Any]], nodes: list[dict[str, Any]], settings: dict[str, Any],

@@ -20,6 +20,7 @@ SCHEMA_VERSION = 1
 # The keys of a raw document besides iperf3's own (start, end, error).
 COUNTERS = "netlab_counters"  # {node, before, after}: the client node's datapath counters around the test
 CPU = "netlab_cpu"  # {client|server: {before, after}}: each end's /proc/stat reading around the test
+CLOCK = "clock"  # under CPU, Kubernetes: {before, after}, the client's wall clock beside its readings
 ERROR = "error"  # why the test failed: iperf3's own key, also set for a netperf failure or a missing output
 # A netperf test's document: {"tool": "netperf", "output": <its -k KEY=value lines>, "rc": <exit code>}.
 TOOL, OUTPUT, RC = "tool", "output", "rc"
@@ -39,8 +40,8 @@ def cpu_section(readings: dict[str, list[str]]) -> dict[str, Any] | None:
 def document(stdout: str | None, stderr: str | None, rc: int | None, message: str = "",
              node: str | None = None, tool: str = "iperf3", server_cpu: list[str] | None = None) -> str:
     """The raw file of one test, with the counters under ``netlab_counters`` and the CPU readings of
-    both ends under ``netlab_cpu`` (``server_cpu``: Kubernetes, the outputs of the execs that start and read the
-    server's sampler; cpu.server_readings picks the readings around the client's).
+    both ends under ``netlab_cpu`` (``server_cpu``: the server's readings when they were read apart; on
+    Kubernetes they are added after the run from its sampler, add_server_cpu).
 
     iperf3: its JSON document. netperf: ``{tool: netperf, output: <its KEY=value lines>, rc}``.
     A client that failed or printed nothing (killed, not started) gets a document that says why, so the
@@ -69,6 +70,24 @@ def document(stdout: str | None, stderr: str | None, rc: int | None, message: st
         doc[COUNTERS] = {"node": node, "before": readings[0], "after": readings[1]}
     if cpu_section(cpu_readings):
         doc[CPU] = cpu_section(cpu_readings)
+        if len(clocks) >= 2:
+            # The client's wall clock beside its readings: the server's sampler is matched to it afterwards.
+            doc[CPU][CLOCK] = {"before": clocks[0], "after": clocks[-1]}
+    return json.dumps(doc)
+
+
+def add_server_cpu(text: str, sampler_log: str) -> str:
+    """A raw file (its text) with the server's readings taken from its sampler's log (Kubernetes:
+    cpu.sampled's output), those around the client's own; unchanged when the log has none for it."""
+    doc = json.loads(text)
+    section = doc.get(CPU) or {}
+    clock = section.get(CLOCK) or {}
+    if "before" not in clock or "after" not in clock:
+        return text
+    server = cpu.server_readings([sampler_log or ""], [float(clock["before"]), float(clock["after"])])
+    if not server:
+        return text
+    section["server"] = {"before": server[0], "after": server[1]}
     return json.dumps(doc)
 
 

@@ -5,14 +5,14 @@ line of /proc/stat (time of all CPUs in USER_HZ ticks by mode). The client's nod
 wrapper the test runs in (``around``, or proof.around on the local transport), on stderr lines that
 start with MARKER. The server's node is read by its own reader: on the local transport a small server
 started with the run's servers (``reader_command``) that answers each connection with one reading,
-asked by the client's wrapper; on Kubernetes a sampler in the server pod (/proc/stat is not
-namespaced: a pod reads its node's), started by an exec before the test and read by one after it.
-An exec takes seconds to start (a new module process, a WebSocket, the runtime's exec), so readings
-taken by the execs themselves would give the server a longer window than the client's: the sampler
-reads every SAMPLE_PERIOD instead, and the server's readings are those that bracket the client's,
-matched on the wall clock the client's wrapper prints beside its readings (``server_readings``).
-Two readings with the same boot id come from one kernel (the local lab's nodes are containers of one
-machine): that CPU is counted once. Pure functions.
+asked by the client's wrapper; on Kubernetes a sampler in each server pod (/proc/stat is not
+namespaced: a pod reads its node's), started by one exec before the run's tests and read by one after
+them. An exec takes seconds (a new module process, a WebSocket, the runtime's exec): readings taken by
+an exec around each test would give the server a longer window than the client's, and cost each test
+two more execs. The sampler reads every SAMPLE_PERIOD instead, and each test's server readings are
+those that bracket the client's, matched on the wall clock the client's wrapper prints beside its
+readings (``server_readings``; raw.add_server_cpu). Two readings with the same boot id come from one
+kernel (the local lab's nodes are containers of one machine): that CPU is counted once. Pure functions.
 """
 
 from __future__ import annotations
@@ -54,10 +54,11 @@ def _sample_file(name: str) -> str:
 
 
 def sampler(name: str, seconds: int) -> list[str]:
-    """Kubernetes, in the server pod before a test: read this node's /proc/stat every SAMPLE_PERIOD into a
-    file of its own, for at most ``seconds`` or until ``sampled`` stops it, in the background (the exec
-    returns at once). The file starts with one line ``clock <wall> <uptime>`` that ties the two clocks;
-    each reading is taken by shell builtins, so the sampler's own cost is one ``sleep`` per period."""
+    """Kubernetes, in a server pod before the run's tests: read this node's /proc/stat every SAMPLE_PERIOD
+    into a file of its own, for at most ``seconds`` or until ``sampled`` stops it, in the background (the
+    exec returns at once). The file starts with one line ``clock <wall> <uptime>`` that ties the two clocks;
+    each reading is taken by shell builtins, so the sampler's own cost is one ``sleep`` per period (about
+    1 % of one CPU)."""
     f = _sample_file(name)
     loops = int(seconds / SAMPLE_PERIOD)
     script = (f'f={f}; rm -f "$f" "$f.stop"; boot=$(cat /proc/sys/kernel/random/boot_id); '
@@ -69,15 +70,15 @@ def sampler(name: str, seconds: int) -> list[str]:
 
 
 def sampled(name: str) -> list[str]:
-    """Kubernetes, in the server pod after a test: stop its sampler and print what it read."""
+    """Kubernetes, in a server pod after the run's tests: stop its sampler and print what it read."""
     f = _sample_file(name)
     return ["sh", "-c", f'f={f}; touch "$f.stop"; sleep {SAMPLE_PERIOD * 3}; cat "$f"; rm -f "$f" "$f.stop"']
 
 
 def server_readings(outputs: list[str], clocks: list[float]) -> list[str] | None:
     """The server's two readings for a test: from a sampler's log (``sampled``'s output, last of ``outputs``),
-    the last reading at or before the client's first clock and the first at or after its last; or, as
-    before 0.7.0, two single readings. None when neither is there."""
+    the last reading at or before the client's first clock and the first at or after its last; or two
+    single readings (as the raw files of runs before 0.7.0 hold them). None when neither is there."""
     texts = [text.strip() for text in outputs if text and text.strip()]
     if len(texts) == 2 and all(parse_reading(text) for text in texts):
         return texts

@@ -124,8 +124,8 @@ def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
         "delete_namespace": {"name": ns, "wait_timeout": delete_timeout},
     }
     if plan is not None:
-        # Per test: the client's exec, and the exec that reads the server pod's /proc/stat before and after it.
-        out["tests"] = [{"id": t["id"], "args": t["exec"], "cpu_args": t["cpu_exec"], **t["bounds"]} for t in plan]
+        # Per test: the client's exec, and the server pod whose CPU sampler covers it (commands.samplers).
+        out["tests"] = [{"id": t["id"], "args": t["exec"], "cpu_pod": t["cpu_pod"], **t["bounds"]} for t in plan]
     return out
 
 

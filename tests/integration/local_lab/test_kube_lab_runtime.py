@@ -1,0 +1,322 @@
+"""The Kubernetes twin's LabRuntime on a running local lab: the benchmark's own pod and Service objects
+(kube_objects.manifests) started, exec'd into, served and stopped by the runtime directly, on an asyncio loop
+as the twin's API server would call it; the cluster objects read by the Kubernetes transport's own readers.
+
+The lab is built once for the module (provision and cluster, Cilium, no benchmark run): conftest.py's ``lab``
+removes it however the module ends.
+"""
+
+import asyncio
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import time
+
+import pytest
+import yaml
+from lab_checks import node
+from site_args import ROOT
+
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cni_state, kube_objects, kube_read, proof
+from netlab_twin import lanes
+from netlab_twin.kube import kube_serve
+from netlab_twin.kube import lab as kube_lab
+from netlab_twin.kube.lab import LabRuntime
+from netlab_twin.kube.runtime import ExecError
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("podman"), reason="the local lab needs root and podman"
+)
+
+CLIENT, SERVER = "netlab-agent-1", "netlab-agent-2"
+PORT = 5201
+
+
+@pytest.fixture(scope="module")
+def cilium_lab(lab, play):
+    """The local lab with the Cilium model (its reference profile): nodes, datapath and node facts."""
+    started = time.monotonic()
+    proc = play("-e", "cni=cilium", "--tags", "provision,cluster")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    print(f"lab built in {time.monotonic() - started:.0f} s")
+
+
+@pytest.fixture
+def runtime(cilium_lab):
+    rt = LabRuntime()
+    yield rt
+    asyncio.run(rt.close())
+
+
+def slots(name: str) -> dict[str, str]:
+    """netns -> IP of a node's model pods, as /etc/netlab/pods lists them."""
+    lines = node(name).check_output("grep -v '^#' /etc/netlab/pods").splitlines()
+    return dict(line.split() for line in lines if line.strip())
+
+
+def marked(name: str, owner: str) -> str:
+    """The pids of the node's processes that carry an owner's marker."""
+    return node(name).run(f"grep -lzs '^NETLAB_KT={owner}/' /proc/[0-9]*/environ").stdout.strip()
+
+
+async def run(rt, pod, argv, container=kube_objects.CONTAINER):
+    proc = await rt.exec(pod, container, argv)
+    out = {1: b"", 2: b""}
+    while (chunk := await proc.read()) is not None:
+        out[chunk[0]] += chunk[1]
+    return await proc.wait(), out[1].decode(), out[2].decode()
+
+
+def bench_objects() -> tuple[dict, dict[str, dict]]:
+    """The benchmark's Service and pods for a cross-node, same-node and Service test, with the uid the API adds."""
+    docs = kube_objects.manifests("kt", [CLIENT, SERVER], ["cross-node", "same-node", "service"],
+                                  "netlab/iperf3@sha256:" + "e" * 64, PORT)
+    service = next(d for d in docs if d["kind"] == "Service")
+    pods = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in docs if d["kind"] == "Pod"}
+    for index, pod in enumerate(pods.values()):
+        pod["metadata"]["uid"] = f"00000000-0000-4000-8000-{index:012d}"
+    return service, pods
+
+
+def test_cluster_objects_read_as_the_lab_runs(runtime):
+    """The Kubernetes transport's readers find, through the twin's objects, what the node facts say: Cilium from
+    the DaemonSet, each node's machine, and the model's settings in the agents' cilium-dbg status."""
+    objects = runtime.cluster_objects()
+    daemonsets = [o for o in objects if o["kind"] == "DaemonSet"]
+    assert kube_read.identify_cni({"resources": daemonsets})["cni"] == "cilium"
+    assert daemonsets[0]["metadata"]["annotations"] == {"netlab.io/twin": "model"}
+    nodes = [o for o in objects if o["kind"] == "Node"]
+    records = {r["name"]: r for r in kube_read.node_records([CLIENT, SERVER, "netlab-server-1"], {"resources": nodes})}
+    for name in (CLIENT, SERVER):
+        fact = json.loads(node(name).check_output("cat /etc/ansible/facts.d/netlab.fact"))
+        assert records[name]["address"] == fact["ip"]
+        assert records[name]["cpu"] == node(name).check_output("nproc").strip()
+        assert records[name]["kernel"] == node(name).check_output("uname -r").strip()
+        assert records[name]["kubelet"] == "v1.33.5+netlab-twin" and not records[name]["taints"]
+    assert records["netlab-server-1"]["taints"] == [{"key": "node-role.kubernetes.io/control-plane",
+                                                     "effect": "NoSchedule"}]
+    agents = {o["spec"]["nodeName"]: o for o in objects if o["kind"] == "Pod"}
+    assert sorted(agents) == sorted(runtime.nodes) and all(
+        a["metadata"]["labels"]["k8s-app"] == "cilium" and a["status"]["phase"] == "Running" for a in agents.values())
+
+    rc, out, _ = asyncio.run(run(runtime, agents[CLIENT], ["cilium-dbg", "status", "-o", "json"], "cilium-agent"))
+    state = cni_state.cilium_status(out)
+    settings = runtime.nodes[CLIENT].fact["settings"]
+    assert rc == 0 and "netlab twin model" in state["message"]
+    assert (state["routing"], state["kube_proxy_replacement"], state["host_routing"], state["masquerading"]) == (
+        "Native" if settings["routing"] == "native" else "Tunnel", str(settings["kube_proxy_replacement"]),
+        settings["host_routing"].upper() if settings["host_routing"] == "bpf" else "Legacy",
+        "IPTables" if settings["masquerade"] == "iptables" else "BPF")
+    with pytest.raises(ExecError):
+        asyncio.run(run(runtime, agents[CLIENT], ["sh", "-c", "true"], "cilium-agent"))
+
+
+def test_pods_execs_and_service_on_the_lab(runtime):
+    service, pods = bench_objects()
+    client_slots, server_slots = slots(CLIENT), slots(SERVER)
+
+    async def scenario() -> dict:
+        seen: dict = {}
+        started = time.monotonic()
+        seen["status"] = {c: await runtime.start(p) for c, p in pods.items()}
+        seen["start_s"] = time.monotonic() - started
+        await asyncio.sleep(0.5)
+        seen["running"] = {c: await runtime.running(p) for c, p in pods.items()}
+        client = pods["client"]
+        seen["addr"] = await run(runtime, client, ["ip", "-o", "-4", "addr", "show", "dev", "eth0"])
+        seen["id"] = await run(runtime, client, ["sh", "-c", "id -u; id -g"])
+        seen["rc3"] = await run(runtime, client, ["sh", "-c", "echo out; echo err >&2; exit 3"])
+        with pytest.raises(ExecError, match="executable file not found"):
+            await run(runtime, client, ["no-such-binary", "x"])
+        server_ip = seen["status"]["server-cross"]["podIP"]
+        started = time.monotonic()
+        seen["iperf3"] = await run(runtime, client, ["iperf3", "-c", server_ip, "-p", str(PORT), "-t", "1", "-J"])
+        seen["iperf3_s"] = time.monotonic() - started
+
+        vip = str(ipaddress.ip_network(runtime.service_cidr())[commands.SERVICE_HOST])
+        service["spec"]["clusterIP"] = vip
+        await runtime.service_sync(service, [server_ip])
+        seen["services"] = node(CLIENT).check_output("ls /var/lib/netlab/services").split()
+        before = json.loads(node(CLIENT).check_output(f"{proof.DATAPATH} counters"))
+        seen["via_vip"] = await run(runtime, client, ["iperf3", "-c", vip, "-p", str(PORT), "-t", "1", "-J"])
+        after = json.loads(node(CLIENT).check_output(f"{proof.DATAPATH} counters"))
+        seen["translated"] = after["bpf.sock_xlate"] - before["bpf.sock_xlate"]
+
+        # An exec the client leaves: killed in the node, not only its podman exec.
+        sleeper = await runtime.exec(client, kube_objects.CONTAINER, ["sleep", "300"])
+        await asyncio.sleep(0.5)
+        seen["sleeping"] = node(CLIENT).run(f"pgrep -u {kube_objects.UID} -x sleep").stdout.split()
+        await sleeper.kill()
+        seen["slept"] = node(CLIENT).run(f"pgrep -u {kube_objects.UID} -x sleep").stdout.split()
+
+        await runtime.stop(pods["server-same"])
+        await runtime.stop(pods["server-same"])  # idempotent
+        seen["stopped"] = marked(CLIENT, f"{runtime.owner}/{pods['server-same']['metadata']['uid']}")
+        seen["client_left"] = marked(CLIENT, runtime.owner)
+        started = time.monotonic()
+        await runtime.close()
+        seen["close_s"] = time.monotonic() - started
+        return seen
+
+    seen = asyncio.run(scenario())
+    print({k: v for k, v in seen.items() if k.endswith("_s")})
+    assert seen["status"]["client"]["podIP"] == client_slots["pod0"]
+    assert seen["status"]["server-same"]["podIP"] == client_slots["pod1"]
+    assert seen["status"]["server-cross"]["podIP"] == server_slots["pod0"]
+    assert seen["status"]["client"]["hostIP"] == runtime.nodes[CLIENT].ip
+    assert seen["running"] == {c: None for c in pods}
+    rc, out, _ = seen["addr"]
+    assert rc == 0 and f"inet {client_slots['pod0']}/" in out
+    assert seen["id"][:2] == (0, f"{kube_objects.UID}\n{kube_objects.UID}\n")  # runAsUser, runAsGroup
+    assert seen["rc3"] == (3, "out\n", "err\n")
+    rc, out, err = seen["iperf3"]
+    assert rc == 0, err
+    assert json.loads(out)["end"]["sum_received"]["bits_per_second"] > 0
+    assert any(name.startswith(f"{kube_objects.SERVICE}.{PORT}.") for name in seen["services"])
+    rc, out, err = seen["via_vip"]
+    assert rc == 0, err
+    assert json.loads(out)["end"]["sum_received"]["bits_per_second"] > 0
+    assert seen["translated"] > 0, "the Service's connections did not go through the socket LB"
+    assert seen["sleeping"] and not seen["slept"]
+    assert not seen["stopped"] and seen["client_left"]
+
+    # close(): no process, no folder, no Service of this runtime left on any node.
+    for name in runtime.nodes:
+        assert not marked(name, runtime.owner)
+        assert node(name).run(f"test -e {kube_lab.STATE}/{runtime.owner}").rc != 0
+        assert kube_objects.SERVICE not in node(name).run("ls /var/lib/netlab/services").stdout
+
+
+def test_a_crashed_runtime_is_cleaned_up(cilium_lab):
+    """A runtime whose process is gone (its owner id names a pid that does not exist) left a pod running; the next
+    runtime removes it before it starts anything."""
+    _, pods = bench_objects()
+    crashed = LabRuntime(owner="999999999-deadbeef")
+
+    async def crash() -> None:
+        await crashed.start(pods["server-cross"])
+        # The twin's process dies, and the podman exec it waited on with it: the pod's process runs on.
+        for run in crashed._pods.values():
+            os.killpg(run.proc.pid, signal.SIGKILL)
+            await run.proc.wait()
+
+    asyncio.run(crash())
+    assert marked(SERVER, crashed.owner)
+    LabRuntime()  # its constructor removes what dead owners left
+    assert not marked(SERVER, crashed.owner)
+    assert node(SERVER).run(f"test -e {kube_lab.STATE}/{crashed.owner}").rc != 0
+
+
+def modules(tmp_path, kubeconfig, calls: dict[str, tuple[str, dict]]) -> dict[str, dict]:
+    """Real kubernetes.core modules against the twin, one task per call (name: (module, args)); results by name."""
+    tasks = [{f"kubernetes.core.{module}": args, "register": name, "ignore_errors": True}
+             for name, (module, args) in calls.items()]
+    found = ", ".join(f"'{name}': {name}" for name in calls)
+    tasks.append({"ansible.builtin.copy": {"dest": str(tmp_path / "results.json"),
+                                           "content": "{{ {" + found + "} | to_json }}"}})
+    book = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
+             "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+             "module_defaults": {"group/kubernetes.core.k8s": {"kubeconfig": str(kubeconfig)}}, "tasks": tasks}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(book, sort_keys=False))
+    (tmp_path / "ktmp").mkdir()  # the client's discovery cache, this twin's own
+    env = {**os.environ, "TMPDIR": str(tmp_path / "ktmp"), "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    proc = lanes.run(["ansible-playbook", str(tmp_path / "play.yml")], cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return json.loads((tmp_path / "results.json").read_text())
+
+
+def test_k8s_exec_through_the_twin_in_a_lab_pod(cilium_lab, tmp_path):
+    """A KubeTwin serving the lab: the real k8s module creates the benchmark's client pod (Ready once the runtime
+    started it in pod0 of its node), k8s_exec runs in it and reads the Cilium agent's status, deleting it stops
+    it; closing the twin leaves nothing of the runtime on the nodes."""
+    runtime = LabRuntime()
+    _, pods = bench_objects()
+    pod = {**pods["client"], "metadata": {**pods["client"]["metadata"], "namespace": "default"}}
+    del pod["metadata"]["uid"]
+    target = {"namespace": "default", "pod": pod["metadata"]["name"], "container": kube_objects.CONTAINER}
+    with kube_serve(tmp_path / "twin", runtime=runtime) as (_, kubeconfig):
+        started = time.monotonic()
+        res = modules(tmp_path, kubeconfig, {
+            "create": ("k8s", {"definition": pod, "wait": True, "wait_timeout": 60,
+                               "wait_condition": {"type": "Ready", "status": "True"}}),
+            "addr": ("k8s_exec", {**target, "command": "ip -o -4 addr show dev eth0"}),
+            "user": ("k8s_exec", {**target, "command": "id -u"}),
+            "three": ("k8s_exec", {**target, "command": "sh -c 'echo out; exit 3'"}),
+            "agent": ("k8s_exec", {"namespace": "kube-system", "pod": f"cilium-{CLIENT}",
+                                   "container": "cilium-agent", "command": "cilium-dbg status -o json"}),
+            "delete": ("k8s", {"kind": "Pod", "namespace": "default", "name": target["pod"],
+                               "state": "absent", "wait": True, "wait_timeout": 60}),
+        })
+        print(f"k8s create, exec x4, delete in {time.monotonic() - started:.1f} s")
+        left_after_delete = marked(CLIENT, runtime.owner)
+    assert not res["create"].get("failed"), res["create"]
+    pod_ip = res["create"]["result"]["status"]["podIP"]
+    assert pod_ip == slots(CLIENT)["pod0"]
+    assert res["addr"]["rc"] == 0 and f"inet {pod_ip}/" in res["addr"]["stdout"]
+    assert (res["user"]["rc"], res["user"]["stdout"]) == (0, f"{kube_objects.UID}\n")
+    assert (res["three"]["rc"], res["three"]["stdout"]) == (3, "out\n")
+    assert cni_state.cilium_status(res["agent"]["stdout"])["kube_proxy_replacement"] == "True"
+    assert not res["delete"].get("failed") and not left_after_delete
+    for name in runtime.nodes:
+        assert not marked(name, runtime.owner)
+        assert node(name).run(f"test -e {kube_lab.STATE}/{runtime.owner}").rc != 0
+
+
+@pytest.fixture(scope="module")
+def canal_lab(cilium_lab, play):
+    """The same lab with the Canal model, after the Cilium tests."""
+    started = time.monotonic()
+    proc = play("-e", "cni=canal", "--tags", "cluster")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    print(f"canal built in {time.monotonic() - started:.0f} s")
+
+
+def test_canal_nodes_and_a_service_through_kube_proxy(canal_lab):
+    """On Canal: the DaemonSet and flannel's Node annotations read as the nodes run them, and a Service through
+    kube-proxy's chains (their labelled rule counts the connection), gone from iptables at close."""
+    runtime = LabRuntime()
+    objects = runtime.cluster_objects()
+    cni = kube_read.identify_cni({"resources": [o for o in objects if o["kind"] == "DaemonSet"]})
+    assert (cni["cni"], cni["daemonset"]) == ("canal", "rke2-canal")
+    assert not [o for o in objects if o["kind"] == "Pod"]
+    nodes = {"resources": [o for o in objects if o["kind"] == "Node"]}
+    datapath = kube_read.cluster_datapath(cni, [CLIENT, SERVER], nodes)
+    assert datapath["summary"] == ("canal: flannel vxlan (calico-node v3.30.3-build20250909, "
+                                   "kube-flannel v0.27.3-build20250901)")
+    for name in (CLIENT, SERVER):
+        flannel, fact = datapath["nodes"][name], runtime.nodes[name].fact
+        assert flannel["vtep_mac"] == node(name).check_output("cat /sys/class/net/flannel.1/address").strip()
+        assert (flannel["public_ip"], flannel["pod_cidr"]) == (fact["ip"], fact["pod_cidr"])
+
+    service, pods = bench_objects()
+    rule = f"netlab:service.{kube_objects.SERVICE}"
+
+    async def scenario() -> dict:
+        seen = {c: await runtime.start(pods[c]) for c in ("client", "server-cross")}
+        vip = str(ipaddress.ip_network(runtime.service_cidr())[commands.SERVICE_HOST])
+        service["spec"]["clusterIP"] = vip
+        await runtime.service_sync(service, [seen["server-cross"]["podIP"]])
+        await runtime.service_sync(service, [seen["server-cross"]["podIP"]])  # idempotent
+        seen["rules"] = node(CLIENT).check_output("iptables-save -t nat").count(rule)
+        before = json.loads(node(CLIENT).check_output(f"{proof.DATAPATH} counters"))
+        await asyncio.sleep(0.3)
+        seen["via_vip"] = await run(runtime, pods["client"], ["iperf3", "-c", vip, "-p", str(PORT), "-t", "1", "-J"])
+        after = json.loads(node(CLIENT).check_output(f"{proof.DATAPATH} counters"))
+        seen["through_chain"] = after[f"iptables.service.{kube_objects.SERVICE}"] - before[
+            f"iptables.service.{kube_objects.SERVICE}"]
+        await runtime.close()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["client"]["podIP"] == slots(CLIENT)["pod0"]
+    assert seen["rules"] == 2  # the Service's port, TCP and UDP: one KUBE-SERVICES jump each
+    rc, out, err = seen["via_vip"]
+    assert rc == 0, err
+    assert json.loads(out)["end"]["sum_received"]["bits_per_second"] > 0
+    assert seen["through_chain"] > 0
+    for name in runtime.nodes:
+        assert rule not in node(name).check_output("iptables-save -t nat")
+        assert not marked(name, runtime.owner)

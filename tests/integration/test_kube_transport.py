@@ -1,0 +1,170 @@
+"""The Kubernetes transport end to end through the Kubernetes twin, with canned exec answers (no podman):
+``site.yml -i inventories/existing --tags bench`` with nothing but the twin's kubeconfig, two node names and
+an image digest, as a user with a cluster runs it. Each failure the kubernetes-live review found (F1-F4, F6,
+F8, F11) is shown through the real kubernetes.core modules with one of the twin's faults; each of these
+tests fails on the role before its fix."""
+
+import json
+import os
+import re
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+
+from netlab_twin import lanes
+from netlab_twin.kube import discovery, kube_serve
+
+ROOT = Path(__file__).resolve().parents[2]
+NODES = ["netlab-agent-1", "netlab-agent-2"]
+IMAGE = "registry.example/netlab-bench@sha256:" + "b" * 64
+OWN = "app.kubernetes.io/name=netlab-iperf3"
+# A short matrix: a test on the pod network and one on the hosts (both kinds of pod).
+SHORT = [{"name": "cross-node-tcp-1", "placement": "cross-node", "protocol": "tcp"},
+         {"name": "host-tcp-1", "placement": "host", "protocol": "tcp"}]
+HOST_ONLY = [{"name": "host-tcp-1", "placement": "host", "protocol": "tcp"}]
+
+
+@pytest.fixture
+def twin(tmp_path):
+    with kube_serve(tmp_path / "twin") as (served, kubeconfig):
+        served.kubeconfig = kubeconfig
+        yield served
+
+
+def bench(twin, tmp_path, *args, matrix=None, timeout=400):
+    """site.yml's benchmark on the existing-cluster inventory against the twin: (process, seconds)."""
+    extra = {"netlab_results_dir": str(tmp_path / "results"), "netlab_kubeconfig": str(twin.kubeconfig),
+             "netlab_bench_nodes": NODES, "bench_pod_image": IMAGE, "bench_duration": 1, "bench_omit": 0,
+             "bench_repeats": 1, **({"bench_matrix": matrix} if matrix else {})}
+    (tmp_path / "ktmp").mkdir(exist_ok=True)
+    # Its own TMPDIR: the kubernetes client's discovery cache (k8srcp-*.json) is per twin.
+    env = {**os.environ, "TMPDIR": str(tmp_path / "ktmp"), "NETLAB_CHARTS": "false",
+           "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
+    start = time.monotonic()
+    proc = lanes.run(["ansible-playbook", "site.yml", "-i", "inventories/existing", "--tags", "bench",
+                      "-e", json.dumps(extra), *args], cwd=ROOT, env=env, timeout=timeout)
+    print(proc.stdout[-8000:], proc.stderr[-3000:])
+    return proc, time.monotonic() - start
+
+
+def runs(tmp_path):
+    return sorted(p for p in (tmp_path / "results").iterdir() if p.is_dir() and p.name[0].isdigit())
+
+
+def task_seconds(stdout, task):
+    """A task's time as ansible.posix.profile_tasks prints it in the recap."""
+    found = re.findall(rf"bench : {re.escape(task)} -+ (\d+\.\d+)s", stdout)
+    assert found, f"no time for {task!r}"
+    return float(found[-1])
+
+
+def requests(twin, method, fragment):
+    return [i for i, (m, path, _) in enumerate(twin.requests) if m == method and fragment in path]
+
+
+def netlab_namespaces(twin):
+    """The namespaces the project's label marks, as the twin holds them now."""
+    res = discovery.by_kind("Namespace")
+
+    async def names():
+        return [ns["metadata"]["name"] for ns in twin.store.list(res, None, OWN)["items"]]
+
+    return twin.call(names())
+
+
+def test_a_run_through_the_twin(twin, tmp_path):
+    """The short matrix: objects, the pods' start, every exec, raw files, run.json and reports, the cleanup."""
+    proc, _ = bench(twin, tmp_path, matrix=SHORT)
+    assert proc.returncode == 0
+    (run,) = runs(tmp_path)
+    assert json.loads((run / "run.json").read_text())["transport"] == "kubernetes"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["complete"] and not summary["failed_tests"]
+    assert [r["scenario"] for r in summary["results"]] == ["cross-node-tcp-1", "host-tcp-1"]
+    assert (run / "report.md").exists()
+    assert netlab_namespaces(twin) == [], "the run's namespace is gone"
+    # F1: every pod is created before the first poll of them; F6: the ServiceAccount before the pods.
+    posts, polls = requests(twin, "POST", "/pods"), requests(twin, "GET", "/pods")
+    assert len(posts) == 4 and max(posts) < min(i for i in polls if i > min(posts))
+    assert requests(twin, "GET", "/serviceaccounts/default")[0] < min(posts)
+    # F3, F4: every exec but the tests' own runs through a shell, bounded in the pod.
+    for argv in twin.runtime.execs:
+        assert argv[:3] == ["sh", "-c", 'exec timeout 20 "$@"'] or "netlab-cpu" in argv, shlex.join(argv)
+    # F5: the server's CPU is the sampler's, around the client's window.
+    for raw in sorted((run / "raw").glob("*.json")):
+        assert set(json.loads(raw.read_text())["netlab_cpu"]) == {"client", "server"}, raw.name
+
+
+def test_a_pod_that_cannot_pull_its_image_fails_within_30_s(twin, tmp_path):
+    """F1: was 300 s per pod (then "Timed out waiting on resource"), the pods after it never created."""
+    twin.faults.arm("image_pull", pod="iperf3-server-cross")
+    proc, _ = bench(twin, tmp_path, matrix=SHORT)
+    assert proc.returncode != 0
+    waited = task_seconds(proc.stdout, "Poll the pods until they are Ready, or one cannot start")
+    assert waited < 30, waited
+    (run,) = runs(tmp_path)
+    failed = (run / "failed.txt").read_text()
+    assert re.search(r"pod iperf3-server-cross cannot start: (ErrImagePull|ImagePullBackOff): \S", failed), failed
+    assert len(requests(twin, "POST", "/pods")) == 4, "every pod was created"
+    assert netlab_namespaces(twin) == [], "cleaned up after the failure"
+    print(f"FIGURE time to fail on ErrImagePull: {waited:.1f} s")
+
+
+def test_a_rejected_pod_is_named_with_the_kubelets_reason(twin, tmp_path):
+    """F1 and F2's symptom: a pod the kubelet rejects (NodePorts) is phase Failed: named at once."""
+    twin.faults.arm("reject", pod="iperf3-server-host")
+    proc, _ = bench(twin, tmp_path, matrix=SHORT)
+    assert proc.returncode != 0
+    failed = (runs(tmp_path)[0] / "failed.txt").read_text()
+    assert "pod iperf3-server-host failed: NodePorts: " in failed, failed
+
+
+def test_earlier_runs_namespaces_refuse_a_run_before_anything_is_created(twin, tmp_path):
+    """F2: a namespace left by an interrupted run, whose hostNetwork pods hold the host ports."""
+    twin.faults.arm("stale_ns", name="netlab-bench-20261201t000000", node=NODES[1])
+    proc, _ = bench(twin, tmp_path, matrix=SHORT)
+    assert proc.returncode != 0
+    assert "Namespaces of earlier runs are still on the cluster: netlab-bench-20261201t000000." in proc.stdout
+    assert "kubectl delete namespace -l app.kubernetes.io/name=netlab-iperf3" in proc.stdout
+    assert "-e bench_remove_stale=true" in proc.stdout
+    assert not requests(twin, "POST", "/namespaces"), "nothing was created"
+    proc, _ = bench(twin, tmp_path, "-e", "bench_remove_stale=true", matrix=SHORT)
+    assert proc.returncode == 0
+    assert netlab_namespaces(twin) == []
+
+
+@pytest.mark.parametrize(("fault", "said"), [
+    ("exec_internal", "iperf3 --version could not run in the pod: "),
+    ("exec_no_status", "iperf3 --version: the exec stream ended without an exit status"),
+])
+def test_an_exec_without_an_exit_code_is_said_in_words(twin, tmp_path, fault, said):
+    """F4: k8s_exec crashes on a status without an exit code; the run says what the cluster said."""
+    twin.faults.arm(fault, pod="iperf3-client", times=1)
+    proc, _ = bench(twin, tmp_path, matrix=SHORT)
+    assert proc.returncode != 0
+    failed = (runs(tmp_path)[0] / "failed.txt").read_text()
+    assert said in failed and "Traceback" not in failed, failed
+
+
+def test_a_stalled_exec_is_bounded_and_its_process_killed(twin, tmp_path):
+    """F3: the stream of a stalled exec has no deadline in k8s_exec; the task's timeout ends it."""
+    twin.faults.arm("exec_stall", pod="iperf3-client", times=1)
+    proc, seconds = bench(twin, tmp_path, matrix=SHORT)
+    assert proc.returncode != 0
+    failed = (runs(tmp_path)[0] / "failed.txt").read_text()
+    assert "Read the iperf3 version in the client pod" in failed and "expected time frame (45)" in failed, failed
+    assert seconds < 150, seconds
+    assert netlab_namespaces(twin) == []
+
+
+def test_host_tests_alone_with_a_late_service_account(twin, tmp_path):
+    """F8: no pod on the pod network, so no MTU to read; F6: the ServiceAccount comes 3 s after its namespace."""
+    twin.faults.arm("sa_late", seconds=3)
+    proc, _ = bench(twin, tmp_path, matrix=HOST_ONLY)
+    assert proc.returncode == 0
+    (run,) = runs(tmp_path)
+    assert json.loads((run / "summary.json").read_text())["complete"]
+    assert json.loads((run / "run.json").read_text())["environment"]["kubernetes"]["datapath"]["pod_mtu"] is None
+    assert not any(argv[-1:] == ["/sys/class/net/eth0/mtu"] for argv in twin.runtime.execs)
