@@ -15,13 +15,13 @@ controller ``pkg/controller/namespace/deletion``: Terminating, contents removed,
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from typing import TYPE_CHECKING, Any
 
 from netlab_twin.kube import discovery
 from netlab_twin.kube.api import Objects
 from netlab_twin.kube.runtime import PodStartError
-from netlab_twin.kube.store import ApiError, Obj, forbidden, merge, now
+from netlab_twin.kube.services import backends, free_cluster_ip, service_defaults
+from netlab_twin.kube.store import Obj, forbidden, merge, now
 
 if TYPE_CHECKING:
     from netlab_twin.kube import KubeTwin
@@ -91,30 +91,9 @@ def container_status(container: Obj, state: Obj, image_id: str = "", restarts: i
             "image": container.get("image", ""), "imageID": image_id, "state": state, "lastState": last or {}}
 
 
-def _selects(selector: dict[str, str] | None, labels: dict[str, str] | None) -> bool:
-    return bool(selector) and all((labels or {}).get(k) == v for k, v in (selector or {}).items())
-
-
 def _host_ports(pod: Obj) -> set[tuple[int, str]]:
     return {(p["hostPort"], p.get("protocol", "TCP")) for c in pod["spec"].get("containers", [])
             for p in c.get("ports", []) if p.get("hostPort")}
-
-
-def service_defaults(svc: Obj, cluster_ip: str) -> Obj:
-    """SetDefaults_Service and the allocator's fields: type, affinity, the clusterIP(s), families, ports."""
-    spec = svc.setdefault("spec", {})
-    spec.setdefault("type", "ClusterIP")
-    spec.setdefault("sessionAffinity", "None")
-    spec.setdefault("clusterIP", cluster_ip)
-    if spec["clusterIP"] != "None":
-        spec["clusterIPs"] = [spec["clusterIP"]]
-        spec.setdefault("ipFamilies", ["IPv4"])
-        spec.setdefault("ipFamilyPolicy", "SingleStack")
-    spec.setdefault("internalTrafficPolicy", "Cluster")
-    for port in spec.get("ports", []):
-        port.setdefault("protocol", "TCP")
-        port.setdefault("targetPort", port.get("port"))
-    return svc
 
 
 class Lifecycle(Objects):
@@ -307,22 +286,11 @@ class Lifecycle(Objects):
         self.admit_namespace(SERVICES, namespace, obj.get("metadata", {}).get("name", ""))
         svc = {k: v for k, v in obj.items() if k != "status"}
         wanted = svc.get("spec", {}).get("clusterIP")
-        svc = service_defaults(svc, wanted or self._free_cluster_ip())
+        svc = service_defaults(svc, wanted or free_cluster_ip(self.store, self.runtime.service_cidr()))
         svc["status"] = {"loadBalancer": {}}
         made = self.store.create(SERVICES, namespace, svc)
         await self.sync_services(namespace)
         return made
-
-    def _free_cluster_ip(self) -> str:
-        """Host 10, 11, ... of the runtime's service CIDR (plan/commands.py SERVICE_HOST is 10)."""
-        taken = {s["spec"].get("clusterIP") for s in self.store.list(SERVICES)["items"]}
-        network = ipaddress.ip_network(self.runtime.service_cidr())
-        for host in range(10, network.num_addresses - 1):
-            if str(network[host]) not in taken:
-                return str(network[host])
-        raise ApiError({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                        "message": "Internal error occurred: failed to allocate a serviceIP: range is full",
-                        "reason": "InternalError", "code": 500})
 
     async def sync_services(self, namespace: str) -> None:
         """Give each selecting Service of the namespace its Ready pods' IPs (the EndpointSlice controller)."""
@@ -331,10 +299,7 @@ class Lifecycle(Objects):
             selector = svc["spec"].get("selector")
             if not selector or svc["metadata"].get("deletionTimestamp"):
                 continue
-            ips = sorted(p["status"]["podIP"] for p in pods if _selects(selector, p["metadata"].get("labels"))
-                         and not p["metadata"].get("deletionTimestamp") and p["status"].get("podIP")
-                         and any(c["type"] == "Ready" and c["status"] == "True"
-                                 for c in p["status"].get("conditions", [])))
+            ips = backends(selector, pods)
             key = (namespace, svc["metadata"]["name"])
             if self.backends.get(key) != ips:
                 self.backends[key] = ips
@@ -394,4 +359,4 @@ class Lifecycle(Objects):
             self.store.delete(NAMESPACES, None, name)
 
 
-__all__ = ["Lifecycle", "pod_defaults"]
+__all__ = ["Lifecycle", "pod_defaults", "service_defaults"]

@@ -10,8 +10,9 @@ import pytest
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_calls, kube_read
 from netlab_twin.kube import discovery
 from netlab_twin.kube.faults import Faults
-from netlab_twin.kube.pods import pod_defaults, qos_class, service_defaults
+from netlab_twin.kube.pods import pod_defaults, qos_class
 from netlab_twin.kube.runtime import CannedRuntime, ExecError
+from netlab_twin.kube.services import service_defaults
 
 
 def test_faults_match_pods_by_pattern_and_are_consumed_when_counted():
