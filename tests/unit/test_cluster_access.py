@@ -69,7 +69,7 @@ def closed():
 def problem(kubeconfig, context="", timeout=10.0):
     """(setting, message) of the first problem, or the server's version."""
     try:
-        configuration, read = access.load(kubeconfig, context)
+        configuration, _ = access.load(kubeconfig, context)
         return access.ask_version(configuration, timeout, f"the API server {configuration.host}")
     except access.AccessProblem as exc:
         return exc.setting, str(exc)
@@ -109,7 +109,10 @@ def test_a_context_whose_user_has_a_missing_certificate_names_the_kubeconfig(tmp
 
 
 def test_the_server_answers_with_its_version(tmp_path, answering):
-    assert problem(write_kubeconfig(tmp_path / "config", answering)) == "v1.33.5+twin"
+    path = write_kubeconfig(tmp_path / "config", answering, contexts=("twin", "lab"))
+    assert problem(path) == "v1.33.5+twin"
+    configuration, read = access.load(path, "lab")
+    assert (configuration.host, read) == (answering, {"kubeconfig": path, "context": "lab"})
 
 
 def test_credentials_the_server_refuses_are_its_answer(tmp_path, answering):
