@@ -3,11 +3,14 @@
 These runs need no lab (nor root or podman): they run beside the local lab's tests, not in its lane.
 """
 
+import json
 import os
 import socket
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -201,3 +204,40 @@ def test_an_api_server_that_never_answers_is_given_up_after_10_s(refused):
     silent, closed = seconds[REFUSALS.index(SILENT_RUN)], seconds[REFUSALS.index(CLOSED_RUN)]
     assert 10 < silent < closed + 15, f"{silent:.1f} s, the closed port's run {closed:.1f} s"
 
+
+
+class VersionOnly(BaseHTTPRequestHandler):
+    """An API server that answers /version and nothing else (404 Status): enough for the preflight's check,
+    too little for kubernetes.core's discovery."""
+
+    def do_GET(self):
+        found = self.path.split("?")[0].rstrip("/") == "/version"
+        body = json.dumps({"gitVersion": "v1.33.5+loopback"} if found else {
+            "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_cluster_that_answers_passes_the_preflight(tmp_path):
+    """The check lets a server through that answers /version: the run goes on to the benchmark's first read of the
+    cluster (which this server cannot serve), still before anything is created."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), VersionOnly)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        (tmp_path / "kubeconfig").write_text(kubeconfig(f"http://127.0.0.1:{server.server_address[1]}"))
+        results = tmp_path / "results"
+        proc = lanes.run(playbook_cmd(results, *EXISTING, "-e", f"netlab_kubeconfig={tmp_path}/kubeconfig"), cwd=ROOT,
+                         env={**os.environ, "NETLAB_CHARTS": "false"}, timeout=300)
+    finally:
+        server.shutdown()
+        server.server_close()
+    print(proc.stdout[-3000:], proc.stderr[-2000:])
+    assert "The cluster cannot be used" not in proc.stdout + proc.stderr
+    assert "TASK [bench : Read the DaemonSets of every namespace]" in proc.stdout
+    assert proc.returncode != 0
+    assert not results.exists() or list(results.iterdir()) == []
