@@ -12,7 +12,12 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, inputs, matrix
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_calls, kube_objects, kube_read
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import (
+    kube_calls,
+    kube_objects,
+    kube_read,
+    kube_state,
+)
 
 
 def bench_plan(matrix_entries: list[dict[str, Any]], nodes: list[dict[str, Any]],
@@ -127,6 +132,25 @@ def bench_k8s_datapath(cni: dict[str, Any], node_names: list[str], nodes: Any, c
         raise AnsibleFilterError(f"bench_k8s_datapath: {exc}") from exc
 
 
+def bench_k8s_pods_state(result: Any, names: list[str]) -> dict[str, Any]:
+    return kube_state.pods_state(result, list(names))
+
+
+def bench_k8s_agents(results: Any, node_names: list[str]) -> list[str]:
+    try:
+        return kube_state.agents(results, list(node_names))
+    except kube_objects.KubeError as exc:
+        raise AnsibleFilterError(f"bench_k8s_agents: {exc}") from exc
+
+
+def bench_k8s_stale(result: Any, own: str) -> dict[str, Any]:
+    return kube_state.stale_namespaces(result, own)
+
+
+def bench_k8s_exec_problems(results: list[Any]) -> list[str]:
+    return kube_state.exec_problems([(one[0], one[1]) for one in results])
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
@@ -136,4 +160,6 @@ class FilterModule:
                 "bench_input_problems": bench_input_problems, "bench_gate": bench_gate,
                 "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,
                 "bench_k8s_meta": bench_k8s_meta, "bench_k8s_calls": bench_k8s_calls,
-                "bench_k8s_cni": bench_k8s_cni, "bench_k8s_datapath": bench_k8s_datapath}
+                "bench_k8s_cni": bench_k8s_cni, "bench_k8s_datapath": bench_k8s_datapath,
+                "bench_k8s_pods_state": bench_k8s_pods_state, "bench_k8s_agents": bench_k8s_agents,
+                "bench_k8s_stale": bench_k8s_stale, "bench_k8s_exec_problems": bench_k8s_exec_problems}

@@ -25,7 +25,11 @@ def check_rendered(run: Path, nodes: list[str]) -> list[dict]:
     assert docs[0]["kind"] == "Namespace" and docs[0]["metadata"]["name"] == kube_namespace(run.name)
     calls = yaml.safe_load((run / "k8s_calls.yaml").read_text())["calls"]
     assert calls["create_namespace"]["definition"] + calls["create_pods"]["definition"] == docs
-    assert calls["create_pods"]["wait_condition"] == {"type": "Ready", "status": "True"}
+    # Created together, then polled until Ready or one cannot start (review F1).
+    assert calls["create_pods"]["wait"] is False
+    assert calls["wait_pods"]["names"] == list(pinned) and calls["wait_pods"]["delay"] > 0
+    # Earlier runs' namespaces are looked for before anything is created (review F2).
+    assert list(calls).index("read_stale") < list(calls).index("create_namespace")
     assert calls["delete_namespace"]["wait"] is True
     assert calls["delete_namespace"]["name"] == docs[0]["metadata"]["name"]
     assert {c["node"]: pinned[c["pod"]] for c in calls["cpu_info"]} == {n: n for n in nodes}
@@ -33,7 +37,8 @@ def check_rendered(run: Path, nodes: list[str]) -> list[dict]:
         # Between two readings of the client node's /proc/stat, the server pod's read by its own exec.
         command = shlex.join(shlex.split(test["args"]["command"])[4:])
         assert re.match(rf"timeout {test['in_pod_timeout']} (iperf3 --client |netperf -P 0 -H )", command), command
-        assert test["cpu_args"]["pod"].startswith("iperf3-server-")
+        assert test["cpu_args"]["start"]["pod"] == test["cpu_args"]["read"]["pod"]
+        assert test["cpu_args"]["read"]["pod"].startswith("iperf3-server-")
         assert test["task_timeout"] > test["in_pod_timeout"]
         assert test["retries"] * test["delay"] >= 1
     return docs

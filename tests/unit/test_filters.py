@@ -152,7 +152,32 @@ def test_bench_k8s_calls():
     assert calls["read_nodes"] == [{"kind": "Node", "name": n} for n in K8S_NODES]
     assert calls["read_cilium_pods"][0]["namespace"] == "kube-system"
     docs = call("bench_manifests", "run-1", K8S_NODES, MATRIX, IMAGE, 5201)
-    assert call("bench_k8s_calls", K8S_NODES, docs, "300", "120")["create_pods"]["wait_timeout"] == 300
+    assert call("bench_k8s_calls", K8S_NODES, docs, "300", "120")["wait_pods"]["retries"] == 150
+
+
+def test_bench_k8s_pods_state():
+    pod = {"metadata": {"name": "iperf3-client"}, "status": {"phase": "Pending", "containerStatuses": [
+        {"name": "iperf3", "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}]}}
+    state = call("bench_k8s_pods_state", {"resources": [pod]}, ["iperf3-client"])
+    assert state["done"] and not state["ready"]
+    assert state["message"] == "pod iperf3-client cannot start: ErrImagePull: not found"
+
+
+def test_bench_k8s_agents():
+    agent = {"metadata": {"name": "cilium-abc"}, "status": {"phase": "Running"}}
+    assert call("bench_k8s_agents", {"results": [{"resources": [agent]}]}, K8S_NODES[:1]) == ["cilium-abc"]
+
+
+def test_bench_k8s_stale():
+    found = call("bench_k8s_stale", {"resources": [{"metadata": {"name": "netlab-bench-old"}}]}, "netlab-bench-new")
+    assert found == {"names": ["netlab-bench-old"],
+                     "command": "kubectl delete namespace -l app.kubernetes.io/name=netlab-iperf3"}
+
+
+def test_bench_k8s_exec_problems():
+    assert call("bench_k8s_exec_problems", [[{"rc": 0, "stdout": "iperf 3.18"}, "iperf3 --version"],
+                                            [{"skipped": True}, "netperf -V"]]) == []
+    assert call("bench_k8s_exec_problems", [[{"rc": 2, "stderr": "no"}, "x"]]) == ["x exited 2: no"]
 
 
 def test_bench_k8s_cni():
@@ -161,10 +186,15 @@ def test_bench_k8s_cni():
 
 
 def test_bench_k8s_datapath(data_dir):
-    status = {"results": [{"stdout": (data_dir / "cilium-status-1.18-native.json").read_text()}, {"stdout": " "}]}
-    cilium = call("bench_k8s_datapath", {"cni": "cilium", "daemonset": "cilium"}, K8S_NODES, None, status, "1500\n")
-    assert cilium["nodes"][K8S_NODES[1]] == {"state": "not read"}
+    read = {"stdout": (data_dir / "cilium-status-1.18-native.json").read_text(), "rc": 0}
+    cilium = call("bench_k8s_datapath", {"cni": "cilium", "daemonset": "cilium"}, K8S_NODES, None,
+                  {"results": [read, read]}, "1500\n")
+    assert cilium["nodes"][K8S_NODES[1]]["routing"] == "Native"
     assert cilium["summary"].startswith("cilium 1.18.1, routing Native") and cilium["summary"].endswith("MTU 1500")
+    # An agent that could not be asked stops the run with what its exec said (review F4), not "not read".
+    failed = {"results": [read, {"stdout": "", "stderr": "sh: 1: cilium-dbg: not found", "rc": 127}]}
+    with pytest.raises(AnsibleFilterError, match=f"cilium-dbg status on {K8S_NODES[1]} exited 127: sh: 1: cilium-dbg"):
+        call("bench_k8s_datapath", {"cni": "cilium", "daemonset": "cilium"}, K8S_NODES, None, failed, "1500")
     flannel = json.loads((data_dir / "node-flannel-vxlan.json").read_text())
     flannel["metadata"]["name"] = K8S_NODES[0]
     canal = call("bench_k8s_datapath", {"cni": "canal", "daemonset": "rke2-canal"}, K8S_NODES,
@@ -282,8 +312,10 @@ REFUSALS = {
     "bench_k8s_meta": ((VERSION, ["netlab-agent-9"], NODE_OBJECTS, PODS, "iperf 3.18"),
                        "bench_k8s_meta: .*no node netlab-agent-9"),
     "bench_k8s_calls": ((K8S_NODES, [{"kind": "Namespace"}]), "bench_k8s_calls: 'metadata'"),
+    "bench_k8s_agents": (({"results": [{"resources": []}]}, K8S_NODES[:1]),
+                         f"bench_k8s_agents: no running Cilium agent on {K8S_NODES[0]}"),
     "bench_k8s_datapath": (({"cni": "cilium"}, K8S_NODES, None, {"results": [{"stdout": "{not json"}]}),
-                           "bench_k8s_datapath: Expecting property name"),
+                           "bench_k8s_datapath: cilium-dbg status on .* printed no JSON \\(Expecting property name"),
     "service_scale_counts": (([0, 40000], "10.43.0.0/16", 30000),
                              r"service_scale_counts: service_scale_counts \[40000\] exceed"),
     "rke2_install_env": (("curl", RKE2, "server"), "rke2_install_env: .*install method"),

@@ -17,8 +17,13 @@ def test_every_kubernetes_core_call(reference):
     plan = commands.plan(reference, nodes, SETTINGS, {"namespace": docs[0]["metadata"]["name"]})
     calls = kube_calls.all_calls(NODES, docs, 300, 120, plan)
     assert [d["kind"] for d in calls["create_namespace"]["definition"]] == ["Namespace", "Service"]
-    assert calls["create_pods"]["wait_condition"] == {"type": "Ready", "status": "True"}
-    assert calls["create_pods"]["wait_timeout"] == 300 and len(calls["create_pods"]["definition"]) == 5
+    # Created together, not waited on one by one (review F1): polled every 2 s for up to the pod timeout.
+    assert calls["create_pods"]["wait"] is False and len(calls["create_pods"]["definition"]) == 5
+    pods = [d["metadata"]["name"] for d in docs if d["kind"] == "Pod"]
+    assert calls["wait_pods"]["names"] == pods and calls["wait_pods"]["delay"] * calls["wait_pods"]["retries"] == 300
+    assert calls["wait_service_account"] == {"kind": "ServiceAccount", "namespace": docs[0]["metadata"]["name"],
+                                             "name": "default", "wait": True, "wait_sleep": 1, "wait_timeout": 30}
+    assert calls["read_stale"]["label_selectors"] == ["app.kubernetes.io/name=netlab-iperf3"]
     assert calls["delete_namespace"] == {"state": "absent", "api_version": "v1", "kind": "Namespace",
                                          "name": docs[0]["metadata"]["name"], "wait": True, "wait_timeout": 120}
     assert calls["read_cilium_pods"][1]["field_selectors"] == [f"spec.nodeName={NODES[1]}"]
@@ -27,22 +32,31 @@ def test_every_kubernetes_core_call(reference):
     assert {c["namespace"] for c in moved["read_cilium_pods"] + moved["cilium_status"]} == {"cilium-system"}
     assert calls["cilium_status"][0]["container"] == "cilium-agent"
     assert calls["pod_mtu"]["pod"] == "iperf3-client"
+    # Every exec bounded in the pod, through a shell (review F3, F4), and by the task.
+    assert calls["cilium_status"][0]["command"] == "sh -c 'exec timeout 20 \"$@\"' sh cilium-dbg status -o json"
+    assert all(call["task_timeout"] == 45 for call in [calls["iperf3_version"], calls["pod_mtu"],
+                                                       *calls["cilium_status"], *calls["cpu_info"]])
     # One /proc/cpuinfo read per node, in a pod that runs on it.
     on = {d["metadata"]["name"]: d["spec"]["nodeName"] for d in docs if d["kind"] == "Pod"}
     assert sorted(c["node"] for c in calls["cpu_info"]) == sorted(NODES)
-    assert all(on[c["pod"]] == c["node"] and c["command"] == "cat /proc/cpuinfo" for c in calls["cpu_info"])
+    assert all(on[c["pod"]] == c["node"] and shlex.split(c["command"])[4:] == ["cat", "/proc/cpuinfo"]
+               for c in calls["cpu_info"])
+    # With host tests only there is no pod on the pod network: its MTU is not read (review F8).
+    host_docs = kube_objects.manifests(RUN, NODES, ["host"], IMAGE, 5201)
+    host_calls = kube_calls.all_calls(NODES, host_docs, 300, 120)
+    assert "pod_mtu" not in host_calls and host_calls["iperf3_version"]["pod"] == "iperf3-client-host"
     # The image needs netperf only when the pods serve it: then, and only then, its version is read.
     assert "netperf_version" not in calls
     placements = [e["placement"] for e in matrix.normalize_matrix(reference)]
     netperf_docs = kube_objects.manifests(RUN, NODES, placements, IMAGE, 5201, netperf_port=12865)
     assert kube_calls.all_calls(NODES, netperf_docs, 300, 120)["netperf_version"] == {
         "namespace": docs[0]["metadata"]["name"], "pod": "iperf3-client", "container": "iperf3",
-        "command": "netperf -V"}
+        "command": "sh -c 'exec timeout 20 \"$@\"' sh netperf -V", "task_timeout": 45}
     assert len(calls["tests"]) == len(reference)
     lines = [shlex.split(t["args"]["command"])[4:] for t in calls["tests"]]
     assert shlex.join(lines[1]).startswith("timeout 62 iperf3 --client POD_IP:iperf3-server-cross")
     assert shlex.join(lines[0]).startswith("timeout 62 iperf3 --client NODE_IP:netlab-agent-2")
-    assert calls["tests"][0]["cpu_args"]["pod"] == "iperf3-server-host"
+    assert calls["tests"][0]["cpu_args"]["start"]["pod"] == "iperf3-server-host"
 
 
 def role_k8s_tasks(root):
@@ -75,6 +89,10 @@ def templated(value):
     return isinstance(value, str) and "{{" in value
 
 
+def var_of(step, cluster_steps):
+    return "bench_cluster_calls" if step in cluster_steps else "bench_calls"
+
+
 def test_the_role_passes_exactly_the_rendered_arguments(request):
     """Every kubernetes.core task writes how its module is asked (kube_calls.FIXED) literally and takes each
     argument that depends on the run from the rendered calls, and no other; every rendered call has its task,
@@ -93,6 +111,7 @@ def test_the_role_passes_exactly_the_rendered_arguments(request):
         values = " ".join(value for value in args.values() if templated(value))
         if "bench_test.exec" in values or "bench_test.cpu_exec" in values:  # the plan's per-test calls
             assert set(args) == {"namespace", "pod", "container", "command"} and not literal, name
+            assert "timeout" in task, f"{name}: every exec is bounded by its task"
             continue
         loop = str(task.get("loop", ""))
         named = set(re.findall(r"calls\.(\w+)", f"{values} {loop}"))
@@ -103,15 +122,23 @@ def test_the_role_passes_exactly_the_rendered_arguments(request):
         seen.add(step)
         assert literal == kube_calls.FIXED.get(step, {}), (name, step)
         one = data[step][0] if isinstance(data[step], list) else data[step]
-        run_keys = set(one) - {"node"}  # cpu_info's node names the loop item, it is no argument
-        assert set(args) == run_keys | set(literal), (name, step)
+        # The loop item's node and the pods waited for are read by the role, not passed to the module.
+        run_keys = set(one) - set(kube_calls.NOT_ARGUMENTS)
+        keywords = {key: kube_calls.TASK_KEYWORDS[key] for key in run_keys & set(kube_calls.TASK_KEYWORDS)}
+        run_keys -= set(keywords)
+        # Namespaces of earlier runs are removed each by the name found (no call of the run names it).
+        by_item = {"name"} if step == "remove_stale" else set()
+        assert set(args) == run_keys | set(literal) | by_item, (name, step)
+        for key, keyword in keywords.items():
+            where = f"{var_of(step, cluster_steps)}.{step}" + ("[0]" if isinstance(data[step], list) else "")
+            assert task.get(keyword) == f"{{{{ {where}.{key} }}}}", (name, keyword)
         assert whole[step] == ([kube_calls.whole(step, item) for item in data[step]] if isinstance(data[step], list)
                                else kube_calls.whole(step, data[step])), step
-        var = "bench_cluster_calls" if step in cluster_steps else "bench_calls"
+        var = var_of(step, cluster_steps)
         for key in run_keys:
-            if step == "cilium_status":  # zipped with the Cilium agent found the step before
-                want = ("{{ item.0.resources[0].metadata.name }}" if key == "pod" else f"{{{{ item.1.{key} }}}}")
-                assert loop == f"{{{{ bench_k8s_cilium_pods.results | zip({var}.{step}) | list }}}}", name
+            if step == "cilium_status":  # zipped with the Cilium agent named the step before
+                want = "{{ item.0 }}" if key == "pod" else f"{{{{ item.1.{key} }}}}"
+                assert loop == f"{{{{ bench_cilium_agents | zip({var}.{step}) | list }}}}", name
             elif isinstance(data[step], list):
                 want = f"{{{{ item.{key} }}}}"
                 assert loop == f"{{{{ {var}.{step} }}}}", name

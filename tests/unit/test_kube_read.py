@@ -50,13 +50,16 @@ def test_kubernetes_plan_execs_in_the_pinned_pods_with_an_in_pod_timeout(referen
         "command": shlex.join(cpu.around(shlex.split(
             "timeout 62 iperf3 --client 10.42.2.7 --port 5201 --json --time 30 --omit 2")))}
     assert cross["client_cmd"] == shlex.split(cross["exec"]["command"]), "k8s_exec splits with shlex"
-    # The server node's /proc/stat is read in the server pod, before and after.
-    assert cross["cpu_exec"] == {"namespace": "netlab-bench-x", "pod": "iperf3-server-cross", "container": "iperf3",
-                                 "command": shlex.join(cpu.READ)}
+    # The server node's /proc/stat is sampled in the server pod, started before and read after (review F5).
+    start, read = cross["cpu_exec"]["start"], cross["cpu_exec"]["read"]
+    assert {start["pod"], read["pod"]} == {"iperf3-server-cross"}
+    assert shlex.split(start["command"])[4:] == cpu.sampler("cross-node-tcp-1", 77 + 2 * 45)
+    assert shlex.split(read["command"])[4:] == cpu.sampled("cross-node-tcp-1")
     assert cross["cpu_peer"] is None
     assert "server_cmd" not in cross and cross["exec_host"] is None
     # In the pod 62 s; the task 77 s; busy or refused retried for the test's own 32 s.
-    assert cross["bounds"] == {"in_pod_timeout": 62, "task_timeout": 77, "retries": 16, "delay": 2}
+    assert cross["bounds"] == {"in_pod_timeout": 62, "task_timeout": 77, "exec_timeout": 45, "retries": 16,
+                               "delay": 2}
     assert "--client 10.43.17.4 " in plan["service-tcp-1"]["exec"]["command"]
     assert plan["service-tcp-1"]["server"]["host"] == NODES[1]
     assert plan["host-tcp-1"]["exec"]["pod"] == "iperf3-client-host"

@@ -84,7 +84,7 @@ def test_the_counter_wrapper_keeps_the_test_exit_code_and_output():
     done = subprocess.run(proof.around(["sh", "-c", "echo out; echo err >&2; exit 3"]),
                           capture_output=True, text=True)
     assert done.returncode == 3 and done.stdout == "out\n"
-    cpu_readings, stderr = cpu.split_stderr(done.stderr)
+    cpu_readings, _, stderr = cpu.split_stderr(done.stderr)
     readings, rest = proof.split_stderr(stderr)
     assert readings == [] and "err" in rest
     # This machine's /proc/stat, read before and after.
@@ -208,7 +208,7 @@ def test_lab_too_small_is_rejected():
 def test_local_tests_are_retried_for_their_own_length():
     test = plan(repeats=1)[1]
     assert test["exec"] is None and test["exec_host"] == "a"
-    assert test["bounds"] == {"in_pod_timeout": 62, "task_timeout": 77, "retries": 16, "delay": 2}
+    assert test["bounds"] == {"in_pod_timeout": 62, "task_timeout": 77, "exec_timeout": 45, "retries": 16, "delay": 2}
     assert test["bounds"]["retries"] * test["bounds"]["delay"] >= 30 + 2
 
 

@@ -86,8 +86,9 @@ def test_kubernetes_plan_execs_netperf_and_reads_the_server_pods_cpu():
     assert argv[:4] == cpu.around([])[:4]
     assert argv[4:] == ["timeout", "62", "netperf", "-P", "0", "-H", "POD_IP:iperf3-server-cross", "-p", "12865",
                         "-l", "30", "-t", "TCP_CRR", "--", "-r", "1,1", "-P", ",12866", "-k", SELECTORS]
-    assert crr["cpu_exec"]["pod"] == "iperf3-server-cross" and shlex.split(crr["cpu_exec"]["command"]) == cpu.READ
-    assert plan["host-tcp-rr"]["cpu_exec"]["pod"] == "iperf3-server-host"
+    assert crr["cpu_exec"]["start"]["pod"] == "iperf3-server-cross"
+    assert shlex.split(crr["cpu_exec"]["read"]["command"])[4:] == cpu.sampled("cross-node-tcp-crr")
+    assert plan["host-tcp-rr"]["cpu_exec"]["read"]["pod"] == "iperf3-server-host"
 
 
 def test_kubernetes_pods_run_netserver_and_the_service_forwards_its_ports():
@@ -182,12 +183,11 @@ def test_cpu_seconds_by_mode_and_kernels_counted_once():
 
 def test_the_wrappers_read_this_machines_proc_stat():
     done = subprocess.run(cpu.around(["true"]), capture_output=True, text=True, check=True)
-    readings, rest = cpu.split_stderr(done.stderr)
-    assert rest == "" and len(readings["client"]) == 2
+    readings, clocks, rest = cpu.split_stderr(done.stderr)
+    assert rest == "" and len(readings["client"]) == 2 and len(clocks) == 2 and clocks[0] <= clocks[1]
     assert cpu.usage(raw.cpu_section(readings))["client"]["window_s"] >= 0
-    done = subprocess.run(cpu.READ, capture_output=True, text=True, check=True)
     boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    assert cpu.parse_reading(done.stdout)["boot_id"] == boot_id
+    assert cpu.parse_reading(readings["client"][0])["boot_id"] == boot_id
 
 
 def free_port() -> int:
@@ -210,7 +210,7 @@ def test_the_server_nodes_reader_answers_the_client_wrapper():
     finally:
         reader.kill()
         reader.wait()
-    readings, _ = cpu.split_stderr(done.stderr)
+    readings, _, _ = cpu.split_stderr(done.stderr)
     assert len(readings["server"]) == 2 and len(readings["client"]) == 2
     assert cpu.usage(raw.cpu_section(readings))["shared_kernel"] is True
 

@@ -12,11 +12,12 @@ imports, so they are unit tested directly.
 from __future__ import annotations
 
 import ipaddress
+import re
 import shlex
 from typing import Any
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_objects, proof
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_calls, kube_objects, proof
 
 # What netperf prints (-k: one KEY=value line each, netperf's own output selectors).
 NETPERF_SELECTORS = ("PROTOCOL", "ELAPSED_TIME", "REQUEST_SIZE", "RESPONSE_SIZE", "TRANSACTION_RATE",
@@ -138,13 +139,19 @@ def local(nodes: list[dict[str, Any]], settings: dict[str, Any]) -> matrix.Wrapp
 def kubernetes(transport: dict[str, Any], settings: dict[str, Any]) -> matrix.Wrapper:
     """The Kubernetes transport's wrapper (``transport``: ``{namespace}``, the run's): each test is the
     arguments of a kubernetes.core.k8s_exec in the client pod, from the controller (``exec``), between
-    two readings of the node's /proc/stat; the server pod's is read by an exec of its own (``cpu_exec``).
-    The servers are the pods themselves."""
+    two readings of the node's /proc/stat; the server pod's node is sampled by a sampler one exec starts
+    before the test and another reads after it (``cpu_exec``: ``start``, ``read``; cpu.sampler). The
+    servers are the pods themselves."""
+    seconds = matrix.bounds(settings)["task_timeout"] + 2 * kube_calls.EXEC_TASK_SECONDS
 
     def wrap(entry: dict[str, Any], client: dict[str, Any], server: dict[str, Any]) -> dict[str, Any]:
         wrapped = cpu.around(bounded(entry, server, settings))
+        # Tests run one at a time: one sampler file per scenario name is never shared.
+        name = re.sub(r"[^A-Za-z0-9_.-]", "-", entry["name"])
         return {"client_cmd": wrapped, "exec": k8s_exec(wrapped, client["pod"], transport), "cpu_peer": None,
-                "cpu_exec": k8s_exec(cpu.READ, server["pod"], transport), "exec_host": None}
+                "cpu_exec": {"start": k8s_exec(kube_calls.in_pod(cpu.sampler(name, seconds)), server["pod"], transport),
+                             "read": k8s_exec(kube_calls.in_pod(cpu.sampled(name)), server["pod"], transport)},
+                "exec_host": None}
 
     return wrap
 

@@ -208,6 +208,11 @@ def endpoints(placement: str, nodes: list[dict[str, Any]]) -> tuple[dict, dict]:
     return pod(first, 0), pod(second, 0)
 
 
+# The Ansible task's bound of every short exec of the Kubernetes transport (a version, a CPU read): room
+# for the module's start-up, a WebSocket and the runtime's exec around a command bounded in the pod.
+EXEC_TASK_TIMEOUT = 45
+
+
 def test_timeout(settings: dict[str, Any]) -> int:
     """Seconds after which a test is killed: its own length plus a margin."""
     return int(settings["duration"]) + int(settings["omit"]) + int(settings["timeout_margin"])
@@ -218,11 +223,13 @@ def bounds(settings: dict[str, Any]) -> dict[str, int]:
 
     ``in_pod_timeout``: coreutils ``timeout`` around iperf3 where it runs, so a killed test's
     iperf3 dies with it; ``task_timeout``: the Ansible task's own bound, a little later;
+    ``exec_timeout``: the bound of the short execs around it (Kubernetes: the server's CPU sampler);
     ``retries`` x ``delay`` covers the test's own length, the longest a previous client can
     keep a server busy.
     """
     length = int(settings["duration"]) + int(settings["omit"])
     return {"in_pod_timeout": test_timeout(settings), "task_timeout": test_timeout(settings) + 15,
+            "exec_timeout": EXEC_TASK_TIMEOUT,
             "retries": max(1, math.ceil(length / RETRY_DELAY)), "delay": RETRY_DELAY}
 
 

@@ -39,15 +39,17 @@ def cpu_section(readings: dict[str, list[str]]) -> dict[str, Any] | None:
 def document(stdout: str | None, stderr: str | None, rc: int | None, message: str = "",
              node: str | None = None, tool: str = "iperf3", server_cpu: list[str] | None = None) -> str:
     """The raw file of one test, with the counters under ``netlab_counters`` and the CPU readings of
-    both ends under ``netlab_cpu`` (``server_cpu``: the server's two readings when read apart, Kubernetes).
+    both ends under ``netlab_cpu`` (``server_cpu``: Kubernetes, the outputs of the execs that start and read the
+    server's sampler; cpu.server_readings picks the readings around the client's).
 
     iperf3: its JSON document. netperf: ``{tool: netperf, output: <its KEY=value lines>, rc}``.
     A client that failed or printed nothing (killed, not started) gets a document that says why, so the
     run's reader sees a failed test instead of a missing one.
     """
-    cpu_readings, stderr = cpu.split_stderr(stderr)
-    if server_cpu and all(cpu.parse_reading(text) for text in server_cpu):
-        cpu_readings["server"] = [text.strip() for text in server_cpu]
+    cpu_readings, clocks, stderr = cpu.split_stderr(stderr)
+    server = cpu.server_readings(server_cpu or [], clocks)
+    if server:
+        cpu_readings["server"] = server
     readings, rest = proof.split_stderr(stderr)
     text = (stdout or "").strip()
     if tool == "netperf":

@@ -5,13 +5,19 @@ line of /proc/stat (time of all CPUs in USER_HZ ticks by mode). The client's nod
 wrapper the test runs in (``around``, or proof.around on the local transport), on stderr lines that
 start with MARKER. The server's node is read by its own reader: on the local transport a small server
 started with the run's servers (``reader_command``) that answers each connection with one reading,
-asked by the client's wrapper; on Kubernetes an exec of READ in the server pod (/proc/stat is not
-namespaced: a pod reads its node's). Two readings with the same boot id come from one kernel (the
-local lab's nodes are containers of one machine): that CPU is counted once. Pure functions.
+asked by the client's wrapper; on Kubernetes a sampler in the server pod (/proc/stat is not
+namespaced: a pod reads its node's), started by an exec before the test and read by one after it.
+An exec takes seconds to start (a new module process, a WebSocket, the runtime's exec), so readings
+taken by the execs themselves would give the server a longer window than the client's: the sampler
+reads every SAMPLE_PERIOD instead, and the server's readings are those that bracket the client's,
+matched on the wall clock the client's wrapper prints beside its readings (``server_readings``).
+Two readings with the same boot id come from one kernel (the local lab's nodes are containers of one
+machine): that CPU is counted once. Pure functions.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 MARKER = "netlab-cpu "
@@ -22,20 +28,72 @@ USER_HZ = 100
 FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 _READING = ('"$(cat /proc/sys/kernel/random/boot_id) $(cut -d " " -f 1 /proc/uptime) '
             '$(head -n 1 /proc/stat)"')
-# One reading on stdout (the Kubernetes transport's exec in the server pod).
-READ = ["sh", "-c", f"echo {_READING}"]
 # Shell function of the wrappers: one reading of this node on stderr, marked with the end it is.
 SAMPLE = f'sample() {{ echo "{MARKER}$1 "{_READING} >&2; }}'
+# The wall clock beside the Kubernetes client's readings, to find the server's readings around them.
+CLOCK = f'clock() {{ echo "{MARKER}clock $(date +%s.%N)" >&2; }}'
+# The server sampler's period: its readings bracket the client's within this (sleep is its only fork).
+SAMPLE_PERIOD = 0.1
 # Asks the server node's reader (local transport) for one reading, marked as the server's.
 REMOTE = ('remote() { [ -z "$1" ] || echo "' + MARKER + 'server $(python3 -c "import socket, sys; '
           'host, port = sys.argv[1].rsplit(\':\', 1); '
           'print(socket.create_connection((host, int(port)), 2).makefile().read().strip())" "$1")" >&2; }')
-_AROUND = f'{SAMPLE}; sample client; "$@"; rc=$?; sample client; exit $rc'
+
+
+_CLOCKED = f'{SAMPLE}; {CLOCK}; clock; sample client; "$@"; rc=$?; sample client; clock; exit $rc'
 
 
 def around(argv: list[str]) -> list[str]:
-    """argv run between two readings of its node's /proc/stat (printed on stderr)."""
-    return ["sh", "-c", _AROUND, "netlab-cpu", *argv]
+    """argv run between two readings of its node's /proc/stat (printed on stderr), each beside the wall
+    clock (Kubernetes: the server's sampler is matched to it)."""
+    return ["sh", "-c", _CLOCKED, "netlab-cpu", *argv]
+
+
+def _sample_file(name: str) -> str:
+    return f"/tmp/netlab-cpu-{name}"
+
+
+def sampler(name: str, seconds: int) -> list[str]:
+    """Kubernetes, in the server pod before a test: read this node's /proc/stat every SAMPLE_PERIOD into a
+    file of its own, for at most ``seconds`` or until ``sampled`` stops it, in the background (the exec
+    returns at once). The file starts with one line ``clock <wall> <uptime>`` that ties the two clocks;
+    each reading is taken by shell builtins, so the sampler's own cost is one ``sleep`` per period."""
+    f = _sample_file(name)
+    loops = int(seconds / SAMPLE_PERIOD)
+    script = (f'f={f}; rm -f "$f" "$f.stop"; boot=$(cat /proc/sys/kernel/random/boot_id); '
+              'echo "clock $(date +%s.%N) $(cut -d " " -f 1 /proc/uptime)" > "$f"; '
+              f'( n=0; while [ $n -lt {loops} ] && [ ! -e "$f.stop" ]; do '
+              'read -r up _ < /proc/uptime; read -r stat < /proc/stat; echo "$boot $up $stat" >> "$f"; '
+              f'sleep {SAMPLE_PERIOD}; n=$((n + 1)); done ) < /dev/null > /dev/null 2>&1 & echo sampling')
+    return ["sh", "-c", script]
+
+
+def sampled(name: str) -> list[str]:
+    """Kubernetes, in the server pod after a test: stop its sampler and print what it read."""
+    f = _sample_file(name)
+    return ["sh", "-c", f'f={f}; touch "$f.stop"; sleep {SAMPLE_PERIOD * 3}; cat "$f"; rm -f "$f" "$f.stop"']
+
+
+def server_readings(outputs: list[str], clocks: list[float]) -> list[str] | None:
+    """The server's two readings for a test: from a sampler's log (``sampled``'s output, last of ``outputs``),
+    the last reading at or before the client's first clock and the first at or after its last; or, as
+    before 0.7.0, two single readings. None when neither is there."""
+    texts = [text.strip() for text in outputs if text and text.strip()]
+    if len(texts) == 2 and all(parse_reading(text) for text in texts):
+        return texts
+    log = texts[-1].splitlines() if texts else []
+    head = log[0].split() if log else []
+    if len(head) != 3 or head[0] != "clock" or len(clocks) < 2:
+        return None
+    try:
+        offset = float(head[1]) - float(head[2])
+    except ValueError:
+        return None
+    samples = [(reading["uptime"] + offset, line.strip()) for line in log[1:]
+               if (reading := parse_reading(line))]
+    before = [line for wall, line in samples if wall <= clocks[0]]
+    after = [line for wall, line in samples if wall >= clocks[-1]]
+    return [before[-1], after[0]] if before and after else None
 
 
 def reader_command(port: int) -> str:
@@ -55,9 +113,11 @@ def reader_command(port: int) -> str:
     return f"python3 -c '{code}'"
 
 
-def split_stderr(stderr: str | None) -> tuple[dict[str, list[str]], str]:
-    """(readings per end in order, the rest of stderr) of a test run between readings."""
+def split_stderr(stderr: str | None) -> tuple[dict[str, list[str]], list[float], str]:
+    """(readings per end in order, the client's wall clocks, the rest of stderr) of a test run between
+    readings."""
     readings: dict[str, list[str]] = {}
+    clocks: list[float] = []
     rest = []
     for line in (stderr or "").splitlines():
         if line.startswith(MARKER):
@@ -65,8 +125,11 @@ def split_stderr(stderr: str | None) -> tuple[dict[str, list[str]], str]:
             if end in ("client", "server") and parse_reading(reading):
                 readings.setdefault(end, []).append(reading)
                 continue
+            if end == "clock" and re.fullmatch(r"\d+(\.\d+)?", reading.strip()):
+                clocks.append(float(reading))
+                continue
         rest.append(line)
-    return readings, "\n".join(rest)
+    return readings, clocks, "\n".join(rest)
 
 
 def parse_reading(text: str | None) -> dict[str, Any] | None:

@@ -9,8 +9,10 @@ holds the tasks to it. Pure functions, no Ansible imports.
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_objects
 
 # How each module is asked, per step: what the role's tasks write literally. Here only so that the
@@ -20,19 +22,47 @@ FIXED: dict[str, dict[str, Any]] = {
     "read_daemonsets": {"api_version": "apps/v1", "kind": "DaemonSet"},
     "read_cilium_pods": {"kind": "Pod"},
     "cluster_info": {"invalidate_cache": False},
+    "read_stale": {"api_version": "v1", "kind": "Namespace"},
+    # Each by name (found by read_stale), never by label: this run's own namespace carries the label too.
+    "remove_stale": {"state": "absent", "api_version": "v1", "kind": "Namespace", "wait": True},
     "create_namespace": {"state": "present", "wait": True},
-    "create_pods": {"state": "present", "wait": True, "wait_condition": {"type": "Ready", "status": "True"}},
+    "wait_service_account": {"kind": "ServiceAccount", "name": "default", "wait": True, "wait_sleep": 1},
+    # All pods at once, then waited for together, by polls that also see a pod that cannot start.
+    "create_pods": {"state": "present", "wait": False},
+    "wait_pods": {"kind": "Pod"},
     "read_pods": {"kind": "Pod"},
     "read_services": {"kind": "Service"},
     "delete_namespace": {"state": "absent", "api_version": "v1", "kind": "Namespace", "wait": True},
 }
 # The order a whole call lists its arguments in (k8s_calls.yaml): what, where, then how long.
 ORDER = ("node", "state", "api_version", "kind", "namespace", "name", "pod", "container", "command", "definition",
-         "label_selectors", "field_selectors", "wait", "wait_condition", "wait_timeout", "invalidate_cache")
+         "label_selectors", "field_selectors", "wait", "wait_condition", "wait_sleep", "wait_timeout", "retries",
+         "delay", "invalidate_cache", "task_timeout")
+# What a call carries that is no module argument: task keywords (the name of the keyword), and what the
+# role reads itself (the loop item's node, the pods waited for).
+TASK_KEYWORDS = {"task_timeout": "timeout", "retries": "retries", "delay": "delay"}
+NOT_ARGUMENTS = ("node", "names")
+# Every exec is bounded twice (review F3): inside the pod by coreutils timeout, so the command ends there
+# too, and by the task's own timeout, since k8s_exec's stream has no deadline (kubernetes.core 6.2
+# k8s_exec.py loops while the socket is open). The task's bound leaves room for the module's start-up.
+EXEC_SECONDS = 20
+EXEC_TASK_SECONDS = matrix.EXEC_TASK_TIMEOUT
+# The ServiceAccount admission gives up on a missing "default" after about 2 s (review F6).
+SERVICE_ACCOUNT_SECONDS = 30
+# How often the pods are polled while they start.
+POD_POLL_SECONDS = 2
 
 
-def _exec(ns: str, pod: str, command: str, container: str = kube_objects.CONTAINER) -> dict[str, Any]:
-    return {"namespace": ns, "pod": pod, "container": container, "command": command}
+def in_pod(argv: list[str], seconds: int = EXEC_SECONDS) -> list[str]:
+    """argv bounded inside the pod, through a shell: a missing program is then the shell's exit 127, which
+    k8s_exec reports as an exit code, where the runtime's own "executable file not found" would come back
+    as an InternalError that k8s_exec cannot parse (review F4)."""
+    return ["sh", "-c", f'exec timeout {seconds} "$@"', "sh", *argv]
+
+
+def _exec(ns: str, pod: str, argv: list[str], container: str = kube_objects.CONTAINER) -> dict[str, Any]:
+    return {"namespace": ns, "pod": pod, "container": container, "command": shlex.join(in_pod(argv)),
+            "task_timeout": EXEC_TASK_SECONDS}
 
 
 def cluster_calls(node_names: list[str], cni_namespace: str = "kube-system") -> dict[str, Any]:
@@ -47,8 +77,8 @@ def cluster_calls(node_names: list[str], cni_namespace: str = "kube-system") -> 
         "read_daemonsets": {},
         "read_cilium_pods": [{"namespace": cni_namespace, "label_selectors": ["k8s-app=cilium"],
                               "field_selectors": [f"spec.nodeName={n}"]} for n in node_names],
-        "cilium_status": [_exec(cni_namespace, f"CILIUM_POD:{n}", "cilium-dbg status -o json", "cilium-agent")
-                          for n in node_names],
+        "cilium_status": [_exec(cni_namespace, f"CILIUM_POD:{n}", ["cilium-dbg", "status", "-o", "json"],
+                                "cilium-agent") for n in node_names],
         "cluster_info": {},
     }
 
@@ -69,21 +99,28 @@ def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
     """
     ns = docs[0]["metadata"]["name"]
     pods = [d for d in docs if d["kind"] == "Pod"]
-    client = next((p["metadata"]["name"] for p in pods if not p["spec"].get("hostNetwork")),
-                  pods[0]["metadata"]["name"])
+    # The pod network's MTU is read in a pod on it: none with host tests only (review F8).
+    in_network = next((p["metadata"]["name"] for p in pods if not p["spec"].get("hostNetwork")), None)
+    client = in_network or pods[0]["metadata"]["name"]
     on_node: dict[str, str] = {}
     for pod in pods:
         on_node.setdefault(pod["spec"]["nodeName"], pod["metadata"]["name"])
     own = f"app.kubernetes.io/name={kube_objects.APP}"
     out: dict[str, Any] = {
+        # Namespaces of earlier runs: their hostNetwork pods hold the host ports this run's need (review F2).
+        "read_stale": {"label_selectors": [own]},
+        "remove_stale": {"wait_timeout": delete_timeout},
         "create_namespace": {"definition": [d for d in docs if d["kind"] != "Pod"], "wait_timeout": pod_timeout},
-        "create_pods": {"definition": pods, "wait_timeout": pod_timeout},
+        "wait_service_account": {"namespace": ns, "wait_timeout": SERVICE_ACCOUNT_SECONDS},
+        "create_pods": {"definition": pods},
+        "wait_pods": {"namespace": ns, "label_selectors": [own], "names": [p["metadata"]["name"] for p in pods],
+                      "retries": max(1, pod_timeout // POD_POLL_SECONDS), "delay": POD_POLL_SECONDS},
         "read_pods": {"namespace": ns, "label_selectors": [own]},
         "read_services": {"namespace": ns, "label_selectors": [own]},
-        "iperf3_version": _exec(ns, client, "iperf3 --version"),
-        "pod_mtu": _exec(ns, client, "cat /sys/class/net/eth0/mtu"),
-        **({"netperf_version": _exec(ns, client, "netperf -V")} if _runs_netserver(pods) else {}),
-        "cpu_info": [{"node": node, **_exec(ns, pod, "cat /proc/cpuinfo")} for node, pod in on_node.items()],
+        "iperf3_version": _exec(ns, client, ["iperf3", "--version"]),
+        **({"pod_mtu": _exec(ns, in_network, ["cat", "/sys/class/net/eth0/mtu"])} if in_network else {}),
+        **({"netperf_version": _exec(ns, client, ["netperf", "-V"])} if _runs_netserver(pods) else {}),
+        "cpu_info": [{"node": node, **_exec(ns, pod, ["cat", "/proc/cpuinfo"])} for node, pod in on_node.items()],
         "delete_namespace": {"name": ns, "wait_timeout": delete_timeout},
     }
     if plan is not None:

@@ -17,6 +17,8 @@ from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
 APP = "netlab-iperf3"
 SERVICE = "iperf3-cross"
 CONTAINER = "iperf3"
+# The benchmark image's own user (roles/bench_image/vars/main.yml bench_image_uid), owner of its home.
+UID = 65532
 # component -> (role of its node, hostNetwork). Node roles: client (first node), server (second),
 # same (third node if given, else the first: where the same-node pair runs).
 PODS = {
@@ -154,7 +156,10 @@ def _pod(component: str, node: str, ns: str, run_id: str, image: str, port: int,
         # No CPU limit: a throttled iperf3 would measure the quota, not the datapath.
         "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                            "runAsNonRoot": True, "runAsUser": 65534},
+                            "runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID},
+        # netserver 2.7.0 writes /tmp/netserver.debug_<pid> and exits when it cannot (src/netserver.c
+        # open_debug_file): /tmp is the pod's own, writable even with readOnlyRootFilesystem.
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     spec: dict[str, Any] = {
         "nodeName": node,
@@ -165,6 +170,7 @@ def _pod(component: str, node: str, ns: str, run_id: str, image: str, port: int,
         # A benchmark pod must run on the node it names, taints or not (the run records the taints).
         "tolerations": [{"operator": "Exists"}],
         "containers": [_merge(container, overrides.get("container") or {})],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
     if host_network:
         spec["hostNetwork"] = True

@@ -7,11 +7,10 @@ node records and run metadata run.json keeps, the tools' versions, and the datap
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cni_state, kube_objects
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cni_state, kube_objects, kube_state
 
 _VERSION = re.compile(r"^iperf (\d+)\.(\d+)")
 _NETPERF_VERSION = re.compile(r"^Netperf version (\d+(?:\.\d+)+)")
@@ -196,13 +195,19 @@ def environment_nodes(records: list[dict[str, Any]], cpuinfo: dict[str, str] | N
 def run_metadata(version: dict[str, Any], records: list[dict[str, Any]], pods: Any) -> dict[str, Any]:
     """Cluster facts recorded once per run: versions, the benchmark nodes, taints, the image digests.
 
-    ``version`` is the server version as ``k8s_cluster_info`` returns it (``version.server``).
+    ``version`` is the server version as ``k8s_cluster_info`` returns it (``version.server``); empty when
+    that call failed (it reads every API group, and one broken aggregated API fails it): then the first
+    node's kubelet version stands in, and ``version_from`` says so.
     """
     server = version.get("kubernetes", version)
     digests = sorted({status.get("imageID", "") for item in items(pods)
                       for status in item.get("status", {}).get("containerStatuses", [])} - {""})
     git = server.get("gitVersion", "")
-    return {"kubernetes": git, "rke2": git if "+rke2" in git else None, "nodes": records,
+    source = "api server"
+    if not git:
+        git = next((r["kubelet"] for r in records if r.get("kubelet")), "") or ""
+        source = "kubelet of the benchmark nodes" if git else "unknown"
+    return {"kubernetes": git, "version_from": source, "rke2": git if "+rke2" in git else None, "nodes": records,
             "tainted_nodes": [r["name"] for r in records if r["taints"]], "image_ids": digests}
 
 
@@ -275,9 +280,10 @@ def cluster_datapath(cni: dict[str, Any], node_names: list[str], nodes: Any, cil
     name = cni.get("cni")
     per_node: dict[str, Any] = {}
     if name == "cilium":
-        outputs = [result.get("stdout", "") for result in (cilium_status or {}).get("results", [])]
-        for node, text in zip(node_names, outputs, strict=False):
-            per_node[node] = cni_state.cilium_status(json.loads(text)) if text.strip() else {"state": "not read"}
+        results = (cilium_status or {}).get("results", [])
+        for node, result in zip(node_names, results, strict=False):
+            status = kube_state.json_or_problem(result, f"cilium-dbg status on {node}")
+            per_node[node] = cni_state.cilium_status(status)
     elif name in ("canal", "flannel"):
         by_name = {node["metadata"]["name"]: node for node in items(nodes)}
         per_node = {node: cni_state.flannel_node(by_name[node]) for node in node_names if node in by_name}

@@ -1,0 +1,166 @@
+"""Kubernetes transport of the benchmark: whether the run can go on, from what the cluster answers.
+
+The role asks the cluster in bounded polls and short execs, and this module reads each answer: are the
+run's pods Ready, or has one of them failed in a way waiting cannot cure (``pods_state``); which
+Cilium agent of each node is the one to ask (``agents``); which namespaces of earlier runs are still
+there (``stale_namespaces``); and what an exec that failed says, in words (``exec_problem``). Every
+failure is named with the pod, the reason and the message the cluster gave. Pure functions, no Ansible
+imports.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_objects
+
+# Waiting reasons after which a container does not start without a change to the pod or the cluster
+# (kubelet pkg/kubelet/images/types.go: ErrImagePull, ImagePullBackOff, ErrImageNeverPull, InvalidImageName;
+# pkg/kubelet/kuberuntime: CreateContainerConfigError, CreateContainerError, RunContainerError;
+# CrashLoopBackOff: the container started and exited, and is restarted with a growing back-off).
+HOPELESS = frozenset({"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName",
+                      "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+                      "CrashLoopBackOff"})
+REMOVE_STALE = f"kubectl delete namespace -l app.kubernetes.io/name={kube_objects.APP}"
+
+
+def _items(result: Any) -> list[dict[str, Any]]:
+    if isinstance(result, dict):
+        return result.get("resources") or result.get("items") or []
+    return list(result or [])
+
+
+def pod_problem(pod: dict[str, Any]) -> str | None:
+    """Why a pod will not become Ready by waiting, in the cluster's words; None while it still may."""
+    name = pod["metadata"]["name"]
+    status = pod.get("status") or {}
+    if status.get("phase") == "Failed":
+        # The kubelet rejected it (NodePorts: a host port is taken; OutOfcpu, ...) or it ran to its end.
+        return f"pod {name} failed: {status.get('reason') or 'Failed'}: {status.get('message') or 'no message'}"
+    if status.get("phase") == "Succeeded":
+        return f"pod {name} exited: its servers stopped"
+    for container in status.get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in HOPELESS:
+            last = ((container.get("lastState") or {}).get("terminated") or {})
+            exited = f" (last exit code {last['exitCode']})" if "exitCode" in last else ""
+            return (f"pod {name} cannot start: {waiting['reason']}: {waiting.get('message') or 'no message'}"
+                    f"{exited}")
+    return None
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _pending(pod: dict[str, Any]) -> str:
+    status = pod.get("status") or {}
+    reasons = [((c.get("state") or {}).get("waiting") or {}).get("reason")
+               for c in status.get("containerStatuses") or []]
+    words = ", ".join(r for r in reasons if r) or status.get("reason") or ""
+    return f"{pod['metadata']['name']} {status.get('phase') or 'unknown'}{f' ({words})' if words else ''}"
+
+
+def pods_state(result: Any, names: list[str]) -> dict[str, Any]:
+    """Where the run's pods are, from ``k8s_info`` of them: ``ready`` (all of ``names`` Ready), ``problems``
+    (pods that cannot start, each named with the reason and message), ``done`` (ready or a problem: stop
+    waiting) and ``message`` (what to say when the wait ends without them Ready)."""
+    by_name = {pod["metadata"]["name"]: pod for pod in _items(result)}
+    problems = [problem for name in names if name in by_name and (problem := pod_problem(by_name[name]))]
+    ready = [name for name in names if name in by_name and _ready(by_name[name])]
+    missing = [name for name in names if name not in by_name]
+    waiting = [_pending(by_name[name]) for name in names if name in by_name and name not in ready]
+    if problems:
+        message = "; ".join(problems)
+    else:
+        message = ("not every pod became Ready in time: "
+                   + "; ".join([*waiting, *(f"{name} not found" for name in missing)]))
+    return {"ready": len(ready) == len(names), "problems": problems, "done": len(ready) == len(names) or bool(problems),
+            "message": message}
+
+
+def agents(results: Any, node_names: list[str]) -> list[str]:
+    """Per benchmark node, the name of its Cilium agent to ask (looped ``k8s_info`` results, in node order):
+    a Running pod that is not being deleted (``rollout restart`` leaves the old one Terminating for a while).
+    KubeError naming the nodes without one."""
+    found, missing = [], []
+    for node, result in zip(node_names, (results or {}).get("results", []), strict=False):
+        running = [pod for pod in _items(result) if (pod.get("status") or {}).get("phase") == "Running"
+                   and not pod["metadata"].get("deletionTimestamp")]
+        if running:
+            found.append(sorted(running, key=lambda p: p["metadata"].get("creationTimestamp") or "")[-1]
+                         ["metadata"]["name"])
+        else:
+            missing.append(node)
+    missing += node_names[len(found) + len(missing):]
+    if missing:
+        raise kube_objects.KubeError(f"no running Cilium agent on {', '.join(missing)}: the datapath of those nodes "
+                                     "cannot be read (kubectl -n kube-system get pods -l k8s-app=cilium -o wide)")
+    return found
+
+
+def stale_namespaces(result: Any, own: str) -> dict[str, Any]:
+    """Namespaces of earlier runs (the project's label) other than this run's own ``own``, oldest first
+    (``names``), and the command that removes them all (``command``)."""
+    found = [ns for ns in _items(result) if ns["metadata"]["name"] != own]
+    names = [ns["metadata"]["name"] for ns in sorted(found, key=lambda n: n["metadata"].get("creationTimestamp") or "")]
+    return {"names": names, "command": REMOVE_STALE}
+
+
+# The two ways kubernetes.core 6.2 k8s_exec crashes on a status without an exit code (plugins/modules/
+# k8s_exec.py: int(err["details"]["causes"][0]["message"])): the kubelet's InternalError, whose cause is the
+# runtime's error text (pkg/kubelet/cri/streaming/remotecommand/exec.go ServeExec), or no status at all.
+_NOT_AN_EXIT_CODE = re.compile(r"invalid literal for int\(\) with base 10: ['\"](?P<text>.*)['\"]\s*$")
+_NO_STATUS = re.compile(r"'NoneType' object is not subscriptable")
+
+
+def exec_problem(result: dict[str, Any], what: str = "the command") -> str | None:
+    """What went wrong in a ``k8s_exec`` result, in words (None when it exited 0).
+
+    An exit code: the command ran and said why on stderr. Without one, the module crashed on the exec's
+    status, and its traceback's last line holds the cluster's message: the message is kept, the traceback
+    is not. A task timeout or a refused upgrade (a missing pod, a pod that is not running) keeps its msg.
+    """
+    rc = result.get("rc", result.get("return_code"))
+    if isinstance(rc, int) and not result.get("module_stderr"):
+        if rc == 0:
+            return None
+        said = (result.get("stderr") or result.get("stdout") or "").strip().splitlines()
+        return f"{what} exited {rc}{': ' + ' '.join(said[-3:])[:400] if said else ''}"
+    if rc is None and not result.get("module_stderr") and not result.get("msg"):
+        return None  # not run (skipped), or a bare output
+    trace = (result.get("module_stderr") or "").strip().splitlines()
+    last = trace[-1] if trace else ""
+    if found := _NOT_AN_EXIT_CODE.search(last):
+        return f"{what} could not run in the pod: {found.group('text')}"
+    if _NO_STATUS.search(last):
+        return f"{what}: the exec stream ended without an exit status (the connection to the node was lost)"
+    msg = str(result.get("msg") or last or "no reason given")
+    return f"{what}: {msg.splitlines()[0][:400] if msg else msg}"
+
+
+def exec_problems(results: list[Any]) -> list[str]:
+    """The problems of several exec results (``[result, what]`` pairs; a skipped or absent one is no problem)."""
+    out = []
+    for result, what in results:
+        if isinstance(result, dict) and not result.get("skipped") and result:
+            if "results" in result:
+                out += exec_problems([(one, f"{what} ({one.get('item', {}).get('node', '')})".replace(" ()", ""))
+                                      for one in result["results"]])
+            elif problem := exec_problem(result, what):
+                out.append(problem)
+    return out
+
+
+def json_or_problem(result: dict[str, Any], what: str) -> Any:
+    """An exec's stdout as JSON (cilium-dbg status exits 1 whenever Cilium is not fully Ok, and still prints
+    it); KubeError with the exec's problem when it printed none."""
+    text = (result.get("stdout") or "").strip()
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        problem = exec_problem(result, what) or f"{what} printed no JSON ({exc}): {text[:200]!r}"
+        raise kube_objects.KubeError(problem) from None

@@ -1,0 +1,108 @@
+"""Kubernetes transport: whether a run can go on, from what the cluster answers (kube_state.py).
+
+The pod shapes are the kubelet's (pod-lifecycle: phases, waiting reasons); the exec failures are what
+kubernetes.core 6.2 k8s_exec leaves when a status carries no exit code (its module_stderr's last line).
+"""
+
+import pytest
+
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_objects, kube_state
+
+NAMES = ["iperf3-client", "iperf3-server-cross"]
+# The kubelet's words for a pod whose host ports are taken (pkg/kubelet/lifecycle/predicate.go).
+REJECTED = "Pod was rejected: node didn't have free ports for the requested pod ports"
+
+
+def pod(name, phase="Running", ready=True, waiting=None, message="", last_exit=None, **status):
+    containers = [{"name": "iperf3", "ready": ready, "restartCount": 0,
+                   "state": {"waiting": {"reason": waiting, "message": message}} if waiting else {"running": {}}}]
+    if last_exit is not None:
+        containers[0]["lastState"] = {"terminated": {"exitCode": last_exit}}
+    return {"metadata": {"name": name},
+            "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                       "containerStatuses": containers, **status}}
+
+
+def test_ready_pods_end_the_wait():
+    state = kube_state.pods_state({"resources": [pod(n) for n in NAMES]}, NAMES)
+    assert state == {"ready": True, "problems": [], "done": True, "message": "not every pod became Ready in time: "}
+
+
+def test_a_pod_still_starting_keeps_the_wait_and_says_where_it_is():
+    state = kube_state.pods_state({"resources": [pod(NAMES[0]), pod(NAMES[1], "Pending", False, "ContainerCreating")]},
+                                  NAMES)
+    assert not state["done"] and not state["ready"]
+    assert state["message"] == "not every pod became Ready in time: iperf3-server-cross Pending (ContainerCreating)"
+    assert "iperf3-server-cross not found" in kube_state.pods_state({"resources": [pod(NAMES[0])]}, NAMES)["message"]
+
+
+@pytest.mark.parametrize(("one", "said"), [
+    (pod(NAMES[1], "Pending", False, "ErrImagePull", "rpc error: not found"),
+     "pod iperf3-server-cross cannot start: ErrImagePull: rpc error: not found"),
+    (pod(NAMES[1], "Pending", False, "ImagePullBackOff", "Back-off pulling image"),
+     "pod iperf3-server-cross cannot start: ImagePullBackOff: Back-off pulling image"),
+    (pod(NAMES[1], "Running", False, "CrashLoopBackOff", "back-off 10s restarting", last_exit=1),
+     "pod iperf3-server-cross cannot start: CrashLoopBackOff: back-off 10s restarting (last exit code 1)"),
+    (pod(NAMES[1], "Pending", False, "CreateContainerConfigError", 'secret "x" not found'),
+     'pod iperf3-server-cross cannot start: CreateContainerConfigError: secret "x" not found'),
+    ({"metadata": {"name": NAMES[1]}, "status": {"phase": "Failed", "reason": "NodePorts", "message": REJECTED}},
+     "pod iperf3-server-cross failed: NodePorts: Pod was rejected: node didn't have free ports for the requested "
+     "pod ports"),
+])
+def test_a_pod_that_cannot_start_ends_the_wait_with_its_reason(one, said):
+    state = kube_state.pods_state({"resources": [pod(NAMES[0]), one]}, NAMES)
+    assert state["done"] and not state["ready"] and state["message"] == said
+
+
+def test_the_agent_asked_is_running_and_not_terminating():
+    old = pod("cilium-old") | {"metadata": {"name": "cilium-old", "deletionTimestamp": "2026-12-06T08:00:00Z",
+                                            "creationTimestamp": "2026-12-01T00:00:00Z"}}
+    new = pod("cilium-new") | {"metadata": {"name": "cilium-new", "creationTimestamp": "2026-12-06T08:00:01Z"}}
+    pending = pod("cilium-pending", "Pending", False)
+    found = kube_state.agents({"results": [{"resources": [old, new]}, {"resources": [pending, pod("cilium-b")]}]},
+                              ["w1", "w2"])
+    assert found == ["cilium-new", "cilium-b"]
+    with pytest.raises(kube_objects.KubeError, match="no running Cilium agent on w2: "):
+        kube_state.agents({"results": [{"resources": [new]}, {"resources": [old, pending]}]}, ["w1", "w2"])
+    with pytest.raises(kube_objects.KubeError, match="on w2"):
+        kube_state.agents({"results": [{"resources": [new]}]}, ["w1", "w2"])
+
+
+def test_stale_namespaces_are_the_others_oldest_first():
+    found = kube_state.stale_namespaces({"resources": [
+        {"metadata": {"name": "netlab-bench-b", "creationTimestamp": "2026-12-06T08:00:00Z"}},
+        {"metadata": {"name": "netlab-bench-now", "creationTimestamp": "2026-12-06T09:00:00Z"}},
+        {"metadata": {"name": "netlab-bench-a", "creationTimestamp": "2026-12-05T08:00:00Z"}}]}, "netlab-bench-now")
+    assert found["names"] == ["netlab-bench-a", "netlab-bench-b"]
+
+
+# The last line of k8s_exec's traceback (kubernetes.core 6.2 plugins/modules/k8s_exec.py, rc from
+# int(err["details"]["causes"][0]["message"])) for the kubelet's InternalError, and for no status at all.
+INTERNAL = ("Traceback (most recent call last):\n  ...\nValueError: invalid literal for int() with base 10: "
+            "'error executing command in container: failed to exec in container: exec: \"netperf\": executable "
+            "file not found in $PATH'")
+NO_STATUS = "Traceback (most recent call last):\n  ...\nTypeError: 'NoneType' object is not subscriptable"
+
+
+@pytest.mark.parametrize(("result", "said"), [
+    ({"rc": 0, "stdout": "1500"}, None),
+    ({"rc": 127, "stderr": "sh: 1: netperf: not found\n"}, "netperf -V exited 127: sh: 1: netperf: not found"),
+    ({"rc": 1, "failed": True, "msg": "MODULE FAILURE", "module_stderr": INTERNAL},
+     'netperf -V could not run in the pod: error executing command in container: failed to exec in container: '
+     'exec: "netperf": executable file not found in $PATH'),
+    ({"failed": True, "msg": "MODULE FAILURE", "module_stderr": NO_STATUS},
+     "netperf -V: the exec stream ended without an exit status (the connection to the node was lost)"),
+    ({"failed": True, "timedout": {"period": 45}, "msg": "The task failed to execute in the expected time frame (45)"},
+     "netperf -V: The task failed to execute in the expected time frame (45)"),
+    ({"failed": True, "msg": "Failed to execute on pod iperf3-client due to : (0)\nReason: Handshake status 404"},
+     "netperf -V: Failed to execute on pod iperf3-client due to : (0)"),
+    ({"skipped": True}, None),
+])
+def test_an_exec_problem_is_said_in_words(result, said):
+    assert kube_state.exec_problem(result, "netperf -V") == said
+    assert "Traceback" not in (said or "")
+
+
+def test_looped_exec_problems_name_their_node():
+    looped = {"results": [{"rc": 0, "item": {"node": "w1"}}, {"rc": 2, "stderr": "no", "item": {"node": "w2"}}]}
+    assert kube_state.exec_problems([(looped, "/proc/cpuinfo read")]) == ["/proc/cpuinfo read (w2) exited 2: no"]
