@@ -3,12 +3,18 @@
 These runs need no lab (nor root or podman): they run beside the local lab's tests, not in its lane.
 """
 
+import json
 import os
+import socket
 import subprocess
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 from site_args import ROOT, entry, extra, playbook_cmd
 
 from netlab_twin import lanes
@@ -20,7 +26,24 @@ from netlab_twin import lanes
 # once, but only the first of the matrix's), and the Service scale settings. So one run per value where a
 # check stops at its first problem, and several values per run where it reports them all; each message
 # names its own value, so none can stand for another's.
+# A cluster of your own (inventories/existing, the bench stage): KUBE is a folder of kubeconfigs and an inventory
+# (the fixture cluster_inputs), SILENT an API server that accepts connections and never answers, CLOSED a closed
+# port; the cluster is reached in preflight, one problem per run.
+IMAGE = "registry.example/netlab-bench@sha256:" + "0" * 64
+EXISTING = ["-i", "inventories/existing", "--tags", "bench", "-e", f"bench_pod_image={IMAGE}"]
+SERVER_ADVICE = ("; check that the cluster is up and that the controller reaches it, or that bench_kubeconfig "
+                 "(netlab_kubeconfig in this project's inventories) and bench_kube_context name the cluster you mean.")
+KUBECONFIG_ADVICE = ("; set bench_kubeconfig (netlab_kubeconfig in this project's inventories) to the cluster's "
+                     "kubeconfig.")
+SILENT_RUN = ([*EXISTING, "-e", "netlab_kubeconfig=KUBE/silent"],
+              ["The cluster cannot be used: the API server SILENT (context twin of KUBE/silent) did not answer within "
+               "10 s" + SERVER_ADVICE])
+CLOSED_RUN = ([*EXISTING, "-e", "netlab_kubeconfig=KUBE/closed"],
+              ["The cluster cannot be used: the API server CLOSED (context twin of KUBE/closed) refused the connection"
+               + SERVER_ADVICE])
 REFUSALS = [
+    # First: its 10 s wait overlaps the other runs rather than coming after them.
+    SILENT_RUN,
     (["-e", "iperf3_bench_duration=5", "-e", "lab_cni_native_mtu=1400"],
      ["Renamed in 0.6.0 (CHANGELOG.md): ", "iperf3_bench_duration -> bench_duration",
       "lab_cni_native_mtu -> lab_cni_profile_settings.mtu (a CNI profile, -e cni_profile)"]),
@@ -81,31 +104,140 @@ REFUSALS = [
     (extra(bench_matrix=[entry(protocol="udp_rr", size=0)]), ["t: size must be an integer from 1 to 65507"]),
     (extra(bench_matrix=[entry(protocol="udp", bitrate="0")]), ["t: bitrate '0' is not an iperf3 bitrate"]),
     (extra(service_scale_counts=[0, 70000]), ["[70000] exceed what this lab can hold"]),
+    # A role input the playbooks derive, set in an inventory (KUBE/inventory, beside inventories/existing), is
+    # refused with the global to set: the playbooks' value would replace it without a word.
+    (["-i", "inventories/existing", "-i", "KUBE/inventory", "--tags", "bench"],
+     ["bench_nodes is set in the inventory, but the playbooks derive it from netlab_bench_nodes: "
+      "set netlab_bench_nodes",
+      "bench_kubeconfig is set in the inventory, but the playbooks derive it from netlab_kubeconfig: "
+      "set netlab_kubeconfig",
+      "rke2_cni is set in the inventory, but the playbooks derive it from cni: set cni",
+      "netlab_profiles_extra is set in the inventory, but the playbooks set it (playbooks/vars/): give it with -e"]),
+    # A cluster's inputs, named as the user sets them: the image (left out, as the inventory ships), node names.
+    (["-i", "inventories/existing", "--tags", "bench", *extra(netlab_bench_nodes=["only-one"])],
+     ["bench_pod_image must be pinned by digest (name@sha256:<64 hex>), got ''",
+      "bench_nodes (netlab_bench_nodes in this project's inventories) must be two or three different Kubernetes node "
+      "names (client, server, optionally the same-node pair's), got ['only-one']"]),
+    ([*EXISTING, "-e", "netlab_kubeconfig=KUBE/absent"],
+     ["The cluster cannot be used: the kubeconfig KUBE/absent does not exist" + KUBECONFIG_ADVICE]),
+    ([*EXISTING, "-e", "netlab_kubeconfig=KUBE/unparsable"],
+     ["The cluster cannot be used: the kubeconfig KUBE/unparsable does not parse as YAML: expected the node content, "
+      "but found '<stream end>' (line 2)" + KUBECONFIG_ADVICE]),
+    ([*EXISTING, "-e", "netlab_kubeconfig=KUBE/closed", "-e", "bench_kube_context=nope"],
+     ["The cluster cannot be used: the kubeconfig KUBE/closed has no context nope (its contexts: twin); "
+      "set bench_kube_context to one of its contexts."]),
+    CLOSED_RUN,
 ]
 BAD_INPUTS = [(index, message) for index, (_, messages) in enumerate(REFUSALS) for message in messages]
 
 
+def kubeconfig(server: str) -> str:
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "twin",
+        "clusters": [{"name": "twin", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "twin", "user": {"token": "never-sent"}}],
+        "contexts": [{"name": "twin", "context": {"cluster": "twin", "user": "twin"}}]})
+
+
 @pytest.fixture(scope="module")
-def refused(tmp_path_factory) -> tuple[Path, list[subprocess.CompletedProcess]]:
+def cluster_inputs(tmp_path_factory) -> dict[str, str]:
+    """The placeholders of REFUSALS: KUBE's kubeconfigs and inventory, and the SILENT and CLOSED servers on loopback
+    (the kernel completes SILENT's connections; no one reads them)."""
+    kube = tmp_path_factory.mktemp("kube")
+    with socket.socket() as silent, socket.socket() as closed:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        closed.bind(("127.0.0.1", 0))
+        places = {"KUBE": str(kube), "SILENT": f"https://127.0.0.1:{silent.getsockname()[1]}",
+                  "CLOSED": f"https://127.0.0.1:{closed.getsockname()[1]}"}
+        closed.close()
+        (kube / "silent").write_text(kubeconfig(places["SILENT"]))
+        (kube / "closed").write_text(kubeconfig(places["CLOSED"]))
+        (kube / "unparsable").write_text("clusters: [\n")
+        (kube / "inventory" / "group_vars").mkdir(parents=True)
+        (kube / "inventory" / "hosts.yml").write_text(
+            yaml.safe_dump({"all": {"hosts": {"agent-1": {"rke2_cni": "canal"}}}}))
+        (kube / "inventory" / "group_vars" / "all.yml").write_text(yaml.safe_dump({
+            "bench_nodes": ["worker-1", "worker-2"], "bench_kubeconfig": "/elsewhere", "netlab_profiles_extra": {}}))
+        yield places
+
+
+def placed(text: str, places: dict[str, str]) -> str:
+    for name, value in places.items():
+        text = text.replace(name, value)
+    return text
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory, cluster_inputs) -> tuple[Path, list[subprocess.CompletedProcess], list[float]]:
     """Every refusal's playbook run, four at a time: each stops in preflight and touches nothing, so they
-    run side by side, into a results folder of their own."""
+    run side by side, into a results folder of their own; with each run's seconds."""
     results = tmp_path_factory.mktemp("refused")
 
-    def run(args: list[str]) -> subprocess.CompletedProcess:
-        return lanes.run(playbook_cmd(results, *args), cwd=ROOT, env={**os.environ, "NETLAB_CHARTS": "false"},
-                         timeout=600)
+    def run(args: list[str]) -> tuple[subprocess.CompletedProcess, float]:
+        started = time.monotonic()
+        proc = lanes.run(playbook_cmd(results, *[placed(a, cluster_inputs) for a in args]), cwd=ROOT,
+                         env={**os.environ, "NETLAB_CHARTS": "false"}, timeout=600)
+        return proc, time.monotonic() - started
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return results, list(pool.map(run, [args for args, _ in REFUSALS]))
+        procs, seconds = zip(*pool.map(run, [args for args, _ in REFUSALS]), strict=True)
+    return results, list(procs), list(seconds)
 
 
 @pytest.mark.parametrize(("run", "message"), BAD_INPUTS, ids=[m[:40] for _, m in BAD_INPUTS])
-def test_bad_input_fails_before_anything_is_created(refused, run, message):
-    results, procs = refused
+def test_bad_input_fails_before_anything_is_created(refused, cluster_inputs, run, message):
+    results, procs, _ = refused
     proc = procs[run]
     print(proc.stdout[-3000:], proc.stderr[-2000:])
     assert proc.returncode != 0
-    assert message in proc.stdout + proc.stderr
+    assert placed(message, cluster_inputs) in proc.stdout + proc.stderr
     assert "PLAY [Provision the lab nodes]" not in proc.stdout
     assert list(results.iterdir()) == []
 
+
+def test_an_api_server_that_never_answers_is_given_up_after_10_s(refused):
+    """The silent server's run waited for the server its 10 s (its message says so, above), and no more than runs
+    side by side vary: not the minutes TCP would keep the connection. The closed port's run is the same run
+    without the wait. (The bound itself, to the tenth of a second: tests/unit/test_cluster_access.py.)"""
+    _, _, seconds = refused
+    silent, closed = seconds[REFUSALS.index(SILENT_RUN)], seconds[REFUSALS.index(CLOSED_RUN)]
+    assert 10 < silent < closed + 15, f"{silent:.1f} s, the closed port's run {closed:.1f} s"
+
+
+
+class VersionOnly(BaseHTTPRequestHandler):
+    """An API server that answers /version and nothing else (404 Status): enough for the preflight's check,
+    too little for kubernetes.core's discovery."""
+
+    def do_GET(self):
+        found = self.path.split("?")[0].rstrip("/") == "/version"
+        body = json.dumps({"gitVersion": "v1.33.5+loopback"} if found else {
+            "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_cluster_that_answers_passes_the_preflight(tmp_path):
+    """The check lets a server through that answers /version: the run goes on to the benchmark's first read of the
+    cluster (which this server cannot serve), still before anything is created."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), VersionOnly)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        (tmp_path / "kubeconfig").write_text(kubeconfig(f"http://127.0.0.1:{server.server_address[1]}"))
+        results = tmp_path / "results"
+        proc = lanes.run(playbook_cmd(results, *EXISTING, "-e", f"netlab_kubeconfig={tmp_path}/kubeconfig"), cwd=ROOT,
+                         env={**os.environ, "NETLAB_CHARTS": "false"}, timeout=300)
+    finally:
+        server.shutdown()
+        server.server_close()
+    print(proc.stdout[-3000:], proc.stderr[-2000:])
+    assert "The cluster cannot be used" not in proc.stdout + proc.stderr
+    assert "TASK [bench : Read the DaemonSets of every namespace]" in proc.stdout
+    assert proc.returncode != 0
+    assert not results.exists() or list(results.iterdir()) == []

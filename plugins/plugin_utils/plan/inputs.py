@@ -116,8 +116,9 @@ def _cluster(values: dict[str, Any]) -> list[str]:
     if nodes:  # a lab of ours has its nodes only once provisioned; the benchmark checks them again then
         names = [str(n) for n in nodes] if isinstance(nodes, list) else []
         if not 2 <= len(names) <= 3 or len(set(names)) != len(names) or not all(_NODE.match(n) for n in names):
-            problems.append(f"bench_nodes must be two or three different Kubernetes node names (client, "
-                            f"server, optionally the same-node pair's), got {nodes!r}")
+            problems.append(f"bench_nodes (netlab_bench_nodes in this project's inventories) must be two or three "
+                            f"different Kubernetes node names (client, server, optionally the same-node pair's), "
+                            f"got {nodes!r}")
     return problems
 
 
