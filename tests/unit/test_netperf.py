@@ -2,8 +2,10 @@
 (tests/data/netperf-*, raw-cilium-model-*: see SOURCES.md), CPU readings and the reports."""
 
 import json
+import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -197,7 +199,8 @@ def free_port() -> int:
 def test_the_server_nodes_reader_answers_the_client_wrapper():
     """The local transport's reader (started with the servers) and the wrapper's remote read, for real."""
     port = free_port()
-    reader = subprocess.Popen(["sh", "-c", cpu.reader_command(port)])
+    # In a session of its own, killed as a group: sh starts python3, which would outlive sh alone.
+    reader = subprocess.Popen(["sh", "-c", cpu.reader_command(port)], start_new_session=True)
     try:
         for _ in range(50):
             with socket.socket() as probe:
@@ -206,7 +209,7 @@ def test_the_server_nodes_reader_answers_the_client_wrapper():
             subprocess.run(["sleep", "0.1"], check=True)
         done = subprocess.run(proof.around(["true"], f"127.0.0.1:{port}"), capture_output=True, text=True)
     finally:
-        reader.kill()
+        os.killpg(reader.pid, signal.SIGKILL)
         reader.wait()
     readings, _, _ = cpu.split_stderr(done.stderr)
     assert len(readings["server"]) == 2 and len(readings["client"]) == 2
