@@ -160,7 +160,7 @@ def test_bench_samplers():
                 {"namespace": "ns"})
     samplers = call("bench_samplers", plan, SETTINGS)
     assert sorted(s["pod"] for s in samplers) == sorted({t["cpu_pod"] for t in plan})
-    assert all(s["start"]["namespace"] == "ns" and s["task_timeout"] == 45 for s in samplers)
+    assert all(s["start"]["namespace"] == "ns" and s["task_timeout"] == 30 for s in samplers)
 
 
 def test_bench_raw_server_cpu():

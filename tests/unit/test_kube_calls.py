@@ -34,8 +34,8 @@ def test_every_kubernetes_core_call(reference):
     assert calls["cilium_status"][0]["container"] == "cilium-agent"
     assert calls["pod_mtu"]["pod"] == "iperf3-client"
     # Every exec bounded in the pod, through a shell (review F3, F4), and by the task.
-    assert calls["cilium_status"][0]["command"] == "sh -c 'exec timeout 20 \"$@\"' sh cilium-dbg status -o json"
-    assert all(call["task_timeout"] == 45 for call in [calls["iperf3_version"], calls["pod_mtu"],
+    assert calls["cilium_status"][0]["command"] == "sh -c 'exec timeout 15 \"$@\"' sh cilium-dbg status -o json"
+    assert all(call["task_timeout"] == 30 for call in [calls["iperf3_version"], calls["pod_mtu"],
                                                        *calls["cilium_status"], *calls["cpu_info"]])
     # One /proc/cpuinfo read per node, in a pod that runs on it.
     on = {d["metadata"]["name"]: d["spec"]["nodeName"] for d in docs if d["kind"] == "Pod"}
@@ -52,7 +52,7 @@ def test_every_kubernetes_core_call(reference):
     netperf_docs = kube_objects.manifests(RUN, NODES, placements, IMAGE, 5201, netperf_port=12865)
     assert kube_calls.all_calls(NODES, netperf_docs, 300, 120)["netperf_version"] == {
         "namespace": docs[0]["metadata"]["name"], "pod": "iperf3-client", "container": "iperf3",
-        "command": "sh -c 'exec timeout 20 \"$@\"' sh netperf -V", "task_timeout": 45}
+        "command": "sh -c 'exec timeout 15 \"$@\"' sh netperf -V", "task_timeout": 30}
     assert len(calls["tests"]) == len(reference)
     lines = [shlex.split(t["args"]["command"])[4:] for t in calls["tests"]]
     assert shlex.join(lines[1]).startswith("timeout 62 iperf3 --client POD_IP:iperf3-server-cross")

@@ -210,7 +210,7 @@ def endpoints(placement: str, nodes: list[dict[str, Any]]) -> tuple[dict, dict]:
 
 # The Ansible task's bound of every short exec of the Kubernetes transport (a version, a CPU read): room
 # for the module's start-up, a WebSocket and the runtime's exec around a command bounded in the pod.
-EXEC_TASK_TIMEOUT = 45
+EXEC_TASK_TIMEOUT = 30
 
 
 def test_timeout(settings: dict[str, Any]) -> int:

@@ -45,7 +45,7 @@ NOT_ARGUMENTS = ("node", "names")
 # Every exec is bounded twice (review F3): inside the pod by coreutils timeout, so the command ends there
 # too, and by the task's own timeout, since k8s_exec's stream has no deadline (kubernetes.core 6.2
 # k8s_exec.py loops while the socket is open). The task's bound leaves room for the module's start-up.
-EXEC_SECONDS = 20
+EXEC_SECONDS = 15
 EXEC_TASK_SECONDS = matrix.EXEC_TASK_TIMEOUT
 # The ServiceAccount admission gives up on a missing "default" after about 2 s (review F6).
 SERVICE_ACCOUNT_SECONDS = 30
