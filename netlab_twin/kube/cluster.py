@@ -80,7 +80,9 @@ def daemonset(cni: str, nodes: int) -> Obj:
     containers = [{"name": c, "image": image} for c, image in IMAGES[cni].items()]
     return {
         "apiVersion": "apps/v1", "kind": "DaemonSet",
-        "metadata": {"name": name, "namespace": "kube-system", "labels": {"k8s-app": app}},
+        # Invented, and says so (as LabRuntime's does): the readers name it in the run's datapath.
+        "metadata": {"name": name, "namespace": "kube-system", "labels": {"k8s-app": app},
+                     "annotations": {"netlab.io/twin": "canned"}},
         "spec": {"selector": {"matchLabels": {"k8s-app": app}},
                  "template": {"metadata": {"labels": {"k8s-app": app}},
                               "spec": {"hostNetwork": True, "containers": containers}}},

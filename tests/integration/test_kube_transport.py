@@ -85,7 +85,9 @@ def test_a_run_through_the_twin(twin, tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["complete"] and not summary["failed_tests"]
     assert [r["scenario"] for r in summary["results"]] == ["cross-node-tcp-1", "host-tcp-1"]
-    assert (run / "report.md").exists()
+    # What the twin invented (the CNI's DaemonSet and its agents' answers) is said to be the twin's.
+    assert summary["datapath"].endswith("as the Kubernetes twin's canned answers, not a CNI agent")
+    assert "as the Kubernetes twin's canned answers" in (run / "report.md").read_text()
     assert netlab_namespaces(twin) == [], "the run's namespace is gone"
     # F1: every pod is created before the first poll of them; F6: the ServiceAccount before the pods.
     posts = requests(twin, "POST", "/pods")

@@ -117,7 +117,8 @@ def test_identify_cni(daemonsets, cni, name):
 def test_identify_cni_from_kubectl_list_and_unknown():
     listing = {"kind": "DaemonSetList", "items": [_ds("kube-router", **{"k8s-app": "kube-router"}), _ds("rke2-multus")]}
     assert cni_state.identify_cni(json.dumps(listing)) == {
-        "cni": "unknown", "daemonset": None, "namespace": None, "names": ["kube-router", "rke2-multus"], "images": {}}
+        "cni": "unknown", "daemonset": None, "namespace": None, "names": ["kube-router", "rke2-multus"], "images": {},
+        "twin": None}
     assert cni_state.identify_cni({"resources": [_ds("rke2-canal")]})["cni"] == "canal"
     with pytest.raises(ValueError, match="not a DaemonSet list"):
         cni_state.identify_cni('"cilium"')
@@ -158,3 +159,17 @@ def test_mtu_from_ip_link(data_dir, load):
 def test_mtu_from_ip_link_refuses(output):
     with pytest.raises(ValueError):
         cni_state.mtu_from_ip_link(output)
+
+
+def test_a_daemonset_the_kubernetes_twin_invented_is_named_in_the_datapath():
+    """The twin's CNI DaemonSet carries netlab.io/twin: the run's datapath says no CNI agent answered."""
+    from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_read
+
+    ds = {"metadata": {"name": "cilium", "namespace": "kube-system", "annotations": {"netlab.io/twin": "model"}},
+          "spec": {"template": {"metadata": {"labels": {"k8s-app": "cilium"}}, "spec": {"containers": []}}}}
+    found = cni_state.identify_cni([ds])
+    assert (found["cni"], found["twin"]) == ("cilium", "model")
+    summary = kube_read.datapath(found, {"n1": {"version": "1.18.1", "routing": "Native"}}, 1500)["summary"]
+    assert summary.endswith("pod MTU 1500, as the Kubernetes twin's model answers, not a CNI agent")
+    del ds["metadata"]["annotations"]
+    assert "twin" not in kube_read.datapath(cni_state.identify_cni([ds]), {}, None)["summary"]

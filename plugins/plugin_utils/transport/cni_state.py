@@ -125,12 +125,18 @@ _CNIS = (
 )
 
 
+# What the project's Kubernetes twin (netlab_twin/kube) puts on the CNI DaemonSet it invents.
+TWIN_ANNOTATION = "netlab.io/twin"
+
+
 def identify_cni(daemonsets: list[dict[str, Any]] | dict[str, Any] | str) -> dict[str, Any]:
     """Which CNI runs, from the DaemonSets (``k8s_info`` resources, or a ``kubectl get ds -o json`` list).
 
     Returns cni (cilium, canal, calico, flannel or unknown), daemonset (its name, None when unknown),
-    namespace, names (every DaemonSet seen, sorted) and images (the CNI DaemonSet's image per container:
-    its tag is the CNI's version, e.g. RKE2's Canal chart runs hardened-calico and hardened-flannel).
+    namespace, names (every DaemonSet seen, sorted), images (the CNI DaemonSet's image per container:
+    its tag is the CNI's version, e.g. RKE2's Canal chart runs hardened-calico and hardened-flannel) and
+    twin (the DaemonSet's ``netlab.io/twin`` annotation: the project's Kubernetes twin invented it, and
+    its agents' answers, from its ``model`` of the local lab or ``canned`` outputs; None on a cluster).
     An unknown CNI is not an error.
     """
     daemonsets = _load(daemonsets, "a DaemonSet list")
@@ -144,13 +150,16 @@ def identify_cni(daemonsets: list[dict[str, Any]] | dict[str, Any] | str) -> dic
         labels = ((((ds.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {})
         containers = ((((ds.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [])
         images = {c.get("name", ""): c.get("image", "") for c in containers if c.get("image")}
-        seen.append((meta.get("name", ""), meta.get("namespace"), {labels.get("k8s-app"), labels.get("app")}, images))
+        twin = (meta.get("annotations") or {}).get(TWIN_ANNOTATION)
+        seen.append((meta.get("name", ""), meta.get("namespace"), {labels.get("k8s-app"), labels.get("app")}, images,
+                     twin))
     names_seen = sorted(name for name, *_ in seen)
     for cni, names, apps in _CNIS:
-        for name, namespace, pod_apps, images in seen:
+        for name, namespace, pod_apps, images, twin in seen:
             if name in names or pod_apps & set(apps):
-                return {"cni": cni, "daemonset": name, "namespace": namespace, "names": names_seen, "images": images}
-    return {"cni": "unknown", "daemonset": None, "namespace": None, "names": names_seen, "images": {}}
+                return {"cni": cni, "daemonset": name, "namespace": namespace, "names": names_seen, "images": images,
+                        "twin": twin}
+    return {"cni": "unknown", "daemonset": None, "namespace": None, "names": names_seen, "images": {}, "twin": None}
 
 
 def image_versions(images: dict[str, str]) -> dict[str, str]:

@@ -237,9 +237,12 @@ def datapath(cni: dict[str, Any], node_status: dict[str, dict[str, Any]], mtu: i
                  "datapath not read"]
     if mtu:
         parts.append(f"pod MTU {mtu}")
+    if cni.get("twin"):
+        # No CNI agent ran: the Kubernetes twin answered for it (netlab_twin/kube).
+        parts.append(f"as the Kubernetes twin's {cni['twin']} answers, not a CNI agent")
     return {"cni": name, "daemonset": cni.get("daemonset"), "daemonsets": cni.get("names") or [],
             "images": cni.get("images") or {},
-            "known": name in ("cilium", "canal", "flannel"),
+            "known": name in ("cilium", "canal", "flannel"), "twin": cni.get("twin"),
             "nodes": node_status, "pod_mtu": mtu, "summary": ", ".join(parts)}
 
 
