@@ -10,6 +10,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.netlab.lab.plugins.lookup import bench_controller
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, inputs, matrix
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import (
@@ -88,9 +89,10 @@ def bench_ports(matrix_entries: list[dict[str, Any]], settings: dict[str, Any]) 
 
 def bench_manifests(run_id: str, nodes: list[str], matrix_entries: list[dict[str, Any]], image: str,
                     port: int, overrides: dict[str, Any] | None = None,
-                    netperf_port: int | None = None) -> list[dict[str, Any]]:
+                    netperf_port: int | None = None, controller: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     try:
-        return kube_objects.run_objects(run_id, nodes, matrix_entries, image, port, overrides, netperf_port)
+        return kube_objects.run_objects(run_id, nodes, matrix_entries, image, port, overrides, netperf_port,
+                                        controller)
     except ValueError as exc:
         raise AnsibleFilterError(f"bench_manifests: {exc}") from exc
 
@@ -147,8 +149,9 @@ def bench_k8s_agents(results: Any, node_names: list[str]) -> list[str]:
         raise AnsibleFilterError(f"bench_k8s_agents: {exc}") from exc
 
 
-def bench_k8s_stale(result: Any, own: str) -> dict[str, Any]:
-    return kube_state.stale_namespaces(result, own)
+def bench_k8s_stale(result: Any, own: str, controller: dict[str, Any] | None = None) -> dict[str, Any]:
+    # Whether an earlier run's ansible-playbook still runs is this host's to say (the lookup's own test).
+    return kube_state.stale_namespaces(result, own, controller, bench_controller.is_playbook)
 
 
 def bench_k8s_exec_problems(results: list[Any]) -> list[str]:

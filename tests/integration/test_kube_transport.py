@@ -8,6 +8,8 @@ import json
 import os
 import re
 import shlex
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -33,8 +35,8 @@ def twin(tmp_path):
         yield served
 
 
-def bench(twin, tmp_path, *args, matrix=None, timeout=400):
-    """site.yml's benchmark on the existing-cluster inventory against the twin: (process, seconds)."""
+def command(twin, tmp_path, *args, matrix=None):
+    """site.yml's benchmark on the existing-cluster inventory against the twin: (argv, environment)."""
     extra = {"netlab_results_dir": str(tmp_path / "results"), "netlab_kubeconfig": str(twin.kubeconfig),
              "netlab_bench_nodes": NODES, "bench_pod_image": IMAGE, "bench_duration": 1, "bench_omit": 0,
              "bench_repeats": 1, **({"bench_matrix": matrix} if matrix else {})}
@@ -42,9 +44,15 @@ def bench(twin, tmp_path, *args, matrix=None, timeout=400):
     # Its own TMPDIR: the kubernetes client's discovery cache (k8srcp-*.json) is per twin.
     env = {**os.environ, "TMPDIR": str(tmp_path / "ktmp"), "NETLAB_CHARTS": "false",
            "ANSIBLE_CALLBACKS_ENABLED": "netlab.lab.bench_report,ansible.posix.profile_tasks"}
+    return ["ansible-playbook", "site.yml", "-i", "inventories/existing", "--tags", "bench",
+            "-e", json.dumps(extra), *args], env
+
+
+def bench(twin, tmp_path, *args, matrix=None, timeout=400):
+    """The benchmark run to its end: (process, seconds)."""
+    argv, env = command(twin, tmp_path, *args, matrix=matrix)
     start = time.monotonic()
-    proc = lanes.run(["ansible-playbook", "site.yml", "-i", "inventories/existing", "--tags", "bench",
-                      "-e", json.dumps(extra), *args], cwd=ROOT, env=env, timeout=timeout)
+    proc = lanes.run(argv, cwd=ROOT, env=env, timeout=timeout)
     print(proc.stdout[-8000:], proc.stderr[-3000:])
     return proc, time.monotonic() - start
 
@@ -62,6 +70,16 @@ def task_seconds(stdout, task):
 
 def requests(twin, method, fragment):
     return [i for i, (m, path, _) in enumerate(twin.requests) if m == method and fragment in path]
+
+
+def run_pods(twin):
+    """The names of the pods the project's label marks, in any namespace."""
+    res = discovery.by_kind("Pod")
+
+    async def names():
+        return [pod["metadata"]["name"] for pod in twin.store.list(res, None, OWN)["items"]]
+
+    return twin.call(names())
 
 
 def netlab_namespaces(twin):
@@ -161,3 +179,28 @@ def test_an_agent_whose_status_has_no_exit_code_is_said_in_words(twin, tmp_path)
     proc, _ = bench(twin, tmp_path, matrix=SHORT)
     assert proc.returncode != 0
     assert (f"cilium-dbg status on {NODES[1]}: the exec stream ended without an exit status" in proc.stdout)
+
+
+def test_ctrl_c_then_the_same_command_again(twin, tmp_path):
+    """A run stopped by Ctrl-C skips its cleanup: its namespace stays, its hostNetwork pods holding the host
+    ports. The same command again finds that its ansible-playbook is gone, removes it, and runs."""
+    argv, env = command(twin, tmp_path, matrix=SHORT)
+    first = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(run_pods(twin)) < 4 and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.3)
+        assert len(run_pods(twin)) == 4, "the first run created its pods"
+        os.killpg(first.pid, signal.SIGINT)  # what Ctrl-C sends the terminal's foreground process group
+        first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+    (left,) = netlab_namespaces(twin)
+    proc, _ = bench(twin, tmp_path, matrix=SHORT)
+    assert proc.returncode == 0
+    assert re.search(rf"Remove the namespaces of interrupted runs.*\n.*item={left}", proc.stdout), "said so"
+    assert netlab_namespaces(twin) == []
+    assert json.loads((runs(tmp_path)[-1] / "summary.json").read_text())["complete"]

@@ -189,7 +189,7 @@ def test_bench_k8s_agents():
 
 def test_bench_k8s_stale():
     found = call("bench_k8s_stale", {"resources": [{"metadata": {"name": "netlab-bench-old"}}]}, "netlab-bench-new")
-    assert found == {"names": ["netlab-bench-old"],
+    assert found == {"names": ["netlab-bench-old"], "interrupted": [],
                      "command": "kubectl delete namespace -l app.kubernetes.io/name=netlab-iperf3"}
 
 

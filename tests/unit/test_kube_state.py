@@ -73,7 +73,24 @@ def test_stale_namespaces_are_the_others_oldest_first():
         {"metadata": {"name": "netlab-bench-b", "creationTimestamp": "2026-12-06T08:00:00Z"}},
         {"metadata": {"name": "netlab-bench-now", "creationTimestamp": "2026-12-06T09:00:00Z"}},
         {"metadata": {"name": "netlab-bench-a", "creationTimestamp": "2026-12-05T08:00:00Z"}}]}, "netlab-bench-now")
-    assert found["names"] == ["netlab-bench-a", "netlab-bench-b"]
+    assert found["names"] == ["netlab-bench-a", "netlab-bench-b"] and found["interrupted"] == []
+
+
+def test_an_interrupted_run_of_this_controller_is_told_from_a_running_one():
+    """Its ansible-playbook gone (Ctrl-C, kill): removed; still there, another host's, or unmarked: refused."""
+    me = {"host": "ctl", "pid": 300}
+
+    def ns(name, mark=None):
+        return {"metadata": {"name": name, **({"annotations": {kube_objects.CONTROLLER: mark}} if mark else {})}}
+
+    found = kube_state.stale_namespaces({"resources": [
+        ns("gone", "ctl/100"), ns("running", "ctl/200"), ns("elsewhere", "other/100"), ns("unmarked"),
+        ns("mine-again", "ctl/300")]}, "now", me, alive=lambda pid: pid == 200)
+    assert found["interrupted"] == ["gone"]
+    assert found["names"] == ["running", "elsewhere", "unmarked", "mine-again"]
+    # The mark the run writes, from the lookup's {host, pid}.
+    docs = kube_objects.manifests("run-1", ["a", "b"], ["cross-node"], "x@sha256:" + "0" * 64, 5201, controller=me)
+    assert docs[0]["metadata"]["annotations"] == {kube_objects.CONTROLLER: "ctl/300"}
 
 
 # The last line of k8s_exec's traceback (kubernetes.core 6.2 plugins/modules/k8s_exec.py, rc from

@@ -31,6 +31,9 @@ PODS = {
 }
 _DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 OWN_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component", "netlab.io/run")
+# On the run's Namespace: "<host>/<ansible-playbook pid>" of the controller that made it, so a later run
+# there can tell an interrupted run's namespace (its process gone) from a running one (kube_state).
+CONTROLLER = "netlab.io/controller"
 # What bench_pod_overrides may not touch: placement, identity and what the benchmark runs.
 PROTECTED = {
     "metadata": ("name", "namespace"),
@@ -186,10 +189,17 @@ def _pod(component: str, node: str, ns: str, run_id: str, image: str, port: int,
     return _merge(pod, {"metadata": overrides.get("metadata") or {}, "spec": overrides.get("spec") or {}})
 
 
+def controller_mark(controller: dict[str, Any] | None) -> str:
+    """The CONTROLLER annotation of a run made by ``controller`` ({host, pid}; lookup bench_controller)."""
+    return f"{controller['host']}/{controller['pid']}" if controller else ""
+
+
 def manifests(run_id: str, nodes: list[str], placements: list[str], image: str, port: int,
-              overrides: dict[str, Any] | None = None, netperf_port: int | None = None) -> list[dict[str, Any]]:
+              overrides: dict[str, Any] | None = None, netperf_port: int | None = None,
+              controller: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Namespace, the Service if a test uses it, and the pods the matrix needs on the nodes
-    (``netperf_port``: netserver's control port when the matrix has netperf tests)."""
+    (``netperf_port``: netserver's control port when the matrix has netperf tests; ``controller``: who
+    runs it, written on the Namespace)."""
     nodes = check_nodes(nodes)
     check_image(image)
     overrides = check_overrides(overrides)
@@ -201,7 +211,8 @@ def manifests(run_id: str, nodes: list[str], placements: list[str], image: str, 
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {"name": ns, "labels": {"app.kubernetes.io/name": APP, "netlab.io/run": run_id[:63],
-                                            "pod-security.kubernetes.io/enforce": level}},
+                                            "pod-security.kubernetes.io/enforce": level},
+                     **({"annotations": {CONTROLLER: controller_mark(controller)}} if controller else {})},
     }]
     if "service" in placements:
         docs.append({
@@ -237,7 +248,8 @@ def server_ports(entries: list[dict[str, Any]], settings: dict[str, Any]) -> lis
 
 
 def run_objects(run_id: str, nodes: list[str], entries: list[dict[str, Any]], image: str, port: Any,
-                overrides: dict[str, Any] | None = None, netperf_port: Any = None) -> list[dict[str, Any]]:
+                overrides: dict[str, Any] | None = None, netperf_port: Any = None,
+                controller: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The run's objects (``manifests``) for a matrix: netserver's port only when it has netperf tests."""
     return manifests(run_id, list(nodes), placements(entries), image, int(port), overrides,
-                     netserver_port(entries, netperf_port))
+                     netserver_port(entries, netperf_port), controller or None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_objects
@@ -102,12 +103,24 @@ def agents(results: Any, node_names: list[str]) -> list[str]:
     return found
 
 
-def stale_namespaces(result: Any, own: str) -> dict[str, Any]:
-    """Namespaces of earlier runs (the project's label) other than this run's own ``own``, oldest first
-    (``names``), and the command that removes them all (``command``)."""
-    found = [ns for ns in _items(result) if ns["metadata"]["name"] != own]
-    names = [ns["metadata"]["name"] for ns in sorted(found, key=lambda n: n["metadata"].get("creationTimestamp") or "")]
-    return {"names": names, "command": REMOVE_STALE}
+def stale_namespaces(result: Any, own: str, controller: dict[str, Any] | None = None,
+                     alive: Callable[[int], bool] | None = None) -> dict[str, Any]:
+    """Namespaces of earlier runs (the project's label) other than this run's own ``own``, oldest first.
+
+    ``interrupted``: those an earlier run of this controller left whose ansible-playbook is gone (a run
+    stopped by Ctrl-C or kill skips its cleanup): removed, so the same command again works. ``names``:
+    the others (another controller's, or a run that may still be going): refused unless asked. ``command``
+    removes them all.
+    """
+    found = sorted((ns for ns in _items(result) if ns["metadata"]["name"] != own),
+                   key=lambda n: n["metadata"].get("creationTimestamp") or "")
+    interrupted, others = [], []
+    for ns in found:
+        host, _, pid = ((ns["metadata"].get("annotations") or {}).get(kube_objects.CONTROLLER) or "").rpartition("/")
+        ours = controller is not None and host == controller["host"] and pid.isdigit()
+        dead = ours and int(pid) != int(controller["pid"]) and not (alive or (lambda _: True))(int(pid))
+        (interrupted if dead else others).append(ns["metadata"]["name"])
+    return {"names": others, "interrupted": interrupted, "command": REMOVE_STALE}
 
 
 # The two ways kubernetes.core 6.2 k8s_exec crashes on a status without an exit code (plugins/modules/
