@@ -141,11 +141,21 @@ async def _discovery(twin: KubeTwin, request: web.Request) -> Obj | None:
         return discovery.version()
     if path == "/api":
         return discovery.api_versions(f"127.0.0.1:{twin.port}")
+    broken = twin.faults.peek("broken_api_group")
     if path == "/apis":
-        return discovery.api_groups()
+        groups = discovery.api_groups()
+        if broken:
+            # An aggregated API whose APIService is stale: listed here, failing when asked (review F11).
+            name, version = broken.args.get("group", "metrics.k8s.io"), broken.args.get("version", "v1beta1")
+            entry = {"groupVersion": f"{name}/{version}", "version": version}
+            groups["groups"].append({"name": name, "versions": [entry], "preferredVersion": entry})
+        return groups
     if path == "/api/v1":
         return discovery.resource_list("v1")
     if found := re.fullmatch(r"/apis/([^/]+/[^/]+)", path):
+        if broken and found.group(1) == f"{broken.args.get('group', 'metrics.k8s.io')}/" \
+                f"{broken.args.get('version', 'v1beta1')}":
+            raise internal_error("Internal error occurred: error resolving resource")
         return discovery.resource_list(found.group(1))
     return None
 

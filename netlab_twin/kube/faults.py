@@ -26,6 +26,8 @@ NAMES = {
     "api_gone": "at the first request whose path contains `path` (''): close the listener and connections; "
                 "listen again after `back_after` seconds if given",
     "sa_late": "the ServiceAccount default appears `seconds` after its Namespace (0.3 without the fault)",
+    "broken_api_group": "/apis lists `group`/`version` (metrics.k8s.io/v1beta1), whose discovery answers 500, as a "
+                        "stale aggregated APIService does",
     "stale_ns": "a namespace `name` of an earlier run (the project's label) with a hostNetwork pod holding its "
                 "host ports on `node`, seeded at start (or at once when armed on a running twin)",
 }
