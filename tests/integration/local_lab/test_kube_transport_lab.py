@@ -107,11 +107,17 @@ def measuring():
         lock.give_back()
 
 
+def throughput_matrix() -> list[dict]:
+    return [e for e in reference_matrix() if e["protocol"] in ("tcp", "udp")]
+
+
 def local_run(play, results_dir: Path, cni: str) -> Path:
-    """The full reference matrix on the local transport, measured as the lab's other timing-sensitive runs."""
+    """The reference matrix's throughput tests on the local transport, each repeated (their spread is what the
+    comparison holds the Kubernetes run to), measured as the lab's other timing-sensitive runs. The netperf
+    tests are left to the Kubernetes run: at 2.4 s a test, repeating all 19 cost 140 s a CNI."""
     started = time.monotonic()
     proc = play("-e", f"cni={cni}", "--tags", "bench", *extra(**SHORT, bench_repeats=LOCAL_REPEATS,
-                                                             bench_matrix=reference_matrix()), measure=True)
+                                                             bench_matrix=throughput_matrix()), measure=True)
     print(f"{cni}: local run in {time.monotonic() - started:.0f} s")
     assert proc.returncode == 0, proc.stdout[-3000:]
     return latest(results_dir)
