@@ -81,16 +81,29 @@ def counters(name: str) -> dict[str, int]:
 
 
 class WatchedRuntime(LabRuntime):
-    """LabRuntime that reads the model's counters on every node right before it removes a Service: the Canal
-    model's counter of a Service's rule goes with the rule, and a read during the run would disturb it."""
+    """LabRuntime that reads the model's counters on every node right before it first takes a served Service
+    off the model: the Canal model's counter of a Service's rule goes with the rule, and a read during the run
+    would disturb it. The twin takes it off when its last backend goes (service_sync with none: the pods are
+    deleted before the Service when the namespace goes) or when it deletes the Service."""
 
     def __init__(self) -> None:
         super().__init__()
         self.at_delete: dict[str, dict[str, int]] = {}
+        self._served: set[str] = set()
+
+    async def _before_removal(self, service: dict) -> None:
+        if service["metadata"]["name"] in self._served and not self.at_delete:
+            self.at_delete = {name: await asyncio.to_thread(counters, name) for name in self.nodes}
+
+    async def service_sync(self, service: dict, backends: list[str]) -> None:
+        if backends:
+            self._served.add(service["metadata"]["name"])
+        else:
+            await self._before_removal(service)
+        await super().service_sync(service, backends)
 
     async def service_delete(self, service: dict) -> None:
-        if not self.at_delete:
-            self.at_delete = {name: await asyncio.to_thread(counters, name) for name in self.nodes}
+        await self._before_removal(service)
         await super().service_delete(service)
 
 
@@ -262,7 +275,7 @@ def check_kube_run(seen: KubeRun, local: Path, cni: str) -> None:
         assert json.loads(seen.socket_lb_after) == json.loads(seen.socket_lb_before)
     else:
         # kube-proxy's chains: the Service's labelled rule counts each new connection's first packet.
-        through = seen.counters_at_delete[CLIENT].get(f"iptables.service.{kube_objects.SERVICE}", 0)
+        through = seen.counters_at_delete[CLIENT][f"iptables.service.{kube_objects.SERVICE}"]
         assert through >= connections / 2, (through, connections)
     assert seen.namespaces_left == []
     for name, listing in seen.services_left.items():
