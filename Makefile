@@ -118,7 +118,8 @@ lanes: setup
 
 lint: setup
 	ruff check plugins tests molecule netlab_twin scripts roles/lab_cni/files/netlab-counters roles/lab_cni/files/netlab-svcmap
-	shellcheck -x scripts/setup-host .ci/run roles/lab_cni/files/netlab-datapath roles/lab_cni/files/datapath/*.sh
+	shellcheck -x scripts/setup-host .ci/run roles/lab_cni/files/netlab-datapath roles/lab_cni/files/datapath/*.sh \
+	  netlab_twin/kube/lab_node.sh
 	yamllint --strict .
 	ansible-lint --profile production
 	# site.yml with each inventory, as its users run it.

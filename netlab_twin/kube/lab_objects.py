@@ -262,7 +262,15 @@ class AgentAnswer:
 
 def agent_exec(info: NodeInfo, argv: list[str]) -> AgentAnswer:
     """``cilium-dbg status -o json`` (also ``cilium``, ``--output json``) in the node's agent; any other command
-    is the runtime's error, since the model runs no agent process."""
+    is the runtime's error, since the model runs no agent process. The role's wrappers, which the agent's image
+    runs (kube_calls.in_pod's ``sh -c '... "$@"' sh ARGV``, ``timeout N ARGV``), are taken off first."""
+    while True:
+        if argv[:2] == ["sh", "-c"] and len(argv) > 3 and '"$@"' in argv[2]:
+            argv = argv[4:]
+        elif argv[:1] == ["timeout"] and len(argv) > 2:
+            argv = argv[2:]
+        else:
+            break
     words = [word for word in argv if word not in ("-o", "--output", "json")]
     if words[:1] not in (["cilium-dbg"], ["cilium"]) or words[1:] != ["status"] or "json" not in argv:
         raise ExecError("the twin's Cilium agent is a model without processes: it answers only "

@@ -1,0 +1,323 @@
+"""The Kubernetes transport end to end on the running local lab: ``site.yml -i inventories/existing --tags bench``
+with nothing but a kubeconfig, the lab's node names and an image digest, against the Kubernetes twin whose pods
+run in the lab's pod namespaces (LabRuntime), for each CNI the lab runs: the full reference matrix with real
+iperf3 and netperf figures, the Services through the model's own Service path, nothing left afterwards. The
+same lab's local-transport run of the same matrix, just before, must agree with it test by test.
+
+One lab for the module (Cilium's reference, then Canal on the same nodes), each step a module fixture as in
+conftest.py; conftest's ``lab`` removes the nodes however the module ends.
+"""
+
+import asyncio
+import importlib.util
+import json
+import math
+import os
+import shutil
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from lab_checks import IMAGE, environment, latest, node, reference_matrix
+from site_args import ROOT, extra
+
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_objects, proof
+from netlab_twin import lanes
+from netlab_twin.kube import discovery, kube_serve
+from netlab_twin.kube import lab as kube_lab
+from netlab_twin.kube.lab import LabRuntime
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("podman"), reason="the local lab needs root and podman"
+)
+
+# As the local transport places them (role_inputs.yml: the first two agents): the client and the same-node
+# server on the first, the cross-node server on the second.
+NODES = ["netlab-agent-1", "netlab-agent-2"]
+CLIENT = NODES[0]
+# Short tests, as the lab's other runs: their figures are checked for being real and for agreeing, not for
+# being precise. The local run repeats each test: its repeats are the spread the Kubernetes run is held to.
+DURATION = 1
+LOCAL_REPEATS = 3
+KUBE_REPEATS = 1
+SHORT = {"bench_duration": DURATION, "bench_omit": 0}
+# The chance, over one CNI's throughput tests together, that two transports measuring the same datapath are
+# called different (Bonferroni over the tests).
+FALSE_ALARM = 0.01
+OWN = f"app.kubernetes.io/name={kube_objects.APP}"
+
+# The side-by-side table users print with scripts/compare_transports.py: the comparison reads its rows.
+_SPEC = importlib.util.spec_from_file_location("compare_transports", ROOT / "scripts" / "compare_transports.py")
+compare_transports = importlib.util.module_from_spec(_SPEC)
+sys.modules["compare_transports"] = compare_transports  # its dataclasses look their module up there
+_SPEC.loader.exec_module(compare_transports)
+
+
+@dataclass
+class KubeRun:
+    """A kubernetes-transport run through a LabRuntime twin, and what the lab showed around it."""
+
+    proc: object
+    dir: Path | None
+    seconds: float
+    counters_before: dict[str, dict[str, int]]  # netlab-datapath counters per node before the run
+    counters_at_delete: dict[str, dict[str, int]]  # the same when the twin removed the run's Service
+    namespaces_left: list[str]  # the project's namespaces in the twin after the run
+    services_left: dict[str, str] = field(default_factory=dict)  # per node, before the twin closed
+    nat_left: dict[str, str] = field(default_factory=dict)
+    socket_lb_before: str = ""
+    socket_lb_after: str = ""
+    processes_left: dict[str, str] = field(default_factory=dict)  # per node, after the twin closed
+    state_left: dict[str, int] = field(default_factory=dict)
+
+
+def counters(name: str) -> dict[str, int]:
+    return json.loads(node(name).check_output(f"{proof.DATAPATH} counters"))
+
+
+class WatchedRuntime(LabRuntime):
+    """LabRuntime that reads the model's counters on every node right before it first takes a served Service
+    off the model: the Canal model's counter of a Service's rule goes with the rule, and a read during the run
+    would disturb it. The twin takes it off when its last backend goes (service_sync with none: the pods are
+    deleted before the Service when the namespace goes) or when it deletes the Service."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at_delete: dict[str, dict[str, int]] = {}
+        self._served: set[str] = set()
+
+    async def _before_removal(self, service: dict) -> None:
+        if service["metadata"]["name"] in self._served and not self.at_delete:
+            self.at_delete = {name: await asyncio.to_thread(counters, name) for name in self.nodes}
+
+    async def service_sync(self, service: dict, backends: list[str]) -> None:
+        if backends:
+            self._served.add(service["metadata"]["name"])
+        else:
+            await self._before_removal(service)
+        await super().service_sync(service, backends)
+
+    async def service_delete(self, service: dict) -> None:
+        await self._before_removal(service)
+        await super().service_delete(service)
+
+
+@contextmanager
+def measuring():
+    """The lanes' timing lock, held exclusively (netlab_twin.lanes): lane B pauses while the Kubernetes run
+    measures. The callback's measure role takes it only around the local transport's benchmark task, so the
+    test holds it itself for the whole run (its execs are most of it)."""
+    lock = lanes.TimingLock()
+    lock.take(shared=False)
+    try:
+        yield
+    finally:
+        lock.give_back()
+
+
+def throughput_matrix() -> list[dict]:
+    return [e for e in reference_matrix() if e["protocol"] in ("tcp", "udp")]
+
+
+def local_run(play, results_dir: Path, cni: str) -> Path:
+    """The reference matrix's throughput tests on the local transport, each repeated (their spread is what the
+    comparison holds the Kubernetes run to), measured as the lab's other timing-sensitive runs. The netperf
+    tests are left to the Kubernetes run: at 2.4 s a test, repeating all 19 cost 140 s a CNI."""
+    started = time.monotonic()
+    proc = play("-e", f"cni={cni}", "--tags", "bench", *extra(**SHORT, bench_repeats=LOCAL_REPEATS,
+                                                             bench_matrix=throughput_matrix()), measure=True)
+    print(f"{cni}: local run in {time.monotonic() - started:.0f} s")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return latest(results_dir)
+
+
+def kube_run(tmp: Path) -> KubeRun:
+    """site.yml's benchmark on the existing-cluster inventory, against a twin of the running lab."""
+    (tmp / "ktmp").mkdir()
+    runtime = WatchedRuntime()
+    before = {name: counters(name) for name in runtime.nodes}
+    socket_lb = node(CLIENT).run("bpftool -j map dump pinned /sys/fs/bpf/netlab_services").stdout
+    with kube_serve(tmp / "twin", runtime=runtime) as (twin, kubeconfig):
+        values = {"netlab_results_dir": str(tmp / "results"), "netlab_kubeconfig": str(kubeconfig),
+                  "netlab_bench_nodes": NODES, "bench_pod_image": IMAGE, **SHORT, "bench_repeats": KUBE_REPEATS,
+                  "bench_matrix": reference_matrix()}
+        # Its own TMPDIR: the kubernetes client's discovery cache (k8srcp-*.json) is per twin.
+        env = {**environment(), "TMPDIR": str(tmp / "ktmp")}
+        started = time.monotonic()
+        with measuring():
+            proc = lanes.run(["ansible-playbook", "site.yml", "-i", "inventories/existing", "--tags", "bench",
+                              "-e", json.dumps(values)], cwd=ROOT, env=env, timeout=900)
+        seconds = time.monotonic() - started
+        print(proc.stdout[-8000:], proc.stderr[-3000:])
+        run_dirs = sorted(p for p in (tmp / "results").glob("[0-9]*") if p.is_dir())
+
+        async def namespaces() -> list[str]:
+            found = twin.store.list(discovery.by_kind("Namespace"), None, OWN)["items"]
+            return [ns["metadata"]["name"] for ns in found]
+
+        seen = KubeRun(proc, run_dirs[-1] if run_dirs else None, seconds, before, runtime.at_delete,
+                       twin.call(namespaces()), socket_lb_before=socket_lb)
+        # Gone from the model once the run's namespace is: the role's cleanup, not the twin's close.
+        for name in runtime.nodes:
+            seen.services_left[name] = node(name).run("ls /var/lib/netlab/services").stdout
+            seen.nat_left[name] = node(name).check_output("iptables-save -t nat")
+        seen.socket_lb_after = node(CLIENT).run("bpftool -j map dump pinned /sys/fs/bpf/netlab_services").stdout
+    for name in runtime.nodes:
+        seen.processes_left[name] = node(name).run("grep -lzs '^NETLAB_KT=' /proc/[0-9]*/environ").stdout.strip()
+        seen.state_left[name] = node(name).run(f"test -e {kube_lab.STATE}/{runtime.owner}").rc
+    print(f"kubernetes run in {seconds:.0f} s")
+    return seen
+
+
+@pytest.fixture(scope="module")
+def cilium_lab(lab, play):
+    """The local lab with the Cilium model (its reference profile): provision and cluster, no benchmark yet."""
+    started = time.monotonic()
+    proc = play("-e", "cni=cilium", "--tags", "provision,cluster")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    print(f"lab built in {time.monotonic() - started:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def cilium_local(cilium_lab, play, results_dir) -> Path:
+    return local_run(play, results_dir, "cilium")
+
+
+@pytest.fixture(scope="module")
+def cilium_kube(cilium_local, tmp_path_factory) -> KubeRun:
+    return kube_run(tmp_path_factory.mktemp("kube-cilium"))
+
+
+@pytest.fixture(scope="module")
+def canal_lab(cilium_kube, play):
+    """The same lab with the Canal model, after the Cilium runs."""
+    started = time.monotonic()
+    proc = play("-e", "cni=canal", "--tags", "cluster")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    print(f"canal built in {time.monotonic() - started:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def canal_local(canal_lab, play, results_dir) -> Path:
+    return local_run(play, results_dir, "canal")
+
+
+@pytest.fixture(scope="module")
+def canal_kube(canal_local, tmp_path_factory) -> KubeRun:
+    return kube_run(tmp_path_factory.mktemp("kube-canal"))
+
+
+def settings_seen(datapath: dict) -> dict:
+    """The profile settings (playbooks/vars/profiles.yml) the Kubernetes transport's reading of the agents says."""
+    if datapath["cni"] == "cilium":
+        state = datapath["nodes"][CLIENT]
+        return {"routing": "vxlan" if state["routing"] == "Tunnel" else "native",
+                "kube_proxy_replacement": state["kube_proxy_replacement"] == "True",
+                "host_routing": state["host_routing"].lower(),
+                "masquerade": "bpf" if state["masquerading"] == "BPF" else "iptables"}
+    return {"routing": datapath["nodes"][CLIENT]["backend"]}
+
+
+def check_kube_run(seen: KubeRun, local: Path, cni: str) -> None:
+    proc = seen.proc
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    meta = json.loads((seen.dir / "run.json").read_text())
+    summary = json.loads((seen.dir / "summary.json").read_text())
+    assert meta["transport"] == "kubernetes" and summary["cni"] == cni
+    assert summary["complete"] and not summary["failed_tests"] and not summary["missing_tests"]
+    assert [r["scenario"] for r in summary["results"]] == [e["name"] for e in reference_matrix()]
+    # Real figures from the lab's own iperf3 and netperf, in every test's raw output.
+    for result in summary["results"]:
+        if result["tool"] == "iperf3":
+            assert result["gbps_median"] > 0, result
+        else:
+            assert result["trans_per_s_median"] > 0 and 0 < result["p50_us"] <= result["p99_us"], result
+    # Measured in the lab: each iperf3 client's socket is the client pod's (one of the model's pod namespaces
+    # of CLIENT) or, for the host test, the node's own; each netperf answered with its transaction rate.
+    lab_ips = {line.split()[1] for line in node(CLIENT).check_output("grep -v '^#' /etc/netlab/pods").splitlines()
+               if line.strip()}
+    lab_ips.add(json.loads(node(CLIENT).check_output("cat /etc/ansible/facts.d/netlab.fact"))["ip"])
+    raws = sorted((seen.dir / "raw").glob("[!.]*.json"))
+    assert len(raws) == len(summary["results"])
+    for raw in raws:
+        doc = json.loads(raw.read_text())
+        if "end" in doc:
+            assert doc["end"]["sum_received"]["bits_per_second"] > 0, raw.name
+            assert {c["local_host"] for c in doc["start"]["connected"]} <= lab_ips, raw.name
+        else:
+            assert doc["rc"] == 0 and "TRANSACTION_RATE=" in doc["output"], raw.name
+
+    # The datapath the transport read from the twin's DaemonSet and agents is the local run's model.
+    local_meta = json.loads((local / "run.json").read_text())
+    datapath = meta["environment"]["kubernetes"]["datapath"]
+    print(f"{cni}: kubernetes datapath: {datapath['summary']}\n{cni}: local model: {local_meta['datapath']}")
+    assert datapath["cni"] == local_meta["cni"] == cni
+    wanted = {k: v for k, v in local_meta["profile_settings"].items() if k in settings_seen(datapath)}
+    assert settings_seen(datapath) == wanted
+    assert datapath["pod_mtu"] == local_meta["environment"]["pod_mtu"][CLIENT]
+    if cni == "cilium":
+        # The agents' answer is the twin's model of them, and the run keeps that said.
+        assert all("netlab twin model" in state["message"] for state in datapath["nodes"].values())
+
+    # The Service tests went through the model's own Service path; the run's Service is gone afterwards.
+    by_name = {r["scenario"]: r for r in summary["results"]}
+    connections = by_name["service-tcp-crr"]["trans_per_s_median"] * DURATION
+    if cni == "cilium":
+        # Cilium's socket LB translates each connect() to the Service (thousands in service-tcp-crr alone).
+        translated = (seen.counters_at_delete[CLIENT]["bpf.sock_xlate"]
+                      - seen.counters_before[CLIENT]["bpf.sock_xlate"])
+        assert translated >= connections / 2, (translated, connections)
+        assert json.loads(seen.socket_lb_after) == json.loads(seen.socket_lb_before)
+    else:
+        # kube-proxy's chains: the Service's labelled rule counts each new connection's first packet.
+        through = seen.counters_at_delete[CLIENT][f"iptables.service.{kube_objects.SERVICE}"]
+        assert through >= connections / 2, (through, connections)
+    assert seen.namespaces_left == []
+    for name, listing in seen.services_left.items():
+        assert kube_objects.SERVICE not in listing, (name, listing)
+        assert f"netlab:service.{kube_objects.SERVICE}" not in seen.nat_left[name], name
+    # Closed: no process of the runtime, no folder of it on any node.
+    assert seen.processes_left == dict.fromkeys(seen.processes_left, "")
+    assert all(rc != 0 for rc in seen.state_left.values())
+
+
+def compare(local: Path, seen: KubeRun) -> None:
+    """The throughput tests agree test by test: each Kubernetes figure lies within the prediction interval the
+    local repeats give for one more measurement of the same datapath. The spread is pooled over the tests (log
+    scale: a test's noise is a share of its figure), so that 2 x 7 degrees of freedom stand behind it."""
+    a, b = compare_transports.load(local), compare_transports.load(seen.dir)
+    print(compare_transports.table(a, b))
+    rows = [r for r in compare_transports.rows(a, b) if r.tool == "iperf3"]
+    logs = [[math.log(v) for v in r.a_values] for r in rows]
+    df = sum(len(values) - 1 for values in logs)
+    pooled = math.sqrt(sum((x - statistics.fmean(values)) ** 2 for values in logs for x in values) / df)
+    print(f"pooled spread of the local repeats: {100 * (math.exp(pooled) - 1):.1f} % ({df} degrees of freedom)")
+    for row, values in zip(rows, logs, strict=True):
+        kube = [math.log(v) for v in row.b_values]
+        # One more measurement's difference from the mean of n: sigma * sqrt(1/n + 1/m).
+        scale = pooled * math.sqrt(1 / len(values) + 1 / len(kube))
+        t = (statistics.fmean(kube) - statistics.fmean(values)) / scale
+        p = stats.t_two_sided_p(t, df)
+        print(f"{row.scenario}: kubernetes/local {row.ratio:.2f}, t {t:+.2f}, p {p:.4f}")
+        assert p >= FALSE_ALARM / len(rows), (row.scenario, row.a_values, row.b_values, p)
+
+
+def test_cilium_through_the_kubernetes_transport(cilium_local, cilium_kube):
+    check_kube_run(cilium_kube, cilium_local, "cilium")
+
+
+def test_cilium_transports_agree(cilium_local, cilium_kube):
+    compare(cilium_local, cilium_kube)
+
+
+def test_canal_through_the_kubernetes_transport(canal_local, canal_kube):
+    check_kube_run(canal_kube, canal_local, "canal")
+
+
+def test_canal_transports_agree(canal_local, canal_kube):
+    compare(canal_local, canal_kube)
