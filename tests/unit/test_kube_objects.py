@@ -45,6 +45,12 @@ def test_pods_are_pinned_to_their_nodes(reference):
         assert container["command"] == ["iperf3", "--server", "--port", "5201"]
         assert "limits" not in container["resources"], "a CPU limit would measure the quota"
         assert "affinity" not in spec, "placement is nodeName, never a scheduler preference"
+        # Review F9: the image's own user (roles/bench_image bench_image_uid, owner of its home), and a /tmp of
+        # the pod's own, where netserver 2.7.0 must write its debug file even with a read-only root.
+        security = container["securityContext"]
+        assert (security["runAsUser"], security["runAsGroup"], security["runAsNonRoot"]) == (65532, 65532, True)
+        assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+        assert spec["volumes"] == [{"name": "tmp", "emptyDir": {}}]
 
 
 def test_one_namespace_per_run_and_the_service_selects_the_cross_node_server(reference):
