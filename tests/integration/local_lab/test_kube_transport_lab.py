@@ -260,8 +260,10 @@ def check_kube_run(seen: KubeRun, local: Path, cni: str) -> None:
     wanted = {k: v for k, v in local_meta["profile_settings"].items() if k in settings_seen(datapath)}
     assert settings_seen(datapath) == wanted
     assert datapath["pod_mtu"] == local_meta["environment"]["pod_mtu"][CLIENT]
+    # What the twin invented (the DaemonSet, the agents' answers) is said to be its model, in run.json and report.
+    assert datapath["summary"].endswith("as the Kubernetes twin's model answers, not a CNI agent")
+    assert "as the Kubernetes twin's model answers, not a CNI agent" in (seen.dir / "report.md").read_text()
     if cni == "cilium":
-        # The agents' answer is the twin's model of them, and the run keeps that said.
         assert all("netlab twin model" in state["message"] for state in datapath["nodes"].values())
 
     # The Service tests went through the model's own Service path; the run's Service is gone afterwards.
