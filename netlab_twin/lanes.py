@@ -84,3 +84,16 @@ def stop(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def alive(pid: int) -> bool:
+    """Whether a process of this pid runs on this host (a crashed twin's leftovers carry a dead one)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from netlab_twin import lanes
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_VMID = 9000
 FIRST_LAB_VMID = 9100
@@ -218,7 +220,7 @@ class Twin:
         for container in json.loads(listing or "[]"):
             theirs = (container.get("Labels") or {}).get(f"{LABEL}.owner", "0")
             pid = int(theirs.split("-")[0]) if theirs.split("-")[0].isdigit() else 0
-            if theirs == owner or (not owner and not _alive(pid)):
+            if theirs == owner or (not owner and not lanes.alive(pid)):
                 self._podman("rm", "-f", "-t", "0", container["Id"], check=False)
 
     def _ensure_network(self) -> bool:
@@ -358,16 +360,3 @@ class Twin:
         if vm.status == "running" and agent_enabled(vm.config) and AGENT_MARK in str(vm.config.get("description")):
             vm.agent = {"interfaces": agent_interfaces(self._podman("exec", node.name, "ip", "-j", "addr"))}
         node.booted.set()
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process of this pid runs (a crashed run's containers carry a dead one)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True

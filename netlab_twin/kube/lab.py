@@ -58,19 +58,6 @@ class _Pod:
     proc: asyncio.subprocess.Process | None = None
 
 
-def _alive(pid: int) -> bool:
-    """Whether the process of an owner id runs (on this host: owner ids are host pids)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _killpg(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -146,7 +133,6 @@ class LabExec:
         # Killing podman exec leaves the command running in the node: it is found there by its marker.
         await self._stop()
         _killpg(self._proc)
-
 
 
 class LabRuntime:
@@ -393,5 +379,5 @@ class LabRuntime:
         owners = self._sync("exec", node, "sh", "-c", NODE_SCRIPT, "kt", "owners", STATE).split()
         for owner in owners:
             pid = owner.split("-")[0]
-            if owner != self.owner and not _alive(int(pid) if pid.isdigit() else 0):
+            if owner != self.owner and not lanes.alive(int(pid) if pid.isdigit() else 0):
                 self._sync("exec", node, "sh", "-c", NODE_SCRIPT, "kt", "clean", STATE, owner)

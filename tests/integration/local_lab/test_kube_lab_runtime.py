@@ -16,7 +16,7 @@ import time
 
 import pytest
 import yaml
-from lab_checks import node
+from lab_checks import model_lab, node
 from site_args import ROOT
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands
@@ -38,10 +38,7 @@ PORT = 5201
 @pytest.fixture(scope="module")
 def cilium_lab(lab, play):
     """The local lab with the Cilium model (its reference profile): nodes, datapath and node facts."""
-    started = time.monotonic()
-    proc = play("-e", "cni=cilium", "--tags", "provision,cluster")
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    print(f"lab built in {time.monotonic() - started:.0f} s")
+    model_lab(play, "cilium", "provision,cluster")
 
 
 @pytest.fixture
@@ -268,10 +265,7 @@ def test_k8s_exec_through_the_twin_in_a_lab_pod(cilium_lab, tmp_path):
 @pytest.fixture(scope="module")
 def canal_lab(cilium_lab, play):
     """The same lab with the Canal model, after the Cilium tests."""
-    started = time.monotonic()
-    proc = play("-e", "cni=canal", "--tags", "cluster")
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    print(f"canal built in {time.monotonic() - started:.0f} s")
+    model_lab(play, "canal")
 
 
 def test_canal_nodes_and_a_service_through_kube_proxy(canal_lab):

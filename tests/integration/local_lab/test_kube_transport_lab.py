@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from lab_checks import IMAGE, environment, latest, node, reference_matrix
+from lab_checks import IMAGE, environment, latest, model_lab, node, reference_matrix
 from site_args import ROOT, extra
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import stats
@@ -184,10 +184,7 @@ def kube_run(tmp: Path) -> KubeRun:
 @pytest.fixture(scope="module")
 def cilium_lab(lab, play):
     """The local lab with the Cilium model (its reference profile): provision and cluster, no benchmark yet."""
-    started = time.monotonic()
-    proc = play("-e", "cni=cilium", "--tags", "provision,cluster")
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    print(f"lab built in {time.monotonic() - started:.0f} s")
+    model_lab(play, "cilium", "provision,cluster")
 
 
 @pytest.fixture(scope="module")
@@ -203,10 +200,7 @@ def cilium_kube(cilium_local, tmp_path_factory) -> KubeRun:
 @pytest.fixture(scope="module")
 def canal_lab(cilium_kube, play):
     """The same lab with the Canal model, after the Cilium runs."""
-    started = time.monotonic()
-    proc = play("-e", "cni=canal", "--tags", "cluster")
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    print(f"canal built in {time.monotonic() - started:.0f} s")
+    model_lab(play, "canal")
 
 
 @pytest.fixture(scope="module")
