@@ -8,8 +8,8 @@ from ansible_collections.netlab.lab.plugins.plugin_utils.report import raw
 
 
 def bench_raw(stdout: str | None, stderr: str | None = None, rc: int | None = None, message: str = "",
-              node: str | None = None, tool: str = "iperf3", server_cpu: list[str] | None = None) -> str:
-    return raw.document(stdout, stderr, rc, message, node, tool or "iperf3", server_cpu or None)
+              node: str | None = None, tool: str = "iperf3") -> str:
+    return raw.document(stdout, stderr, rc, message, node, tool or "iperf3")
 
 
 def bench_raw_server_cpu(text: str, sampler_log: str | None = None) -> str:

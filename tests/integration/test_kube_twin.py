@@ -266,7 +266,7 @@ def test_a_run_s_objects_live_and_go(tmp_path, no_leak):
     assert res["test"]["rc"] == 0 and len(readings["client"]) == 2 and len(clocks) == 2 and rest == ""
     assert json.loads(res["test"]["stdout"])["end"]["sum_sent"]["bits_per_second"] > 0
     assert res["sampler"]["stdout"] == "sampling\n"
-    assert cpu.server_readings([res["sampled"]["stdout"]], clocks)  # the server's readings bracket the client's
+    assert cpu.server_readings(res["sampled"]["stdout"], clocks)  # the server's readings bracket the client's
     assert not res["again"]["changed"]  # the same definitions again: PATCH, nothing changes
     assert res["terminating"]["result"]["status"]["phase"] == "Terminating"
     assert res["terminating"]["result"]["metadata"]["deletionTimestamp"]

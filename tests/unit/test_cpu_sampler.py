@@ -27,7 +27,7 @@ def test_the_server_window_is_the_clients(sample_name):
     log = subprocess.run(cpu.sampled(sample_name), capture_output=True, text=True, timeout=10, check=True).stdout
     assert log.startswith("clock ") and len(log.splitlines()) > 15
     readings, clocks, _ = cpu.split_stderr(client.stderr)
-    server = cpu.server_readings([start.stdout, log], clocks)
+    server = cpu.server_readings(log, clocks)
     used = cpu.usage(raw.cpu_section({**readings, "server": server}))
     client_window, server_window = used["client"]["window_s"], used["server"]["window_s"]
     assert client_window >= 1.0
@@ -40,11 +40,11 @@ def test_the_server_window_is_the_clients(sample_name):
 
 def test_a_sampler_log_without_readings_around_the_client_gives_none():
     log = "clock 1000.0 10.0\nb 10.5 cpu 1 2 3 4 5 6 7 8\n"
-    assert cpu.server_readings(["sampling", log], [1000.2, 1000.4]) is None
-    assert cpu.server_readings(["sampling", ""], [1000.2, 1000.4]) is None
+    assert cpu.server_readings(log, [1000.2, 1000.4]) is None
+    assert cpu.server_readings("", [1000.2, 1000.4]) is None
     # Readings at uptime 10.1 and 10.6 (wall 1000.1 and 1000.6) bracket a client from 1000.2 to 1000.5,
     # not one that started before the first of them.
     log = "clock 1000.0 10.0\nb 10.1 cpu 1 0 1 0 0 0 0 0\nb 10.6 cpu 9 0 1 0 0 0 0 0\n"
-    assert cpu.server_readings(["sampling", log], [1000.05, 1000.5]) is None
-    assert cpu.server_readings(["sampling", log], [1000.2, 1000.5]) == ["b 10.1 cpu 1 0 1 0 0 0 0 0",
+    assert cpu.server_readings(log, [1000.05, 1000.5]) is None
+    assert cpu.server_readings(log, [1000.2, 1000.5]) == ["b 10.1 cpu 1 0 1 0 0 0 0 0",
                                                                         "b 10.6 cpu 9 0 1 0 0 0 0 0"]

@@ -99,7 +99,7 @@ def test_canned_answers_parse_as_the_role_reads_them():
     assert "TRANSACTION_RATE=" in stdout
     time.sleep(0.25)  # the role's next exec comes seconds later: the sampler has read past the client's end
     log = run(cpu.sampled("tcp-1"))[0]
-    server = cpu.server_readings([log], clocks)
+    server = cpu.server_readings(log, clocks)
     assert server and all(cpu.parse_reading(r) for r in server)
     assert cpu.usage({"client": dict(zip(("before", "after"), readings["client"], strict=True)),
                       "server": dict(zip(("before", "after"), server, strict=True))})["shared_kernel"] is True

@@ -38,19 +38,16 @@ def cpu_section(readings: dict[str, list[str]]) -> dict[str, Any] | None:
 
 
 def document(stdout: str | None, stderr: str | None, rc: int | None, message: str = "",
-             node: str | None = None, tool: str = "iperf3", server_cpu: list[str] | None = None) -> str:
+             node: str | None = None, tool: str = "iperf3") -> str:
     """The raw file of one test, with the counters under ``netlab_counters`` and the CPU readings of
-    both ends under ``netlab_cpu`` (``server_cpu``: the server's readings when they were read apart; on
-    Kubernetes they are added after the run from its sampler, add_server_cpu).
+    both ends under ``netlab_cpu`` (on Kubernetes the server's are added after the run from its sampler,
+    add_server_cpu).
 
     iperf3: its JSON document. netperf: ``{tool: netperf, output: <its KEY=value lines>, rc}``.
     A client that failed or printed nothing (killed, not started) gets a document that says why, so the
     run's reader sees a failed test instead of a missing one.
     """
     cpu_readings, clocks, stderr = cpu.split_stderr(stderr)
-    server = cpu.server_readings(server_cpu or [], clocks)
-    if server:
-        cpu_readings["server"] = server
     readings, rest = proof.split_stderr(stderr)
     text = (stdout or "").strip()
     if tool == "netperf":
@@ -84,7 +81,7 @@ def add_server_cpu(text: str, sampler_log: str) -> str:
     clock = section.get(CLOCK) or {}
     if "before" not in clock or "after" not in clock:
         return text
-    server = cpu.server_readings([sampler_log or ""], [float(clock["before"]), float(clock["after"])])
+    server = cpu.server_readings(sampler_log, [float(clock["before"]), float(clock["after"])])
     if not server:
         return text
     section["server"] = {"before": server[0], "after": server[1]}

@@ -75,14 +75,10 @@ def sampled(name: str) -> list[str]:
     return ["sh", "-c", f'f={f}; touch "$f.stop"; sleep {SAMPLE_PERIOD * 3}; cat "$f"; rm -f "$f" "$f.stop"']
 
 
-def server_readings(outputs: list[str], clocks: list[float]) -> list[str] | None:
-    """The server's two readings for a test: from a sampler's log (``sampled``'s output, last of ``outputs``),
-    the last reading at or before the client's first clock and the first at or after its last; or two
-    single readings (as the raw files of runs before 0.7.0 hold them). None when neither is there."""
-    texts = [text.strip() for text in outputs if text and text.strip()]
-    if len(texts) == 2 and all(parse_reading(text) for text in texts):
-        return texts
-    log = texts[-1].splitlines() if texts else []
+def server_readings(sampler_log: str, clocks: list[float]) -> list[str] | None:
+    """The server's two readings for a test from its sampler's log (``sampled``'s output): the last reading at
+    or before the client's first clock and the first at or after its last. None when the log has no pair."""
+    log = (sampler_log or "").strip().splitlines()
     head = log[0].split() if log else []
     if len(head) != 3 or head[0] != "clock" or len(clocks) < 2:
         return None

@@ -166,8 +166,8 @@ def exec_problems(results: list[Any]) -> list[str]:
     for result, what in results:
         if isinstance(result, dict) and not result.get("skipped") and result:
             if "results" in result:
-                out += exec_problems([(one, f"{what} ({one.get('item', {}).get('node', '')})".replace(" ()", ""))
-                                      for one in result["results"]])
+                out += exec_problems([(one, f"{what} ({node})" if (node := (one.get("item") or {}).get("node"))
+                                       else what) for one in result["results"]])
             elif problem := exec_problem(result, what):
                 out.append(problem)
     return out
