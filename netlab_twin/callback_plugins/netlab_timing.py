@@ -16,13 +16,14 @@ short_description: Pause lane B's playbooks while lane A measures (make test's l
 description:
   - Test support, enabled by scripts/test_lanes.py for both lanes. With NETLAB_TIMING_ROLE=measure (lane A's
     timing-sensitive runs) the playbook holds the lock named in NETLAB_TIMING_LOCK exclusively while a
-    benchmark task (netlab.lab.bench_local) runs; with NETLAB_TIMING_ROLE=yield (every playbook of lane B)
-    it holds the lock shared for each task, so it pauses between two tasks while lane A measures.
+    benchmark task (netlab.lab.bench_local, netlab.lab.bench_kube) runs; with NETLAB_TIMING_ROLE=yield (every
+    playbook of lane B) it holds the lock shared for each task, so it pauses between two tasks while lane A
+    measures.
   - Without NETLAB_TIMING_LOCK or NETLAB_TIMING_ROLE it does nothing.
 """
 
-# The task that measures: the local transport's tests of one client node.
-MEASURING = "bench_local"
+# The tasks that measure: the local transport's tests of one client node, the Kubernetes transport's whole plan.
+MEASURING = frozenset({"bench_local", "bench_kube"})
 
 
 class CallbackModule(CallbackBase):
@@ -40,7 +41,7 @@ class CallbackModule(CallbackBase):
         self._lock.give_back()
         if self._role == "yield":
             self._lock.take(shared=True)
-        elif self._role == "measure" and str(task.action).rsplit(".", 1)[-1] == MEASURING:
+        elif self._role == "measure" and str(task.action).rsplit(".", 1)[-1] in MEASURING:
             self._lock.take(shared=False)
 
     def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:

@@ -120,7 +120,7 @@ class CpuClock:
     def script(self, script: str) -> Answer | None:
         """The answers of cpu.py's shell scripts: one reading (``/proc/stat`` read once), or the server's
         sampler: ``sampler`` starts it (prints ``sampling``), ``sampled`` prints its file: a line
-        ``clock <wall> <uptime>``, then a reading every SAMPLE_PERIOD (0.1 s) since it started."""
+        ``clock <wall> <uptime>``, then a reading every SAMPLE_PERIOD (0.1 s) since it started, and one as it stops."""
         found = re.search(r"f=(/tmp/netlab-cpu-[^;\s]+);", script)
         if found and "echo sampling" in script:
             self.samplers[found.group(1)] = (time.time(), time.monotonic())
@@ -131,7 +131,7 @@ class CpuClock:
                 return "", f"cat: {found.group(1)}: No such file or directory\n", 1
             steps = int((time.monotonic() - mono) / 0.1) + 1
             lines = [f"clock {wall:.9f} {5000 + mono - self.start:.2f}"]
-            lines += [self.reading(mono + i * 0.1) for i in range(steps)]
+            lines += [self.reading(mono + i * 0.1) for i in range(steps)] + [self.reading()]
             return "\n".join(lines) + "\n", "", 0
         if "/proc/stat" in script and "while" not in script:
             return f"{self.reading()}\n", "", 0

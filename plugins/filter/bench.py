@@ -50,10 +50,6 @@ def bench_local_service(nodes: list[dict[str, Any]], matrix_entries: list[dict[s
         raise AnsibleFilterError(f"bench_local_service: {exc}") from exc
 
 
-def bench_retryable(stdout: str | None, stderr: str | None = None) -> bool:
-    return matrix.retryable(stdout, stderr)
-
-
 def bench_input_problems(values: dict[str, Any]) -> list[str]:
     return inputs.problems(dict(values))
 
@@ -163,7 +159,6 @@ class FilterModule:
         return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
                 "bench_samplers": bench_samplers,
                 "bench_local_service": bench_local_service, "bench_ports": bench_ports,
-                "bench_retryable": bench_retryable,
                 "bench_iperf3_version": bench_iperf3_version, "bench_netperf_version": bench_netperf_version,
                 "bench_input_problems": bench_input_problems, "bench_gate": bench_gate,
                 "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,

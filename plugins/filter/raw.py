@@ -12,10 +12,6 @@ def bench_raw(stdout: str | None, stderr: str | None = None, rc: int | None = No
     return raw.document(stdout, stderr, rc, message, node, tool or "iperf3")
 
 
-def bench_raw_server_cpu(text: str, sampler_log: str | None = None) -> str:
-    return raw.add_server_cpu(text, sampler_log or "")
-
-
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"bench_raw": bench_raw, "bench_raw_server_cpu": bench_raw_server_cpu}
+        return {"bench_raw": bench_raw}

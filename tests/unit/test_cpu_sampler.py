@@ -1,6 +1,7 @@
 """The Kubernetes transport's server-side CPU sampler (review F5), run by a real shell on this machine: its
 readings around the client's, matched on the wall clock, give both ends the same window."""
 
+import json
 import subprocess
 import time
 
@@ -48,3 +49,14 @@ def test_a_sampler_log_without_readings_around_the_client_gives_none():
     assert cpu.server_readings(log, [1000.05, 1000.5]) is None
     assert cpu.server_readings(log, [1000.2, 1000.5]) == ["b 10.1 cpu 1 0 1 0 0 0 0 0",
                                                                         "b 10.6 cpu 9 0 1 0 0 0 0 0"]
+
+
+def test_a_raw_file_gets_the_server_readings_around_the_clients():
+    clock = {"before": 1000.2, "after": 1000.5}
+    text = json.dumps({"end": {}, "netlab_cpu": {"client": {"before": "b 1 cpu 0 0 0 0 0 0 0 0",
+                                                            "after": "b 2 cpu 0 0 0 0 0 0 0 0"}, "clock": clock}})
+    log = "clock 1000.0 10.0\nb 10.1 cpu 1 0 1 0 0 0 0 0\nb 10.6 cpu 9 0 1 0 0 0 0 0\n"
+    added = json.loads(raw.add_server_cpu(text, log))
+    assert added["netlab_cpu"]["server"] == {"before": "b 10.1 cpu 1 0 1 0 0 0 0 0",
+                                             "after": "b 10.6 cpu 9 0 1 0 0 0 0 0"}
+    assert raw.add_server_cpu(text, "") == text, "no log: the client's CPU alone"

@@ -17,7 +17,7 @@ from kube_cases import IMAGE, NODE_OBJECTS, PODS, SERVICES
 from kube_cases import NODES as K8S_NODES
 from test_gate import write_run
 from test_inputs import GOOD
-from test_matrix import BUSY, MATRIX, NODES, SETTINGS
+from test_matrix import MATRIX, NODES, SETTINGS
 from test_proxmox import CLONE, CLUSTER, VMS
 from test_proxmox import SETTINGS as PVE_SETTINGS
 
@@ -89,11 +89,6 @@ def test_bench_ports():
         (13000, "TCP"), (13001, "TCP"), (13001, "UDP"), (13003, "TCP"), (13003, "UDP")]
 
 
-def test_bench_retryable():
-    assert call("bench_retryable", BUSY) is True
-    assert call("bench_retryable", "", "") is False
-
-
 def test_bench_input_problems():
     assert call("bench_input_problems", GOOD) == []
     assert call("bench_input_problems", {**GOOD, "repeats": 0}) == [
@@ -160,18 +155,7 @@ def test_bench_samplers():
                 {"namespace": "ns"})
     samplers = call("bench_samplers", plan, SETTINGS)
     assert sorted(s["pod"] for s in samplers) == sorted({t["cpu_pod"] for t in plan})
-    assert all(s["start"]["namespace"] == "ns" and s["task_timeout"] == 30 for s in samplers)
-
-
-def test_bench_raw_server_cpu():
-    clock = {"before": 1000.2, "after": 1000.5}
-    text = json.dumps({"end": {}, "netlab_cpu": {"client": {"before": "b 1 cpu 0 0 0 0 0 0 0 0",
-                                                            "after": "b 2 cpu 0 0 0 0 0 0 0 0"}, "clock": clock}})
-    log = "clock 1000.0 10.0\nb 10.1 cpu 1 0 1 0 0 0 0 0\nb 10.6 cpu 9 0 1 0 0 0 0 0\n"
-    added = json.loads(call("bench_raw_server_cpu", text, log))
-    assert added["netlab_cpu"]["server"] == {"before": "b 10.1 cpu 1 0 1 0 0 0 0 0",
-                                             "after": "b 10.6 cpu 9 0 1 0 0 0 0 0"}
-    assert call("bench_raw_server_cpu", text, "") == text, "no log: the client's CPU alone"
+    assert all(s["start"]["namespace"] == "ns" and s["task_timeout"] == 20 for s in samplers)
 
 
 def test_bench_k8s_pods_state():

@@ -55,7 +55,7 @@ def test_kubernetes_plan_execs_in_the_pinned_pods_with_an_in_pod_timeout(referen
     assert cross["cpu_pod"] == "iperf3-server-cross" and cross["cpu_exec"] is None
     samplers = {s["pod"]: s for s in commands.samplers(list(plan.values()), SETTINGS)}
     assert set(samplers) == {t["server"]["pod"] for t in plan.values()}
-    length = len(plan) * (77 + 30) + 120
+    length = len(plan) * (77 + 20) + 120
     assert shlex.split(samplers["iperf3-server-cross"]["start"]["command"])[4:] == cpu.sampler("iperf3-server-cross",
                                                                                               length)
     assert shlex.split(samplers["iperf3-server-cross"]["read"]["command"])[:4] == ["sh", "-c", 'exec timeout 15 "$@"',
@@ -63,7 +63,7 @@ def test_kubernetes_plan_execs_in_the_pinned_pods_with_an_in_pod_timeout(referen
     assert cross["cpu_peer"] is None
     assert "server_cmd" not in cross and cross["exec_host"] is None
     # In the pod 62 s; the task 77 s; busy or refused retried for the test's own 32 s.
-    assert cross["bounds"] == {"in_pod_timeout": 62, "task_timeout": 77, "exec_timeout": 30, "retries": 16,
+    assert cross["bounds"] == {"in_pod_timeout": 62, "task_timeout": 77, "exec_timeout": 20, "retries": 16,
                                "delay": 2}
     assert "--client 10.43.17.4 " in plan["service-tcp-1"]["exec"]["command"]
     assert plan["service-tcp-1"]["server"]["host"] == NODES[1]

@@ -4,9 +4,11 @@ The pod shapes are the kubelet's (pod-lifecycle: phases, waiting reasons); the e
 kubernetes.core 6.2 k8s_exec leaves when a status carries no exit code (its module_stderr's last line).
 """
 
+import json
+
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_objects, kube_state
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_objects, kube_state, kube_stream
 
 NAMES = ["iperf3-client", "iperf3-server-cross"]
 # The kubelet's words for a pod whose host ports are taken (pkg/kubelet/lifecycle/predicate.go).
@@ -93,35 +95,41 @@ def test_an_interrupted_run_of_this_controller_is_told_from_a_running_one():
     assert docs[0]["metadata"]["annotations"] == {kube_objects.CONTROLLER: "ctl/300"}
 
 
-# The last line of k8s_exec's traceback (kubernetes.core 6.2 plugins/modules/k8s_exec.py, rc from
-# int(err["details"]["causes"][0]["message"])) for the kubelet's InternalError, and for no status at all.
-INTERNAL = ("Traceback (most recent call last):\n  ...\nValueError: invalid literal for int() with base 10: "
-            "'error executing command in container: failed to exec in container: exec: \"netperf\": executable "
-            "file not found in $PATH'")
-NO_STATUS = "Traceback (most recent call last):\n  ...\nTypeError: 'NoneType' object is not subscriptable"
+# The kubelet's statuses on channel 3 (pkg/kubelet/cri/streaming/remotecommand: ServeExec writes an ExitError as
+# NonZeroExitCode with its code, any other error as apierrors.NewInternalError, whose cause is the error's text).
+NONZERO = {"metadata": {}, "status": "Failure", "message": "command terminated with non-zero exit code: exit 3",
+           "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": "3"}]}}
+MISSING = ('error executing command in container: failed to exec in container: exec: "netperf": executable file not '
+           "found in $PATH")
+INTERNAL = {"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {MISSING}",
+            "reason": "InternalError", "details": {"causes": [{"message": MISSING}]}, "code": 500}
+
+
+@pytest.mark.parametrize(("text", "rc", "problem"), [
+    ('{"metadata":{},"status":"Success"}', 0, ""),
+    (json.dumps(NONZERO), 3, ""),
+    (json.dumps(INTERNAL), None, f"could not run in the pod: {MISSING}"),
+    ("", None, kube_stream.NO_STATUS),
+    (None, None, kube_stream.NO_STATUS),
+    ("<html>", None, "the exec's status is not JSON: '<html>'"),
+])
+def test_an_exec_status_is_read_as_the_kubelet_writes_it(text, rc, problem):
+    assert kube_stream.status(text) == (rc, problem)
 
 
 @pytest.mark.parametrize(("result", "said"), [
     ({"rc": 0, "stdout": "1500"}, None),
     ({"rc": 127, "stderr": "sh: 1: netperf: not found\n"}, "netperf -V exited 127: sh: 1: netperf: not found"),
-    ({"rc": 1, "failed": True, "msg": "MODULE FAILURE", "module_stderr": INTERNAL},
-     'netperf -V could not run in the pod: error executing command in container: failed to exec in container: '
-     'exec: "netperf": executable file not found in $PATH'),
-    ({"failed": True, "msg": "MODULE FAILURE", "module_stderr": NO_STATUS},
-     "netperf -V: the exec stream ended without an exit status (the connection to the node was lost)"),
-    # ansible-core 2.19, registered with ignore_errors: the error the module died of is in msg.
-    ({"failed": True, "exception": "(traceback unavailable)", "msg": "Task failed: Module failed: invalid literal "
-      "for int() with base 10: 'error executing command in container: container is in CONTAINER_EXITED state'"},
-     "netperf -V could not run in the pod: error executing command in container: container is in CONTAINER_EXITED "
-     "state"),
-    ({"failed": True, "exception": "(traceback unavailable)",
-      "msg": "Task failed: Module failed: 'NoneType' object is not subscriptable"},
-     "netperf -V: the exec stream ended without an exit status (the connection to the node was lost)"),
-    ({"failed": True, "msg": "Task failed: Action failed: Unknown error.", "rc": 1, "stdout": "", "stderr": ""},
-     "netperf -V exited 1"),
-    ({"failed": True, "timedout": {"period": 45}, "msg": "The task failed to execute in the expected time frame (45)"},
-     "netperf -V: The task failed to execute in the expected time frame (45)"),
-    ({"failed": True, "msg": "Failed to execute on pod iperf3-client due to : (0)\nReason: Handshake status 404"},
+    # netlab.lab.kube_exec registered with ignore_errors: no exit code, the exec's own words.
+    ({"failed": True, "rc": None, "msg": f"could not run in the pod: {MISSING}"},
+     f"netperf -V: could not run in the pod: {MISSING}"),
+    ({"failed": True, "rc": None, "msg": kube_stream.NO_STATUS}, f"netperf -V: {kube_stream.NO_STATUS}"),
+    ({"failed": True, "rc": 1, "msg": "the command exited 1", "stdout": "", "stderr": ""}, "netperf -V exited 1"),
+    # The task's timeout, in ansible-core 2.19's words.
+    ({"failed": True, "msg": "Task failed: Timed out after 30 second(s)", "timedout": {"period": 30}},
+     "netperf -V: Task failed: Timed out after 30 second(s)"),
+    ({"failed": True, "rc": None,
+      "msg": "Failed to execute on pod iperf3-client due to : (0)\nReason: Handshake status 404"},
      "netperf -V: Failed to execute on pod iperf3-client due to : (0)"),
     ({"skipped": True}, None),
 ])
@@ -133,3 +141,14 @@ def test_an_exec_problem_is_said_in_words(result, said):
 def test_looped_exec_problems_name_their_node():
     looped = {"results": [{"rc": 0, "item": {"node": "w1"}}, {"rc": 2, "stderr": "no", "item": {"node": "w2"}}]}
     assert kube_state.exec_problems([(looped, "/proc/cpuinfo read")]) == ["/proc/cpuinfo read (w2) exited 2: no"]
+
+
+def test_cilium_s_json_is_taken_only_from_an_exec_that_ended():
+    status = '{"cilium": {"state": "Warning"}}'
+    # cilium-dbg status exits 1 whenever Cilium is not fully Ok: its JSON is still the answer.
+    assert kube_state.json_or_problem({"rc": 1, "stdout": status}, "cilium-dbg status")["cilium"]["state"] == "Warning"
+    # No exit code: what it printed may be a part of the answer, even when it parses.
+    with pytest.raises(kube_objects.KubeError, match="cilium-dbg status: the exec stream ended without an exit"):
+        kube_state.json_or_problem({"rc": None, "stdout": status, "msg": kube_stream.NO_STATUS}, "cilium-dbg status")
+    with pytest.raises(kube_objects.KubeError, match=r"cilium-dbg status printed no JSON .*'level=info'"):
+        kube_state.json_or_problem({"rc": 0, "stdout": "level=info"}, "cilium-dbg status")

@@ -208,7 +208,7 @@ def test_lab_too_small_is_rejected():
 def test_local_tests_are_retried_for_their_own_length():
     test = plan(repeats=1)[1]
     assert test["exec"] is None and test["exec_host"] == "a"
-    assert test["bounds"] == {"in_pod_timeout": 62, "task_timeout": 77, "exec_timeout": 30, "retries": 16, "delay": 2}
+    assert test["bounds"] == {"in_pod_timeout": 62, "task_timeout": 77, "exec_timeout": 20, "retries": 16, "delay": 2}
     assert test["bounds"]["retries"] * test["bounds"]["delay"] >= 30 + 2
 
 

@@ -209,8 +209,9 @@ def endpoints(placement: str, nodes: list[dict[str, Any]]) -> tuple[dict, dict]:
 
 
 # The Ansible task's bound of every short exec of the Kubernetes transport (a version, a CPU read): room
-# for the module's start-up, a WebSocket and the runtime's exec around a command bounded in the pod.
-EXEC_TASK_TIMEOUT = 30
+# for the API server's and the runtime's exec around a command bounded in the pod to 15 s (the exec runs in
+# the controller's process: no module process to start, netlab.lab.kube_exec).
+EXEC_TASK_TIMEOUT = 20
 
 
 def test_timeout(settings: dict[str, Any]) -> int:

@@ -53,26 +53,31 @@ def _sample_file(name: str) -> str:
     return f"/tmp/netlab-cpu-{name}"
 
 
+# One reading of the sampler, by shell builtins, appended to its file ``$f`` (``$boot``: the kernel's boot id).
+_APPEND = 'read -r up _ < /proc/uptime; read -r stat < /proc/stat; echo "$boot $up $stat" >> "$f"'
+
+
 def sampler(name: str, seconds: int) -> list[str]:
     """Kubernetes, in a server pod before the run's tests: read this node's /proc/stat every SAMPLE_PERIOD
     into a file of its own, for at most ``seconds`` or until ``sampled`` stops it, in the background (the
-    exec returns at once). The file starts with one line ``clock <wall> <uptime>`` that ties the two clocks;
-    each reading is taken by shell builtins, so the sampler's own cost is one ``sleep`` per period (about
-    1 % of one CPU)."""
+    exec returns at once, after the first reading: every test's client starts later). The file starts with
+    one line ``clock <wall> <uptime>`` that ties the two clocks; each reading is taken by shell builtins, so
+    the sampler's own cost is one ``sleep`` per period (about 1 % of one CPU)."""
     f = _sample_file(name)
     loops = int(seconds / SAMPLE_PERIOD)
     script = (f'f={f}; rm -f "$f" "$f.stop"; boot=$(cat /proc/sys/kernel/random/boot_id); '
               'echo "clock $(date +%s.%N) $(cut -d " " -f 1 /proc/uptime)" > "$f"; '
-              f'( n=0; while [ $n -lt {loops} ] && [ ! -e "$f.stop" ]; do '
-              'read -r up _ < /proc/uptime; read -r stat < /proc/stat; echo "$boot $up $stat" >> "$f"; '
-              f'sleep {SAMPLE_PERIOD}; n=$((n + 1)); done ) < /dev/null > /dev/null 2>&1 & echo sampling')
+              f'{_APPEND}; ( n=0; while [ $n -lt {loops} ] && [ ! -e "$f.stop" ]; do sleep {SAMPLE_PERIOD}; '
+              f'{_APPEND}; n=$((n + 1)); done ) < /dev/null > /dev/null 2>&1 & echo sampling')
     return ["sh", "-c", script]
 
 
 def sampled(name: str) -> list[str]:
-    """Kubernetes, in a server pod after the run's tests: stop its sampler and print what it read."""
+    """Kubernetes, in a server pod after the run's tests: stop its sampler, take one last reading (after every
+    test's client ended, however soon this runs), and print what it read."""
     f = _sample_file(name)
-    return ["sh", "-c", f'f={f}; touch "$f.stop"; sleep {SAMPLE_PERIOD * 3}; cat "$f"; rm -f "$f" "$f.stop"']
+    return ["sh", "-c", f'f={f}; touch "$f.stop"; sleep {SAMPLE_PERIOD * 3}; '
+            f'boot=$(cat /proc/sys/kernel/random/boot_id); {_APPEND}; cat "$f"; rm -f "$f" "$f.stop"']
 
 
 def server_readings(sampler_log: str, clocks: list[float]) -> list[str] | None:

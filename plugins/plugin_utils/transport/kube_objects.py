@@ -46,6 +46,23 @@ class KubeError(ValueError):
     """The cluster side of the benchmark cannot be set up as asked."""
 
 
+def items(result: Any) -> list[dict[str, Any]]:
+    """The objects of a ``k8s_info`` result (``resources``), of a looped one (``results``), of a
+    List (``items``), or a plain list."""
+    if isinstance(result, list):
+        return result
+    if isinstance(result, dict):
+        if "results" in result:
+            return [item for one in result["results"] or [] for item in items(one)]
+        if "resources" in result:
+            return result["resources"] or []
+        if "items" in result:
+            return result["items"] or []
+        if "kind" in result:
+            return [result]
+    return []
+
+
 def namespace(run_id: str) -> str:
     """The run's own namespace: a DNS label derived from the run id."""
     label = re.sub(r"[^a-z0-9-]+", "-", run_id.lower()).strip("-")

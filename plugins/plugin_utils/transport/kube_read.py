@@ -19,23 +19,6 @@ MIN_IPERF3 = (3, 16)
 KubeError = kube_objects.KubeError
 
 
-def items(result: Any) -> list[dict[str, Any]]:
-    """The objects of a ``k8s_info`` result (``resources``), of a looped one (``results``), of a
-    List (``items``), or a plain list."""
-    if isinstance(result, list):
-        return result
-    if isinstance(result, dict):
-        if "results" in result:
-            return [item for one in result["results"] or [] for item in items(one)]
-        if "resources" in result:
-            return result["resources"] or []
-        if "items" in result:
-            return result["items"] or []
-        if "kind" in result:
-            return [result]
-    return []
-
-
 def node_ip(node: dict[str, Any]) -> str | None:
     addresses = node.get("status", {}).get("addresses", [])
     for kind in ("InternalIP", "ExternalIP"):
@@ -69,10 +52,10 @@ def bench_nodes(node_names: list[str], nodes: Any, pods: Any, services: Any) -> 
     Each pod must be Running, with an address, on the node it names.
     """
     names = kube_objects.check_nodes(node_names)
-    by_name = {n["metadata"]["name"]: n for n in items(nodes)}
+    by_name = {n["metadata"]["name"]: n for n in kube_objects.items(nodes)}
     ips = {name: node_ip(by_name.get(name, {})) for name in names}
     found: dict[str, dict[str, str]] = {}
-    for item in items(pods):
+    for item in kube_objects.items(pods):
         component = item["metadata"].get("labels", {}).get("app.kubernetes.io/component")
         if component not in kube_objects.PODS:
             continue
@@ -87,7 +70,7 @@ def bench_nodes(node_names: list[str], nodes: Any, pods: Any, services: Any) -> 
     for component, index in (("client-host", 0), ("server-host", 1)):
         if component in found:
             ips[names[index]] = found[component]["ip"]
-    service_ip = next((s.get("spec", {}).get("clusterIP") for s in items(services)
+    service_ip = next((s.get("spec", {}).get("clusterIP") for s in kube_objects.items(services)
                        if s["metadata"]["name"] == kube_objects.SERVICE), None)
     return _planner_nodes(names, found, ips, service_ip)
 
@@ -139,7 +122,7 @@ def _memory_mb(quantity: str | None) -> int | None:
 
 def check_nodes_exist(node_names: list[str], nodes: Any) -> list[dict[str, Any]]:
     """The benchmark nodes' objects, in order; KubeError naming the missing ones."""
-    by_name = {n["metadata"]["name"]: n for n in items(nodes)}
+    by_name = {n["metadata"]["name"]: n for n in kube_objects.items(nodes)}
     missing = [n for n in node_names if n not in by_name]
     if missing:
         raise KubeError(f"the cluster has no node {', '.join(missing)} (it has {', '.join(sorted(by_name)) or 'none'})")
@@ -200,7 +183,7 @@ def run_metadata(version: dict[str, Any], records: list[dict[str, Any]], pods: A
     node's kubelet version stands in, and ``version_from`` says so.
     """
     server = version.get("kubernetes", version)
-    digests = sorted({status.get("imageID", "") for item in items(pods)
+    digests = sorted({status.get("imageID", "") for item in kube_objects.items(pods)
                       for status in item.get("status", {}).get("containerStatuses", [])} - {""})
     git = server.get("gitVersion", "")
     source = "api server"
@@ -272,7 +255,7 @@ def run_meta(version: dict[str, Any], node_names: list[str], nodes: Any, pods: A
 
 def identify_cni(daemonsets: Any) -> dict[str, Any]:
     """Which CNI the cluster runs, from ``k8s_info`` of its DaemonSets (cni_state.identify_cni)."""
-    return cni_state.identify_cni(items(daemonsets))
+    return cni_state.identify_cni(kube_objects.items(daemonsets))
 
 
 def cluster_datapath(cni: dict[str, Any], node_names: list[str], nodes: Any, cilium_status: Any = None,
@@ -288,7 +271,7 @@ def cluster_datapath(cni: dict[str, Any], node_names: list[str], nodes: Any, cil
             status = kube_state.json_or_problem(result, f"cilium-dbg status on {node}")
             per_node[node] = cni_state.cilium_status(status)
     elif name in ("canal", "flannel"):
-        by_name = {node["metadata"]["name"]: node for node in items(nodes)}
+        by_name = {node["metadata"]["name"]: node for node in kube_objects.items(nodes)}
         per_node = {node: cni_state.flannel_node(by_name[node]) for node in node_names if node in by_name}
     mtu = int(mtu_text.strip()) if mtu_text and mtu_text.strip().isdigit() else None
     return datapath(cni, per_node, mtu)

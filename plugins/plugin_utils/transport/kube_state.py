@@ -11,7 +11,6 @@ imports.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,12 +24,6 @@ HOPELESS = frozenset({"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "
                       "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
                       "CrashLoopBackOff"})
 REMOVE_STALE = f"kubectl delete namespace -l app.kubernetes.io/name={kube_objects.APP}"
-
-
-def _items(result: Any) -> list[dict[str, Any]]:
-    if isinstance(result, dict):
-        return result.get("resources") or result.get("items") or []
-    return list(result or [])
 
 
 def pod_problem(pod: dict[str, Any]) -> str | None:
@@ -69,7 +62,7 @@ def pods_state(result: Any, names: list[str]) -> dict[str, Any]:
     """Where the run's pods are, from ``k8s_info`` of them: ``ready`` (all of ``names`` Ready), ``problems``
     (pods that cannot start, each named with the reason and message), ``done`` (ready or a problem: stop
     waiting) and ``message`` (what to say when the wait ends without them Ready)."""
-    by_name = {pod["metadata"]["name"]: pod for pod in _items(result)}
+    by_name = {pod["metadata"]["name"]: pod for pod in kube_objects.items(result)}
     problems = [problem for name in names if name in by_name and (problem := pod_problem(by_name[name]))]
     ready = [name for name in names if name in by_name and _ready(by_name[name])]
     missing = [name for name in names if name not in by_name]
@@ -89,7 +82,7 @@ def agents(results: Any, node_names: list[str]) -> list[str]:
     KubeError naming the nodes without one."""
     found, missing = [], []
     for node, result in zip(node_names, (results or {}).get("results", []), strict=False):
-        running = [pod for pod in _items(result) if (pod.get("status") or {}).get("phase") == "Running"
+        running = [pod for pod in kube_objects.items(result) if (pod.get("status") or {}).get("phase") == "Running"
                    and not pod["metadata"].get("deletionTimestamp")]
         if running:
             found.append(sorted(running, key=lambda p: p["metadata"].get("creationTimestamp") or "")[-1]
@@ -112,7 +105,7 @@ def stale_namespaces(result: Any, own: str, controller: dict[str, Any] | None = 
     the others (another controller's, or a run that may still be going): refused unless asked. ``command``
     removes them all.
     """
-    found = sorted((ns for ns in _items(result) if ns["metadata"]["name"] != own),
+    found = sorted((ns for ns in kube_objects.items(result) if ns["metadata"]["name"] != own),
                    key=lambda n: n["metadata"].get("creationTimestamp") or "")
     interrupted, others = [], []
     for ns in found:
@@ -123,41 +116,25 @@ def stale_namespaces(result: Any, own: str, controller: dict[str, Any] | None = 
     return {"names": others, "interrupted": interrupted, "command": REMOVE_STALE}
 
 
-# The two ways kubernetes.core 6.2 k8s_exec crashes on a status without an exit code (plugins/modules/
-# k8s_exec.py: int(err["details"]["causes"][0]["message"])): the kubelet's InternalError, whose cause is the
-# runtime's error text (pkg/kubelet/cri/streaming/remotecommand/exec.go ServeExec), or no status at all.
-_NOT_AN_EXIT_CODE = re.compile(r"invalid literal for int\(\) with base 10: ['\"](?P<text>.*)['\"]\s*$")
-_NO_STATUS = re.compile(r"'NoneType' object is not subscriptable")
-
-
 def exec_problem(result: dict[str, Any], what: str = "the command") -> str | None:
-    """What went wrong in a ``k8s_exec`` result registered with ``ignore_errors`` (None when it exited 0).
+    """What went wrong in an exec's result (netlab.lab.kube_exec, registered with ``ignore_errors``, or one
+    of bench_kube's; plugin_utils/transport/kube_stream.py): None when it exited 0 or did not run.
 
-    An exit code: the command ran and said why on stderr. Without one, the module crashed on the exec's
-    status, and the error it died of holds the cluster's message (ansible-core 2.19 puts it in ``msg``
-    as "Module failed: ...", earlier ones in ``module_stderr``'s last line): the message is kept, the
-    traceback is not. A task timeout or a refused upgrade (a missing pod, a pod that is not running) keeps
-    its msg. (``failed_when: false`` would drop all of this: 2.19 keeps only that an exception was
-    suppressed.)
+    An exit code: the command ran and said why on stderr. Without one, the exec's own words (refused by
+    the API server, no exit status, the runtime's error, a deadline), or the task's timeout in
+    ansible-core's. (``failed_when: false`` would drop a failed action's message on ansible-core 2.19:
+    it keeps only that an exception was suppressed.)
     """
-    rc = result.get("rc", result.get("return_code"))
-    if isinstance(rc, int) and not result.get("module_stderr"):
+    rc = result.get("rc")
+    if isinstance(rc, int):
         if rc == 0:
             return None
         said = (result.get("stderr") or result.get("stdout") or "").strip().splitlines()
         return f"{what} exited {rc}{': ' + ' '.join(said[-3:])[:400] if said else ''}"
-    if rc is None and not result.get("module_stderr") and not result.get("msg"):
+    msg = str(result.get("msg") or "").strip()
+    if not msg:
         return None  # not run (skipped), or a bare output
-    trace = (result.get("module_stderr") or "").strip().splitlines()
-    msg = str(result.get("msg") or "")
-    died = re.sub(r"^(Task failed: )?(Module failed: )?", "", msg) if "Module failed: " in msg else ""
-    last = died or (trace[-1] if trace else "")
-    if found := _NOT_AN_EXIT_CODE.search(last):
-        return f"{what} could not run in the pod: {found.group('text')}"
-    if _NO_STATUS.search(last):
-        return f"{what}: the exec stream ended without an exit status (the connection to the node was lost)"
-    said = msg or last or "no reason given"
-    return f"{what}: {said.splitlines()[0][:400]}"
+    return f"{what}: {msg.splitlines()[0][:400]}"
 
 
 def exec_problems(results: list[Any]) -> list[str]:
@@ -175,10 +152,13 @@ def exec_problems(results: list[Any]) -> list[str]:
 
 def json_or_problem(result: dict[str, Any], what: str) -> Any:
     """An exec's stdout as JSON (cilium-dbg status exits 1 whenever Cilium is not fully Ok, and still prints
-    it); KubeError with the exec's problem when it printed none."""
+    it); KubeError with the exec's problem when it printed none, or when the exec has no exit code (refused,
+    cut off, timed out: what it printed may be a part, and is not taken)."""
+    problem = exec_problem(result, what)
+    if problem and not isinstance(result.get("rc"), int):
+        raise kube_objects.KubeError(problem)
     text = (result.get("stdout") or "").strip()
     try:
         return json.loads(text)
     except ValueError as exc:
-        problem = exec_problem(result, what) or f"{what} printed no JSON ({exc}): {text[:200]!r}"
-        raise kube_objects.KubeError(problem) from None
+        raise kube_objects.KubeError(problem or f"{what} printed no JSON ({exc}): {text[:200]!r}") from None

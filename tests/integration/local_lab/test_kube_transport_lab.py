@@ -5,7 +5,8 @@ iperf3 and netperf figures, the Services through the model's own Service path, n
 same lab's local-transport run of the same matrix, just before, must agree with it test by test.
 
 One lab for the module (Cilium's reference, then Canal on the same nodes), each step a module fixture as in
-conftest.py; conftest's ``lab`` removes the nodes however the module ends.
+conftest.py; conftest's ``lab`` removes the nodes however the module ends. Before each CNI's runs, the twin's
+LabRuntime is tried on its own on the same lab (kube_runtime_cases.py).
 """
 
 import asyncio
@@ -17,10 +18,10 @@ import shutil
 import statistics
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import kube_runtime_cases as cases
 import pytest
 from lab_checks import IMAGE, environment, latest, model_lab, node, reference_matrix
 from site_args import ROOT, extra
@@ -111,33 +112,18 @@ class WatchedRuntime(LabRuntime):
         await super().service_delete(service)
 
 
-@contextmanager
-def measuring():
-    """The lanes' timing lock, held exclusively (netlab_twin.lanes): lane B pauses while the Kubernetes run
-    measures. The callback's measure role takes it only around the local transport's benchmark task, so the
-    test holds it itself for the whole run (its execs are most of it)."""
-    lock = lanes.TimingLock()
-    lock.take(shared=False)
-    try:
-        yield
-    finally:
-        lock.give_back()
-
-
 def throughput_matrix() -> list[dict]:
     return [e for e in reference_matrix() if e["protocol"] in ("tcp", "udp")]
 
 
 def local_run(play, results_dir: Path, cni: str) -> Path:
     """The reference matrix's throughput tests on the local transport, each repeated (their spread is what the
-    comparison holds the Kubernetes run to), measured as the lab's other timing-sensitive runs. The netperf
-    tests are left to the Kubernetes run: at 2.4 s a test, repeating all 19 cost 140 s a CNI. The whole run
-    holds the timing lock, as the Kubernetes run does (its tests' task alone let lane B's work run between
-    repeats: a local cross-node-tcp-4 measured 13.2-17.0 Gbit/s beside it, 23.6 in the quiet)."""
+    comparison holds the Kubernetes run to), measured as the lab's other timing-sensitive runs (the timing lock
+    held while the tests run). The netperf tests are left to the Kubernetes run: at 2.4 s a test, repeating all
+    19 cost 140 s a CNI."""
     started = time.monotonic()
-    with measuring():
-        proc = play("-e", f"cni={cni}", "--tags", "bench", *extra(**SHORT, bench_repeats=LOCAL_REPEATS,
-                                                                 bench_matrix=throughput_matrix()))
+    proc = play("-e", f"cni={cni}", "--tags", "bench", *extra(**SHORT, bench_repeats=LOCAL_REPEATS,
+                                                             bench_matrix=throughput_matrix()), measure=True)
     print(f"{cni}: local run in {time.monotonic() - started:.0f} s")
     assert proc.returncode == 0, proc.stdout[-3000:]
     return latest(results_dir)
@@ -153,12 +139,12 @@ def kube_run(tmp: Path) -> KubeRun:
         values = {"netlab_results_dir": str(tmp / "results"), "netlab_kubeconfig": str(kubeconfig),
                   "netlab_bench_nodes": NODES, "bench_pod_image": IMAGE, **SHORT, "bench_repeats": KUBE_REPEATS,
                   "bench_matrix": reference_matrix()}
-        # Its own TMPDIR: the kubernetes client's discovery cache (k8srcp-*.json) is per twin.
-        env = {**environment(), "TMPDIR": str(tmp / "ktmp")}
+        # Its own TMPDIR: the kubernetes client's discovery cache (k8srcp-*.json) is per twin. Measured as the
+        # local run is: the timing lock held while its tests run (netlab.lab.bench_kube, one task).
+        env = {**environment(measure=True), "TMPDIR": str(tmp / "ktmp")}
         started = time.monotonic()
-        with measuring():
-            proc = lanes.run(["ansible-playbook", "site.yml", "-i", "inventories/existing", "--tags", "bench",
-                              "-e", json.dumps(values)], cwd=ROOT, env=env, timeout=900)
+        proc = lanes.run(["ansible-playbook", "site.yml", "-i", "inventories/existing", "--tags", "bench",
+                          "-e", json.dumps(values)], cwd=ROOT, env=env, timeout=900)
         seconds = time.monotonic() - started
         print(proc.stdout[-8000:], proc.stderr[-3000:])
         run_dirs = sorted(p for p in (tmp / "results").glob("[0-9]*") if p.is_dir())
@@ -185,6 +171,29 @@ def kube_run(tmp: Path) -> KubeRun:
 def cilium_lab(lab, play):
     """The local lab with the Cilium model (its reference profile): provision and cluster, no benchmark yet."""
     model_lab(play, "cilium", "provision,cluster")
+
+
+@pytest.fixture
+def runtime(cilium_lab):
+    rt = LabRuntime()
+    yield rt
+    asyncio.run(rt.close())
+
+
+def test_cluster_objects_read_as_the_lab_runs(runtime):
+    cases.cluster_objects_read_as_the_lab_runs(runtime)
+
+
+def test_pods_execs_and_service_on_the_lab(runtime):
+    cases.pods_execs_and_service_on_the_lab(runtime)
+
+
+def test_a_crashed_runtime_is_cleaned_up(cilium_lab):
+    cases.a_crashed_runtime_is_cleaned_up()
+
+
+def test_k8s_exec_through_the_twin_in_a_lab_pod(cilium_lab, tmp_path):
+    cases.k8s_exec_through_the_twin_in_a_lab_pod(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -338,6 +347,10 @@ def test_cilium_through_the_kubernetes_transport(cilium_local, cilium_kube):
 
 def test_cilium_transports_agree(cilium_local, cilium_kube):
     compare(cilium_local, cilium_kube)
+
+
+def test_canal_nodes_and_a_service_through_kube_proxy(canal_lab):
+    cases.canal_nodes_and_a_service_through_kube_proxy()
 
 
 def test_canal_through_the_kubernetes_transport(canal_local, canal_kube):
