@@ -7,9 +7,9 @@ start with MARKER. The server's node is read by its own reader: on the local tra
 started with the run's servers (``reader_command``) that answers each connection with one reading,
 asked by the client's wrapper; on Kubernetes a sampler in each server pod (/proc/stat is not
 namespaced: a pod reads its node's), started by one exec before the run's tests and read by one after
-them. An exec takes seconds (a new module process, a WebSocket, the runtime's exec): readings taken by
-an exec around each test would give the server a longer window than the client's, and cost each test
-two more execs. The sampler reads every SAMPLE_PERIOD instead, and each test's server readings are
+them. An exec has a start-up of its own (a WebSocket, the API server's and the runtime's work): readings
+taken by an exec around each test would give the server a longer window than the client's, and cost each
+test two more execs. The sampler reads every SAMPLE_PERIOD instead, and each test's server readings are
 those that bracket the client's, matched on the wall clock the client's wrapper prints beside its
 readings (``server_readings``; raw.add_server_cpu). Two readings with the same boot id come from one
 kernel (the local lab's nodes are containers of one machine): that CPU is counted once. Pure functions.

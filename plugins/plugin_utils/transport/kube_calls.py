@@ -43,8 +43,9 @@ ORDER = ("node", "state", "api_version", "kind", "namespace", "name", "pod", "co
 TASK_KEYWORDS = {"task_timeout": "timeout", "retries": "retries", "delay": "delay"}
 NOT_ARGUMENTS = ("node", "names")
 # Every exec is bounded twice (review F3): inside the pod by coreutils timeout, so the command ends there
-# too, and by the task's own timeout, since k8s_exec's stream has no deadline (kubernetes.core 6.2
-# k8s_exec.py loops while the socket is open). The task's bound leaves room for the module's start-up.
+# too, and by the task's own timeout, which closes the exec's stream (netlab.lab.kube_exec; kubernetes.core
+# 6.2's k8s_exec loops while the socket is open, with no deadline). The task's bound leaves room for the
+# API server's and the runtime's exec around the command.
 EXEC_SECONDS = 15
 EXEC_TASK_SECONDS = matrix.EXEC_TASK_TIMEOUT
 # The ServiceAccount admission gives up on a missing "default" after about 2 s (review F6).
