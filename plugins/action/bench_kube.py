@@ -9,9 +9,7 @@ finished test, with its figure, is all the console shows of it.
 
 from __future__ import annotations
 
-import os
 import shlex
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +17,9 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import files, raw
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_state, kube_stream
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_state, kube_stream, runner
 
 display = Display()
 
@@ -55,39 +53,11 @@ class ActionModule(ActionBase):
                                                            f"the CPU sampler of {sampler['pod']}"))]
         for problem in problems:
             display.warning(f"{problem}: that pod's node is left out of the tests' CPU figures")
-        # A worker runs on in its own session when ansible-playbook dies (a lost terminal, a kill): then no
-        # further test starts, and one that ends afterwards is not kept, as a task's would not be.
-        playbook = os.getppid()
-        ran: list[dict[str, Any]] = []
-        failed: list[str] = []
-        for test in tests:
-            if os.getppid() != playbook:
-                break
-            done = self._run_test(api, test)
-            if os.getppid() != playbook:
-                break
-            document = raw.document(done["stdout"], done["stderr"], done["rc"], done["msg"],
-                                    node=test["exec_host"], tool=test.get("tool", "iperf3"))
-            files.atomic_write(raw_dir / f"{test['id']}.json", document + "\n")
-            display.display(raw.test_line(test, document))
-            ran.append(test)
-            if done["rc"] != 0:
-                failed.append(test["id"])
+        ran, failed = runner.run_tests(tests, lambda test: _exec(api, test["exec"], test["bounds"]["task_timeout"]),
+                                       raw_dir, display.display)
         self._add_server_cpu(api, samplers, ran, raw_dir)
         return {**result, "changed": bool(ran), "tests": [test["id"] for test in ran], "failed_tests": failed,
                 "sampler_problems": problems}
-
-    @staticmethod
-    def _run_test(api: Any, test: dict[str, Any]) -> dict[str, Any]:
-        """The client's exec, within the test's bound, tried again while its server is busy or not listening yet."""
-        bounds = test["bounds"]
-        tries_left = bounds["retries"]
-        while True:
-            done = _exec(api, test["exec"], bounds["task_timeout"])
-            if tries_left == 0 or not matrix.retryable(done["stdout"], done["stderr"]):
-                return done
-            tries_left -= 1
-            time.sleep(bounds["delay"])
 
     @staticmethod
     def _add_server_cpu(api: Any, samplers: list[dict[str, Any]], ran: list[dict[str, Any]], raw_dir: Path) -> None:

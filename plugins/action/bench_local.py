@@ -8,8 +8,6 @@ test. One line per finished test, with its figure, is all the console shows of i
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +15,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import files, raw
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import runner
 
 display = Display()
 
@@ -36,34 +33,11 @@ class ActionModule(ActionBase):
         if self._task.check_mode:
             return {**result, "changed": False, "skipped": True, "msg": "check mode: no test runs"}
         raw_dir = Path(run_dir) / "raw"
-        # A worker runs on in its own session when ansible-playbook dies (a lost terminal, a kill):
-        # then no further test starts, and one that ends afterwards is not kept, as a task's would not be.
-        playbook = os.getppid()
-        ran, failed = [], []
-        for test in tests:
-            if os.getppid() != playbook:
-                break
-            done = self._run_test(test, task_vars)
-            if os.getppid() != playbook:
-                break
-            rc = done.get("rc", 1)
-            document = raw.document(done.get("stdout"), done.get("stderr"), rc, done.get("msg", ""),
-                                    node=test["exec_host"], tool=test.get("tool", "iperf3"))
-            files.atomic_write(raw_dir / f"{test['id']}.json", document + "\n")
-            display.display(raw.test_line(test, document))
-            ran.append(test["id"])
-            if rc != 0:
-                failed.append(test["id"])
-        return {**result, "changed": bool(ran), "tests": ran, "failed_tests": failed}
+        ran, failed = runner.run_tests(tests, lambda test: self._run_client(test, task_vars), raw_dir,
+                                       display.display)
+        return {**result, "changed": bool(ran), "tests": [test["id"] for test in ran], "failed_tests": failed}
 
-    def _run_test(self, test: dict[str, Any], task_vars: dict[str, Any] | None) -> dict[str, Any]:
-        """The command module's result for the client command (run as a task would run it: become,
-        pipelining), tried again while its server is busy or not listening yet."""
-        tries_left = test["bounds"]["retries"]
-        while True:
-            done = self._execute_module(module_name="ansible.builtin.command",
-                                        module_args={"argv": test["client_cmd"]}, task_vars=task_vars)
-            if tries_left == 0 or not matrix.retryable(done.get("stdout"), done.get("stderr")):
-                return done
-            tries_left -= 1
-            time.sleep(test["bounds"]["delay"])
+    def _run_client(self, test: dict[str, Any], task_vars: dict[str, Any] | None) -> dict[str, Any]:
+        """The command module's result for the client command, run as a task would run it (become, pipelining)."""
+        return self._execute_module(module_name="ansible.builtin.command", module_args={"argv": test["client_cmd"]},
+                                    task_vars=task_vars)
