@@ -69,8 +69,9 @@ def task_seconds(stdout, task):
     return float(found[-1])
 
 
-def requests(twin, method, fragment):
-    return [i for i, (m, path, _) in enumerate(twin.requests) if m == method and fragment in path]
+def requests(twin, method, fragment, since=0):
+    """Indexes of the twin's requests of a method whose path holds ``fragment``, from request ``since`` on."""
+    return [i for i, (m, path, _) in enumerate(twin.requests) if i >= since and m == method and fragment in path]
 
 
 def run_pods(twin):
@@ -91,41 +92,6 @@ def netlab_namespaces(twin):
         return [ns["metadata"]["name"] for ns in twin.store.list(res, None, OWN)["items"]]
 
     return twin.call(names())
-
-
-def test_a_run_through_the_twin(twin, tmp_path):
-    """The short matrix: objects, the pods' start, every exec, raw files, run.json and reports, the cleanup;
-    the namespace's ServiceAccount comes 3 s after it (F6: a pod before it is refused); a stale aggregated
-    API fails k8s_cluster_info (F11: the version is then the kubelet's)."""
-    twin.faults.arm("sa_late", seconds=3)
-    twin.faults.arm("broken_api_group")
-    proc, _ = bench(twin, tmp_path, matrix=SHORT)
-    assert proc.returncode == 0
-    (run,) = runs(tmp_path)
-    assert json.loads((run / "run.json").read_text())["transport"] == "kubernetes"
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary["complete"] and not summary["failed_tests"]
-    assert [r["scenario"] for r in summary["results"]] == ["cross-node-tcp-1", "host-tcp-1"]
-    # What the twin invented (the CNI's DaemonSet and its agents' answers) is said to be the twin's.
-    assert summary["datapath"].endswith("as the Kubernetes twin's canned answers, not a CNI agent")
-    assert "as the Kubernetes twin's canned answers" in (run / "report.md").read_text()
-    assert netlab_namespaces(twin) == [], "the run's namespace is gone"
-    # F1: every pod is created before the first poll of them; F6: the ServiceAccount before the pods.
-    posts = requests(twin, "POST", "/pods")
-    polls = [i for i, (method, path, query) in enumerate(twin.requests)
-             if method == "GET" and path.endswith("/pods") and "labelSelector" in query]
-    assert len(posts) == 4 and max(posts) < min(i for i in polls if i > min(posts))
-    assert requests(twin, "GET", "/serviceaccounts/default")[0] < min(posts)
-    # F3, F4: every exec but the tests' own runs through a shell, bounded in the pod.
-    for argv in twin.runtime.execs:
-        assert argv[:3] == ["sh", "-c", 'exec timeout 15 "$@"'] or "netlab-cpu" in argv, shlex.join(argv)
-    # F5: the server's CPU is the sampler's, read around the client's own window (was: an exec before and one
-    # after, seconds apart).
-    for raw in sorted((run / "raw").glob("*.json")):
-        used = cpu.usage(json.loads(raw.read_text())["netlab_cpu"])
-        assert used["server"] and abs(used["server"]["window_s"] - used["client"]["window_s"]) <= 0.25, raw.name
-    meta = json.loads((run / "run.json").read_text())["environment"]["kubernetes"]
-    assert (meta["kubernetes"], meta["version_from"]) == ("v1.33.5+netlab-twin", "kubelet of the benchmark nodes")
 
 
 def test_pods_that_cannot_start_are_named_within_30_s(twin, tmp_path):
@@ -169,16 +135,19 @@ def test_exec_failures_are_bounded_and_said_in_words(twin, tmp_path):
     """F4: k8s_exec crashes on a status without an exit code (the runtime's InternalError, or a stream that ends
     without a status); F3: a stalled exec has no deadline in k8s_exec, the task's ends it. All said in one
     failure, no traceback. The client pod's first exec (iperf3's version) gets the InternalError, its second
-    (the pod MTU) no status."""
+    (the pod MTU) no status. The stall is ended by the run's own exec bound (bench_exec_timeout: 6 s here, 20 s
+    by default), which also bounds the sampler and every other short exec of the run."""
     twin.faults.arm("exec_internal", pod="iperf3-client", times=1)
     twin.faults.arm("exec_no_status", pod="iperf3-client", times=1)
     twin.faults.arm("exec_stall", pod="iperf3-server-cross", times=1)
-    proc, seconds = bench(twin, tmp_path, matrix=SHORT)
+    proc, seconds = bench(twin, tmp_path, "-e", "bench_exec_timeout=6", matrix=SHORT)
     assert proc.returncode != 0
     failed = (runs(tmp_path)[0] / "failed.txt").read_text()
     assert "iperf3 --version: could not run in the pod: " in failed, failed
     assert "the pod MTU read: the exec stream ended without an exit status" in failed, failed
-    assert f"/proc/cpuinfo read ({NODES[1]}): Task failed: Timed out after 20 second(s)" in failed, failed
+    assert f"/proc/cpuinfo read ({NODES[1]}): Task failed: Timed out after 6 second(s)" in failed, failed
+    short = [argv for argv in twin.runtime.execs if argv[:2] == ["sh", "-c"]]
+    assert short and all(argv[2] == 'exec timeout 1 "$@"' for argv in short), short
     assert "Traceback" not in failed and "invalid literal" not in failed
     assert seconds < 150, seconds
     assert netlab_namespaces(twin) == []
@@ -186,7 +155,11 @@ def test_exec_failures_are_bounded_and_said_in_words(twin, tmp_path):
 
 def test_ctrl_c_then_the_same_command_again(twin, tmp_path):
     """A run stopped by Ctrl-C skips its cleanup: its namespace stays, its hostNetwork pods holding the host
-    ports. The same command again finds that its ansible-playbook is gone, removes it, and runs."""
+    ports. The same command again finds that its ansible-playbook is gone, removes it, and runs. That run, on the
+    short matrix, is checked whole: objects, the pods' start, every exec, raw files, run.json and reports, the
+    cleanup; its namespace's ServiceAccount comes 3 s after it (F6: a pod before it is refused); a stale
+    aggregated API fails k8s_cluster_info (F11: the version is then the kubelet's)."""
+    twin.faults.arm("broken_api_group")
     argv, env = command(twin, tmp_path, matrix=SHORT)
     first = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
@@ -202,11 +175,36 @@ def test_ctrl_c_then_the_same_command_again(twin, tmp_path):
             os.killpg(first.pid, signal.SIGKILL)
             first.wait()
     (left,) = netlab_namespaces(twin)
+    twin.faults.arm("sa_late", seconds=3)
+    since = len(twin.requests)
     proc, _ = bench(twin, tmp_path, matrix=SHORT)
     assert proc.returncode == 0
     assert re.search(rf"Remove the namespaces of interrupted runs.*\n.*item={left}", proc.stdout), "said so"
-    assert netlab_namespaces(twin) == []
-    assert json.loads((runs(tmp_path)[-1] / "summary.json").read_text())["complete"]
+    assert netlab_namespaces(twin) == [], "both runs' namespaces are gone"
+    run = runs(tmp_path)[-1]
+    assert json.loads((run / "run.json").read_text())["transport"] == "kubernetes"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["complete"] and not summary["failed_tests"]
+    assert [r["scenario"] for r in summary["results"]] == ["cross-node-tcp-1", "host-tcp-1"]
+    # What the twin invented (the CNI's DaemonSet and its agents' answers) is said to be the twin's.
+    assert summary["datapath"].endswith("as the Kubernetes twin's canned answers, not a CNI agent")
+    assert "as the Kubernetes twin's canned answers" in (run / "report.md").read_text()
+    # F1: every pod is created before the first poll of them; F6: the ServiceAccount before the pods.
+    posts = requests(twin, "POST", "/pods", since)
+    polls = [i for i, (method, path, query) in enumerate(twin.requests)
+             if i >= since and method == "GET" and path.endswith("/pods") and "labelSelector" in query]
+    assert len(posts) == 4 and max(posts) < min(i for i in polls if i > min(posts))
+    assert requests(twin, "GET", "/serviceaccounts/default", since)[0] < min(posts)
+    # F3, F4: every exec but the tests' own runs through a shell, bounded in the pod.
+    for argv in twin.runtime.execs:
+        assert argv[:3] == ["sh", "-c", 'exec timeout 15 "$@"'] or "netlab-cpu" in argv, shlex.join(argv)
+    # F5: the server's CPU is the sampler's, read around the client's own window (was: an exec before and one
+    # after, seconds apart).
+    for raw in sorted((run / "raw").glob("*.json")):
+        used = cpu.usage(json.loads(raw.read_text())["netlab_cpu"])
+        assert used["server"] and abs(used["server"]["window_s"] - used["client"]["window_s"]) <= 0.25, raw.name
+    meta = json.loads((run / "run.json").read_text())["environment"]["kubernetes"]
+    assert (meta["kubernetes"], meta["version_from"]) == ("v1.33.5+netlab-twin", "kubelet of the benchmark nodes")
 
 
 def test_a_node_without_a_running_cilium_agent_is_named(twin, tmp_path):

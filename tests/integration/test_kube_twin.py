@@ -98,9 +98,19 @@ def canned():
     return CannedRuntime(answers={"sh -c 'exit 3'": ("partial\n", "it failed\n", 3), "cat /big": (BIG, "", 0)})
 
 
-def test_exec_rc_big_output_and_cilium_status(tmp_path, no_leak):
+def test_exec_rc_big_output_cilium_status_and_failures_without_an_exit_code(tmp_path, no_leak):
+    """k8s_exec against the twin: an exit code, a big output and Cilium's status come back as the kubelet sends
+    them; a missing pod is a clean failure. F4 as the client behaves today: an InternalError status (a fault, or
+    a binary the runtime cannot find) and a stream cut before its status both end in a module traceback, no rc,
+    no stdout."""
     with kube_serve(tmp_path / "twin", runtime=canned()) as (twin, kubeconfig):
+        twin.faults.arm("exec_internal", pod="cilium-00001", times=1)
+        twin.faults.arm("exec_no_status", pod="cilium-00002", times=1)
         proc, res = play(tmp_path, kubeconfig, [
+            {"kubernetes.core.k8s_exec": {**AGENT, "command": "true"}, "register": "internal"},
+            {"kubernetes.core.k8s_exec": {**AGENT, "command": "netperf-missing -V"}, "register": "missing"},
+            {"kubernetes.core.k8s_exec": {**AGENT, "pod": "cilium-00002", "command": "iperf3 --version"},
+             "register": "cut"},
             {"kubernetes.core.k8s_exec": {**AGENT, "command": "cilium-dbg status -o json"}, "register": "ok"},
             {"kubernetes.core.k8s_exec": {**AGENT, "command": "sh -c 'exit 3'"}, "register": "three"},
             {"kubernetes.core.k8s_exec": {**AGENT, "command": "cat /big"}, "register": "big"},
@@ -108,6 +118,18 @@ def test_exec_rc_big_output_and_cilium_status(tmp_path, no_leak):
         ])
         execs = list(twin.execs)
     assert proc.returncode == 0, proc.stderr
+    statuses = [e["status"] for e in execs]
+    for key in ("internal", "missing"):
+        assert res[key]["failed"] and "rc" not in res[key]
+        # ansible-core 2.19 words the module's traceback as "Module failed: <exception>".
+        assert "Module failed: invalid literal for int() with base 10" in res[key]["msg"]
+    assert "executable file not found in $PATH" in res["missing"]["msg"]
+    assert res["cut"]["failed"] and "rc" not in res["cut"] and "stdout" not in res["cut"]
+    assert "Module failed: 'NoneType' object is not subscriptable" in res["cut"]["msg"]
+    assert statuses[0]["reason"] == "InternalError" and statuses[0]["code"] == 500
+    assert statuses[1]["details"]["causes"][0]["message"].startswith("error executing command in container: OCI")
+    assert statuses[2] is None
+    # times=1: consumed; the next execs on the same pods answer as the kubelet does.
     assert res["ok"]["rc"] == 0
     assert json.loads(res["ok"]["stdout"])["cilium"]["state"] == "Ok"
     assert (res["three"]["rc"], res["three"]["stdout"], res["three"]["stderr"]) == (3, "partial\n", "it failed\n")
@@ -115,9 +137,9 @@ def test_exec_rc_big_output_and_cilium_status(tmp_path, no_leak):
     # A missing pod is a Status before the upgrade: k8s_exec's clean failure, not a traceback.
     assert res["nopod"]["failed"] and "Handshake status 404 Not Found" in res["nopod"]["msg"]
     assert "cilium-nothere" in res["nopod"]["msg"] and '"reason": "NotFound"' in res["nopod"]["msg"]
-    assert [e["protocol"] for e in execs] == ["v5.channel.k8s.io"] * 3
-    assert execs[1]["argv"] == ["sh", "-c", "exit 3"]
-    assert execs[1]["status"]["details"] == {"causes": [{"reason": "ExitCode", "message": "3"}]}
+    assert [e["protocol"] for e in execs] == ["v5.channel.k8s.io"] * 6
+    assert execs[4]["argv"] == ["sh", "-c", "exit 3"]
+    assert execs[4]["status"]["details"] == {"causes": [{"reason": "ExitCode", "message": "3"}]}
 
 
 def test_exec_on_a_v4_only_twin(tmp_path, no_leak):
@@ -130,34 +152,6 @@ def test_exec_on_a_v4_only_twin(tmp_path, no_leak):
     assert proc.returncode == 0, proc.stderr
     assert protocols == ["v4.channel.k8s.io"] * 2
     assert res["three"]["rc"] == 3 and res["big"]["stdout"] == BIG
-
-
-def test_exec_failures_without_an_exit_code_crash_today_s_k8s_exec(tmp_path, no_leak):
-    """F4 as the client behaves today: an InternalError status (a fault, or a binary the runtime cannot find)
-    and a stream cut before its status both end in a module traceback, no rc, no stdout."""
-    with kube_serve(tmp_path / "twin", runtime=canned()) as (twin, kubeconfig):
-        twin.faults.arm("exec_internal", pod="cilium-00001", times=1)
-        twin.faults.arm("exec_no_status", pod="cilium-00002", times=1)
-        proc, res = play(tmp_path, kubeconfig, [
-            {"kubernetes.core.k8s_exec": {**AGENT, "command": "true"}, "register": "internal"},
-            {"kubernetes.core.k8s_exec": {**AGENT, "command": "netperf-missing -V"}, "register": "missing"},
-            {"kubernetes.core.k8s_exec": {**AGENT, "pod": "cilium-00002", "command": "iperf3 --version"},
-             "register": "cut"},
-            {"kubernetes.core.k8s_exec": {**AGENT, "command": "true"}, "register": "after"},
-        ])
-        statuses = [e["status"] for e in twin.execs]
-    assert proc.returncode == 0, proc.stderr
-    for key in ("internal", "missing"):
-        assert res[key]["failed"] and "rc" not in res[key]
-        # ansible-core 2.19 words the module's traceback as "Module failed: <exception>".
-        assert "Module failed: invalid literal for int() with base 10" in res[key]["msg"]
-    assert "executable file not found in $PATH" in res["missing"]["msg"]
-    assert res["cut"]["failed"] and "rc" not in res["cut"] and "stdout" not in res["cut"]
-    assert "Module failed: 'NoneType' object is not subscriptable" in res["cut"]["msg"]
-    assert res["after"]["rc"] == 0  # times=1: consumed
-    assert statuses[0]["reason"] == "InternalError" and statuses[0]["code"] == 500
-    assert statuses[1]["details"]["causes"][0]["message"].startswith("error executing command in container: OCI")
-    assert statuses[2] is None
 
 
 def test_a_client_that_leaves_kills_the_process_and_a_stall_holds(tmp_path, no_leak):
@@ -203,8 +197,9 @@ def run_docs(run_id="20261206-twin", placements=("same-node", "cross-node", "hos
 
 def test_a_run_s_objects_live_and_go(tmp_path, no_leak):
     """The role's calls on the role's objects: namespace and Service, the pods waited for Ready, read back,
-    exec'd in (the commands the plan sends, parsed by the project's readers), re-applied (no change), and
-    the namespace deleted through Terminating to gone."""
+    exec'd in (k8s_exec for a version, netlab.lab.kube_exec for the sampler and the test, as the role sends
+    them; parsed by the project's readers), re-applied (no change), and the namespace deleted through
+    Terminating to gone."""
     import shlex
 
     from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_calls, kube_read
@@ -216,6 +211,7 @@ def test_a_run_s_objects_live_and_go(tmp_path, no_leak):
     waits = {"wait": True, "wait_timeout": 10, "wait_sleep": 1}
     runtime = CannedRuntime()
     with kube_serve(tmp_path / "twin", runtime=runtime) as (twin, kubeconfig):
+        own = {"kubeconfig": str(kubeconfig), "seconds": 30}
         proc, res = play(tmp_path, kubeconfig, [
             {"kubernetes.core.k8s": {"state": "present", "definition": first, **waits}, "register": "first"},
             {"kubernetes.core.k8s": {"state": "present", "definition": pods, **waits,
@@ -224,10 +220,11 @@ def test_a_run_s_objects_live_and_go(tmp_path, no_leak):
              "register": "read"},
             {"kubernetes.core.k8s_exec": {**client, "command": shlex.join(kube_calls.in_pod(["iperf3", "--version"]))},
              "register": "version"},
-            {"kubernetes.core.k8s_exec": {**server_pod, "command": shlex.join(kube_calls.in_pod(
+            # The run's own execs go through netlab.lab.kube_exec (the client's stream in the controller's process).
+            {"netlab.lab.kube_exec": {**server_pod, **own, "command": shlex.join(kube_calls.in_pod(
                 cpu.sampler("tcp-1", 60)))}, "register": "sampler"},
-            {"kubernetes.core.k8s_exec": {**client, "command": shlex.join(test)}, "register": "test"},
-            {"kubernetes.core.k8s_exec": {**server_pod, "command": shlex.join(kube_calls.in_pod(
+            {"netlab.lab.kube_exec": {**client, **own, "command": shlex.join(test)}, "register": "test"},
+            {"netlab.lab.kube_exec": {**server_pod, **own, "command": shlex.join(kube_calls.in_pod(
                 cpu.sampled("tcp-1")))}, "register": "sampled"},
             {"kubernetes.core.k8s": {"state": "present", "definition": pods[:2]}, "register": "again"},
             {"kubernetes.core.k8s": {"state": "absent", "api_version": "v1", "kind": "Namespace", "name": ns},

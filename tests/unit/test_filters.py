@@ -8,6 +8,7 @@ input becomes an AnsibleFilterError that names the filter, and every filter has 
 import copy
 import importlib
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,10 @@ def test_bench_k8s_calls():
     assert calls["read_cilium_pods"][0]["namespace"] == "kube-system"
     docs = call("bench_manifests", "run-1", K8S_NODES, MATRIX, IMAGE, 5201)
     assert call("bench_k8s_calls", K8S_NODES, docs, "300", "120")["wait_pods"]["retries"] == 150
+    # bench_exec_timeout sets every short exec's task bound; the command gets 5 s less in the pod.
+    slow = call("bench_k8s_calls", K8S_NODES, docs, 300, 120, exec_timeout="45")
+    for one in [slow["iperf3_version"], *slow["cilium_status"], *slow["cpu_info"]]:
+        assert one["task_timeout"] == 45 and shlex.split(one["command"])[:3] == ["sh", "-c", 'exec timeout 40 "$@"']
 
 
 def test_bench_samplers():
@@ -156,6 +161,9 @@ def test_bench_samplers():
     samplers = call("bench_samplers", plan, SETTINGS)
     assert sorted(s["pod"] for s in samplers) == sorted({t["cpu_pod"] for t in plan})
     assert all(s["start"]["namespace"] == "ns" and s["task_timeout"] == 20 for s in samplers)
+    # A run's own exec bound (bench_exec_timeout): the task's, and 5 s less for the sampler in the pod.
+    slow = call("bench_samplers", plan, {**SETTINGS, "exec_timeout": "8"})
+    assert all(s["task_timeout"] == 8 and "exec timeout 3 " in s["read"]["command"] for s in slow)
 
 
 def test_bench_k8s_pods_state():

@@ -5,7 +5,7 @@ import pytest
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import inputs
 
 GOOD = {"transport": "local", "duration": 30, "omit": 2, "repeats": 3, "iperf3_port": 5201, "udp_bitrate": "1G",
-        "timeout_margin": 30, "pod_timeout": 300, "delete_timeout": 120, "run_id": "", "resume": "",
+        "timeout_margin": 30, "pod_timeout": 300, "delete_timeout": 120, "exec_timeout": 20, "run_id": "", "resume": "",
         "matrix": [{"name": "cross-node-tcp-1", "placement": "cross-node"},
                    {"name": "cross-node-udp", "placement": "cross-node", "protocol": "udp", "bitrate": "2.5G",
                     "length": 1400}],
@@ -42,6 +42,7 @@ def test_good_inputs_have_no_problem():
     ({"timeout_margin": 0}, "bench_timeout_margin must be an integer from 1 to 3600"),
     ({"pod_timeout": 0}, "bench_pod_timeout must be an integer from 1 to 86400"),
     ({"delete_timeout": -5}, "bench_delete_timeout must be an integer"),
+    ({"exec_timeout": 5}, "bench_exec_timeout must be an integer from 6 to 3600, got 5"),
     ({"run_id": "../x"}, "bench_run_id must be empty or a run directory's name"),
     ({"resume": "/tmp/run"}, "bench_resume must be empty or a run directory's name"),
     ({"transport": "ssh"}, "bench_transport must be one of local, kubernetes, got 'ssh'"),

@@ -35,6 +35,7 @@ def test_every_kubernetes_core_call(reference):
     assert calls["pod_mtu"]["pod"] == "iperf3-client"
     # Every exec bounded in the pod, through a shell (review F3, F4), and by the task.
     assert calls["cilium_status"][0]["command"] == "sh -c 'exec timeout 15 \"$@\"' sh cilium-dbg status -o json"
+    assert kube_calls.in_pod_seconds(20) == 15 and kube_calls.in_pod_seconds(6) == 1
     assert all(call["task_timeout"] == 20 for call in [calls["iperf3_version"], calls["pod_mtu"],
                                                        *calls["cilium_status"], *calls["cpu_info"]])
     # One /proc/cpuinfo read per node, in a pod that runs on it.

@@ -154,16 +154,18 @@ def samplers(tests: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict
     """Kubernetes: per server pod of a plan's tests, the k8s_exec arguments that start its CPU sampler
     before the tests (``start``) and stop and read it after them (``read``); bounded by the whole plan's
     length (every test to its timeout, and its exec's start-up), like the local transport's servers."""
-    seconds = len(tests) * (matrix.bounds(settings)["task_timeout"] + kube_calls.EXEC_TASK_SECONDS) + 120
+    bounds = matrix.bounds(settings)
+    seconds = len(tests) * (bounds["task_timeout"] + bounds["exec_timeout"]) + 120
+    pod_seconds = kube_calls.in_pod_seconds(bounds["exec_timeout"])
     found: dict[str, dict[str, Any]] = {}
     for test in tests:
         pod = test.get("cpu_pod")
         if pod and pod not in found:
             transport = {"namespace": test["exec"]["namespace"], "container": test["exec"]["container"]}
             found[pod] = {"pod": pod,
-                          "start": k8s_exec(kube_calls.in_pod(cpu.sampler(pod, seconds)), pod, transport),
-                          "read": k8s_exec(kube_calls.in_pod(cpu.sampled(pod)), pod, transport),
-                          "task_timeout": kube_calls.EXEC_TASK_SECONDS}
+                          "start": k8s_exec(kube_calls.in_pod(cpu.sampler(pod, seconds), pod_seconds), pod, transport),
+                          "read": k8s_exec(kube_calls.in_pod(cpu.sampled(pod), pod_seconds), pod, transport),
+                          "task_timeout": bounds["exec_timeout"]}
     return list(found.values())
 
 

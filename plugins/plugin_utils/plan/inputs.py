@@ -80,6 +80,8 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "timeout_margin": _range(1, 3600),
     "pod_timeout": _range(1, 86400),
     "delete_timeout": _range(1, 86400),
+    # Room for the API server's and the runtime's exec around a command given 5 s less in the pod.
+    "exec_timeout": _range(6, 3600),
     "run_id": _run_name,
     "resume": _run_name,
     "baseline": _baseline,

@@ -208,9 +208,10 @@ def endpoints(placement: str, nodes: list[dict[str, Any]]) -> tuple[dict, dict]:
     return pod(first, 0), pod(second, 0)
 
 
-# The Ansible task's bound of every short exec of the Kubernetes transport (a version, a CPU read): room
-# for the API server's and the runtime's exec around a command bounded in the pod to 15 s (the exec runs in
-# the controller's process: no module process to start, netlab.lab.kube_exec).
+# The Ansible task's bound of every short exec of the Kubernetes transport (a version, a CPU read) unless
+# the run sets one (bench_exec_timeout, whose default this is): room for the API server's and the runtime's
+# exec around the command, bounded 5 s earlier in the pod (kube_calls.in_pod_seconds). The exec runs in
+# the controller's process: no module process to start (netlab.lab.kube_exec).
 EXEC_TASK_TIMEOUT = 20
 
 
@@ -230,7 +231,7 @@ def bounds(settings: dict[str, Any]) -> dict[str, int]:
     """
     length = int(settings["duration"]) + int(settings["omit"])
     return {"in_pod_timeout": test_timeout(settings), "task_timeout": test_timeout(settings) + 15,
-            "exec_timeout": EXEC_TASK_TIMEOUT,
+            "exec_timeout": int(settings.get("exec_timeout", EXEC_TASK_TIMEOUT)),
             "retries": max(1, math.ceil(length / RETRY_DELAY)), "delay": RETRY_DELAY}
 
 

@@ -45,28 +45,35 @@ NOT_ARGUMENTS = ("node", "names")
 # Every exec is bounded twice (review F3): inside the pod by coreutils timeout, so the command ends there
 # too, and by the task's own timeout, which closes the exec's stream (netlab.lab.kube_exec; kubernetes.core
 # 6.2's k8s_exec loops while the socket is open, with no deadline). The task's bound leaves room for the
-# API server's and the runtime's exec around the command.
-EXEC_SECONDS = 15
+# API server's and the runtime's exec around the command: 5 s (bench_exec_timeout sets the task's bound).
 EXEC_TASK_SECONDS = matrix.EXEC_TASK_TIMEOUT
+EXEC_ROOM_SECONDS = 5
 # The ServiceAccount admission gives up on a missing "default" after about 2 s (review F6).
 SERVICE_ACCOUNT_SECONDS = 30
 # How often the pods are polled while they start.
 POD_POLL_SECONDS = 2
 
 
-def in_pod(argv: list[str], seconds: int = EXEC_SECONDS) -> list[str]:
+def in_pod_seconds(task_seconds: int) -> int:
+    """The bound inside the pod of a short exec whose task is bounded to ``task_seconds``."""
+    return max(1, int(task_seconds) - EXEC_ROOM_SECONDS)
+
+
+def in_pod(argv: list[str], seconds: int = in_pod_seconds(EXEC_TASK_SECONDS)) -> list[str]:
     """argv bounded inside the pod, through a shell: a missing program is then the shell's exit 127, which
     k8s_exec reports as an exit code, where the runtime's own "executable file not found" would come back
     as an InternalError that k8s_exec cannot parse (review F4)."""
     return ["sh", "-c", f'exec timeout {seconds} "$@"', "sh", *argv]
 
 
-def _exec(ns: str, pod: str, argv: list[str], container: str = kube_objects.CONTAINER) -> dict[str, Any]:
-    return {"namespace": ns, "pod": pod, "container": container, "command": shlex.join(in_pod(argv)),
-            "task_timeout": EXEC_TASK_SECONDS}
+def _exec(ns: str, pod: str, argv: list[str], task_seconds: int,
+          container: str = kube_objects.CONTAINER) -> dict[str, Any]:
+    return {"namespace": ns, "pod": pod, "container": container,
+            "command": shlex.join(in_pod(argv, in_pod_seconds(task_seconds))), "task_timeout": task_seconds}
 
 
-def cluster_calls(node_names: list[str], cni_namespace: str = "kube-system") -> dict[str, Any]:
+def cluster_calls(node_names: list[str], cni_namespace: str = "kube-system",
+                  exec_timeout: int = EXEC_TASK_SECONDS) -> dict[str, Any]:
     """What the calls that read the cluster itself take from the run, before its objects exist.
 
     DaemonSets are read in every namespace (Calico's operator runs calico-node in calico-system,
@@ -79,7 +86,7 @@ def cluster_calls(node_names: list[str], cni_namespace: str = "kube-system") -> 
         "read_cilium_pods": [{"namespace": cni_namespace, "label_selectors": ["k8s-app=cilium"],
                               "field_selectors": [f"spec.nodeName={n}"]} for n in node_names],
         "cilium_status": [_exec(cni_namespace, f"CILIUM_POD:{n}", ["cilium-dbg", "status", "-o", "json"],
-                                "cilium-agent") for n in node_names],
+                                exec_timeout, "cilium-agent") for n in node_names],
         "cluster_info": {},
     }
 
@@ -91,7 +98,7 @@ def _runs_netserver(pods: list[dict[str, Any]]) -> bool:
 
 
 def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
-          plan: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+          plan: list[dict[str, Any]] | None = None, exec_timeout: int = EXEC_TASK_SECONDS) -> dict[str, Any]:
     """What every kubernetes.core call on the run's objects takes from the run, by step, as the role's tasks pass it.
 
     kubeconfig and context come from module_defaults (group kubernetes.core.k8s). Per-test calls
@@ -118,10 +125,10 @@ def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
                       "retries": max(1, pod_timeout // POD_POLL_SECONDS), "delay": POD_POLL_SECONDS},
         "read_pods": {"namespace": ns, "label_selectors": [own]},
         "read_services": {"namespace": ns, "label_selectors": [own]},
-        "iperf3_version": _exec(ns, client, ["iperf3", "--version"]),
-        **({"pod_mtu": _exec(ns, in_network, ["cat", "/sys/class/net/eth0/mtu"])} if in_network else {}),
-        **({"netperf_version": _exec(ns, client, ["netperf", "-V"])} if _runs_netserver(pods) else {}),
-        "cpu_info": [{"node": node, **_exec(ns, pod, ["cat", "/proc/cpuinfo"])} for node, pod in on_node.items()],
+        "iperf3_version": _exec(ns, client, ["iperf3", "--version"], exec_timeout),
+        **({"pod_mtu": _exec(ns, in_network, ["cat", "/sys/class/net/eth0/mtu"], exec_timeout)} if in_network else {}),
+        **({"netperf_version": _exec(ns, client, ["netperf", "-V"], exec_timeout)} if _runs_netserver(pods) else {}),
+        "cpu_info": [{"node": node, **_exec(ns, pod, ["cat", "/proc/cpuinfo"], exec_timeout)} for node, pod in on_node.items()],
         "delete_namespace": {"name": ns, "wait_timeout": delete_timeout},
     }
     if plan is not None:
@@ -138,12 +145,12 @@ def whole(step: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def all_calls(node_names: list[str], docs: list[dict[str, Any]] | None = None, pod_timeout: int = 0,
               delete_timeout: int = 0, plan: list[dict[str, Any]] | None = None,
-              cni_namespace: str = "kube-system") -> dict[str, Any]:
+              cni_namespace: str = "kube-system", exec_timeout: int = EXEC_TASK_SECONDS) -> dict[str, Any]:
     """Every call whole, by step: those that read the cluster (``cluster_calls``) and, given the run's
     objects, those on them (``calls``), each with how its module is asked (FIXED). The role's tasks take
     the run's part of each; the per-test calls (``tests``) are the plan's."""
-    out = cluster_calls(list(node_names), cni_namespace or "kube-system")
+    out = cluster_calls(list(node_names), cni_namespace or "kube-system", int(exec_timeout))
     if docs:
-        out.update(calls(docs, int(pod_timeout), int(delete_timeout), plan))
+        out.update(calls(docs, int(pod_timeout), int(delete_timeout), plan, int(exec_timeout)))
     return {step: value if step == "tests" else [whole(step, one) for one in value] if isinstance(value, list)
             else whole(step, value) for step, value in out.items()}
