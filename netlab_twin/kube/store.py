@@ -11,6 +11,8 @@ Upstream shapes:
 - label selectors: apimachinery ``pkg/labels/selector.go`` ``Parse``; field selectors: ``pkg/fields/selector.go``
   and the pod strategy's ``PodToSelectableFields`` (``pkg/registry/core/pod/strategy.go``);
 - merge patch: RFC 7386 (a stand-in for strategic merge on these kinds, see ``merge``);
+- a write that names a resourceVersion other than the stored one's is a 409 Conflict (``NewConflict`` with
+  the registry's ``OptimisticLockErrorMsg``, apiserver ``registry/generic/registry/store.go``);
 - a patch that changes nothing is not written (apiserver ``etcd3/store.go`` ``GuaranteedUpdate`` skips an
   unchanged object), so even resourceVersion stays.
 """
@@ -61,6 +63,14 @@ def not_found(res: Resource, name: str) -> ApiError:
 
 def already_exists(res: Resource, name: str) -> ApiError:
     return ApiError(status(409, "AlreadyExists", f'{res.qualified} "{name}" already exists', _details(res, name)))
+
+
+def conflict(res: Resource, name: str) -> ApiError:
+    """NewConflict with the registry's optimistic-lock message (apiserver ``registry/generic/registry/store.go``
+    ``OptimisticLockErrorMsg``): a write whose resourceVersion is not the stored one's."""
+    return ApiError(status(409, "Conflict", f'Operation cannot be fulfilled on {res.qualified} "{name}": the object '
+                           "has been modified; please apply your changes to the latest version and try again",
+                           _details(res, name)))
 
 
 def bad_request(message: str) -> ApiError:
@@ -270,6 +280,10 @@ class Store:
         old = self.objects.get(key)
         if old is None:
             raise not_found(res, obj["metadata"]["name"])
+        wanted = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        # A write that names a resourceVersion is a precondition (optimistic concurrency): only on the stored one.
+        if wanted and wanted != old["metadata"].get("resourceVersion"):
+            raise conflict(res, obj["metadata"]["name"])
         new = copy.deepcopy(obj)
         new["kind"], new["apiVersion"] = res.kind, res.api_version
         meta = new.setdefault("metadata", {})

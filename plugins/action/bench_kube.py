@@ -21,7 +21,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, matrix
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import files, raw
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_state, kube_stream
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_lease, kube_state, kube_stream
 
 display = Display()
 
@@ -34,7 +34,7 @@ def _exec(api: Any, call: dict[str, Any], seconds: float) -> dict[str, Any]:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("tests", "settings", "run_dir", "kubeconfig", "context"))
+    _VALID_ARGS = frozenset(("tests", "settings", "run_dir", "kubeconfig", "context", "lease"))
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
@@ -60,9 +60,16 @@ class ActionModule(ActionBase):
         playbook = os.getppid()
         ran: list[dict[str, Any]] = []
         failed: list[str] = []
+        lease, lost = args.get("lease") or {}, ""
         for test in tests:
             if os.getppid() != playbook:
                 break
+            if lease:
+                try:
+                    kube_lease.renew(api, lease["name"], lease["namespace"], lease)
+                except kube_lease.LeaseLost as exc:
+                    lost = str(exc)
+                    break
             done = self._run_test(api, test)
             if os.getppid() != playbook:
                 break
@@ -74,8 +81,10 @@ class ActionModule(ActionBase):
             if done["rc"] != 0:
                 failed.append(test["id"])
         self._add_server_cpu(api, samplers, ran, raw_dir)
-        return {**result, "changed": bool(ran), "tests": [test["id"] for test in ran], "failed_tests": failed,
+        done = {**result, "changed": bool(ran), "tests": [test["id"] for test in ran], "failed_tests": failed,
                 "sampler_problems": problems}
+        # Another run holds the cluster now: its tests would share the pods' nodes with this one's.
+        return {**done, "failed": True, "msg": f"{lost}; the finished tests are kept"} if lost else done
 
     @staticmethod
     def _run_test(api: Any, test: dict[str, Any]) -> dict[str, Any]:
