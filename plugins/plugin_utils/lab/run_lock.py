@@ -116,8 +116,13 @@ def describe(holder: Holder) -> str:
 # --- the controller's lock file --------------------------------------------------------------------------
 
 
+# What _read answers for a lock file that is not there (released meanwhile).
+MISSING: Holder = {}
+
+
 def _read(path: Path) -> Holder | None:
-    """The holder a lock file names; None for an empty or unparsable file (read again while it may settle)."""
+    """The holder a lock file names; MISSING when it is gone; None for an empty or unparsable file (read
+    again while it may settle: its creator may be writing it)."""
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
         try:
@@ -125,7 +130,7 @@ def _read(path: Path) -> Holder | None:
             if isinstance(found, dict) and "pid" in found and "host" in found:
                 return found
         except FileNotFoundError:
-            raise
+            return MISSING
         except (OSError, ValueError):
             pass
         if time.monotonic() >= deadline:
@@ -148,9 +153,8 @@ def acquire_file(path: Path, holder: Holder, alive: Callable[[int], bool] = is_p
             with os.fdopen(fd, "w") as out:
                 out.write(text)
             return {"state": "taken", "holder": holder}
-        try:
-            found = _read(path)
-        except FileNotFoundError:
+        found = _read(path)
+        if found is MISSING:
             continue
         if found is not None and same(found, holder):
             return {"state": "held", "holder": found}
@@ -161,9 +165,8 @@ def acquire_file(path: Path, holder: Holder, alive: Callable[[int], bool] = is_p
         temp.write_text(text)
         os.replace(temp, path)
         time.sleep(CONFIRM_SECONDS)
-        try:
-            now = _read(path)
-        except FileNotFoundError:
+        now = _read(path)
+        if now is MISSING:
             continue
         if now is not None and same(now, holder):
             return {"state": "taken_over", "holder": gone}
