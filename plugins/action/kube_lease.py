@@ -49,5 +49,6 @@ class ActionModule(ActionBase):
         if answer["state"] == "taken_over":
             display.display(f"The cluster's Lease {namespace}/{name} was left by a run that is gone "
                             f"({run_lock.describe(answer['holder'])}): taken over.")
-        return {**result, "changed": answer["state"] != "held", "state": answer["state"], "lease": lease,
+        # The Lease is the run's own bookkeeping (deleted at its end), not a change the run makes to the cluster.
+        return {**result, "changed": False, "state": answer["state"], "lease": lease,
                 "previous": answer["holder"] if answer["state"] == "taken_over" else {}}

@@ -34,7 +34,7 @@ class ActionModule(ActionBase):
         path = run_lock.lock_dir() / f"{key}.lock"
         holder = run_lock.me(str(args.get("run_id") or ""))
         if state == "absent":
-            return {**result, "changed": run_lock.release_file(path, holder), "path": str(path)}
+            return {**result, "changed": False, "released": run_lock.release_file(path, holder), "path": str(path)}
         if self._task.check_mode:
             return {**result, "changed": False, "skipped": True, "msg": "check mode: the lock is not taken"}
         answer = run_lock.acquire_file(path, holder)
@@ -44,5 +44,6 @@ class ActionModule(ActionBase):
         if answer["state"] == "taken_over":
             display.display(f"The lab {key}'s lock was left by a run that is gone "
                             f"({run_lock.describe(answer['holder'])}): taken over.")
-        return {**result, "changed": answer["state"] != "held", "path": str(path), "state": answer["state"],
+        # The lock is the run's own bookkeeping, not the lab's state: a rerun that changes nothing stays at 0.
+        return {**result, "changed": False, "path": str(path), "state": answer["state"],
                 "holder": holder, "previous": answer["holder"] if answer["state"] == "taken_over" else {}}
