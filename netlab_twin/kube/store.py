@@ -112,6 +112,30 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# MicroTime fields by kind: the API server decodes any RFC 3339 time and encodes it in UTC with microseconds and
+# a Z (apimachinery pkg/apis/meta/v1/micro_time.go MarshalJSON: ``t.UTC().Format(RFC3339Micro)``).
+MICRO_TIMES = {"Lease": ("acquireTime", "renewTime")}
+
+
+def micro_time(value: Any) -> Any:
+    """A MicroTime as the API server writes it back; a value that does not parse is left (the server's 400 for
+    it is not modelled)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        stamp = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return stamp.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _encode(res: Resource, obj: Obj) -> None:
+    spec = obj.get("spec")
+    for key in MICRO_TIMES.get(res.kind, ()):
+        if isinstance(spec, dict) and key in spec:
+            spec[key] = micro_time(spec[key])
+
+
 def merge(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch: objects merge key by key, null removes, anything else replaces.
 
@@ -239,6 +263,7 @@ class Store:
         if key in self.objects:
             raise already_exists(res, name)
         new["kind"], new["apiVersion"] = res.kind, res.api_version
+        _encode(res, new)
         for server_owned in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             meta.pop(server_owned, None)
         meta.update(uid=str(uuid.uuid4()), resourceVersion=self._next(), creationTimestamp=now(), generation=1)
@@ -286,6 +311,7 @@ class Store:
             raise conflict(res, obj["metadata"]["name"])
         new = copy.deepcopy(obj)
         new["kind"], new["apiVersion"] = res.kind, res.api_version
+        _encode(res, new)
         meta = new.setdefault("metadata", {})
         for owned in ("uid", "creationTimestamp", "namespace", "resourceVersion", "generation"):
             if owned in old["metadata"]:

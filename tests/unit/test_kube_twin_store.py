@@ -194,8 +194,11 @@ def test_leases_are_served_as_upstream_lists_them():
 
 
 def test_a_lease_is_created_once_and_replaced_only_on_its_resource_version(store):
-    lease = {"metadata": {"name": "netlab-lab"}, "spec": {"holderIdentity": "a/1", "leaseDurationSeconds": 600}}
+    lease = {"metadata": {"name": "netlab-lab"}, "spec": {"holderIdentity": "a/1", "leaseDurationSeconds": 600,
+                                                          "acquireTime": "2026-12-06T13:05:41.651686+01:00"}}
     first = store.create(LEASES, "netlab-system", lease)
+    # MicroTime comes back in UTC with microseconds and a Z, whatever offset the client wrote.
+    assert first["spec"]["acquireTime"] == "2026-12-06T12:05:41.651686Z"
     with pytest.raises(ApiError) as exists:
         store.create(LEASES, "netlab-system", lease)
     assert exists.value.code == 409 and exists.value.body["reason"] == "AlreadyExists"
