@@ -62,6 +62,8 @@ RESOURCES: dict[tuple[str, str], Resource] = {
                  subresources={"status": "Service"}),
         Resource("serviceaccounts", "ServiceAccount", short_names=("sa",)),
         Resource("daemonsets", "DaemonSet", group="apps", short_names=("ds",), subresources={"status": "DaemonSet"}),
+        # The lab's lock (the project's Lease); leases have no short name and no subresource upstream.
+        Resource("leases", "Lease", group="coordination.k8s.io"),
     )
 }
 # The verbs of a subresource (pods/exec is create+get: WebSocket clients use GET, SPDY ones POST).

@@ -11,6 +11,8 @@ Upstream shapes:
 - label selectors: apimachinery ``pkg/labels/selector.go`` ``Parse``; field selectors: ``pkg/fields/selector.go``
   and the pod strategy's ``PodToSelectableFields`` (``pkg/registry/core/pod/strategy.go``);
 - merge patch: RFC 7386 (a stand-in for strategic merge on these kinds, see ``merge``);
+- a write that names a resourceVersion other than the stored one's is a 409 Conflict (``NewConflict`` with
+  the registry's ``OptimisticLockErrorMsg``, apiserver ``registry/generic/registry/store.go``);
 - a patch that changes nothing is not written (apiserver ``etcd3/store.go`` ``GuaranteedUpdate`` skips an
   unchanged object), so even resourceVersion stays.
 """
@@ -63,6 +65,14 @@ def already_exists(res: Resource, name: str) -> ApiError:
     return ApiError(status(409, "AlreadyExists", f'{res.qualified} "{name}" already exists', _details(res, name)))
 
 
+def conflict(res: Resource, name: str) -> ApiError:
+    """NewConflict with the registry's optimistic-lock message (apiserver ``registry/generic/registry/store.go``
+    ``OptimisticLockErrorMsg``): a write whose resourceVersion is not the stored one's."""
+    return ApiError(status(409, "Conflict", f'Operation cannot be fulfilled on {res.qualified} "{name}": the object '
+                           "has been modified; please apply your changes to the latest version and try again",
+                           _details(res, name)))
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(status(400, "BadRequest", message))
 
@@ -100,6 +110,30 @@ def internal_error(message: str) -> ApiError:
 def now() -> str:
     """RFC 3339 in UTC with a Z, to the second, as metav1.Time marshals."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# MicroTime fields by kind: the API server decodes any RFC 3339 time and encodes it in UTC with microseconds and
+# a Z (apimachinery pkg/apis/meta/v1/micro_time.go MarshalJSON: ``t.UTC().Format(RFC3339Micro)``).
+MICRO_TIMES = {"Lease": ("acquireTime", "renewTime")}
+
+
+def micro_time(value: Any) -> Any:
+    """A MicroTime as the API server writes it back; a value that does not parse is left (the server's 400 for
+    it is not modelled)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        stamp = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return stamp.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _encode(res: Resource, obj: Obj) -> None:
+    spec = obj.get("spec")
+    for key in MICRO_TIMES.get(res.kind, ()):
+        if isinstance(spec, dict) and key in spec:
+            spec[key] = micro_time(spec[key])
 
 
 def merge(target: Any, patch: Any) -> Any:
@@ -229,6 +263,7 @@ class Store:
         if key in self.objects:
             raise already_exists(res, name)
         new["kind"], new["apiVersion"] = res.kind, res.api_version
+        _encode(res, new)
         for server_owned in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             meta.pop(server_owned, None)
         meta.update(uid=str(uuid.uuid4()), resourceVersion=self._next(), creationTimestamp=now(), generation=1)
@@ -270,8 +305,13 @@ class Store:
         old = self.objects.get(key)
         if old is None:
             raise not_found(res, obj["metadata"]["name"])
+        wanted = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        # A write that names a resourceVersion is a precondition (optimistic concurrency): only on the stored one.
+        if wanted and wanted != old["metadata"].get("resourceVersion"):
+            raise conflict(res, obj["metadata"]["name"])
         new = copy.deepcopy(obj)
         new["kind"], new["apiVersion"] = res.kind, res.api_version
+        _encode(res, new)
         meta = new.setdefault("metadata", {})
         for owned in ("uid", "creationTimestamp", "namespace", "resourceVersion", "generation"):
             if owned in old["metadata"]:

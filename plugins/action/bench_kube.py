@@ -19,7 +19,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import files, raw
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_state, kube_stream, runner
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_lease, kube_state, kube_stream, runner
 
 display = Display()
 
@@ -32,7 +32,7 @@ def _exec(api: Any, call: dict[str, Any], seconds: float) -> dict[str, Any]:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("tests", "settings", "run_dir", "kubeconfig", "context"))
+    _VALID_ARGS = frozenset(("tests", "settings", "run_dir", "kubeconfig", "context", "lease"))
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
@@ -53,11 +53,25 @@ class ActionModule(ActionBase):
                                                            f"the CPU sampler of {sampler['pod']}"))]
         for problem in problems:
             display.warning(f"{problem}: that pod's node is left out of the tests' CPU figures")
+        lease, lost = args.get("lease") or {}, []
+
+        def renewed(_test: dict[str, Any]) -> bool:
+            """The lab's Lease renewed before each test; lost: another run holds the cluster now."""
+            if lease:
+                try:
+                    kube_lease.renew(api, lease["name"], lease["namespace"], lease)
+                except kube_lease.LeaseLost as exc:
+                    lost.append(str(exc))
+                    return False
+            return True
+
         ran, failed = runner.run_tests(tests, lambda test: _exec(api, test["exec"], test["bounds"]["task_timeout"]),
-                                       raw_dir, display.display)
+                                       raw_dir, display.display, renewed)
         self._add_server_cpu(api, samplers, ran, raw_dir)
-        return {**result, "changed": bool(ran), "tests": [test["id"] for test in ran], "failed_tests": failed,
+        done = {**result, "changed": bool(ran), "tests": [test["id"] for test in ran], "failed_tests": failed,
                 "sampler_problems": problems}
+        # Another run holds the cluster now: its tests would share the pods' nodes with this one's.
+        return {**done, "failed": True, "msg": f"{lost[0]}; the finished tests are kept"} if lost else done
 
     @staticmethod
     def _add_server_cpu(api: Any, samplers: list[dict[str, Any]], ran: list[dict[str, Any]], raw_dir: Path) -> None:

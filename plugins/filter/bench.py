@@ -112,10 +112,10 @@ def bench_k8s_meta(version: dict[str, Any], node_names: list[str], nodes: Any, p
 
 def bench_k8s_calls(node_names: list[str], docs: list[dict[str, Any]] | None = None, pod_timeout: int = 0,
                     delete_timeout: int = 0, plan: list[dict[str, Any]] | None = None,
-                    cni_namespace: str = "kube-system",
+                    cni_namespace: str = "kube-system", lease: dict[str, Any] | None = None,
                     exec_timeout: int = kube_calls.EXEC_TASK_SECONDS) -> dict[str, Any]:
     try:
-        return kube_calls.all_calls(node_names, docs, pod_timeout, delete_timeout, plan, cni_namespace,
+        return kube_calls.all_calls(node_names, docs, pod_timeout, delete_timeout, plan, cni_namespace, lease,
                                     int(exec_timeout))
     except (ValueError, KeyError, IndexError) as exc:
         raise AnsibleFilterError(f"bench_k8s_calls: {exc}") from exc

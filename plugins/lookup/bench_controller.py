@@ -51,17 +51,30 @@ def is_playbook(pid: int) -> bool:
         return False
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def playbook_pid(start: int | None = None) -> int:
-    """The ansible-playbook process above start (this process by default), or start itself."""
+    """The ansible-playbook process above start (this process by default), or start itself.
+
+    ansible-core's workers are forks of ansible-playbook (utils/multiprocessing.py: the 'fork' context), with
+    its command line: the run's process is the topmost of a chain of processes with the same command line
+    (an ansible-playbook started by another one has a command line of its own)."""
     pid = start or os.getpid()
     current = pid
-    while current > 1:
-        if is_playbook(current):
-            return current
-        try:
+    try:
+        while current > 1:
+            if is_playbook(current):
+                while (parent := _parent(current)) > 1 and _cmdline(parent) == _cmdline(current):
+                    current = parent
+                return current
             current = _parent(current)
-        except (OSError, ValueError, IndexError):
-            break
+    except (OSError, ValueError, IndexError):
+        pass
     return pid
 
 

@@ -31,6 +31,11 @@ options:
     description: The run's directory on the controller.
     type: path
     required: true
+  lease:
+    description:
+      - The cluster's Lease this run holds (C(netlab.lab.kube_lease)'s C(lease) return, name, namespace, host and
+        pid), renewed before each test. When it is no longer this run's, no further test starts and the task fails.
+    type: dict
   kubeconfig:
     description:
       - Path of the kubeconfig; empty for kubernetes.core's default (C(K8S_AUTH_KUBECONFIG), C(~/.kube/config)).

@@ -2,14 +2,17 @@
 ``site.yml -i inventories/existing --tags bench`` with nothing but the twin's kubeconfig, two node names and
 an image digest, as a user with a cluster runs it. Each failure the kubernetes-live review found (F1-F4, F6,
 F8, F11) is shown through the real kubernetes.core modules with one of the twin's faults; each of these
-tests fails on the role before its fix."""
+tests fails on the role before its fix. One run per cluster: the lab's Lease (a second run refused naming the
+holder, a dead run's Lease taken over)."""
 
 import json
 import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +30,9 @@ OWN = "app.kubernetes.io/name=netlab-iperf3"
 SHORT = [{"name": "cross-node-tcp-1", "placement": "cross-node", "protocol": "tcp"},
          {"name": "host-tcp-1", "placement": "host", "protocol": "tcp"}]
 HOST_ONLY = [{"name": "host-tcp-1", "placement": "host", "protocol": "tcp"}]
+# The lab's Lease (roles/bench/defaults): one run per cluster.
+LEASES = discovery.resource("coordination.k8s.io", "leases")
+NAMESPACE, NAME = "netlab-system", "netlab-lab"
 
 
 @pytest.fixture
@@ -44,7 +50,7 @@ def command(twin, tmp_path, *args, matrix=None):
     (tmp_path / "ktmp").mkdir(exist_ok=True)
     # Its own TMPDIR: the kubernetes client's discovery cache (k8srcp-*.json) is per twin.
     env = {**os.environ, "TMPDIR": str(tmp_path / "ktmp"), "NETLAB_CHARTS": "false",
-           "ANSIBLE_CALLBACKS_ENABLED": "netlab.lab.bench_report,ansible.posix.profile_tasks"}
+           "ANSIBLE_CALLBACKS_ENABLED": "netlab.lab.bench_report,netlab.lab.lab_lock,ansible.posix.profile_tasks"}
     return ["ansible-playbook", "site.yml", "-i", "inventories/existing", "--tags", "bench",
             "-e", json.dumps(extra), *args], env
 
@@ -219,3 +225,82 @@ def test_a_node_without_a_running_cilium_agent_is_named(twin, tmp_path):
     assert proc.returncode != 0
     assert f"no running Cilium agent on {NODES[1]}: the datapath of those nodes cannot be read" in proc.stdout
     assert not requests(twin, "POST", "/namespaces"), "stopped before anything was created"
+
+
+# One run per cluster: the lab's Lease. Two runs started together against one twin: the one that takes the Lease
+# runs, the other is refused at its Lease step, naming the holder (pid, host, command), before it creates
+# anything; a Lease left by a dead ansible-playbook is taken over, said in one line, renewed between tests and
+# deleted at the run's end.
+def lease(twin):
+    async def read():
+        return twin.store.get(LEASES, NAMESPACE, NAME) if twin.store.exists(LEASES, NAMESPACE, NAME) else None
+
+    return twin.call(read())
+
+
+def test_a_second_run_is_refused_naming_the_holder(twin, tmp_path):
+    # Each run's ServiceAccount comes 20 s after its namespace: the Lease's holder holds it for that long at
+    # least, so the other run reaches its Lease step while it is held, whichever of the two took it.
+    twin.faults.arm("sa_late", seconds=20)
+    procs, started = [], []
+    for index in range(2):
+        (tmp_path / f"run{index}").mkdir()
+        argv, env = command(twin, tmp_path / f"run{index}", matrix=SHORT)
+        env["NETLAB_LOCK_DIR"] = str(tmp_path / "locks")
+        started.append(time.monotonic())
+        procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+        time.sleep(2)
+    outs, ended = [], []
+    try:
+        for proc in procs:
+            outs.append(proc.communicate(timeout=400)[0])
+            ended.append(time.monotonic())
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                lanes.stop(proc)
+    for out in outs:
+        print(out[-6000:])
+    codes = [proc.returncode for proc in procs]
+    assert sorted(codes)[0] == 0 and sorted(codes)[1] != 0, codes
+    winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+    said = re.search(r"The cluster's Lease netlab-system/netlab-lab is held by another run \(pid (\d+) on (\S+) "
+                     r"since (\S+): ([^)]*)\)", outs[loser])
+    assert said, "the refusal names the holder"
+    assert int(said.group(1)) == procs[winner].pid and said.group(2) == socket.gethostname()
+    assert "ansible-playbook site.yml -i inventories/existing --tags bench" in said.group(4)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", said.group(3))
+    # Refused before it changed anything: no run folder, no namespace or pod of its own.
+    assert not (tmp_path / f"run{loser}" / "results").exists() or not runs(tmp_path / f"run{loser}")
+    (run,) = runs(tmp_path / f"run{winner}")
+    assert json.loads((run / "summary.json").read_text())["complete"]
+    assert lease(twin) is None, "the holder deleted its Lease at its end"
+    assert run_pods(twin) == []
+    print(f"refused {ended[loser] - started[loser]:.1f} s after its start")
+
+
+def test_a_lease_left_by_a_dead_run_is_taken_over(twin, tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead = int(gone.stdout)
+    left = {"metadata": {"name": NAME, "annotations": {"netlab.io/command": "ansible-playbook site.yml --tags bench"}},
+            "spec": {"holderIdentity": f"{socket.gethostname()}/{dead}", "leaseDurationSeconds": 600,
+                     "acquireTime": "2026-12-06T10:00:00.000000Z", "renewTime": "2026-12-06T10:00:00.000000Z"}}
+
+    async def seed():
+        twin.store.create(discovery.by_kind("Namespace"), None, {"metadata": {"name": NAMESPACE}})
+        twin.store.create(LEASES, NAMESPACE, left)
+
+    twin.call(seed())
+    argv, env = command(twin, tmp_path, matrix=SHORT)
+    proc = lanes.run(argv, cwd=ROOT, env=env, timeout=400)
+    print(proc.stdout[-6000:], proc.stderr[-2000:])
+    assert proc.returncode == 0
+    assert re.search(rf"The cluster's Lease netlab-system/netlab-lab was left by a run that is gone \(pid {dead} on "
+                     rf"{re.escape(socket.gethostname())} since 2026-12-06T10:00:00.000000Z: ansible-playbook site.yml "
+                     r"--tags bench\): taken over\.", proc.stdout)
+    # Taken over on the read resourceVersion, renewed before each test, deleted at the end.
+    puts = [path for method, path, _ in twin.requests if method == "PUT" and path.endswith(f"/leases/{NAME}")]
+    assert len(puts) == 1 + len(SHORT)
+    assert lease(twin) is None

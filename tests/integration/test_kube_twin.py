@@ -80,10 +80,11 @@ def test_discovery_nodes_daemonsets_and_cluster_info(tmp_path, no_leak):
     assert res["unauthorized"]["failed"]
     assert "401" in res["unauthorized"]["msg"] and "Unauthorized" in res["unauthorized"]["msg"]
     # Discovery as the client does it (the core group built in, no GET /api), only what is served asked for.
+    served = ("GET /apis/apps/v1", "GET /apis/coordination.k8s.io/v1")
     discovery = sorted({p for p in paths if p.split("?")[0] in ("GET /version", "GET /api", "GET /apis",
-                                                                "GET /api/v1", "GET /apis/apps/v1")})
-    assert discovery == ["GET /api/v1", "GET /apis", "GET /apis/apps/v1", "GET /version"]
-    assert not [p for p in paths if p.startswith("GET /apis/") and not p.startswith("GET /apis/apps/v1")]
+                                                                "GET /api/v1", *served)})
+    assert discovery == ["GET /api/v1", "GET /apis", *served, "GET /version"]
+    assert not [p for p in paths if p.startswith("GET /apis/") and not p.startswith(served)]
     assert "GET /api/v1/nodes/netlab-agent-9" in paths
     # The wire's order (kubernetes client 37 puts fieldSelector first), kept for SOURCES.md.
     assert ("GET /api/v1/namespaces/kube-system/pods?fieldSelector=spec.nodeName%3Dnetlab-agent-2"

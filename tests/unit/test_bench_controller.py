@@ -32,3 +32,21 @@ def test_is_playbook_reads_the_command_line():
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_fork_of_ansible_playbook_names_its_parent():
+    """ansible-core's workers are forks (the same command line): the run is the process they were forked from."""
+    code = ("import os, sys\n"
+            "sys.path[:0] = [p for p in sys.argv[2:] if p]\n"
+            "from ansible_collections.netlab.lab.plugins.lookup import bench_controller\n"
+            "r, w = os.pipe()\n"
+            "child = os.fork()\n"
+            "if child == 0:\n"
+            "    os.write(w, f'{os.getpid()} {bench_controller.playbook_pid()}'.encode())\n"
+            "    os._exit(0)\n"
+            "os.waitpid(child, 0)\n"
+            "print(os.getpid(), os.read(r, 64).decode())\n")
+    proc = subprocess.run([sys.executable, "-c", code, "ansible-playbook", *sys.path], capture_output=True,
+                          text=True, timeout=60)
+    parent, child, found = (int(word) for word in proc.stdout.split())
+    assert child != parent and found == parent, proc.stderr

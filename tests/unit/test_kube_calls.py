@@ -61,8 +61,10 @@ def test_every_kubernetes_core_call(reference):
     assert calls["tests"][0]["cpu_pod"] == "iperf3-server-host"
 
 
-# The project's own calls of the API server's exec (plugins/action): k8s_exec's arguments and auth.
-OWN_EXECS = {"netlab.lab.kube_exec", "netlab.lab.bench_kube"}
+# The project's own calls of the API server: its execs (plugins/action) and the lab's Lease (kube_lease), with
+# k8s_exec's arguments and auth.
+OWN_EXECS = {"netlab.lab.kube_exec", "netlab.lab.bench_kube", "netlab.lab.kube_lease"}
+LEASE = {"namespace": "netlab-system", "name": "netlab-lab", "seconds": 600}
 
 
 def role_k8s_tasks(root):
@@ -109,16 +111,18 @@ def test_the_role_passes_exactly_the_rendered_arguments(request):
                                                      "kubernetes.core.k8s_cluster_info", *OWN_EXECS}
     entries = [{"name": "svc", "placement": "service"}, {"name": "rr", "placement": "service", "protocol": "tcp_rr"}]
     docs = kube_objects.run_objects(RUN, NODES, entries, IMAGE, 5201, None, 12865)
-    cluster_steps = kube_calls.cluster_calls(NODES)
+    cluster_steps = kube_calls.cluster_calls(NODES, lease=LEASE)
     data = {**cluster_steps, **kube_calls.calls(docs, 300, 120, [])}
-    whole = kube_calls.all_calls(NODES, docs, 300, 120, [])
+    whole = kube_calls.all_calls(NODES, docs, 300, 120, [], lease=LEASE)
     seen = set()
     for name, _, args, task in tasks:
         literal = {key: value for key, value in args.items() if not templated(value)}
         values = " ".join(value for value in args.values() if templated(value))
         if name == "run_kubernetes.yml":  # the plan's tests and CPU samplers, each exec bounded by the action
             assert args == {"tests": "{{ bench_todo }}", "settings": "{{ bench_run_settings }}",
-                            "run_dir": "{{ bench_run_dir }}"}, name
+                            "run_dir": "{{ bench_run_dir }}",
+                            "lease": "{{ bench_lease.lease | combine({'run_id': bench_run_dir | basename}) "
+                                     "if bench_lease.lease is defined else omit }}"}, name
             continue
         loop = str(task.get("loop", ""))
         named = set(re.findall(r"calls\.(\w+)", f"{values} {loop}"))

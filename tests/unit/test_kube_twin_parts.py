@@ -78,7 +78,7 @@ def test_discovery_lists_subresources_and_only_served_groups():
     assert {"pods", "pods/exec", "pods/status", "namespaces", "nodes", "services", "serviceaccounts"} <= set(names)
     assert discovery.resource_list("apps/v1")["resources"][0]["kind"] == "DaemonSet"
     assert discovery.resource_list("batch/v1") is None
-    assert [g["name"] for g in discovery.api_groups()["groups"]] == ["apps"]
+    assert [g["name"] for g in discovery.api_groups()["groups"]] == ["apps", "coordination.k8s.io"]
 
 
 def test_canned_answers_parse_as_the_role_reads_them():

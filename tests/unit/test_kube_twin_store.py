@@ -178,3 +178,47 @@ def test_delete_removes_and_advances_the_revision(store):
     assert store.revision == before + 1
     assert not store.exists(PODS, "n", "p")
     assert store.list(PODS)["items"] == []
+
+
+LEASES = discovery.resource("coordination.k8s.io", "leases")
+
+
+def test_leases_are_served_as_upstream_lists_them():
+    assert LEASES.namespaced and LEASES.kind == "Lease" and LEASES.api_version == "coordination.k8s.io/v1"
+    listed = discovery.resource_list("coordination.k8s.io/v1")["resources"]
+    assert listed == [{"name": "leases", "singularName": "lease", "namespaced": True, "kind": "Lease",
+                       "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]}]
+    assert {"name": "coordination.k8s.io", "versions": [{"groupVersion": "coordination.k8s.io/v1", "version": "v1"}],
+            "preferredVersion": {"groupVersion": "coordination.k8s.io/v1", "version": "v1"}} \
+        in discovery.api_groups()["groups"]
+
+
+def test_a_lease_is_created_once_and_replaced_only_on_its_resource_version(store):
+    lease = {"metadata": {"name": "netlab-lab"}, "spec": {"holderIdentity": "a/1", "leaseDurationSeconds": 600,
+                                                          "acquireTime": "2026-12-06T13:05:41.651686+01:00"}}
+    first = store.create(LEASES, "netlab-system", lease)
+    # MicroTime comes back in UTC with microseconds and a Z, whatever offset the client wrote.
+    assert first["spec"]["acquireTime"] == "2026-12-06T12:05:41.651686Z"
+    with pytest.raises(ApiError) as exists:
+        store.create(LEASES, "netlab-system", lease)
+    assert exists.value.code == 409 and exists.value.body["reason"] == "AlreadyExists"
+    assert exists.value.body["message"] == 'leases.coordination.k8s.io "netlab-lab" already exists'
+    taken = {**first, "spec": {**first["spec"], "holderIdentity": "b/2"}}
+    second = store.replace(LEASES, "netlab-system", taken)
+    assert second["spec"]["holderIdentity"] == "b/2"
+    assert int(second["metadata"]["resourceVersion"]) > int(first["metadata"]["resourceVersion"])
+    stale = {**first, "spec": {**first["spec"], "holderIdentity": "c/3"}}  # read before b's replace
+    with pytest.raises(ApiError) as conflict:
+        store.replace(LEASES, "netlab-system", stale)
+    assert conflict.value.code == 409
+    assert conflict.value.body == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": 'Operation cannot be fulfilled on leases.coordination.k8s.io "netlab-lab": the object has been '
+                   "modified; please apply your changes to the latest version and try again",
+        "reason": "Conflict", "details": {"name": "netlab-lab", "group": "coordination.k8s.io", "kind": "leases"},
+        "code": 409}
+    assert store.get(LEASES, "netlab-system", "netlab-lab")["spec"]["holderIdentity"] == "b/2"
+    unconditional = {"metadata": {"name": "netlab-lab"}, "spec": {"holderIdentity": "d/4"}}
+    assert store.replace(LEASES, "netlab-system", unconditional)["spec"]["holderIdentity"] == "d/4"
+    store.delete(LEASES, "netlab-system", "netlab-lab")
+    assert store.names(LEASES) == []

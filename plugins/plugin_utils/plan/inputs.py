@@ -64,6 +64,13 @@ def _tolerance(value: Any) -> str | None:
     return None
 
 
+def _dns_label(value: Any) -> str | None:
+    """A namespace's or a Lease's name: an RFC 1123 label (apimachinery validation IsDNS1123Label)."""
+    if isinstance(value, str) and re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
+        return None
+    return "a DNS label (lower-case letters, digits and '-', at most 63, starting and ending alphanumeric)"
+
+
 def _transport(value: Any) -> str | None:
     return None if value in TRANSPORTS else f"one of {', '.join(TRANSPORTS)}"
 
@@ -82,6 +89,9 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "delete_timeout": _range(1, 86400),
     # Room for the API server's and the runtime's exec around a command given 5 s less in the pod.
     "exec_timeout": _range(6, 3600),
+    "lease_namespace": _dns_label,
+    "lease_name": _dns_label,
+    "lease_seconds": _range(30, 86400),
     "run_id": _run_name,
     "resume": _run_name,
     "baseline": _baseline,

@@ -33,6 +33,9 @@ FIXED: dict[str, dict[str, Any]] = {
     "read_pods": {"kind": "Pod"},
     "read_services": {"kind": "Service"},
     "delete_namespace": {"state": "absent", "api_version": "v1", "kind": "Namespace", "wait": True, "wait_sleep": 1},
+    # The lab's lock (kube_lease.py): taken by the project's own action, read back and released by kubernetes.core.
+    "read_lease": {"api_version": "coordination.k8s.io/v1", "kind": "Lease"},
+    "release_lease": {"state": "absent", "api_version": "coordination.k8s.io/v1", "kind": "Lease"},
 }
 # The order a whole call lists its arguments in (k8s_calls.yaml): what, where, then how long.
 ORDER = ("node", "state", "api_version", "kind", "namespace", "name", "pod", "container", "command", "definition",
@@ -73,8 +76,9 @@ def _exec(ns: str, pod: str, argv: list[str], task_seconds: int,
 
 
 def cluster_calls(node_names: list[str], cni_namespace: str = "kube-system",
-                  exec_timeout: int = EXEC_TASK_SECONDS) -> dict[str, Any]:
-    """What the calls that read the cluster itself take from the run, before its objects exist.
+                  lease: dict[str, Any] | None = None, exec_timeout: int = EXEC_TASK_SECONDS) -> dict[str, Any]:
+    """What the calls that read the cluster itself take from the run, before its objects exist, and with
+    ``lease`` ({namespace, name, seconds}) those of the lab's Lease (take, read back, release).
 
     DaemonSets are read in every namespace (Calico's operator runs calico-node in calico-system,
     upstream flannel in kube-flannel); Cilium's agents are then looked for in the namespace of
@@ -88,7 +92,13 @@ def cluster_calls(node_names: list[str], cni_namespace: str = "kube-system",
         "cilium_status": [_exec(cni_namespace, f"CILIUM_POD:{n}", ["cilium-dbg", "status", "-o", "json"],
                                 exec_timeout, "cilium-agent") for n in node_names],
         "cluster_info": {},
+        **(_lease_calls(lease) if lease else {}),
     }
+
+
+def _lease_calls(lease: dict[str, Any]) -> dict[str, Any]:
+    where = {"namespace": str(lease["namespace"]), "name": str(lease["name"])}
+    return {"take_lease": {**where, "seconds": int(lease["seconds"])}, "read_lease": where, "release_lease": where}
 
 
 def _runs_netserver(pods: list[dict[str, Any]]) -> bool:
@@ -145,11 +155,12 @@ def whole(step: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def all_calls(node_names: list[str], docs: list[dict[str, Any]] | None = None, pod_timeout: int = 0,
               delete_timeout: int = 0, plan: list[dict[str, Any]] | None = None,
-              cni_namespace: str = "kube-system", exec_timeout: int = EXEC_TASK_SECONDS) -> dict[str, Any]:
+              cni_namespace: str = "kube-system", lease: dict[str, Any] | None = None,
+              exec_timeout: int = EXEC_TASK_SECONDS) -> dict[str, Any]:
     """Every call whole, by step: those that read the cluster (``cluster_calls``) and, given the run's
     objects, those on them (``calls``), each with how its module is asked (FIXED). The role's tasks take
     the run's part of each; the per-test calls (``tests``) are the plan's."""
-    out = cluster_calls(list(node_names), cni_namespace or "kube-system", int(exec_timeout))
+    out = cluster_calls(list(node_names), cni_namespace or "kube-system", lease, int(exec_timeout))
     if docs:
         out.update(calls(docs, int(pod_timeout), int(delete_timeout), plan, int(exec_timeout)))
     return {step: value if step == "tests" else [whole(step, one) for one in value] if isinstance(value, list)

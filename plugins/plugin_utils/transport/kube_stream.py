@@ -58,11 +58,11 @@ def connect(auth: dict[str, Any]) -> Any:
     try:
         client = get_api_client(**{key: value for key, value in auth.items() if value})
     except Exception as exc:  # CoreException, ConfigException, a kubeconfig that does not parse
-        raise ConnectionError(f"could not create the API client: {_first_line(exc)}") from None
+        raise ConnectionError(f"could not create the API client: {first_line(exc)}") from None
     return core_v1_api.CoreV1Api(client.client.client)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:400]
 
@@ -87,7 +87,7 @@ def run(api: Any, namespace: str, pod: str, container: str, argv: list[str], sec
         resp = stream(api.connect_get_namespaced_pod_exec, pod, namespace, command=list(argv), container=container,
                       stdout=True, stderr=True, stdin=False, tty=False, _preload_content=False)
     except Exception as exc:  # ApiException (the upgrade refused), a refused or broken connection
-        return result(None, f"Failed to execute on pod {pod} due to : {_first_line(exc)}")
+        return result(None, f"Failed to execute on pod {pod} due to : {first_line(exc)}")
     try:
         while resp.is_open():
             left = deadline - time.monotonic()
@@ -100,7 +100,7 @@ def run(api: Any, namespace: str, pod: str, container: str, argv: list[str], sec
                 err.append(resp.read_stderr())
         rc, problem = status(resp.read_channel(3))
     except Exception as exc:  # the connection lost mid-stream
-        return result(None, f"the exec on pod {pod} broke off: {_first_line(exc)}")
+        return result(None, f"the exec on pod {pod} broke off: {first_line(exc)}")
     finally:
         resp.close()
     return result(rc, problem)

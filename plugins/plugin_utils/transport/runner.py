@@ -35,13 +35,15 @@ def retried(test: dict[str, Any], run_once: Callable[[], Outcome]) -> Outcome:
 
 
 def run_tests(tests: list[dict[str, Any]], run_one: Callable[[dict[str, Any]], Outcome], raw_dir: Path,
-              show: Callable[[str], None]) -> tuple[list[dict[str, Any]], list[str]]:
-    """The tests that ran, and the ids of those whose client failed (no exit code, or not 0)."""
+              show: Callable[[str], None],
+              may_start: Callable[[dict[str, Any]], bool] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The tests that ran, and the ids of those whose client failed (no exit code, or not 0). ``may_start``,
+    asked before each test, stops the run when it says no (the Kubernetes transport's Lease was lost)."""
     playbook = os.getppid()
     ran: list[dict[str, Any]] = []
     failed: list[str] = []
     for test in tests:
-        if os.getppid() != playbook:
+        if os.getppid() != playbook or (may_start and not may_start(test)):
             break
         done = retried(test, lambda test=test: run_one(test))
         if os.getppid() != playbook:

@@ -26,12 +26,14 @@ from lab_checks import (
     check_both_ways,
     check_run,
     check_scale,
+    environment,
     latest,
     node,
+    reference_matrix,
     restart_the_nodes,
 )
 from render_checks import check_rendered
-from site_args import ROOT, entry, extra
+from site_args import ROOT, entry, extra, playbook_cmd
 
 from netlab_twin import lanes
 
@@ -58,6 +60,44 @@ def test_cilium_run(cilium_run):
     assert "198.19.2.10/32" in agent.check_output("ip -n pod0 -4 addr show dev eth0")
     # What lab_cni leaves on the nodes (molecule's lab_cni checks, on this lab).
     check_both_ways("cilium")
+
+
+def test_a_second_bench_during_a_bench_is_refused_naming_the_first(cilium_run, results_dir, short_bench):
+    """One run per lab: a `--tags bench` started while another runs stops within 5 s, naming the first (its pid,
+    host and command); the first runs on to its end as if alone. On the Cilium lab, right after its first run."""
+    known = set(results_dir.iterdir())
+    entries = {e["name"]: e for e in reference_matrix()}
+    first_cmd = playbook_cmd(results_dir, "-e", "cni=cilium", "--tags", "bench", *short_bench,
+                             *extra(bench_matrix=[entries[name] for name in SCENARIOS]))
+    first = subprocess.Popen(first_cmd, cwd=ROOT, env=environment(), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and first.poll() is None:
+            new = [p for p in set(results_dir.iterdir()) - known if not p.is_symlink()]
+            if new and list((new[0] / "raw").glob("[!.]*.json")):
+                break  # the first is between its tests
+            time.sleep(0.2)
+        assert first.poll() is None, "the first run is still running"
+        started = time.monotonic()
+        second = lanes.run(playbook_cmd(results_dir, "-e", "cni=cilium", "--tags", "bench", *short_bench),
+                           cwd=ROOT, env=environment(), timeout=120)
+        seconds = time.monotonic() - started
+        out, _ = first.communicate(timeout=600)
+    finally:
+        if first.poll() is None:
+            lanes.stop(first)
+    print(second.stdout[-3000:], out[-3000:])
+    print(f"second run refused after {seconds:.1f} s")
+    assert second.returncode != 0 and seconds < 5, seconds
+    said = re.search(r"The lab local-netlab is held by another run \(pid (\d+) on \S+ since \S+: ([^)]*)\)",
+                     second.stdout)
+    assert said and int(said.group(1)) == first.pid and "--tags bench" in said.group(2), second.stdout[-2000:]
+    assert "PLAY [Run the iperf3 benchmark matrix]" not in second.stdout
+    assert first.returncode == 0
+    (run,) = [p for p in set(results_dir.iterdir()) - known if not p.is_symlink()]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["complete"] and not summary["failed_tests"]
 
 
 def test_cilium_datapath_comes_back_after_a_node_restart(cilium_run):

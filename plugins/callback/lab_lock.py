@@ -1,0 +1,37 @@
+"""Release the lab's locks this playbook took (netlab.lab.lab_lock) when it ends, failed or not."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.netlab.lab.plugins.plugin_utils.lab import run_lock
+
+DOCUMENTATION = r"""
+name: lab_lock
+type: aggregate
+short_description: Release the lab's locks of this playbook run at its end
+version_added: "0.8.0"
+description:
+  - At the end of the playbook (its stats, whether its tasks failed or not) it removes every lock of
+    C(netlab.lab.lab_lock) that this ansible-playbook process holds, in C($NETLAB_LOCK_DIR) or
+    C($XDG_STATE_HOME/netlab/locks).
+  - A run that is killed has no end: its lock stays, and the next run takes it over (its holder is gone).
+requirements:
+  - enable in ansible.cfg (callbacks_enabled = netlab.lab.lab_lock), as the project's ansible.cfg does
+"""
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "netlab.lab.lab_lock"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def v2_playbook_on_stats(self, stats: Any) -> None:
+        # The callback runs in ansible-playbook itself: its pid is the holder's.
+        holder = {"host": run_lock.me(pid=os.getpid())["host"], "pid": os.getpid()}
+        for key in run_lock.release_all(run_lock.lock_dir(), holder):
+            self._display.vv(f"released the lab's lock {key}")
