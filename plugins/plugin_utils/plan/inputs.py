@@ -13,7 +13,7 @@ from typing import Any
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_objects
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import congestion, kube_objects
 
 # A run directory's name: a plain file name, never a path.
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -64,6 +64,11 @@ def _tolerance(value: Any) -> str | None:
     return None
 
 
+def _congestion(value: Any) -> str | None:
+    # Whether the nodes' kernels have it, and allow it to the tests' user, is checked where they are read.
+    return None if value in congestion.CHOICES else f"one of {', '.join(congestion.CHOICES)}"
+
+
 def _transport(value: Any) -> str | None:
     return None if value in TRANSPORTS else f"one of {', '.join(TRANSPORTS)}"
 
@@ -84,6 +89,7 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "resume": _run_name,
     "baseline": _baseline,
     "tolerance": _tolerance,
+    "congestion": _congestion,
 }
 
 
