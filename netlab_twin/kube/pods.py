@@ -36,6 +36,9 @@ SA_ATTEMPTS, SA_INTERVAL = 10, 0.1  # ServiceAccount admission's retries for "de
 WATCH_INTERVAL = 1.0  # how often a running pod's main process is checked
 STALE_NS = "netlab-bench-stale-run"
 
+# The scheduler's NodePorts plugin's ErrReason, which the kubelet's admission quotes.
+NODE_PORTS_REASON = "node(s) didn't have free ports for the requested pod ports"
+
 
 def pod_defaults(pod: Obj) -> Obj:
     """The defaults the API server fills in on create (defaults.go and the ServiceAccount admission)."""
@@ -190,8 +193,10 @@ class Lifecycle(Objects):
         conflict = self._port_conflict(pod)
         if conflict or (fault := faults.take("reject", name)):
             reason = "NodePorts" if conflict else fault.args.get("reason", "NodePorts")
+            # kubelet rejectPod: "Pod was rejected: " + PredicateFailureError.Error() (SOURCES.md).
+            why = f": {NODE_PORTS_REASON}" if reason == "NodePorts" else ""
             message = (fault.args.get("message") if not conflict else None) or f"Pod was rejected: Predicate " \
-                f"{reason} failed"
+                f"{reason} failed{why}"
             self._set_status(namespace, name, {"phase": "Failed", "reason": reason, "message": message,
                                                "qosClass": qos, "startTime": started})
             return

