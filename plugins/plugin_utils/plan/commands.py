@@ -28,7 +28,7 @@ from ansible_collections.netlab.lab.plugins.plugin_utils.transport import (
 NETPERF_SELECTORS = ("PROTOCOL", "ELAPSED_TIME", "REQUEST_SIZE", "RESPONSE_SIZE", "TRANSACTION_RATE",
                      "MIN_LATENCY", "MEAN_LATENCY", "P50_LATENCY", "P90_LATENCY", "P99_LATENCY",
                      "MAX_LATENCY", "STDDEV_LATENCY")
-# What a TCP test's sockets used at each end (netperf reads them back with getsockopt), with a pinned one.
+# What a TCP_RR test's sockets used at each end (netperf reads them back with getsockopt), with a pinned one.
 NETPERF_CONGESTION_SELECTORS = ("LOCAL_CONG_CONTROL", "REMOTE_CONG_CONTROL")
 # The datapath model's ClusterIP: this host of the lab's Service CIDR (the node fact's service_cidr).
 SERVICE_HOST = 10
@@ -45,9 +45,13 @@ def netperf_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any]
     selectors, pinned = NETPERF_SELECTORS, []
     # Runs planned before the pin (a resumed one) have no congestion setting: their command lines stay.
     if settings.get("congestion") and entry["protocol"] != "udp_rr":
-        # The omni test's -K sets both ends' sockets (the remote's through netserver).
+        # The omni test's -K sets both ends' sockets (the remote's through netserver). Only TCP_RR reads
+        # them back: TCP_CRR's selectors come back empty (netperf 2.7.1, each connection's socket is gone by
+        # then), so it records none rather than a value now and then.
         cc = settings["congestion"]
-        selectors, pinned = (*NETPERF_SELECTORS, *NETPERF_CONGESTION_SELECTORS), ["-K", f"{cc},{cc}"]
+        pinned = ["-K", f"{cc},{cc}"]
+        if entry["protocol"] == "tcp_rr":
+            selectors = (*NETPERF_SELECTORS, *NETPERF_CONGESTION_SELECTORS)
     return ["netperf", "-P", "0", "-H", server_ip, "-p", str(control), "-l", str(settings["duration"]),
             "-t", matrix.NETPERF_TESTS[entry["protocol"]], "--", "-r", f"{size},{size}", "-P", f",{data}",
             *pinned, "-k", ",".join(selectors)]
