@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import ipaddress
+import json
 import re
 import shlex
 import time
@@ -90,10 +91,17 @@ def _data(name: str) -> str:
 
 
 def iperf3_client(argv: list[str]) -> Answer:
-    """iperf3's JSON document for a client run, the sample closest to its options (tests/data, SOURCES.md)."""
+    """iperf3's JSON document for a client run, the sample closest to its options (tests/data, SOURCES.md);
+    with a congestion control asked for (--congestion), both ends report it, as iperf3 does."""
     sample = ("iperf3-udp.json" if "--udp" in argv else "iperf3-tcp-reverse.json" if "--reverse" in argv
               else "iperf3-tcp-p4.json" if "--parallel" in argv else "iperf3-tcp-1.json")
-    return _data(sample), "", 0
+    text = _data(sample)
+    if "--congestion" in argv[:-1] and "--udp" not in argv:
+        doc = json.loads(text)
+        pinned = argv[argv.index("--congestion") + 1]
+        doc["end"].update({"sender_tcp_congestion": pinned, "receiver_tcp_congestion": pinned})
+        text = json.dumps(doc)
+    return text, "", 0
 
 
 def netperf_client(argv: list[str]) -> Answer:
@@ -157,6 +165,9 @@ class CannedRuntime:
             "iperf3 --version": (_data("iperf3-version-3.18.txt"), "", 0),
             "netperf -V": (_data("netperf-version-2.7.0.txt"), "", 0),
             "cat /proc/cpuinfo": (_data("proc-cpuinfo-2cpu.txt"), "", 0),
+            # A stock Debian node's congestion control sysctls (CUBIC built in, BBR a module not loaded).
+            "cat /proc/sys/net/ipv4/tcp_congestion_control /proc/sys/net/ipv4/tcp_allowed_congestion_control "
+            "/proc/sys/net/ipv4/tcp_available_congestion_control": ("cubic\nreno cubic\nreno cubic\n", "", 0),
             "cat /sys/class/net/eth0/mtu": (f"{mtu}\n", "", 0),
             "cilium-dbg status -o json": (_data("cilium-status-1.18-native.json"), "", 0),
             "iperf3 --client": iperf3_client,

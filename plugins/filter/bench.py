@@ -14,6 +14,7 @@ from ansible_collections.netlab.lab.plugins.lookup import bench_controller
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, inputs, matrix
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import (
+    congestion,
     kube_calls,
     kube_objects,
     kube_read,
@@ -66,6 +67,22 @@ def bench_netperf_version(text: str) -> str | None:
         return kube_read.netperf_version(text or "")
     except kube_read.KubeError as exc:
         raise AnsibleFilterError(f"bench_netperf_version: {exc}") from exc
+
+
+def bench_congestion_reads(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return commands.congestion_reads(nodes)
+
+
+def bench_congestion(results: list[dict[str, Any]], pinned: str, transport: str = "local") -> dict[str, Any]:
+    """The nodes' congestion control from a loop's results (each ``item`` ``{node, read_in}`` and its stdout),
+    and the problems of the pinned one there (the Kubernetes transport's pods run as an unprivileged user)."""
+    readings = [{**(one.get("item") or {}), "stdout": one.get("stdout")} for one in results]
+    try:
+        nodes = congestion.environment(readings)
+    except congestion.CongestionError as exc:
+        raise AnsibleFilterError(f"bench_congestion: {exc}") from exc
+    user = kube_objects.UID if transport == "kubernetes" else None
+    return {"nodes": nodes, "problems": congestion.problems(pinned, nodes, user)}
 
 
 def bench_gate(run_dir: str, baseline_dir: str, tolerance: Any = 10) -> dict[str, Any]:
@@ -163,6 +180,7 @@ class FilterModule:
                 "bench_local_service": bench_local_service, "bench_ports": bench_ports,
                 "bench_iperf3_version": bench_iperf3_version, "bench_netperf_version": bench_netperf_version,
                 "bench_input_problems": bench_input_problems, "bench_gate": bench_gate,
+                "bench_congestion_reads": bench_congestion_reads, "bench_congestion": bench_congestion,
                 "bench_manifests": bench_manifests, "bench_k8s_nodes": bench_k8s_nodes,
                 "bench_k8s_meta": bench_k8s_meta, "bench_k8s_calls": bench_k8s_calls,
                 "bench_k8s_cni": bench_k8s_cni, "bench_k8s_datapath": bench_k8s_datapath,

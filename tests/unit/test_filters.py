@@ -69,6 +69,25 @@ def test_bench_segments():
     assert [len(s["tests"]) for s in call("bench_segments", plan)] == [len(plan)]
 
 
+def test_bench_congestion_reads():
+    reads = call("bench_congestion_reads", [NODES[0], {"name": "c", "pods": []}])
+    assert reads[0] == {"node": "a", "read_in": "pod0", "argv": [
+        "ip", "netns", "exec", "pod0", "cat", "/proc/sys/net/ipv4/tcp_congestion_control",
+        "/proc/sys/net/ipv4/tcp_allowed_congestion_control", "/proc/sys/net/ipv4/tcp_available_congestion_control"]}
+    assert reads[1]["read_in"] == "host" and reads[1]["argv"][0] == "cat"
+
+
+def test_bench_congestion():
+    # This machine's sysctls, as read in a lab pod's namespace (a new namespace inherits bbr).
+    results = [{"item": {"node": "a", "read_in": "pod0"}, "stdout": "bbr\nreno bbr\nreno bbr cubic\n"}]
+    found = call("bench_congestion", results, "cubic")
+    assert found == {"nodes": {"a": {"default": "bbr", "allowed": ["reno", "bbr"],
+                                     "available": ["reno", "bbr", "cubic"], "read_in": "pod0"}}, "problems": []}
+    [problem] = call("bench_congestion", results, "cubic", "kubernetes")["problems"]
+    assert problem.startswith("bench_congestion cubic is available on node a but not allowed for the pods' user 65532")
+    assert call("bench_congestion", results, "bbr", "kubernetes")["problems"] == []
+
+
 def test_bench_servers():
     plan = call("bench_plan", MATRIX, NODES, SETTINGS)
     assert [(s["pod"], s["program"]) for s in call("bench_servers", plan, SETTINGS)] == [
@@ -315,6 +334,9 @@ REFUSALS = {
     "bench_netperf_version": (("sh: 1: netperf: not found",), "bench_netperf_version: cannot read the netperf"),
     "bench_gate": (("/nonexistent/run", "/nonexistent/base", 10),
                    r"bench_gate: /nonexistent/base: no readable run\.json"),
+    "bench_congestion": (([{"item": {"node": "a"}, "stdout": "cat: /proc/sys/net/ipv4/tcp_congestion_control: "
+                                                              "No such file or directory"}], "cubic"),
+                         "bench_congestion: node a: not the three congestion control sysctls"),
     "bench_local_service": ((NODES[:1], MATRIX, SETTINGS), "bench_local_service: the benchmark needs two nodes"),
     "bench_manifests": (("run-1", K8S_NODES, MATRIX, "netlab/iperf3:latest", 5201),
                         "bench_manifests: bench_pod_image must be pinned by digest"),

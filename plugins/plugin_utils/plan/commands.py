@@ -16,12 +16,20 @@ import shlex
 from typing import Any
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_calls, kube_objects, proof
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import (
+    congestion,
+    cpu,
+    kube_calls,
+    kube_objects,
+    proof,
+)
 
 # What netperf prints (-k: one KEY=value line each, netperf's own output selectors).
 NETPERF_SELECTORS = ("PROTOCOL", "ELAPSED_TIME", "REQUEST_SIZE", "RESPONSE_SIZE", "TRANSACTION_RATE",
                      "MIN_LATENCY", "MEAN_LATENCY", "P50_LATENCY", "P90_LATENCY", "P99_LATENCY",
                      "MAX_LATENCY", "STDDEV_LATENCY")
+# What a TCP_RR test's sockets used at each end (netperf reads them back with getsockopt), with a pinned one.
+NETPERF_CONGESTION_SELECTORS = ("LOCAL_CONG_CONTROL", "REMOTE_CONG_CONTROL")
 # The datapath model's ClusterIP: this host of the lab's Service CIDR (the node fact's service_cidr).
 SERVICE_HOST = 10
 
@@ -34,9 +42,19 @@ def netperf_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any]
     control, direct, through_service = matrix.netperf_ports(settings)
     data = through_service if entry["placement"] == "service" else direct
     size = entry["size"]
+    selectors, pinned = NETPERF_SELECTORS, []
+    # Runs planned before the pin (a resumed one) have no congestion setting: their command lines stay.
+    if settings.get("congestion") and entry["protocol"] != "udp_rr":
+        # The omni test's -K sets both ends' sockets (the remote's through netserver). Only TCP_RR reads
+        # them back: TCP_CRR's selectors come back empty (netperf 2.7.1, each connection's socket is gone by
+        # then), so it records none rather than a value now and then.
+        cc = settings["congestion"]
+        pinned = ["-K", f"{cc},{cc}"]
+        if entry["protocol"] == "tcp_rr":
+            selectors = (*NETPERF_SELECTORS, *NETPERF_CONGESTION_SELECTORS)
     return ["netperf", "-P", "0", "-H", server_ip, "-p", str(control), "-l", str(settings["duration"]),
             "-t", matrix.NETPERF_TESTS[entry["protocol"]], "--", "-r", f"{size},{size}", "-P", f",{data}",
-            "-k", ",".join(NETPERF_SELECTORS)]
+            *pinned, "-k", ",".join(selectors)]
 
 
 def client_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any]) -> list[str]:
@@ -55,6 +73,9 @@ def client_argv(entry: dict[str, Any], server_ip: str, settings: dict[str, Any])
             argv += ["--length", str(entry["length"])]
     if entry["reverse"]:
         argv.append("--reverse")
+    if entry["protocol"] == "tcp" and settings.get("congestion"):
+        # iperf3 passes it to the server too: both ends' sockets use it, and the JSON says what each used.
+        argv += ["--congestion", settings["congestion"]]
     return argv
 
 
@@ -107,6 +128,17 @@ def stop_argv(program: str, name: str) -> list[str]:
 def in_netns(argv: list[str], netns: str | None) -> list[str]:
     """Local-lab transport: run argv inside a pod's network namespace."""
     return ["ip", "netns", "exec", netns, *argv] if netns else argv
+
+
+def congestion_reads(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Local lab: per benchmark node (datapath fact ``{name, pods}``), the command that reads its congestion
+    control sysctls in its first pod's network namespace, where the tests' sockets live (the default is per
+    namespace), or in the node's own without a pod: ``{node, read_in, argv}``."""
+    reads = []
+    for node in nodes:
+        pod = next((p["name"] for p in node.get("pods") or []), None)
+        reads.append({"node": node["name"], "read_in": pod or "host", "argv": in_netns(congestion.read_argv(), pod)})
+    return reads
 
 
 def k8s_exec(argv: list[str], pod: str, transport: dict[str, Any]) -> dict[str, Any]:

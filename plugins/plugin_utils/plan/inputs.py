@@ -13,7 +13,7 @@ from typing import Any
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_objects
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import congestion, kube_objects
 
 # A run directory's name: a plain file name, never a path.
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -71,6 +71,11 @@ def _dns_label(value: Any) -> str | None:
     return "a DNS label (lower-case letters, digits and '-', at most 63, starting and ending alphanumeric)"
 
 
+def _congestion(value: Any) -> str | None:
+    # Whether the nodes' kernels have it, and allow it to the tests' user, is checked where they are read.
+    return None if value in congestion.CHOICES else f"one of {', '.join(congestion.CHOICES)}"
+
+
 def _transport(value: Any) -> str | None:
     return None if value in TRANSPORTS else f"one of {', '.join(TRANSPORTS)}"
 
@@ -96,6 +101,7 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "resume": _run_name,
     "baseline": _baseline,
     "tolerance": _tolerance,
+    "congestion": _congestion,
 }
 
 

@@ -23,7 +23,8 @@ SIDE_FIELDS = ("gbps_median", "gbps_min", "gbps_max", "repeats", "noisy", "retra
 # Each run's entry in a row: its headline figure, its confidence interval, and against the baseline.
 RUN_FIELDS = ("median", "ci_low", "ci_high", "ci_confidence", "change_percent", "significant", "p",
               "host_change_percent", *SIDE_FIELDS)
-RUN_INFO = ("run_id", "cni", "profile", "profile_settings", "datapath", "provider", "started", "complete")
+RUN_INFO = ("run_id", "cni", "profile", "profile_settings", "datapath", "provider", "started", "complete",
+            "congestion")
 NO_TOTAL = "no significant total difference"
 
 
@@ -81,6 +82,7 @@ def mismatches(base: dict[str, Any], other: dict[str, Any]) -> list[str]:
         "iperf3 version": (base.get("iperf3_versions"), other.get("iperf3_versions")),
         "duration (s)": (base["settings"].get("duration"), other["settings"].get("duration")),
         "omit (s)": (base["settings"].get("omit"), other["settings"].get("omit")),
+        "TCP congestion control": (run_summary.congestion_used(base), run_summary.congestion_used(other)),
     }
     found = [f"{what}: {vb} vs {vo}" for what, (vb, vo) in checks.items() if vb != vo]
     matrix = _matrix_difference(base.get("matrix") or [], other.get("matrix") or [])
@@ -165,6 +167,16 @@ def _cni_and_settings(run: dict[str, Any]) -> dict[str, Any] | None:
     return None if run["profile_settings"] is None else {"cni": run["cni"], **run["profile_settings"]}
 
 
+def _step_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str] | None:
+    """What a step changes (settings_changes), led by the TCP congestion control where the two runs' differ:
+    not a profile setting, but it moves every TCP figure, so the step's share is not the profile's alone."""
+    changes = settings_changes(_cni_and_settings(before), _cni_and_settings(after))
+    used = run_summary.congestion_used(before), run_summary.congestion_used(after)
+    if used[0] == used[1]:
+        return changes
+    return [f"TCP congestion control: {used[0]} -> {used[1]}", *(changes or [])]
+
+
 def _chain(runs: list[dict[str, Any]], chain: list[str] | None, profile_chain: Sequence[str]) -> list[int] | None:
     """The runs of the chain by index: the ones named, or those of the profile chain present (the first of
     a label)."""
@@ -212,7 +224,7 @@ def steps(comparison: dict[str, Any], chain: list[str] | None = None,
         "chain": [runs[i]["label"] for i in picked],
         "run_ids": [runs[i]["run_id"] for i in picked],
         "settings": [{"from": runs[a]["label"], "to": runs[b]["label"],
-                      "changes": settings_changes(_cni_and_settings(runs[a]), _cni_and_settings(runs[b]))}
+                      "changes": _step_changes(runs[a], runs[b])}
                      for a, b in pairwise(picked)],
         "tests": tests,
     }

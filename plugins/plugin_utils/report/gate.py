@@ -86,7 +86,17 @@ def check(baseline: dict[str, Any], run: dict[str, Any], tolerance_percent: floa
     rows = [_row(name, base_tests.get(name), run_tests.get(name), allowed) for name in names]
     failed = [row["scenario"] for row in rows if row["outcome"] in ("fail", "missing")]
     return {"passed": not failed, "baseline": baseline.get("run_id"), "run": run.get("run_id"),
-            "tolerance_percent": allowed, "rows": rows, "failed": failed}
+            "tolerance_percent": allowed, "rows": rows, "failed": failed, "warnings": warnings(baseline, run)}
+
+
+def warnings(baseline: dict[str, Any], run: dict[str, Any]) -> list[str]:
+    """What makes the verdict weigh less without changing it: the two runs' TCP tests used different congestion
+    control (the baseline's figures may differ from the run's by that alone)."""
+    used = run_summary.congestion_used(baseline), run_summary.congestion_used(run)
+    if used[0] == used[1]:
+        return []
+    return [f"TCP congestion control differs: baseline {baseline.get('run_id')} used {used[0]}, run "
+            f"{run.get('run_id')} {used[1]}; TCP figures may differ by that alone (bench_congestion pins it)"]
 
 
 def _figure(value: float | None, unit: str) -> str:
@@ -111,6 +121,7 @@ def render(result: dict[str, Any]) -> list[str]:
     new = [row["scenario"] for row in rows if row["outcome"] == "new"]
     if new:
         lines.append(f"not in the baseline, not gated: {', '.join(new)}")
+    lines += [f"WARNING: {warning}" for warning in result.get("warnings") or []]
     if result["passed"]:
         lines.append(f"PASSED: none of {len(gated)} test(s) fell more than {percent} % below the baseline")
     else:

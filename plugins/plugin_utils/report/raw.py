@@ -29,6 +29,8 @@ NETPERF_VALUES = {"TRANSACTION_RATE": "trans_per_s", "P50_LATENCY": "p50_us", "P
                   "P99_LATENCY": "p99_us", "MEAN_LATENCY": "mean_us", "MIN_LATENCY": "min_us",
                   "MAX_LATENCY": "max_us", "STDDEV_LATENCY": "stddev_us", "ELAPSED_TIME": "elapsed_s",
                   "REQUEST_SIZE": "request_size", "RESPONSE_SIZE": "response_size"}
+# netperf's congestion control selectors (commands.NETPERF_CONGESTION_SELECTORS) -> record keys, as iperf3's.
+NETPERF_CONGESTION = {"LOCAL_CONG_CONTROL": "congestion_client", "REMOTE_CONG_CONTROL": "congestion_server"}
 
 
 def cpu_section(readings: dict[str, list[str]]) -> dict[str, Any] | None:
@@ -126,10 +128,19 @@ def parse_iperf3(doc: Any) -> dict[str, Any]:
         "cpu_server_percent": used.get("remote_total"),
         # How much each datapath counter of the client's node grew during the test (local transport).
         "counters": proof.delta(doc.get(COUNTERS)),
+        **_iperf3_congestion(end, bool(test.get("reverse"))),
     }
     # The CPU window spans iperf3's omitted seconds too: the work is the rate over both.
     active = float(test.get("duration") or 0) + float(test.get("omit") or 0)
     return {"tool": "iperf3", **record, **_cpu_fields(doc, record["gbps"] * active)}
+
+
+def _iperf3_congestion(end: dict[str, Any], reverse: bool) -> dict[str, Any]:
+    """What each end's TCP sockets used, as iperf3 reports it (``end.sender_tcp_congestion``, ``end.
+    receiver_tcp_congestion``; absent for UDP): the sender is the server with --reverse."""
+    sender, receiver = end.get("sender_tcp_congestion"), end.get("receiver_tcp_congestion")
+    client, server = (receiver, sender) if reverse else (sender, receiver)
+    return {"congestion_client": client, "congestion_server": server}
 
 
 def parse_netperf(doc: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +160,9 @@ def parse_netperf(doc: dict[str, Any]) -> dict[str, Any]:
     except ValueError as exc:
         return {"ok": False, "error": f"netperf printed a value that is not a number: {exc}"}
     record.update({"ok": True, "error": None, "tool": "netperf", "protocol": values.get("PROTOCOL", "").lower(),
-                   "counters": proof.delta(doc.get(COUNTERS))})
+                   "counters": proof.delta(doc.get(COUNTERS)),
+                   # A TCP test with a pinned congestion control: what its sockets used, each end (else None).
+                   **{key: values.get(selector) or None for selector, key in NETPERF_CONGESTION.items()}})
     return {**record, **_cpu_fields(doc, record["trans_per_s"] * record["elapsed_s"] / 1000)}
 
 

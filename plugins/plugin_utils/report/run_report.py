@@ -161,16 +161,29 @@ def context(summary: dict[str, Any]) -> list[tuple[str, str]]:
              ("Datapath", summary.get("datapath")), ("Kernel", hardware("kernel")),
              ("CPU model", hardware("cpu_model")), ("vCPUs", hardware("vcpus")), ("Memory", memory),
              ("Versions", ", ".join(f"{name} {v}" for name, v in versions if v)),
-             ("MTU", ", ".join(f"{name} {v}" for name, v in mtus if v)), ("Settings", ", ".join(told))]
+             ("MTU", ", ".join(f"{name} {v}" for name, v in mtus if v)),
+             ("TCP congestion control", _congestion(summary.get("congestion") or {})), ("Settings", ", ".join(told))]
     return [(label, str(value) if value not in (None, "") else "-") for label, value in items]
+
+
+def _congestion(found: dict[str, Any]) -> str:
+    """The run's TCP congestion control in words: pinned, the nodes' default, and what the tests' sockets used
+    when that is not the pinned one alone."""
+    parts = [f"pinned {found['pinned']}" if found.get("pinned") else "not pinned",
+             f"node default {found.get('default') or 'not recorded'}"]
+    if found.get("used") and found.get("used") != found.get("pinned"):
+        parts.append(f"tests used {found['used']}")
+    return ", ".join(parts) if found.get("pinned") or found.get("default") or found.get("used") else ""
 
 
 def context_digest(summary: dict[str, Any]) -> str:
     """The console's one line of the context: what is known of it, labelled where a bare value is unclear."""
     found = dict(context(summary))
     parts = [found["Date"], found["Provider"], found["CNI"], f"kernel {found['Kernel']}", found["CPU model"],
-             f"{found['vCPUs']} vCPUs", found["Memory"], found["Versions"], f"MTU {found['MTU']}"]
-    return "context: " + "; ".join(p for p in parts if p not in ("-", "kernel -", "- vCPUs", "MTU -"))
+             f"{found['vCPUs']} vCPUs", found["Memory"], found["Versions"], f"MTU {found['MTU']}",
+             f"TCP congestion control {found['TCP congestion control']}"]
+    return "context: " + "; ".join(p for p in parts if p not in ("-", "kernel -", "- vCPUs", "MTU -",
+                                                                 "TCP congestion control -"))
 
 
 def render_text(summary: dict[str, Any]) -> str:

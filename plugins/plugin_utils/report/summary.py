@@ -18,7 +18,7 @@ from typing import Any
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import files, raw, stats
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import congestion, proof
 
 # A test whose repeats vary more than this (coefficient of variation) is flagged noisy.
 NOISY_CV_PERCENT = 10.0
@@ -37,6 +37,9 @@ SUMMARY_FIELDS = (
     "cpu_per_gbit", "cpu_per_1k_trans", "host_scenario", "host_ratio", "host_ratio_p50",
     # The figure was bounded by the sending iperf3's CPU (cpu_limited()).
     "cpu_limited",
+    # The TCP congestion control the test's sockets used, as iperf3 or netperf reported it (both ends, every
+    # repeat; several joined by "/"); empty for UDP and for runs from before the pin.
+    "congestion",
 )
 # The sending iperf3's CPU, in percent of one core per stream thread that can run at once (median over the
 # repeats), from which a throughput figure is flagged as bounded by the sender's CPU. A pegged sender reads
@@ -193,6 +196,21 @@ def _against_host(results: list[dict[str, Any]]) -> None:
                                     if host and result.get("p50_us") is not None and host.get("p50_us") else None)
 
 
+def congestion_of(settings: dict[str, Any], environment: dict[str, Any],
+                  results: list[dict[str, Any]]) -> dict[str, Any]:
+    """A run's TCP congestion control: the one its client pinned (None before the pin), the nodes' default
+    where the tests' sockets live (run.json's environment), and what its TCP tests' sockets reported."""
+    return {"pinned": settings.get("congestion"), "default": congestion.describe(environment.get("congestion")),
+            "used": congestion.used([r.get("congestion") for r in results])}
+
+
+def congestion_used(summary: dict[str, Any]) -> str | None:
+    """What a run's TCP tests' sockets used (congestion_of), else the one it pinned, else its nodes' default;
+    None when the run says none of them. What comparisons and the gate hold two runs to."""
+    found = summary.get("congestion") or {}
+    return found.get("used") or found.get("pinned") or found.get("default")
+
+
 def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
               noisy_cv_percent: float = NOISY_CV_PERCENT) -> dict[str, Any]:
     """The run summary: one result per scenario, in matrix order.
@@ -243,6 +261,8 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
             **_latency(first["protocol"], good if program == "netperf" else []),
             **_cpu_summary(first["placement"], program, good),
             "proof": path_proof(meta.get("cni"), first["placement"], good, meta.get("profile_settings")),
+            "congestion": congestion.used([r.get(end) for r in good for end in ("congestion_client",
+                                                                               "congestion_server")]),
         })
     _against_host(results)
     versions = sorted({r["iperf3_version"] for r in records.values() if r.get("iperf3_version")})
@@ -261,6 +281,7 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
         "matrix": meta.get("matrix", []),
         "noisy_cv_percent": noisy_cv_percent,
         "iperf3_versions": versions,
+        "congestion": congestion_of(meta.get("settings") or {}, meta.get("environment") or {}, results),
         "complete": not missing,
         "missing_tests": missing,
         "failed_tests": failures,

@@ -13,7 +13,7 @@ import shlex
 from typing import Any
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import kube_objects
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import congestion, kube_objects
 
 # How each module is asked, per step: what the role's tasks write literally. Here only so that the
 # rendered calls describe each call whole.
@@ -42,9 +42,9 @@ ORDER = ("node", "state", "api_version", "kind", "namespace", "name", "pod", "co
          "label_selectors", "field_selectors", "wait", "wait_condition", "wait_sleep", "wait_timeout", "retries",
          "delay", "invalidate_cache", "task_timeout")
 # What a call carries that is no module argument: task keywords (the name of the keyword), and what the
-# role reads itself (the loop item's node, the pods waited for).
+# role reads itself (the loop item's node, the pod a congestion control read was made in, the pods waited for).
 TASK_KEYWORDS = {"task_timeout": "timeout", "retries": "retries", "delay": "delay"}
-NOT_ARGUMENTS = ("node", "names")
+NOT_ARGUMENTS = ("node", "read_in", "names")
 # Every exec is bounded twice (review F3): inside the pod by coreutils timeout, so the command ends there
 # too, and by the task's own timeout, which closes the exec's stream (netlab.lab.kube_exec; kubernetes.core
 # 6.2's k8s_exec loops while the socket is open, with no deadline). The task's bound leaves room for the
@@ -114,6 +114,7 @@ def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
     kubeconfig and context come from module_defaults (group kubernetes.core.k8s). Per-test calls
     are a list, with the task's timeout and retries. ``netperf_version`` only when the pods serve netperf.
     ``cpu_info``: per node, /proc/cpuinfo read in the first of the run's pods on it (not namespaced).
+    ``congestion``: per node, its congestion control sysctls read in a pod (congestion.read_argv).
     """
     ns = docs[0]["metadata"]["name"]
     pods = [d for d in docs if d["kind"] == "Pod"]
@@ -123,6 +124,12 @@ def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
     on_node: dict[str, str] = {}
     for pod in pods:
         on_node.setdefault(pod["spec"]["nodeName"], pod["metadata"]["name"])
+    # The congestion control default is per network namespace: read it in a pod on the pod network where the
+    # node has one (the pod tests' sockets), else in its hostNetwork pod (the node's namespace).
+    cc_pod = dict(on_node)
+    for pod in reversed(pods):
+        if not pod["spec"].get("hostNetwork"):
+            cc_pod[pod["spec"]["nodeName"]] = pod["metadata"]["name"]
     own = f"app.kubernetes.io/name={kube_objects.APP}"
     out: dict[str, Any] = {
         # Namespaces of earlier runs: their hostNetwork pods hold the host ports this run's need (review F2).
@@ -139,6 +146,8 @@ def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
         **({"pod_mtu": _exec(ns, in_network, ["cat", "/sys/class/net/eth0/mtu"], exec_timeout)} if in_network else {}),
         **({"netperf_version": _exec(ns, client, ["netperf", "-V"], exec_timeout)} if _runs_netserver(pods) else {}),
         "cpu_info": [{"node": node, **_exec(ns, pod, ["cat", "/proc/cpuinfo"], exec_timeout)} for node, pod in on_node.items()],
+        "congestion": [{"node": node, "read_in": pod, **_exec(ns, pod, congestion.read_argv(), exec_timeout)}
+                       for node, pod in cc_pod.items()],
         "delete_namespace": {"name": ns, "wait_timeout": delete_timeout},
     }
     if plan is not None:

@@ -129,8 +129,9 @@ def profile_runs(gate_baseline, play, results_dir, short_bench) -> dict[str, Run
                         measure=True)
             seen = {"pod0": node("netlab-agent-1").check_output("ip -n pod0 link show eth0")}
         else:
+            # Pinned to bbr where the reference's run used the default cubic: each run records what its tests used.
             proc = play("-e", "cni=cilium", "-e", f"cni_profile={profile}", "--tags", "cluster,bench", *short_bench,
-                        *extra(bench_matrix=PROFILE_MATRIX))
+                        *extra(bench_matrix=PROFILE_MATRIX, bench_congestion="bbr"))
             # The lab runs this profile: a run that names another is refused before it starts.
             seen = {"refused": play("-e", "cni=cilium", "-e", "cni_profile=tunnel", "--tags", "bench", *short_bench)}
         runs[profile] = Run(proc, latest(results_dir), seen)

@@ -104,12 +104,31 @@ def check_both_ways(cni: str) -> None:
     check_datapath(cni, *reversed(CHECKED))
 
 
+def check_congestion(run: Run, pinned: str) -> None:
+    """Every TCP test's sockets used the pinned congestion control at both ends, as iperf3 and netperf's
+    TCP_RR reported it (UDP has none; netperf does not report TCP_CRR's), and run.json keeps each node's
+    default, allowed and available ones."""
+    summary = run.summary
+    used = {r["scenario"]: r["congestion"] for r in summary["results"]}
+    assert used == {r["scenario"]: pinned if r["protocol"] in ("tcp", "tcp_rr") else None
+                    for r in summary["results"]}, used
+    nodes = json.loads((run.dir / "run.json").read_text())["environment"]["congestion"]
+    assert sorted(nodes) == ["netlab-agent-1", "netlab-agent-2"], nodes
+    for reading in nodes.values():
+        assert pinned in reading["available"] and reading["default"] in reading["available"], nodes
+        assert reading["read_in"] != "host", nodes  # in a pod's namespace, where the tests' sockets live
+    assert summary["congestion"]["pinned"] == summary["congestion"]["used"] == pinned
+    assert f"TCP congestion control: pinned {pinned}, node default " in (run.dir / "report.md").read_text()
+
+
 def check_run(run: Run, cni: str) -> dict:
     proc = run.proc
     assert proc.returncode == 0
     summary = run.summary
     assert summary["cni"] == cni and summary["provider"] == "local" and summary["complete"]
     assert [r["scenario"] for r in summary["results"]] == SCENARIOS
+    # bench_congestion's default, whatever this machine's kernel defaults to (BBR here).
+    check_congestion(run, "cubic")
     for result in summary["results"]:
         if result["tool"] == "iperf3":
             assert result["gbps_median"] > 0 and result["cpu_per_gbit"] > 0, result

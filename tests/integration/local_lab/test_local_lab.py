@@ -24,6 +24,7 @@ from lab_checks import (
     SCENARIOS,
     USER_PLAYBOOK,
     check_both_ways,
+    check_congestion,
     check_run,
     check_scale,
     environment,
@@ -149,6 +150,8 @@ def test_a_cilium_profile_runs_its_own_mechanisms(profile_runs, profile):
         assert all(len(rates) == 2 and min(rates) > max(rates) / 3 for rates in crr.values()), crr
     else:
         assert proc.returncode == 0
+        # Pinned to bbr (conftest.py), where the reference's run pinned the default cubic (check_run).
+        check_congestion(run, "bbr")
         refused = run.seen["refused"]
         assert refused.returncode != 0 and "built with profile native-legacy, not tunnel" in refused.stdout
 
