@@ -145,7 +145,8 @@ def calls(docs: list[dict[str, Any]], pod_timeout: int, delete_timeout: int,
         "iperf3_version": _exec(ns, client, ["iperf3", "--version"], exec_timeout),
         **({"pod_mtu": _exec(ns, in_network, ["cat", "/sys/class/net/eth0/mtu"], exec_timeout)} if in_network else {}),
         **({"netperf_version": _exec(ns, client, ["netperf", "-V"], exec_timeout)} if _runs_netserver(pods) else {}),
-        "cpu_info": [{"node": node, **_exec(ns, pod, ["cat", "/proc/cpuinfo"], exec_timeout)} for node, pod in on_node.items()],
+        "cpu_info": [{"node": node, **_exec(ns, pod, ["cat", "/proc/cpuinfo"], exec_timeout)}
+                     for node, pod in on_node.items()],
         "congestion": [{"node": node, "read_in": pod, **_exec(ns, pod, congestion.read_argv(), exec_timeout)}
                        for node, pod in cc_pod.items()],
         "delete_namespace": {"name": ns, "wait_timeout": delete_timeout},
