@@ -34,7 +34,6 @@ FIXED: dict[str, dict[str, Any]] = {
     "read_services": {"kind": "Service"},
     "delete_namespace": {"state": "absent", "api_version": "v1", "kind": "Namespace", "wait": True, "wait_sleep": 1},
     # The lab's lock (kube_lease.py): taken by the project's own action, read back and released by kubernetes.core.
-    "read_lease": {"api_version": "coordination.k8s.io/v1", "kind": "Lease"},
     "release_lease": {"state": "absent", "api_version": "coordination.k8s.io/v1", "kind": "Lease"},
 }
 # The order a whole call lists its arguments in (k8s_calls.yaml): what, where, then how long.
@@ -98,7 +97,7 @@ def cluster_calls(node_names: list[str], cni_namespace: str = "kube-system",
 
 def _lease_calls(lease: dict[str, Any]) -> dict[str, Any]:
     where = {"namespace": str(lease["namespace"]), "name": str(lease["name"])}
-    return {"take_lease": {**where, "seconds": int(lease["seconds"])}, "read_lease": where, "release_lease": where}
+    return {"take_lease": {**where, "seconds": int(lease["seconds"])}, "release_lease": where}
 
 
 def _runs_netserver(pods: list[dict[str, Any]]) -> bool:
