@@ -1,16 +1,21 @@
-"""The local lab's history as module fixtures: one lab, Cilium (its run, a restart, the Service scale
-scenario, the gate's baseline and rerun, two more profiles), then Canal on the same nodes, reruns,
-teardown last. Each step asks for the step before it, so a test also runs alone (it builds the history
-up to the step it reads) and the test file builds it once; the file's order is the history's.
+"""The local lab's history as module fixtures: one lab, Cilium (its run, a restart, the Kubernetes transport
+through the twin, the Service scale scenario, the gate's baseline and rerun, two more profiles), then Canal on
+the same nodes (its run, the Kubernetes transport again), reruns, teardown last. Each step asks for the step
+before it, so a test also runs alone (it builds the history up to the step it reads) and the test file builds
+it once; the file's order is the history's. The Kubernetes transport's steps are branches: nothing after them
+asks for them, as they leave nothing on the lab or in its results.
 """
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import kube_transport_checks as kube
 import pytest
 from lab_checks import (
     CRR_PAIR,
@@ -38,6 +43,7 @@ from site_args import ROOT, extra, playbook_cmd
 
 from ansible_collections.netlab.lab.plugins.module_utils import sock_lb
 from netlab_twin import lanes
+from netlab_twin.kube.lab import LabRuntime
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +82,23 @@ def lab():
 @pytest.fixture(scope="module")
 def cilium_run(lab, play, results_dir, bench) -> Run:
     return full_run(play, results_dir, "cilium", bench)
+
+
+@pytest.fixture
+def kube_runtime(cilium_run):
+    """The Kubernetes twin's LabRuntime on the Cilium reference lab, closed after its test."""
+    runtime = LabRuntime()
+    yield runtime
+    asyncio.run(runtime.close())
+
+
+@pytest.fixture(scope="module")
+def cilium_kube(cilium_run, play, tmp_path_factory) -> tuple[Path, kube.KubeRun]:
+    """The Cilium reference lab's throughput tests on the local transport, then the reference matrix through
+    the Kubernetes transport against the twin of the running lab: (the local run, the Kubernetes run). Each
+    writes to a results folder of its own and leaves nothing on the lab."""
+    local = kube.local_run(play, tmp_path_factory.mktemp("local-cilium"), "cilium")
+    return local, kube.kube_run(tmp_path_factory.mktemp("kube-cilium"))
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +165,15 @@ def profile_runs(gate_baseline, play, results_dir, short_bench) -> dict[str, Run
 def canal_run(profile_runs, play, results_dir, bench) -> Run:
     """site.yml with Canal on the lab the Cilium runs left: the datapath replaced, the four-run comparison."""
     return full_run(play, results_dir, "canal", bench)
+
+
+@pytest.fixture(scope="module")
+def canal_kube(canal_run, play, tmp_path_factory) -> tuple[Path | None, kube.KubeRun]:
+    """The reference matrix through the Kubernetes transport on the Canal lab. Its figures are compared on a
+    quiet machine only (NETLAB_STRICT_COMPARE=1: then with a local run just before, and measured); beside make
+    test's other lane it is not measured, so that lane is not paused for it."""
+    local = kube.local_run(play, tmp_path_factory.mktemp("local-canal"), "canal") if kube.STRICT else None
+    return local, kube.kube_run(tmp_path_factory.mktemp("kube-canal"), measure=kube.STRICT)
 
 
 @pytest.fixture(scope="module")

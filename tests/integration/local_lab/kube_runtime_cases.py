@@ -2,8 +2,8 @@
 (kube_objects.manifests) started, exec'd into, served and stopped by the runtime directly, on an asyncio loop
 as the twin's API server would call it; the cluster objects read by the Kubernetes transport's own readers.
 
-The cases of test_kube_transport_lab.py, on its lab (Cilium's model before its benchmark runs, Canal's before
-its own): one lab for both, where each module built its own.
+Steps of the local lab's history (test_local_lab.py): on the Cilium reference lab before the Kubernetes
+transport's run through the twin, and on the Canal lab before Canal's; no lab of their own.
 """
 
 import asyncio

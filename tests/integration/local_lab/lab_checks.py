@@ -49,14 +49,6 @@ def reference_matrix() -> list[dict]:
     return defaults["bench_reference_matrix"]
 
 
-def model_lab(play, cni: str, tags: str = "cluster") -> None:
-    """The lab with a CNI's model (its reference profile), no benchmark: the Kubernetes twin's tests' lab."""
-    started = time.monotonic()
-    proc = play("-e", f"cni={cni}", "--tags", tags)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    print(f"{cni} model ({tags}) in {time.monotonic() - started:.0f} s")
-
-
 def node(name: str):
     return testinfra.get_host(f"podman://{name}")
 

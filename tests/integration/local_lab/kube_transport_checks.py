@@ -5,9 +5,10 @@ iperf3 and netperf figures, the Services through the model's own Service path, n
 same lab's local-transport run of the throughput tests, just before, must agree with it test by test (Cilium;
 Canal too with NETLAB_STRICT_COMPARE=1 on a quiet machine).
 
-One lab for the module (Cilium's reference, then Canal on the same nodes), each step a module fixture as in
-conftest.py; conftest's ``lab`` removes the nodes however the module ends. Before each CNI's runs, the twin's
-LabRuntime is tried on its own on the same lab (kube_runtime_cases.py).
+The runs are steps of the local lab's history (conftest.py: ``cilium_kube`` right after the Cilium reference
+run, ``canal_kube`` after Canal's), checked by test_local_lab.py with what is here: the lab is the one its
+other tests build, not one of their own. Each run writes to a results folder of its own, so the history's
+results (its comparisons, its index) are the same with and without them.
 """
 
 import asyncio
@@ -15,16 +16,13 @@ import importlib.util
 import json
 import math
 import os
-import shutil
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import kube_runtime_cases as cases
-import pytest
-from lab_checks import IMAGE, environment, latest, model_lab, node, reference_matrix
+from lab_checks import IMAGE, environment, latest, node, reference_matrix
 from site_args import ROOT, extra
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import stats
@@ -33,10 +31,6 @@ from netlab_twin import lanes
 from netlab_twin.kube import discovery, kube_serve
 from netlab_twin.kube import lab as kube_lab
 from netlab_twin.kube.lab import LabRuntime
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("podman"), reason="the local lab needs root and podman"
-)
 
 # As the local transport places them (role_inputs.yml: the first two agents): the client and the same-node
 # server on the first, the cross-node server on the second.
@@ -122,17 +116,18 @@ def throughput_matrix() -> list[dict]:
     return [e for e in reference_matrix() if e["protocol"] in ("tcp", "udp")]
 
 
-def local_run(play, results_dir: Path, cni: str) -> Path:
-    """The reference matrix's throughput tests on the local transport, each repeated on a quiet machine (their
-    spread is what the comparison holds the Kubernetes run to), measured as the lab's other timing-sensitive
-    runs (the timing lock held while the tests run). The netperf tests are left to the Kubernetes run: at
-    2.4 s a test, repeating all 19 cost 140 s a CNI."""
+def local_run(play, results: Path, cni: str) -> Path:
+    """The reference matrix's throughput tests on the local transport, each repeated (their spread is what the
+    comparison holds the Kubernetes run to), into ``results`` (not the lab history's results folder), measured
+    as the lab's other timing-sensitive runs (the timing lock held while the tests run). The netperf tests are
+    left to the Kubernetes run: at 2.4 s a test, repeating all 19 cost 140 s a CNI."""
     started = time.monotonic()
     proc = play("-e", f"cni={cni}", "--tags", "bench", *extra(**SHORT, bench_repeats=LOCAL_REPEATS,
-                                                             bench_matrix=throughput_matrix()), measure=True)
+                                                             bench_matrix=throughput_matrix(),
+                                                             netlab_results_dir=str(results)), measure=True)
     print(f"{cni}: local run in {time.monotonic() - started:.0f} s")
     assert proc.returncode == 0, proc.stdout[-3000:]
-    return latest(results_dir)
+    return latest(results)
 
 
 def kube_run(tmp: Path, measure: bool = True) -> KubeRun:
@@ -172,59 +167,6 @@ def kube_run(tmp: Path, measure: bool = True) -> KubeRun:
         seen.state_left[name] = node(name).run(f"test -e {kube_lab.STATE}/{runtime.owner}").rc
     print(f"kubernetes run in {seconds:.0f} s")
     return seen
-
-
-@pytest.fixture(scope="module")
-def cilium_lab(lab, play):
-    """The local lab with the Cilium model (its reference profile): provision and cluster, no benchmark yet."""
-    model_lab(play, "cilium", "provision,cluster")
-
-
-@pytest.fixture
-def runtime(cilium_lab):
-    rt = LabRuntime()
-    yield rt
-    asyncio.run(rt.close())
-
-
-def test_cluster_objects_read_as_the_lab_runs(runtime):
-    cases.cluster_objects_read_as_the_lab_runs(runtime)
-
-
-def test_pods_execs_and_service_on_the_lab(runtime):
-    cases.pods_execs_and_service_on_the_lab(runtime)
-
-
-def test_a_crashed_runtime_is_cleaned_up(cilium_lab):
-    cases.a_crashed_runtime_is_cleaned_up()
-
-
-@pytest.fixture(scope="module")
-def cilium_local(cilium_lab, play, results_dir) -> Path:
-    return local_run(play, results_dir, "cilium")
-
-
-@pytest.fixture(scope="module")
-def cilium_kube(cilium_local, tmp_path_factory) -> KubeRun:
-    return kube_run(tmp_path_factory.mktemp("kube-cilium"))
-
-
-@pytest.fixture(scope="module")
-def canal_lab(cilium_kube, play):
-    """The same lab with the Canal model, after the Cilium runs."""
-    model_lab(play, "canal")
-
-
-@pytest.fixture(scope="module")
-def canal_local(canal_lab, play, results_dir) -> Path:
-    return local_run(play, results_dir, "canal")
-
-
-@pytest.fixture(scope="module")
-def canal_kube(canal_lab, tmp_path_factory) -> KubeRun:
-    # Its figures are compared on a quiet machine only (test_canal_transports_agree): beside make test's other
-    # lane it is not measured, so that lane is not paused for it.
-    return kube_run(tmp_path_factory.mktemp("kube-canal"), measure=STRICT)
 
 
 def settings_seen(datapath: dict) -> dict:
@@ -348,26 +290,3 @@ def compare(local: Path, seen: KubeRun) -> None:
         p = stats.t_two_sided_p(t, df)
         print(f"{row.scenario}: beyond the common factor t {t:+.2f}, p {p:.4f}")
         assert p >= FALSE_ALARM / len(rows), (row.scenario, row.a_values, row.b_values, p)
-
-
-def test_cilium_through_the_kubernetes_transport(cilium_local, cilium_kube):
-    check_kube_run(cilium_kube, "cilium")
-
-
-def test_cilium_transports_agree(cilium_local, cilium_kube):
-    compare(cilium_local, cilium_kube)
-
-
-def test_canal_nodes_and_a_service_through_kube_proxy(canal_lab):
-    cases.canal_nodes_and_a_service_through_kube_proxy()
-
-
-def test_canal_through_the_kubernetes_transport(canal_kube):
-    check_kube_run(canal_kube, "canal")
-
-
-# Beside make test's other lane, Cilium's comparison holds the transports to the same order of figure: Canal's
-# would only repeat that (the transport, not the CNI, is what differs), for a local run of its own.
-@pytest.mark.skipif(not STRICT, reason=f"Canal's transports are compared on a quiet machine ({STRICT_ENV}=1)")
-def test_canal_transports_agree(canal_local, canal_kube):
-    compare(canal_local, canal_kube)
