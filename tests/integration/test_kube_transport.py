@@ -127,7 +127,10 @@ def test_earlier_runs_namespaces_refuse_a_run_before_anything_is_created(twin, t
     assert "Namespaces of earlier runs are still on the cluster: netlab-bench-20261201t000000." in proc.stdout
     assert "kubectl delete namespace -l app.kubernetes.io/name=netlab-iperf3" in proc.stdout
     assert "-e bench_remove_stale=true" in proc.stdout
-    assert not requests(twin, "POST", "/namespaces"), "nothing was created"
+    # Nothing of a run was created: no namespace of its own, no pod, no Service (the lab's Lease, in netlab-system,
+    # is the lock's own bookkeeping, taken before and released after).
+    assert netlab_namespaces(twin) == ["netlab-bench-20261201t000000"], "no namespace of this run"
+    assert not requests(twin, "POST", "/pods") and not requests(twin, "POST", "/services"), "nothing was created"
     proc, _ = bench(twin, tmp_path, "-e", "bench_remove_stale=true", matrix=HOST_ONLY)
     assert proc.returncode == 0
     assert netlab_namespaces(twin) == []
