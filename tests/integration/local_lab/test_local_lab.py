@@ -281,7 +281,7 @@ def test_a_run_that_fails_later_says_why(canal_run, play, results_dir, short_ben
     server.check_output("ip netns delete pod1")
     try:
         proc = play("-e", "cni=canal", "--tags", "bench", *short_bench,
-                    *extra(bench_matrix=[entry(name="same-node-tcp-1")]))
+                    *extra(bench_matrix=[entry(name="same-node-tcp-1", placement="same-node")]))
     finally:
         server.check_output("systemctl restart netlab-datapath")  # rebuilds every pod
     assert proc.returncode != 0
