@@ -15,6 +15,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import runner
 
 display = Display()
@@ -38,6 +39,7 @@ class ActionModule(ActionBase):
         return {**result, "changed": bool(ran), "tests": [test["id"] for test in ran], "failed_tests": failed}
 
     def _run_client(self, test: dict[str, Any], task_vars: dict[str, Any] | None) -> dict[str, Any]:
-        """The command module's result for the client command, run as a task would run it (become, pipelining)."""
-        return self._execute_module(module_name="ansible.builtin.command", module_args={"argv": test["client_cmd"]},
-                                    task_vars=task_vars)
+        """The command module's result for the client command, run as a task would run it (become, pipelining),
+        marked as the run's (what the watchdog stops on the node if ansible-playbook dies meanwhile)."""
+        return self._execute_module(module_name="ansible.builtin.command",
+                                    module_args={"argv": commands.marked(test["client_cmd"])}, task_vars=task_vars)

@@ -9,6 +9,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.lab import run_lock
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import watchdog
 
 display = Display()
 
@@ -44,6 +45,11 @@ class ActionModule(ActionBase):
         if answer["state"] == "taken_over":
             display.display(f"The lab {key}'s lock was left by a run that is gone "
                             f"({run_lock.describe(answer['holder'])}): taken over.")
+            # A killed run's watchdogs are cleaning its nodes up: nothing of it may run beside this run.
+            hanging = watchdog.wait_gone(run_lock.lock_dir(), int(answer["holder"].get("pid") or 0))
+            if hanging:
+                display.warning(f"The gone run's watchdogs for {', '.join(hanging)} did not finish within "
+                                f"{watchdog.WAIT_SECONDS} s: what it ran there may still run.")
         # The lock is the run's own bookkeeping, not the lab's state: a rerun that changes nothing stays at 0.
         return {**result, "changed": False, "path": str(path), "state": answer["state"],
                 "holder": holder, "previous": answer["holder"] if answer["state"] == "taken_over" else {}}

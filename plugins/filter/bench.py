@@ -39,6 +39,10 @@ def bench_servers(plan: list[dict[str, Any]], settings: dict[str, Any]) -> list[
     return commands.servers(plan, settings)
 
 
+def bench_watched(hosts: list[str], also: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    return commands.watched(list(hosts), also)
+
+
 def bench_samplers(plan: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, Any]]:
     return commands.samplers(list(plan), settings)
 
@@ -176,7 +180,7 @@ def bench_k8s_exec_problems(results: list[Any]) -> list[str]:
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
-                "bench_samplers": bench_samplers,
+                "bench_samplers": bench_samplers, "bench_watched": bench_watched,
                 "bench_local_service": bench_local_service, "bench_ports": bench_ports,
                 "bench_iperf3_version": bench_iperf3_version, "bench_netperf_version": bench_netperf_version,
                 "bench_input_problems": bench_input_problems, "bench_gate": bench_gate,

@@ -12,7 +12,8 @@ description:
   - Taken with an exclusive create. A lock held by this run already is left as it is. A lock whose holder is
     alive is refused, naming it. A lock whose holder is gone (on this host, its pid no longer runs
     ansible-playbook) is taken over (a temporary file renamed over it, then read back to confirm), and the
-    run says so in one line.
+    run says so in one line; it then waits (up to 15 s) for the gone run's watchdogs
+    (C(netlab.lab.bench_watch)) to have cleaned its nodes up.
   - The callback C(netlab.lab.lab_lock) removes the run's locks when the playbook ends; a run that is killed
     leaves its lock, which the next run takes over.
 options:

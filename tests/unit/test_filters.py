@@ -95,6 +95,16 @@ def test_bench_servers():
     assert all(s["stop"][:2] == ["sh", "-c"] for s in call("bench_servers", plan, SETTINGS))
 
 
+def test_bench_watched():
+    """Each node's cleanup after a killed run: its marked processes, its pid files, its own Service delete."""
+    delete = [{"host": "a", "argv": ["netlab-datapath", "service-del", "netlab-iperf3"]}]
+    a, b = call("bench_watched", ["a", "b"], delete)
+    assert (a["host"], b["host"]) == ("a", "b") and a["argv"][:2] == ["sh", "-c"]
+    assert "netlab-datapath service-del netlab-iperf3" in a["argv"][2] and "service-del" not in b["argv"][2]
+    assert "NETLAB_BENCH_RUN=1" in b["argv"][2] and "/run/netlab-netserver-*.pid" in b["argv"][2]
+    assert call("bench_watched", ["a"]) == [{"host": "a", "argv": b["argv"]}]
+
+
 def test_bench_local_service():
     facts = [{**node, "service_cidr": "198.18.128.0/17"} for node in NODES]
     service = call("bench_local_service", facts, [*MATRIX, {"name": "svc", "placement": "service"}], SETTINGS)

@@ -75,7 +75,7 @@ def test_local_plan_runs_netperf_between_cpu_readings_and_starts_netserver_once(
         ("b", None, "iperf3"), ("b", None, "cpu"), ("b", None, "netserver"), ("b", "pod0", "netserver"),
         ("a", "pod1", "netserver")]
     script = servers[3]["argv"][-1]
-    assert "setsid timeout 370 netserver -D -p 12865 " in script
+    assert "setsid env NETLAB_BENCH_RUN=1 timeout 370 netserver -D -p 12865 " in script
     assert "echo $! > /run/netlab-netserver-pod0.pid" in script
     assert "ss -Hltn 'sport = :12865'" in script
 

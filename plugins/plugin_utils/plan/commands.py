@@ -84,6 +84,10 @@ def bounded(entry: dict[str, Any], server: dict[str, Any], settings: dict[str, A
     return ["timeout", str(matrix.test_timeout(settings)), *client_argv(entry, server["ip"], settings)]
 
 
+# The programs a local run serves with (server_argv), each with its pid files.
+SERVER_PROGRAMS = ("iperf3", "netserver", "cpu")
+
+
 def pidfile(program: str, name: str) -> str:
     """Where a local server's pid is kept: one per program and endpoint of the node (``name``)."""
     return f"/run/netlab-{program}-{name}.pid"
@@ -107,16 +111,44 @@ def server_argv(settings: dict[str, Any], name: str, seconds: int, program: str 
     }[program]
     pid = pidfile(program, name)
     listening = f"ss -Hltn 'sport = :{port}' | grep -q ."
-    # In the background of a non-interactive shell setsid runs in place (no fork): $! is the server's
-    # timeout, which passes the clean-up's kill on to the server.
+    # In the background of a non-interactive shell setsid runs in place (no fork), and env execs: $! is the
+    # server's timeout, which passes the clean-up's kill on to the server. Both carry the run's mark.
     script = (
         f"if [ -f {pid} ]; then kill $(cat {pid}) 2>/dev/null; rm -f {pid}; fi; "
         f"for i in $(seq 50); do {listening} || break; sleep 0.1; done; "
-        f"setsid timeout {seconds} {command} >/dev/null 2>&1 < /dev/null & echo $! > {pid}; "
+        f"setsid env {RUN_MARK} timeout {seconds} {command} >/dev/null 2>&1 < /dev/null & echo $! > {pid}; "
         f"for i in $(seq 100); do {listening} && exit 0; sleep 0.1; done; "
         f"echo '{program} server did not listen on port {port}' >&2; exit 1"
     )
     return ["sh", "-c", script]
+
+
+# Every process a local run starts on a node (its servers, each test's client) carries this in its environment:
+# what the run's watchdog kills there when ansible-playbook dies before its cleanup (watchdog.py).
+RUN_MARK = "NETLAB_BENCH_RUN=1"
+
+
+def marked(argv: list[str]) -> list[str]:
+    """argv with the run's mark in its environment (and its children's)."""
+    return ["env", RUN_MARK, *argv]
+
+
+def node_cleanup(also: list[list[str]] | None = None) -> list[str]:
+    """Local lab: a node's cleanup after a run that died: every process the run marked killed (a server's
+    ``timeout`` and the server itself: both carry the mark), the servers' pid files removed, then ``also``
+    (the commands that undo what the run set up there: the model's Service)."""
+    script = (f"for p in /proc/[0-9]*; do grep -qsxzF {RUN_MARK} $p/environ && kill -KILL ${{p#/proc/}} 2>/dev/null; "
+              f"done; rm -f {' '.join(pidfile(program, '*') for program in SERVER_PROGRAMS)}")
+    for argv in also or []:
+        script += f"; {shlex.join(argv)} >/dev/null 2>&1"
+    return ["sh", "-c", script + "; true"]
+
+
+def watched(hosts: list[str], also: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Local lab: per benchmark node, the command that cleans it up after a run that died (``{host, argv}``,
+    node_cleanup); ``also``, per node, what else to undo there (``{host, argv}``: the Service's delete)."""
+    return [{"host": host, "argv": node_cleanup([one["argv"] for one in also or [] if one["host"] == host])}
+            for host in hosts]
 
 
 def stop_argv(program: str, name: str) -> list[str]:

@@ -3,14 +3,17 @@ actions share (plugins/action/bench_local.py, bench_kube.py).
 
 Each test's client is tried again while its output says the server is busy with the previous test or not
 listening yet (its bounds' retries and delay); its raw file is written before the next test starts, so an
-interrupted run keeps every finished test; one line per finished test is shown. A worker runs on in its own
-session when ansible-playbook dies (a lost terminal, a kill): then no further test starts, and one that
-ends afterwards is not kept, as a task's would not be.
+interrupted run keeps every finished test; one line per finished test is shown. ansible-core's worker runs in
+a session of its own, so a kill -9 of ansible-playbook would leave it running the tests on, blocked at its
+end writing to a queue nobody reads: the kernel kills it when ansible-playbook dies (PR_SET_PDEATHSIG), and
+the run's watchdog (watchdog.py) stops what it started on the nodes.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +37,20 @@ def retried(test: dict[str, Any], run_once: Callable[[], Outcome]) -> Outcome:
         time.sleep(test["bounds"]["delay"])
 
 
+# prctl(2): the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> bool:
+    """Have the kernel kill this process (SIGKILL) when its parent, ansible-playbook, dies; whether the
+    parent is still the one it was (it may have died just before)."""
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    return os.getppid() == parent and parent != 1
+
+
 def run_tests(tests: list[dict[str, Any]], run_one: Callable[[dict[str, Any]], Outcome], raw_dir: Path,
               show: Callable[[str], None],
               may_start: Callable[[dict[str, Any]], bool] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
@@ -42,6 +59,8 @@ def run_tests(tests: list[dict[str, Any]], run_one: Callable[[dict[str, Any]], O
     playbook = os.getppid()
     ran: list[dict[str, Any]] = []
     failed: list[str] = []
+    if not die_with_parent():
+        return ran, failed
     for test in tests:
         if os.getppid() != playbook or (may_start and not may_start(test)):
             break

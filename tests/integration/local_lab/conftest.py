@@ -9,12 +9,14 @@ asks for them, as they leave nothing on the lab or in its results.
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import kill_checks as kill
 import kube_transport_checks as kube
 import pytest
 from lab_checks import (
@@ -227,6 +229,27 @@ def interrupted_run(canal_run, play, results_dir, short_bench, tmp_path_factory)
     reported = json.loads((run / "summary.json").read_text()) if run and report.returncode == 0 else {}
     resumed = play("-e", "cni=canal", "--tags", "bench", "-e", f"bench_resume={run.name}") if run else None
     return Interrupted(before, old_files, log.read_text(), run, after, canal_runs, kept, report, reported, resumed)
+
+
+@pytest.fixture(scope="module")
+def killed_runs(interrupted_run, play, results_dir, short_bench, tmp_path_factory) -> dict:
+    """Benches on the Canal lab stopped at each of kill_checks.POINTS by each signal, one after the other (each
+    starts on what the one before left), then one that runs to its end."""
+    known = set(results_dir.iterdir())
+    entries = {e["name"]: e for e in reference_matrix()}
+    cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", *short_bench,
+                       *extra(bench_matrix=[entries[name] for name in kill.MATRIX]))
+    logs = tmp_path_factory.mktemp("killed")
+    killed = [kill.kill_run(cmd, ROOT, environment(), results_dir, point, sig, logs / f"{len(point)}-{sig}.out")
+              for point in kill.POINTS for sig in kill.SIGNALS]
+    after = play("-e", "cni=canal", "--tags", "bench", *short_bench,
+                 *extra(bench_matrix=[entries[name] for name in kill.MATRIX]))
+    summary = json.loads((latest(results_dir) / "summary.json").read_text()) if after.returncode == 0 else {}
+    # The killed runs' folders go: the lab's history after this step is as if they had never been.
+    for run in set(results_dir.iterdir()) - known - {latest(results_dir)}:
+        if not run.is_symlink():
+            shutil.rmtree(run)
+    return {"killed": killed, "after": after, "summary": summary}
 
 
 @pytest.fixture(scope="module")

@@ -323,6 +323,23 @@ def test_interrupted_run_is_kept_and_resumed(interrupted_run):
     assert len(list((run / "raw").glob("[!.]*.json"))) == total
 
 
+def test_nothing_of_a_killed_bench_runs_10_s_later(killed_runs):
+    """kill -9 of ansible-playbook alone, and Ctrl-C, at three points of a bench: within 10 s no process of the
+    run is left on the controller (workers, ssh, the watchdogs) or on the nodes (servers, clients, the CPU
+    reader), and the next run starts clean: each of them got to its point, the last ran to its end."""
+    for got in killed_runs["killed"]:
+        print(f"{got.point:18} {got.signal:8} clean after "
+              f"{'-' if got.seconds is None else f'{got.seconds:.1f} s'}", got.left)
+    for got in killed_runs["killed"]:
+        assert got.reached, (got.point, got.signal, got.log[-3000:])
+        assert got.seconds is not None, (got.point, got.signal, got.left)
+    taken_over = [got for got in killed_runs["killed"][1:] if "was left by a run that is gone" in got.log]
+    assert len(taken_over) >= 3, "each kill -9 leaves the lock to the next run, which takes it over"
+    assert killed_runs["after"].returncode == 0
+    summary = killed_runs["summary"]
+    assert summary["complete"] and not summary["failed_tests"]
+
+
 def test_kubernetes_transport_renders_valid_pinned_manifests(untouched):
     """The cluster transport up to the first kubernetes.core call, on the lab's nodes; nothing is applied."""
     proc = untouched["render"]
