@@ -42,6 +42,11 @@ class ActionModule(ActionBase):
         node = str((task_vars or {}).get("inventory_hostname") if self._task.delegate_to is None
                    else self._task.delegate_to)
         argv = self._node_argv(shlex.join(cleanup))
+        if argv is None:
+            display.warning(f"bench_watch: no watchdog for {node}: its connection ({self._connection.transport}) is "
+                            "neither ssh nor podman; a run killed before its cleanup leaves its servers there until "
+                            "their own timeout")
+            return {**result, "changed": False, "skipped": True, "msg": "no watchdog for this connection"}
         state_file = run_lock.lock_dir() / f"watch-{playbook}-{node}.json"
         spec = {"playbook": {"pid": playbook, "start": watchdog.start_time(playbook)}, "argv": argv,
                 "node": node, "state_file": str(state_file)}
@@ -51,9 +56,10 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"bench_watch: {exc}") from None
         return {**result, "changed": False, "watchdog": started, "state_file": str(state_file)}
 
-    def _node_argv(self, command: str) -> list[str]:
+    def _node_argv(self, command: str) -> list[str] | None:
         """The argv that runs command on the task's host, as the connection would (become included): the
-        node's own ssh command line, or the command itself on the controller's local connection."""
+        node's own ssh command line, podman exec in its container, or the command itself on the controller's
+        local connection; None for another connection."""
         connection = self._connection
         if connection.become:
             command = connection.become.build_become_command(command, connection._shell)
@@ -62,9 +68,12 @@ class ActionModule(ActionBase):
                                         "give the nodes' user password-less sudo, or connect as root")
         if connection.transport == "local" or connection.transport.endswith(".local"):
             return ["/bin/sh", "-c", command]
+        if connection.transport.endswith("podman"):
+            container = connection.get_option("remote_addr") or self._play_context.remote_addr
+            return [connection.get_option("podman_executable") or "podman", "exec", container, "/bin/sh", "-c",
+                    command]
         if not connection.transport.endswith("ssh"):
-            raise AnsibleActionFail(f"bench_watch: the local transport reaches its nodes over ssh, not "
-                                    f"{connection.transport}")
+            return None
         if connection.get_option("password"):
             raise AnsibleActionFail("bench_watch: the watchdog cannot type an ssh password; use a key")
         host = connection.get_option("host") or self._play_context.remote_addr

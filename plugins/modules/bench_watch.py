@@ -28,8 +28,9 @@ attributes:
     description: Can run in check mode and return changed status prediction without modifying target.
     support: none
 notes:
-  - The watchdog connects as the task does, without a terminal; an ssh password or a become password cannot be
-    typed, and is refused.
+  - The watchdog connects as the task does, without a terminal, over the node's ssh command line or C(podman exec)
+    (connection C(containers.podman.podman)); an ssh password or a become password cannot be typed, and is
+    refused. Another connection gets no watchdog, and a warning says so.
 """
 
 EXAMPLES = r"""
