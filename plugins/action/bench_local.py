@@ -16,14 +16,14 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands
-from ansible_collections.netlab.lab.plugins.plugin_utils.transport import runner
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import foreign_cpu, runner
 
 display = Display()
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("tests", "run_dir"))
+    _VALID_ARGS = frozenset(("tests", "run_dir", "disturbance"))
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
@@ -35,8 +35,23 @@ class ActionModule(ActionBase):
             return {**result, "changed": False, "skipped": True, "msg": "check mode: no test runs"}
         raw_dir = Path(run_dir) / "raw"
         ran, failed = runner.run_tests(tests, lambda test: self._run_client(test, task_vars), raw_dir,
-                                       display.display)
+                                       display.display, disturbance=self._disturbance())
         return {**result, "changed": bool(ran), "tests": [test["id"] for test in ran], "failed_tests": failed}
+
+    def _disturbance(self) -> runner.Disturbance | None:
+        """The local lab's foreign CPU meter (its nodes' cgroups on this machine), threshold and reruns; None
+        without cgroups (nodes that are not this machine's containers) or with a threshold of 0: not measured."""
+        given = self._task.args.get("disturbance") or {}
+        if not isinstance(given, dict):
+            raise AnsibleActionFail("bench_local: disturbance must be a dict {cgroups, percent, reruns}")
+        cgroups = [str(path) for path in given.get("cgroups") or []]
+        if not cgroups or float(given.get("percent", 10)) <= 0:
+            return None
+        meter = foreign_cpu.Meter(cgroups)
+        if not meter.enabled:
+            display.warning("bench_local: the lab nodes' cgroups are not on this machine; foreign CPU not measured")
+            return None
+        return runner.Disturbance(meter, float(given.get("percent", 10)), int(given.get("reruns", 2)))
 
     def _run_client(self, test: dict[str, Any], task_vars: dict[str, Any] | None) -> dict[str, Any]:
         """The command module's result for the client command, run as a task would run it (become, pipelining),

@@ -11,7 +11,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netlab.lab.plugins.lookup import bench_controller
-from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, inputs, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, inputs, matrix, repeats
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import (
     congestion,
@@ -37,6 +37,10 @@ def bench_segments(plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def bench_servers(plan: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, Any]]:
     return commands.servers(plan, settings)
+
+
+def bench_plan_span(plan: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+    return repeats.span(list(plan), settings)
 
 
 def bench_watched(hosts: list[str], also: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -181,6 +185,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
                 "bench_samplers": bench_samplers, "bench_watched": bench_watched,
+                "bench_plan_span": bench_plan_span,
                 "bench_local_service": bench_local_service, "bench_ports": bench_ports,
                 "bench_iperf3_version": bench_iperf3_version, "bench_netperf_version": bench_netperf_version,
                 "bench_input_problems": bench_input_problems, "bench_gate": bench_gate,

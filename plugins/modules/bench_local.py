@@ -24,6 +24,28 @@ options:
     description: The run's directory on the controller.
     type: path
     required: true
+  disturbance:
+    description:
+      - Where the lab's nodes are containers of the controller's machine (the local lab), what else the machine
+        ran beside each repeat, its foreign CPU (the machine's busy time less the nodes' cgroups, in percent of
+        one core), kept in the raw file (C(netlab_foreign_cpu)). A repeat above O(disturbance.percent) is
+        written to C(raw/disturbed/<id>.<n>.json) and run again at the end of its round, at most
+        O(disturbance.reruns) times.
+      - Without cgroups, or with O(disturbance.percent) 0, nothing is measured.
+    type: dict
+    suboptions:
+      cgroups:
+        description: The lab nodes' cgroups (podman's C(State.CgroupPath)), all of them.
+        type: list
+        elements: str
+      percent:
+        description: The threshold, in percent of one core.
+        type: int
+        default: 10
+      reruns:
+        description: How many times a disturbed repeat is run again at most.
+        type: int
+        default: 2
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.

@@ -122,7 +122,22 @@ def test_bench_ports():
 def test_bench_input_problems():
     assert call("bench_input_problems", GOOD) == []
     assert call("bench_input_problems", {**GOOD, "repeats": 0}) == [
-        "bench_repeats must be an integer from 1 to 1000, got 0"]
+        "bench_repeats must be auto or an integer from 1 to 1000, got 0"]
+    assert call("bench_input_problems", {**GOOD, "repeats": "auto", "max_repeats": 7, "target_ci_percent": 5}) == []
+
+
+def test_bench_plan_span():
+    fixed = call("bench_plan", MATRIX, NODES, SETTINGS)
+    span = call("bench_plan_span", fixed, SETTINGS)
+    per_test = SETTINGS["duration"] + SETTINGS["omit"]
+    assert span["shortest_s"] == span["longest_s"] == len(fixed) * per_test
+    assert span["msg"].startswith(f"The plan: {len(fixed)} tests, ")
+    auto = {**SETTINGS, "repeats": "auto", "max_repeats": 7, "target_ci_percent": 5}
+    planned = call("bench_plan", MATRIX, NODES, auto)
+    span = call("bench_plan_span", planned, auto)
+    assert (span["certain"], span["tests"]) == (3 * len(MATRIX), 7 * len(MATRIX))
+    assert span["longest_s"] == 7 * len(MATRIX) * per_test and span["shortest_s"] == 3 * len(MATRIX) * per_test
+    assert "(bench_repeats auto: 3 to 7 rounds, as each test's median needs)" in span["msg"]
 
 
 def test_bench_iperf3_version(data_dir):

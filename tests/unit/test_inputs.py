@@ -10,7 +10,7 @@ GOOD = {"transport": "local", "duration": 30, "omit": 2, "repeats": 3, "iperf3_p
                    {"name": "cross-node-udp", "placement": "cross-node", "protocol": "udp", "bitrate": "2.5G",
                     "length": 1400}],
         "image": "", "render_only": False, "pod_overrides": {}, "nodes": [], "runs_bench": True,
-        "baseline": "", "tolerance": 10}
+        "baseline": "", "tolerance": 10, "disturbed_percent": 10, "disturbed_reruns": 2}
 IMAGE = "registry.example/netlab-iperf3@sha256:" + "a" * 64
 
 
@@ -33,7 +33,14 @@ def test_good_inputs_have_no_problem():
     ({"duration": "abc"}, "bench_duration must be an integer"),
     ({"duration": True}, "bench_duration must be an integer"),
     ({"omit": -1}, "bench_omit must be an integer from 0 to 3600, got -1"),
-    ({"repeats": 0}, "bench_repeats must be an integer from 1 to 1000"),
+    ({"repeats": 0}, "bench_repeats must be auto or an integer from 1 to 1000"),
+    ({"repeats": "sometimes"}, "bench_repeats must be auto or an integer from 1 to 1000, got 'sometimes'"),
+    ({"repeats": "auto", "max_repeats": 2}, "bench_max_repeats must be an integer from 3 to 1000, got 2"),
+    ({"repeats": "auto", "target_ci_percent": 0}, "bench_target_ci_percent must be an integer from 1 to 100, got 0"),
+    ({"repeats": "auto", "resume": "r1", "resumed_repeats": 3},
+     "bench_repeats auto cannot resume run r1, planned with bench_repeats 3: resume it with -e bench_repeats=3"),
+    ({"repeats": 3, "resume": "r1", "resumed_repeats": "auto"},
+     "bench_repeats 3 cannot resume run r1, planned with bench_repeats auto: resume it with -e bench_repeats=auto"),
     ({"iperf3_port": 99999}, "bench_iperf3_port must be an integer from 1 to 65535, got 99999"),
     ({"iperf3_port": "http"}, "bench_iperf3_port must be an integer from 1 to 65535, got 'http'"),
     ({"udp_bitrate": "lots"}, "bench_udp_bitrate must be an iperf3 bitrate above zero"),
@@ -43,6 +50,9 @@ def test_good_inputs_have_no_problem():
     ({"pod_timeout": 0}, "bench_pod_timeout must be an integer from 1 to 86400"),
     ({"delete_timeout": -5}, "bench_delete_timeout must be an integer"),
     ({"exec_timeout": 5}, "bench_exec_timeout must be an integer from 6 to 3600, got 5"),
+    ({"disturbed_percent": -1}, "bench_disturbed_percent must be an integer from 0 to 100, got -1"),
+    ({"disturbed_percent": 150}, "bench_disturbed_percent must be an integer from 0 to 100, got 150"),
+    ({"disturbed_reruns": 11}, "bench_disturbed_reruns must be an integer from 0 to 10, got 11"),
     ({"run_id": "../x"}, "bench_run_id must be empty or a run directory's name"),
     ({"resume": "/tmp/run"}, "bench_resume must be empty or a run directory's name"),
     ({"transport": "ssh"}, "bench_transport must be one of local, kubernetes, got 'ssh'"),

@@ -117,6 +117,31 @@ def test_noisy_tests_are_flagged(tmp_path, iperf3_json):
     assert not run_report.write_reports(run, noisy_cv_percent=90.0)[0]["results"][0]["noisy"]
 
 
+def test_disturbed_repeats_are_counted_and_those_still_disturbed_left_out(tmp_path, iperf3_json):
+    """tcp: r1 calm after one rerun, r2 still disturbed after two (left out: the median is r1's alone); udp:
+    both repeats disturbed (used, and said so)."""
+    def measured(name, percent, reruns):
+        return raw.with_foreign(json.dumps(iperf3_json(name)), {"percent": percent, "disturbed": percent > 10,
+                                                                 "reruns": reruns})
+    run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": measured("tcp-1", 2.5, 1),
+                                           "0002-udp-r1": measured("udp", 30, 2),
+                                           "0003-tcp-r2": measured("tcp-reverse", 45, 2),
+                                           "0004-udp-r2": measured("udp", 20, 2)})
+    meta = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**meta, "settings": {**meta["settings"], "disturbed_percent": 10}}))
+    summary, problems = run_report.write_reports(run)
+    tcp, udp = summary["results"]
+    assert problems == [] and tcp["repeats"] == 1 and tcp["gbps_median"] == pytest.approx(26.020128, rel=1e-6)
+    assert (tcp["disturbed_rerun"], tcp["disturbed_left_out"], tcp["disturbed_used"]) == (3, 1, 0)
+    assert tcp["foreign_cpu_percent"] == 2.5
+    assert (udp["repeats"], udp["disturbed_rerun"], udp["disturbed_left_out"], udp["disturbed_used"]) == (2, 4, 0, 2)
+    report = (run / "report.md").read_text()
+    assert "DISTURBED: repeats that ran beside more than 10 % of a core of other work" in report
+    assert "tcp (3), udp (4)" in report
+    assert "DISTURBED STILL: repeats still disturbed after their reruns, left out of the statistics: tcp (1)." in report
+    assert "DISTURBED ONLY: every repeat of udp was disturbed" in report
+
+
 def test_missing_run_json(tmp_path):
     with pytest.raises(files.ResultError, match=r"no readable run\.json"):
         run_report.write_reports(tmp_path)

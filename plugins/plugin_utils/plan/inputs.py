@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix, repeats
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import gate
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import congestion, kube_objects
 
@@ -76,6 +76,12 @@ def _congestion(value: Any) -> str | None:
     return None if value in congestion.CHOICES else f"one of {', '.join(congestion.CHOICES)}"
 
 
+def _repeats(value: Any) -> str | None:
+    if value == repeats.AUTO or _range(1, 1000)(value) is None:
+        return None
+    return f"{repeats.AUTO} or an integer from 1 to 1000"
+
+
 def _transport(value: Any) -> str | None:
     return None if value in TRANSPORTS else f"one of {', '.join(TRANSPORTS)}"
 
@@ -85,7 +91,10 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "transport": _transport,
     "duration": _range(1, 86400),
     "omit": _range(0, 3600),
-    "repeats": _range(1, 1000),
+    "repeats": _repeats,
+    # bench_repeats auto: at least its three first rounds, at most this many; the median's interval wanted.
+    "max_repeats": _range(repeats.MIN_ROUNDS, 1000),
+    "target_ci_percent": _range(1, 100),
     "iperf3_port": _range(1, 65535),
     "udp_bitrate": _bitrate,
     "netperf_port": _range(1, 65532),
@@ -102,6 +111,9 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "baseline": _baseline,
     "tolerance": _tolerance,
     "congestion": _congestion,
+    # Percent of one core (0: not measured); reruns per repeat (each costs a test's length).
+    "disturbed_percent": _range(0, 100),
+    "disturbed_reruns": _range(0, 10),
 }
 
 
@@ -152,7 +164,19 @@ def problems(values: dict[str, Any]) -> list[str]:
             wanted = rule(values[key])
             if wanted:
                 found.append(f"bench_{key} must be {wanted}, got {values[key]!r}")
-    return found + _ports(values) + _matrix(values) + _cluster(values)
+    return found + _ports(values) + _matrix(values) + _cluster(values) + _resume(values)
+
+
+def _resume(values: dict[str, Any]) -> list[str]:
+    """A resumed run keeps its plan: one planned with fixed repeats cannot be resumed as auto, nor the other
+    way round (``resumed_repeats``: the run's own, from its run.json, when a resume was asked)."""
+    asked, planned = values.get("repeats"), values.get("resumed_repeats")
+    if not values.get("resume") or planned is None:
+        return []
+    if (asked == repeats.AUTO) == (planned == repeats.AUTO):
+        return []
+    return [f"bench_repeats {asked} cannot resume run {values['resume']}, planned with bench_repeats {planned}: "
+            f"resume it with -e bench_repeats={planned}"]
 
 
 def _ports(values: dict[str, Any]) -> list[str]:

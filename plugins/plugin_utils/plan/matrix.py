@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import repeats
+
 PLACEMENTS = ("host", "same-node", "cross-node", "service")
 # tcp and udp: iperf3 streams; the others name netperf's request/response tests (one transaction in
 # flight, a new connection per transaction for tcp_crr), as `cilium connectivity perf` runs them.
@@ -272,11 +274,12 @@ Wrapper = Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], dict[str, A
 
 def check_settings(settings: dict[str, Any]) -> None:
     """Raise MatrixError unless the run's settings can make a plan."""
-    for key in ("duration", "omit", "repeats", "port", "timeout_margin"):
+    counted = ("max_repeats",) if repeats.is_auto(settings) else ("repeats",)
+    for key in ("duration", "omit", *counted, "port", "timeout_margin"):
         value = settings.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise MatrixError(f"setting {key} must be a non-negative integer, got {value!r}")
-    if settings["duration"] < 1 or settings["repeats"] < 1:
+    if settings["duration"] < 1 or repeats.rounds(settings) < 1:
         raise MatrixError("duration and repeats must be at least 1")
 
     if "netperf_port" in settings and not _positive_int(settings["netperf_port"], 1, 65532):
@@ -295,14 +298,15 @@ def build_plan(
     ``wrap`` is the transport's wrapper (commands.local or commands.kubernetes), which says how each
     test runs. ``hosts`` maps a node to the machine it runs on (a Proxmox VM's PVE node), where known.
     Repeats are interleaved (all scenarios once, then again) so that slow drift on the lab spreads
-    over all scenarios instead of biasing one.
+    over all scenarios instead of biasing one. An auto run (repeats.py) plans its max_repeats rounds, those
+    past the first three each with the ``stop`` rule its runner applies.
     """
     entries = normalize_matrix(matrix)
     check_settings(settings)
-    total = len(entries) * settings["repeats"]
+    total = len(entries) * repeats.rounds(settings)
     per_test = settings["duration"] + settings["omit"]
     plan = []
-    for repeat in range(1, settings["repeats"] + 1):
+    for repeat in range(1, repeats.rounds(settings) + 1):
         for entry in entries:
             index = len(plan) + 1
             test_id = f"{index:04d}-{entry['name']}-r{repeat}"
@@ -327,5 +331,9 @@ def build_plan(
                 "bounds": bounds(settings),
                 **placement_note(client, server, hosts),
                 "seconds_left": seconds_left,
+                # An auto run's rounds past the first three: run only while the test's median is not known
+                # to the target yet (repeats.needed; the runner asks before the test).
+                **({"stop": {"target_ci_percent": settings["target_ci_percent"]}}
+                   if repeats.is_auto(settings) and repeat > repeats.MIN_ROUNDS else {}),
             })
     return plan

@@ -21,6 +21,9 @@ SCHEMA_VERSION = 1
 COUNTERS = "netlab_counters"  # {node, before, after}: the client node's datapath counters around the test
 CPU = "netlab_cpu"  # {client|server: {before, after}}: each end's /proc/stat reading around the test
 CLOCK = "clock"  # under CPU, Kubernetes: {before, after}, the client's wall clock beside its readings
+# {percent, threshold, disturbed, reruns, busy_s, lab_s, wall_s}: the local lab's CPU used beside the test by
+# anything but the lab (transport/foreign_cpu.py), and how many disturbed repeats of it were run again.
+FOREIGN = "netlab_foreign_cpu"
 ERROR = "error"  # why the test failed: iperf3's own key, also set for a netperf failure or a missing output
 # A netperf test's document: {"tool": "netperf", "output": <its -k KEY=value lines>, "rc": <exit code>}.
 TOOL, OUTPUT, RC = "tool", "output", "rc"
@@ -73,6 +76,23 @@ def document(stdout: str | None, stderr: str | None, rc: int | None, message: st
             # The client's wall clock beside its readings: the server's sampler is matched to it afterwards.
             doc[CPU][CLOCK] = {"before": clocks[0], "after": clocks[-1]}
     return json.dumps(doc)
+
+
+def with_foreign(text: str, figure: dict[str, Any]) -> str:
+    """A raw file (its text) with the test's foreign CPU (foreign_cpu.figure, and its reruns so far)."""
+    doc = json.loads(text)
+    doc[FOREIGN] = figure
+    return json.dumps(doc)
+
+
+def foreign_fields(doc: Any) -> dict[str, Any]:
+    """A record's foreign CPU: its percentage of one core (None: not measured), whether the repeat was
+    disturbed still when it was kept, and how many disturbed repeats of it were run again."""
+    found = doc.get(FOREIGN) if isinstance(doc, dict) else None
+    if not isinstance(found, dict):
+        return {"foreign_cpu_percent": None, "disturbed": False, "reruns": 0}
+    return {"foreign_cpu_percent": found.get("percent"), "disturbed": bool(found.get("disturbed")),
+            "reruns": int(found.get("reruns") or 0)}
 
 
 def add_server_cpu(text: str, sampler_log: str) -> str:
@@ -177,9 +197,8 @@ def _cpu_fields(doc: dict[str, Any], work: float) -> dict[str, Any]:
 
 def parse_raw(doc: Any) -> dict[str, Any]:
     """A raw file's document as a record, whichever program wrote it."""
-    if isinstance(doc, dict) and doc.get(TOOL) == "netperf":
-        return parse_netperf(doc)
-    return parse_iperf3(doc)
+    record = parse_netperf(doc) if isinstance(doc, dict) and doc.get(TOOL) == "netperf" else parse_iperf3(doc)
+    return {**record, **foreign_fields(doc)}
 
 
 def test_line(test: dict[str, Any], raw: str) -> str:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix, repeats
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import files, stats
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
 
@@ -246,6 +246,41 @@ CPU_NOTE = [
 ]
 
 
+def auto_notes(summary: dict[str, Any]) -> list[str]:
+    """An auto run (bench_repeats: auto): which tests' medians reached the target, which stopped at the bound."""
+    judged = [r for r in summary["results"] if r.get("auto")]
+    if not judged:
+        return []
+    target = judged[0]["auto"]["target_percent"]
+    reached = [f"{r['scenario']} ({r['auto']['repeats']})" for r in judged if r["auto"]["reached"]]
+    short = [f"{r['scenario']} ({files.fmt(r['auto']['width_percent'], 1)} % after {r['auto']['repeats']})"
+             for r in judged if not r["auto"]["reached"]]
+    head = (f"AUTO REPEATS (the median's {repeats.STOP_CONFIDENCE:.0%} interval within {target:g} % of it, "
+            f"{repeats.MIN_ROUNDS} to {judged[0]['auto']['max_repeats']} repeats): ")
+    parts = ([f"reached by {', '.join(reached)}"] if reached else []) + (
+        [f"not reached, stopped at the bound or cut short: {', '.join(short)}"] if short else [])
+    return [head + "; ".join(parts) + "."]
+
+
+def disturbed_notes(summary: dict[str, Any]) -> list[str]:
+    """What the machine's other work did to the run's repeats (the local lab), in a line or two."""
+    results = summary["results"]
+    threshold = (summary.get("settings") or {}).get("disturbed_percent")
+    rerun = [f"{r['scenario']} ({r['disturbed_rerun']})" for r in results if r.get("disturbed_rerun")]
+    left_out = [f"{r['scenario']} ({r['disturbed_left_out']})" for r in results if r.get("disturbed_left_out")]
+    used = [r["scenario"] for r in results if r.get("disturbed_used")]
+    notes = []
+    if rerun:
+        notes.append(f"DISTURBED: repeats that ran beside more than {threshold} % of a core of other work on the "
+                     f"machine were run again (their raw files are in raw/disturbed/): {', '.join(rerun)}.")
+    if left_out:
+        notes.append(f"DISTURBED STILL: repeats still disturbed after their reruns, left out of the statistics: "
+                     f"{', '.join(left_out)}.")
+    if used:
+        notes.append(f"DISTURBED ONLY: every repeat of {', '.join(used)} was disturbed; its figures are theirs.")
+    return notes
+
+
 def _notes(summary: dict[str, Any]) -> list[str]:
     notes = []
     if summary.get("provider") == "local":
@@ -255,6 +290,7 @@ def _notes(summary: dict[str, Any]) -> list[str]:
     if noisy:
         notes.append(f"NOISY (CV > {summary['noisy_cv_percent']:g} %): {', '.join(noisy)}; "
                      "their medians are less certain than the others.")
+    notes += disturbed_notes(summary) + auto_notes(summary)
     bound = [r["scenario"] for r in summary["results"] if r.get("cpu_limited")]
     if bound:
         notes.append(f"CPU-BOUND: {', '.join(bound)}: the sending iperf3 used {run_summary.CPU_LIMITED_PERCENT:g} % "

@@ -23,14 +23,14 @@ def _tail(n: int, k: int) -> float:
     return sum(math.comb(n, i) for i in range(k + 1)) / 2**n
 
 
-def median_ci(values: Sequence[float]) -> dict[str, float | None]:
+def median_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> dict[str, float | None]:
     """A distribution-free confidence interval of the median, from order statistics.
 
     With the values sorted x(1) <= ... <= x(n), the interval [x(k), x(n+1-k)] holds
     the true median unless at least n+1-k values fall on one side of it; each value
     falls below the median with probability 1/2, so the coverage is
     1 - 2 * P(B <= k-1) with B ~ Binomial(n, 1/2), whatever the distribution.
-    The narrowest such pair whose coverage reaches 95 % is returned. Below n = 6
+    The narrowest such pair whose coverage reaches ``confidence`` (95 %) is returned. Below n = 6
     no pair reaches 95 %: then [min, max] with the coverage it really has,
     1 - 2 * 0.5**n (75 % at n = 3, 87.5 % at 4, 93.75 % at 5).
 
@@ -47,7 +47,7 @@ def median_ci(values: Sequence[float]) -> dict[str, float | None]:
         return {"low": None, "high": None, "confidence": None}
     ordered = sorted(values)
     k = 1  # 1-based rank of the low end; the high end is n + 1 - k
-    while k + 1 <= n - k and 1 - 2 * _tail(n, k) >= CONFIDENCE:
+    while k + 1 <= n - k and 1 - 2 * _tail(n, k) >= confidence:
         k += 1
     return {"low": ordered[k - 1], "high": ordered[n - k], "confidence": 1 - 2 * _tail(n, k - 1)}
 

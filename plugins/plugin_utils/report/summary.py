@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix, repeats
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import files, raw, stats
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import congestion, proof
 
@@ -40,6 +40,9 @@ SUMMARY_FIELDS = (
     # The TCP congestion control the test's sockets used, as iperf3 or netperf reported it (both ends, every
     # repeat; several joined by "/"); empty for UDP and for runs from before the pin.
     "congestion",
+    # The local lab: the CPU used beside the test by other work on the machine (median of the repeats kept,
+    # percent of one core), the disturbed repeats run again, left out of the statistics, or used (all were).
+    "foreign_cpu_percent", "disturbed_rerun", "disturbed_left_out", "disturbed_used",
 )
 # The sending iperf3's CPU, in percent of one core per stream thread that can run at once (median over the
 # repeats), from which a throughput figure is flagged as bounded by the sender's CPU. A pegged sender reads
@@ -211,6 +214,30 @@ def congestion_used(summary: dict[str, Any]) -> str | None:
     return found.get("used") or found.get("pinned") or found.get("default")
 
 
+def _needed(test: dict[str, Any], meta: dict[str, Any], records: dict[str, dict[str, Any]]) -> bool:
+    """Whether a planned test belongs to the run: always, but for an auto run's later round, which does only
+    while its earlier repeats (those with a record) do not know the median to the target."""
+    settings = meta.get("settings") or {}
+    if not test.get("stop"):
+        return True
+    earlier = [records[other["id"]] for other in meta.get("plan", []) if other["scenario"] == test["scenario"]
+               and other["repeat"] < test["repeat"] and other["id"] in records]
+    return repeats.needed(test["repeat"], [repeats.figure(r) for r in repeats.usable(earlier)],
+                          {**settings, **test["stop"], "repeats": repeats.AUTO})
+
+
+def _disturbed(succeeded: list[dict[str, Any]], used: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the machine's other work touched a test's repeats (the local lab, foreign_cpu.py): the median CPU used
+    beside the repeats kept (percent of one core; None when not measured), how many disturbed repeats were run
+    again (their raw files in raw/disturbed/), how many stayed disturbed and were left out of the statistics,
+    and whether the statistics had to use disturbed repeats (every repeat was)."""
+    still = [r for r in succeeded if r.get("disturbed")]
+    return {"foreign_cpu_percent": _median([r.get("foreign_cpu_percent") for r in used]),
+            "disturbed_rerun": sum(r.get("reruns") or 0 for r in succeeded),
+            "disturbed_left_out": len(still) if len(used) < len(succeeded) else 0,
+            "disturbed_used": len(still) if len(used) == len(succeeded) else 0}
+
+
 def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
               noisy_cv_percent: float = NOISY_CV_PERCENT) -> dict[str, Any]:
     """The run summary: one result per scenario, in matrix order.
@@ -218,7 +245,9 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
     ``records`` maps test id to parsed record; tests of the plan without a
     record are missing (the run was interrupted) and make the run incomplete.
     """
-    plan = meta.get("plan", [])
+    settings = meta.get("settings") or {}
+    # An auto run's later rounds that its rule left out are not part of the run (repeats.needed).
+    plan = [test for test in meta.get("plan", []) if test["id"] in records or _needed(test, meta, records)]
     scenarios: dict[str, list[dict]] = {}
     for test in plan:
         scenarios.setdefault(test["scenario"], []).append(test)
@@ -229,10 +258,12 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
         done = [records[t["id"]] for t in tests if t["id"] in records]
         failures += [{"test": t["id"], "error": records[t["id"]]["error"]}
                      for t in tests if t["id"] in records and not records[t["id"]]["ok"]]
-        good = [r for r in done if r["ok"]]
+        succeeded = [r for r in done if r["ok"]]
+        # The statistics leave out repeats still disturbed after their reruns, unless every repeat was.
+        good = repeats.usable(done)
         first = tests[0]
         program = first.get("tool") or matrix.tool(first["protocol"])
-        values = [r["gbps"] if program == "iperf3" else r["trans_per_s"] for r in good]
+        values = [repeats.figure(r) for r in good]
         figures = spread(values)
         interval = stats.median_ci(values)
         results.append({
@@ -263,6 +294,9 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
             "proof": path_proof(meta.get("cni"), first["placement"], good, meta.get("profile_settings")),
             "congestion": congestion.used([r.get(end) for r in good for end in ("congestion_client",
                                                                                "congestion_server")]),
+            **_disturbed(succeeded, good),
+            # An auto run: the median's interval reached, the target, and whether it was reached.
+            "auto": repeats.verdict(values, settings),
         })
     _against_host(results)
     versions = sorted({r["iperf3_version"] for r in records.values() if r.get("iperf3_version")})

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +21,9 @@ import kill_checks as kill
 import kube_transport_checks as kube
 import pytest
 from lab_checks import (
+    BUSY_LOOP,
     CRR_PAIR,
+    DISTURBED,
     GATE,
     IMAGE,
     INTERRUPTED,
@@ -242,14 +245,46 @@ def killed_runs(interrupted_run, play, results_dir, short_bench, tmp_path_factor
     logs = tmp_path_factory.mktemp("killed")
     killed = [kill.kill_run(cmd, ROOT, environment(), results_dir, point, sig, logs / f"{len(point)}-{sig}.out")
               for point in kill.POINTS for sig in kill.SIGNALS]
-    after = play("-e", "cni=canal", "--tags", "bench", *short_bench,
-                 *extra(bench_matrix=[entries[name] for name in kill.MATRIX]))
+    # The run after them: bench_repeats auto (3 to 5 rounds here), to its end.
+    after = play("-e", "cni=canal", "--tags", "bench", *short_bench, "-e", "bench_repeats=auto",
+                 "-e", "bench_max_repeats=5", *extra(bench_matrix=[entries[name] for name in kill.MATRIX]))
     summary = json.loads((latest(results_dir) / "summary.json").read_text()) if after.returncode == 0 else {}
     # The killed runs' folders go: the lab's history after this step is as if they had never been.
     for run in set(results_dir.iterdir()) - known - {latest(results_dir)}:
         if not run.is_symlink():
             shutil.rmtree(run)
     return {"killed": killed, "after": after, "summary": summary}
+
+
+@pytest.fixture(scope="module")
+def disturbed_run(killed_runs, results_dir, short_bench, tmp_path_factory) -> dict:
+    """A bench on the Canal lab, measuring the machine's other work (lane B pauses: measure), with a busy loop
+    on the machine from its run folder's start until its first test has ended: beside the first test only."""
+    known = set(results_dir.iterdir())
+    entries = {e["name"]: e for e in reference_matrix()}
+    cmd = playbook_cmd(results_dir, "-e", "cni=canal", "--tags", "bench", *short_bench, "-e", "bench_duration=2",
+                       "-e", "bench_disturbed_percent=10", "-e", "bench_disturbed_reruns=2",
+                       *extra(bench_matrix=[entries[name] for name in DISTURBED]))
+    log = tmp_path_factory.mktemp("disturbed") / "bench.out"
+    busy = None
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=environment(measure=True), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and proc.poll() is None and busy is None:
+                new = [p for p in set(results_dir.iterdir()) - known if not p.is_symlink()]
+                if new:
+                    busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(new[0])])
+                time.sleep(0.05)
+            proc.wait(timeout=600)
+        finally:
+            if proc.poll() is None:
+                lanes.stop(proc)
+            if busy:
+                busy.wait(timeout=30)
+    (run,) = [p for p in set(results_dir.iterdir()) - known if not p.is_symlink()]
+    return {"proc": proc, "log": log.read_text(), "run": run, "busy": busy is not None}
 
 
 @pytest.fixture(scope="module")

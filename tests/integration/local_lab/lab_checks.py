@@ -26,6 +26,17 @@ NETPERF = ["host-tcp-rr", "cross-node-tcp-rr", "same-node-udp-rr", "service-tcp-
 SCENARIOS = STREAMS + NETPERF
 # The interrupted run's tests, two repeats each: enough that it is stopped part-way, few enough that
 # its resumption is short (the three kinds of path and a netperf test).
+# A disturbed run: its first test beside a busy loop of the machine (BUSY_LOOP: one core, from the run folder's
+# start until the first test's raw file is written, 120 s at most), its second test and the rerun after it.
+DISTURBED = ["cross-node-tcp-1", "same-node-tcp-1"]
+BUSY_LOOP = """import sys, time
+from pathlib import Path
+raw, end = Path(sys.argv[1]) / "raw", time.monotonic() + 120
+while time.monotonic() < end and not any(raw.glob("*.json")) and not any(raw.glob("disturbed/*.json")):
+    spin = time.monotonic() + 0.05
+    while time.monotonic() < spin:
+        pass
+"""
 INTERRUPTED = ["host-tcp-1", "cross-node-tcp-1", "same-node-tcp-1", "cross-node-tcp-rr"]
 NODES = ["netlab-server-1", "netlab-agent-1", "netlab-agent-2"]
 

@@ -18,6 +18,7 @@ import kube_runtime_cases as cases
 import kube_transport_checks as kube
 import pytest
 from lab_checks import (
+    DISTURBED,
     IMAGE,
     INTERRUPTED,
     NODES,
@@ -340,6 +341,45 @@ def test_nothing_of_a_killed_bench_runs_10_s_later(killed_runs):
     assert summary["complete"] and not summary["failed_tests"]
 
 
+def test_an_auto_run_repeats_each_test_as_far_as_its_median_needs(killed_runs, results_dir):
+    """bench_repeats auto, 3 to 5 rounds: the plan says both lengths first; each test ran 3 to 5 times, fewer
+    than 5 only once its median was known to 5 %; the report says which reached the target."""
+    out, summary = killed_runs["after"].stdout, killed_runs["summary"]
+    assert "(bench_repeats auto: 3 to 5 rounds, as each test's median needs)" in out
+    for result in summary["results"]:
+        verdict = result["auto"]
+        assert 3 <= result["repeats"] == verdict["repeats"] <= 5, result
+        assert verdict["reached"] == (verdict["width_percent"] <= 5), verdict
+        assert verdict["reached"] or result["repeats"] == 5, verdict
+    run = latest(results_dir)
+    assert len(list((run / "raw").glob("*.json"))) == sum(r["repeats"] for r in summary["results"])
+    assert "AUTO REPEATS (the median's 75% interval within 5 % of it, 3 to 5 repeats)" in (
+        run / "report.md").read_text()
+
+
+def test_a_repeat_beside_a_busy_loop_is_disturbed_and_run_again(disturbed_run):
+    """The repeat beside the busy loop is kept in raw/disturbed/ with the foreign CPU it met, run again at the end
+    of its round and kept calm; the test after the loop is calm; the report counts the rerun."""
+    got = disturbed_run
+    print(got["log"][-4000:])
+    assert got["busy"] and got["proc"].returncode == 0
+    run = got["run"]
+    first, second = (f"0001-{DISTURBED[0]}-r1", f"0002-{DISTURBED[1]}-r1")
+    foreign = {path.name: json.loads(path.read_text())["netlab_foreign_cpu"]
+               for path in [*(run / "raw").glob("*.json"), *(run / "raw" / "disturbed").glob("*.json")]}
+    print({name: (f["percent"], f["busy_s"], f["lab_s"], f["wall_s"]) for name, f in foreign.items()})
+    aside = foreign[f"{first}.1.json"]
+    assert aside["disturbed"] and aside["percent"] > 10 and aside["reruns"] == 0
+    assert sorted(p.name for p in (run / "raw" / "disturbed").iterdir()) == [f"{first}.1.json"]
+    assert not foreign[f"{first}.json"]["disturbed"] and foreign[f"{first}.json"]["reruns"] == 1
+    assert not foreign[f"{second}.json"]["disturbed"] and foreign[f"{second}.json"]["reruns"] == 0
+    assert f"{DISTURBED[0]} r1: " in got["log"] and "run again at the end of its round" in got["log"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["complete"] and [r["disturbed_rerun"] for r in summary["results"]] == [1, 0]
+    assert f"were run again (their raw files are in raw/disturbed/): {DISTURBED[0]} (1)." in (
+        run / "report.md").read_text()
+
+
 def test_kubernetes_transport_renders_valid_pinned_manifests(untouched):
     """The cluster transport up to the first kubernetes.core call, on the lab's nodes; nothing is applied."""
     proc = untouched["render"]
@@ -368,7 +408,7 @@ def test_the_built_collection_runs_in_a_users_playbook(canal_run, tmp_path):
                     str(tarball)], cwd=tmp_path, env=outside, capture_output=True, text=True, timeout=300, check=True)
     (tmp_path / "bench.yml").write_text(USER_PLAYBOOK)
     inputs = {"bench_nodes": ["netlab-agent-1", "netlab-agent-2"], "bench_cni": "canal",
-              "bench_duration": 1, "bench_omit": 0, "bench_repeats": 1,
+              "bench_duration": 1, "bench_omit": 0, "bench_repeats": 1, "bench_disturbed_percent": 0,
               "bench_matrix": [{"name": "cross-node-tcp-1", "placement": "cross-node"}]}
     proc = lanes.run(["ansible-playbook", "bench.yml", "-e", json.dumps(inputs)], cwd=tmp_path, env=outside,
                      timeout=600)
