@@ -47,7 +47,7 @@ def one_run(args: argparse.Namespace, mode: str, load: int) -> dict:
         one.wait()
     if proc.returncode != 0:
         sys.exit(f"the run failed:\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}")
-    (run,) = [p for p in results.iterdir() if p.is_dir() and not p.is_symlink()]
+    (run,) = [p for p in results.iterdir() if not p.is_symlink() and (p / "run.json").exists()]
     summary = json.loads((run / "summary.json").read_text())
     tests = {r["scenario"]: {"repeats": r["repeats"], "width": repeats.width_percent(r["values"])}
              for r in summary["results"]}
