@@ -289,6 +289,11 @@ def check_settings(settings: dict[str, Any]) -> None:
                           f"{netperf_ports(settings)[0]}-{last_port(settings)}")
 
 
+# A test's id, its raw file's name: <index>-<scenario>-r<repeat> (build_plan writes it; a run's reader of its
+# raw files, as the auto repeats' rule in the runner, parses it).
+TEST_ID = re.compile(r"^\d{4}-(?P<scenario>.+)-r(?P<repeat>\d+)$")
+
+
 def build_plan(
     matrix: list[dict[str, Any]], nodes: list[dict[str, Any]], settings: dict[str, Any],
     wrap: Wrapper, hosts: dict[str, Any] | None = None,

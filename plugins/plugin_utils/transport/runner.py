@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import re
 import signal
 import time
 from collections.abc import Callable
@@ -75,15 +74,11 @@ def rounds(tests: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return grouped
 
 
-# A raw file's test id: <index>-<scenario>-r<repeat> (matrix.build_plan).
-TEST_ID = re.compile(r"^\d{4}-(?P<scenario>.+)-r(?P<repeat>\d+)$")
-
-
 def earlier_figures(test: dict[str, Any], raw_dir: Path) -> list[float]:
     """The figures of a test's earlier rounds, from their raw files, as its statistics would use them."""
     records = []
     for path in raw_dir.glob("[!.]*.json"):
-        found = TEST_ID.match(path.stem)
+        found = matrix.TEST_ID.match(path.stem)
         if found and found["scenario"] == test["scenario"] and int(found["repeat"]) < test["repeat"]:
             try:
                 records.append(raw.parse_raw(json.loads(path.read_text())))
