@@ -45,13 +45,14 @@ class ActionModule(ActionBase):
         if not isinstance(given, dict):
             raise AnsibleActionFail("bench_local: disturbance must be a dict {cgroups, percent, reruns}")
         cgroups = [str(path) for path in given.get("cgroups") or []]
-        if not cgroups or float(given.get("percent", 10)) <= 0:
+        percent = float(given.get("percent", 10))
+        if not cgroups or percent <= 0:
             return None
         meter = foreign_cpu.Meter(cgroups)
         if not meter.enabled:
             display.warning("bench_local: the lab nodes' cgroups are not on this machine; foreign CPU not measured")
             return None
-        return runner.Disturbance(meter, float(given.get("percent", 10)), int(given.get("reruns", 2)))
+        return runner.Disturbance(meter, percent, int(given.get("reruns", 2)))
 
     def _run_client(self, test: dict[str, Any], task_vars: dict[str, Any] | None) -> dict[str, Any]:
         """The command module's result for the client command, run as a task would run it (become, pipelining),
