@@ -21,7 +21,7 @@ SCHEMA_VERSION = 1
 COUNTERS = "netlab_counters"  # {node, before, after}: the client node's datapath counters around the test
 CPU = "netlab_cpu"  # {client|server: {before, after}}: each end's /proc/stat reading around the test
 CLOCK = "clock"  # under CPU, Kubernetes: {before, after}, the client's wall clock beside its readings
-# {percent, threshold, disturbed, reruns, busy_s, lab_s, wall_s}: the local lab's CPU used beside the test by
+# {percent, threshold, disturbed, reruns, busy_s, lab_s, kernel_s, wall_s}: the local lab's CPU used beside the test by
 # anything but the lab (transport/foreign_cpu.py), and how many disturbed repeats of it were run again.
 FOREIGN = "netlab_foreign_cpu"
 ERROR = "error"  # why the test failed: iperf3's own key, also set for a netperf failure or a missing output
