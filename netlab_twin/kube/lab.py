@@ -47,6 +47,16 @@ CHUNK = 65536
 NODE_SCRIPT = (Path(__file__).parent / "lab_node.sh").read_text(encoding="utf-8")
 
 
+# ip netns exec mounts a sysfs of the pod's namespace over /sys, which hides the node's cgroups; a pod reads its
+# own CPU there (cpu.POD: upstream, a container's cgroup is mounted in it). The twin's pods are their node's
+# container, so the node's cgroups are kept aside on /mnt in a mount namespace of the pod's own (unshare -m:
+# nothing leaks to the node) and mounted back over the new sysfs; a mount can be bound only from the caller's
+# own namespace, which ip netns exec's is a copy of.
+def _in_netns(netns: str) -> list[str]:
+    return ["unshare", "-m", "sh", "-c", 'mount --rbind /sys/fs/cgroup /mnt; exec "$@"', "sh",
+            "ip", "netns", "exec", netns, "sh", "-c", 'mount --rbind /mnt /sys/fs/cgroup; exec "$@"', "sh"]
+
+
 @dataclass
 class _Pod:
     node: NodeInfo
@@ -235,7 +245,7 @@ class LabRuntime:
             raise PodStartError("Unschedulable", f"no free pod network namespace on {info.name}: the lab model "
                                 f"has {len(info.slots)} (lab_cni_pods_per_node), all taken")
         netns, ip = free[0]
-        return _Pod(info, netns, ip, ["ip", "netns", "exec", netns])
+        return _Pod(info, netns, ip, _in_netns(netns))
 
     def _user(self, pod: dict[str, Any], container: dict[str, Any]) -> list[str]:
         """``env -i`` (the container's environment only) then setpriv: the pod's user and group (container

@@ -210,8 +210,13 @@ def test_ctrl_c_then_the_same_command_again(twin, tmp_path):
     # F5: the server's CPU is the sampler's, read around the client's own window (was: an exec before and one
     # after, seconds apart).
     for raw in sorted((run / "raw").glob("*.json")):
-        used = cpu.usage(json.loads(raw.read_text())["netlab_cpu"])
+        section = json.loads(raw.read_text())["netlab_cpu"]
+        used = cpu.usage(section)
         assert used["server"] and abs(used["server"]["window_s"] - used["client"]["window_s"]) <= 0.25, raw.name
+        # Each pod's own CPU beside its node's readings (the server's from its sampler's log), for the nodes'
+        # CPU beside the test (cpu.beside_pods; the canned answers take no time: measured on the local lab).
+        assert [cpu.parse_pod(section[end]["after"])[0] for end in ("client_pod", "server_pod")] == ["4101", "4102"]
+    assert not (run / "raw" / "disturbed").exists(), "a cluster's repeats are never run again"
     meta = json.loads((run / "run.json").read_text())["environment"]["kubernetes"]
     assert (meta["kubernetes"], meta["version_from"]) == ("v1.33.5+netlab-twin", "kubelet of the benchmark nodes")
 

@@ -2,6 +2,7 @@
 readings around the client's, matched on the wall clock, give both ends the same window."""
 
 import json
+import os
 import subprocess
 import time
 
@@ -60,3 +61,79 @@ def test_a_raw_file_gets_the_server_readings_around_the_clients():
     assert added["netlab_cpu"]["server"] == {"before": "b 10.1 cpu 1 0 1 0 0 0 0 0",
                                              "after": "b 10.6 cpu 9 0 1 0 0 0 0 0"}
     assert raw.add_server_cpu(text, "") == text, "no log: the client's CPU alone"
+
+
+# Where a process's own cgroup counts its CPU, as cpu._POD_FILE looks for it (in a pod: its container's).
+POD_FILES = ["/sys/fs/cgroup/cpu.stat", "/sys/fs/cgroup/cpuacct/cpuacct.usage",
+             "/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage"]
+
+
+def test_both_ends_read_their_own_cgroup_beside_the_node(sample_name):
+    """On this machine, as in a pod: the first readable of POD_FILES, read by both scripts, one cgroup."""
+    readable = [path for path in POD_FILES if os.access(path, os.R_OK)]
+    subprocess.run(cpu.sampler(sample_name, 30), capture_output=True, text=True, timeout=10, check=True)
+    client = subprocess.run(cpu.around(["sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"]),
+                            capture_output=True, text=True, timeout=30, check=True)
+    log = subprocess.run(cpu.sampled(sample_name), capture_output=True, text=True, timeout=10, check=True).stdout
+    readings, clocks, _ = cpu.split_stderr(client.stderr)
+    server_pod = cpu.server_pod_readings(log, clocks)
+    if not readable:
+        assert "client_pod" not in readings and server_pod is None
+        return
+    per_second = 1_000_000 if readable[0].endswith("cpu.stat") else 1_000_000_000
+    inode = str(os.stat(os.path.dirname(readable[0])).st_ino)
+    (first, last) = readings["client_pod"]
+    assert cpu.parse_pod(first)[::2] == cpu.parse_pod(last)[::2] == (inode, per_second)
+    # The busy loop's CPU is in the client's cgroup's count (it is this machine's: at least the loop's).
+    assert cpu.parse_pod(last)[1] > cpu.parse_pod(first)[1]
+    assert [cpu.parse_pod(reading)[::2] for reading in server_pod] == [(inode, per_second)] * 2
+    section = raw.cpu_section({**readings, "server": cpu.server_readings(log, clocks), "server_pod": server_pod})
+    found = cpu.beside_pods(section)
+    # One kernel, one cgroup: counted once; a share of the machine's CPUs.
+    assert found is not None and set(found["nodes"]) == {"client"}
+    assert 0 <= found["percent"] <= 100 * os.cpu_count()
+
+
+def _reading(boot: str, uptime: float, user: int, system: int = 0, softirq: int = 0) -> str:
+    return f"{boot} {uptime} cpu {user} 0 {system} 0 0 0 {softirq} 0 0 0"
+
+
+def _section(client_pod: tuple[str, int, int], server_pod: tuple[str, int, int], server_boot: str = "b") -> dict:
+    """Two seconds on each end: the client's node (boot b) 150 ticks of tasks and 80 of softirq; the server's 60."""
+    return {
+        "client": {"before": _reading("b", 10, 100, 50, 0), "after": _reading("b", 12, 200, 100, 80)},
+        "server": {"before": _reading(server_boot, 10.1, 0), "after": _reading(server_boot, 12.1, 60)},
+        "client_pod": {"before": f"{client_pod[0]} 0 1000000", "after": f"{client_pod[0]} {client_pod[1]} 1000000"},
+        "server_pod": {"before": f"{server_pod[0]} 0 1000000000",
+                       "after": f"{server_pod[0]} {server_pod[2]} 1000000000"},
+    }
+
+
+def test_beside_pods_is_each_nodes_task_cpu_less_the_tests_pods():
+    # Two kernels: client node 1.5 s of tasks - 1.2 s of its pod over 2 s = 15 %; server 0.6 - 0.5 = 5 %.
+    found = cpu.beside_pods(_section(("7", 1_200_000, 0), ("8", 0, 500_000_000), server_boot="s"))
+    assert found == {"percent": 15.0, "nodes": {"client": 15.0, "server": 5.0}}
+    # One kernel (a same-node test): both pods off the client's node: 1.5 - 1.2 - 0.2 = 0.1 s, 5 %.
+    assert cpu.beside_pods(_section(("7", 1_200_000, 0), ("8", 0, 200_000_000))) == {"percent": 5.0,
+                                                                                    "nodes": {"client": 5.0}}
+    # One cgroup seen by both ends (the twin's pods are their node's container): counted once, 15 %.
+    assert cpu.beside_pods(_section(("7", 1_200_000, 0), ("7", 0, 1_200_000_000)))["percent"] == 15.0
+    # More pod CPU than the node's tasks (its interrupt work charged to the pod): none beside, not below 0.
+    assert cpu.beside_pods(_section(("7", 1_600_000, 0), ("8", 0, 400_000_000)))["percent"] == 0.0
+
+
+def test_beside_pods_needs_both_pods_and_nodes():
+    whole = _section(("7", 1_200_000, 0), ("8", 0, 200_000_000))
+    for key in ("client", "server", "client_pod", "server_pod"):
+        assert cpu.beside_pods({k: v for k, v in whole.items() if k != key}) is None, key
+    moved = {**whole, "client_pod": {"before": "7 0 1000000", "after": "9 5 1000000"}}
+    assert cpu.beside_pods(moved) is None, "a pod restarted between its readings (another cgroup)"
+    assert cpu.beside_pods(None) is None
+    assert cpu.parse_pod("7 12 0") is None and cpu.parse_pod("x 1 2") is None and cpu.parse_pod("1 2") is None
+
+
+def test_a_cluster_record_says_where_its_foreign_cpu_was_read():
+    doc = {"tool": "netperf", "output": "", "rc": 0,
+           "netlab_cpu": _section(("7", 1_200_000, 0), ("8", 0, 500_000_000), server_boot="s")}
+    assert raw.foreign_fields(doc) == {"foreign_cpu_percent": 15.0, "foreign_on": "nodes", "disturbed": False,
+                                       "reruns": 0}

@@ -88,9 +88,10 @@ def test_a_document_or_its_text_reads_as_one_record(data_dir):
     record = raw.parse_iperf3(doc)
     assert record["ok"] and record["protocol"] == "udp" and record["gbps"] > 0
     # Not measured (no netlab_foreign_cpu): no foreign CPU, not disturbed.
-    assert raw.parse_raw(doc) == {**record, "foreign_cpu_percent": None, "disturbed": False, "reruns": 0}
+    assert raw.parse_raw(doc) == {**record, "foreign_cpu_percent": None, "foreign_on": None, "disturbed": False,
+                                  "reruns": 0}
     measured = raw.with_foreign(json.dumps(doc), {"percent": 23.5, "disturbed": True, "reruns": 2})
-    assert raw.parse_raw(json.loads(measured)) == {**record, "foreign_cpu_percent": 23.5, "disturbed": True,
-                                                   "reruns": 2}
+    assert raw.parse_raw(json.loads(measured)) == {**record, "foreign_cpu_percent": 23.5, "foreign_on": "machine",
+                                                   "disturbed": True, "reruns": 2}
     with pytest.raises(files.ResultError, match=r"^not iperf3 JSON output"):
         raw.parse_iperf3({"start": {}})

@@ -142,6 +142,35 @@ def test_disturbed_repeats_are_counted_and_those_still_disturbed_left_out(tmp_pa
     assert "DISTURBED ONLY: every repeat of udp was disturbed" in report
 
 
+def test_busy_nodes_of_a_cluster_are_counted_and_kept(tmp_path, iperf3_json):
+    """A cluster's repeats (cpu.beside_pods): one above the threshold is counted and said, never left out."""
+    def on_nodes(name, client_node_ticks):
+        doc = iperf3_json(name)
+        # 2 s windows; the client's pod used 1.2 s: client_node_ticks / 100 - 1.2 s beside it on the node.
+        doc["netlab_cpu"] = {
+            "client": {"before": "b 10 cpu 0 0 0 0 0 0 0 0", "after": f"b 12 cpu {client_node_ticks} 0 0 0 0 0 0 0"},
+            "server": {"before": "s 10 cpu 0 0 0 0 0 0 0 0", "after": "s 12 cpu 60 0 0 0 0 0 0 0"},
+            "client_pod": {"before": "7 0 1000000", "after": "7 1200000 1000000"},
+            "server_pod": {"before": "8 0 1000000", "after": "8 500000 1000000"}}
+        return json.dumps(doc)
+    run = make_run(tmp_path, iperf3_json, {"0001-tcp-r1": on_nodes("tcp-1", 130),
+                                           "0002-udp-r1": on_nodes("udp", 125),
+                                           "0003-tcp-r2": on_nodes("tcp-reverse", 180)})
+    meta = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**meta, "settings": {**meta["settings"], "disturbed_percent": 10}}))
+    summary, problems = run_report.write_reports(run)
+    tcp, udp = summary["results"]
+    assert problems == [] and tcp["repeats"] == 2 and tcp["foreign_on"] == "nodes"
+    # 5 % and 30 %: the median 17.5 %, one repeat above 10 %, both used.
+    assert (tcp["foreign_cpu_percent"], tcp["busy_node_repeats"], tcp["disturbed_rerun"]) == (17.5, 1, 0)
+    assert (udp["foreign_cpu_percent"], udp["busy_node_repeats"]) == (5.0, 0)
+    report = (run / "report.md").read_text()
+    assert "BUSY NODES: repeats whose nodes spent more than 10 % of a core beside the test's pods" in report
+    assert "not run again on a cluster: tcp (1)." in report and "DISTURBED" not in report
+    (run / "run.json").write_text(json.dumps({**meta, "settings": {**meta["settings"], "disturbed_percent": 0}}))
+    assert run_report.write_reports(run)[0]["results"][0]["busy_node_repeats"] == 0, "0: not judged"
+
+
 def test_missing_run_json(tmp_path):
     with pytest.raises(files.ResultError, match=r"no readable run\.json"):
         run_report.write_reports(tmp_path)

@@ -19,7 +19,9 @@ from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, p
 SCHEMA_VERSION = 1
 # The keys of a raw document besides iperf3's own (start, end, error).
 COUNTERS = "netlab_counters"  # {node, before, after}: the client node's datapath counters around the test
-CPU = "netlab_cpu"  # {client|server: {before, after}}: each end's /proc/stat reading around the test
+# {client|server: {before, after}}: each end's /proc/stat reading around the test; Kubernetes also client_pod and
+# server_pod {before, after}: each end's pod's own CPU (its cgroup) beside them.
+CPU = "netlab_cpu"
 CLOCK = "clock"  # under CPU, Kubernetes: {before, after}, the client's wall clock beside its readings
 # {percent, threshold, disturbed, reruns, busy_s, lab_s, kernel_s, wall_s}: the local lab's CPU used beside the test by
 # anything but the lab (transport/foreign_cpu.py), and how many disturbed repeats of it were run again.
@@ -86,27 +88,35 @@ def with_foreign(text: str, figure: dict[str, Any]) -> str:
 
 
 def foreign_fields(doc: Any) -> dict[str, Any]:
-    """A record's foreign CPU: its percentage of one core (None: not measured), whether the repeat was
-    disturbed still when it was kept, and how many disturbed repeats of it were run again."""
+    """A record's foreign CPU: its percentage of one core (None: not measured), where it was read
+    (``foreign_on``: ``machine``, the local lab's, judged as it ran; ``nodes``, a cluster's test nodes beside the
+    test's pods, cpu.beside_pods, recorded only), whether the repeat was disturbed still when it was kept, and
+    how many disturbed repeats of it were run again."""
     found = doc.get(FOREIGN) if isinstance(doc, dict) else None
-    if not isinstance(found, dict):
-        return {"foreign_cpu_percent": None, "disturbed": False, "reruns": 0}
-    return {"foreign_cpu_percent": found.get("percent"), "disturbed": bool(found.get("disturbed")),
-            "reruns": int(found.get("reruns") or 0)}
+    if isinstance(found, dict):
+        return {"foreign_cpu_percent": found.get("percent"), "foreign_on": "machine",
+                "disturbed": bool(found.get("disturbed")), "reruns": int(found.get("reruns") or 0)}
+    nodes = cpu.beside_pods(doc.get(CPU)) if isinstance(doc, dict) else None
+    return {"foreign_cpu_percent": nodes["percent"] if nodes else None, "foreign_on": "nodes" if nodes else None,
+            "disturbed": False, "reruns": 0}
 
 
 def add_server_cpu(text: str, sampler_log: str) -> str:
     """A raw file (its text) with the server's readings taken from its sampler's log (Kubernetes:
-    cpu.sampled's output), those around the client's own; unchanged when the log has none for it."""
+    cpu.sampled's output), those around the client's own, and its pod's own CPU beside them where it was read;
+    unchanged when the log has none for it."""
     doc = json.loads(text)
     section = doc.get(CPU) or {}
     clock = section.get(CLOCK) or {}
     if "before" not in clock or "after" not in clock:
         return text
-    server = cpu.server_readings(sampler_log, [float(clock["before"]), float(clock["after"])])
+    clocks = [float(clock["before"]), float(clock["after"])]
+    server = cpu.server_readings(sampler_log, clocks)
     if not server:
         return text
     section["server"] = {"before": server[0], "after": server[1]}
+    if pod := cpu.server_pod_readings(sampler_log, clocks):
+        section["server_pod"] = {"before": pod[0], "after": pod[1]}
     return json.dumps(doc)
 
 

@@ -263,7 +263,8 @@ def auto_notes(summary: dict[str, Any]) -> list[str]:
 
 
 def disturbed_notes(summary: dict[str, Any]) -> list[str]:
-    """What the machine's other work did to the run's repeats (the local lab), in a line or two."""
+    """What other work did to the run's repeats (the local lab's machine; a cluster's test nodes), in a line or
+    two."""
     results = summary["results"]
     threshold = (summary.get("settings") or {}).get("disturbed_percent")
     rerun = [f"{r['scenario']} ({r['disturbed_rerun']})" for r in results if r.get("disturbed_rerun")]
@@ -278,6 +279,11 @@ def disturbed_notes(summary: dict[str, Any]) -> list[str]:
                      f"{', '.join(left_out)}.")
     if used:
         notes.append(f"DISTURBED ONLY: every repeat of {', '.join(used)} was disturbed; its figures are theirs.")
+    busy = [f"{r['scenario']} ({r['busy_node_repeats']})" for r in results if r.get("busy_node_repeats")]
+    if busy:
+        notes.append(f"BUSY NODES: repeats whose nodes spent more than {threshold} % of a core beside the test's pods "
+                     f"(other pods, the kubelet, the CNI agent; the kernel's interrupt work left out), recorded and "
+                     f"kept, not run again on a cluster: {', '.join(busy)}.")
     return notes
 
 

@@ -40,9 +40,12 @@ SUMMARY_FIELDS = (
     # The TCP congestion control the test's sockets used, as iperf3 or netperf reported it (both ends, every
     # repeat; several joined by "/"); empty for UDP and for runs from before the pin.
     "congestion",
-    # The local lab: the CPU used beside the test by other work on the machine (median of the repeats kept,
-    # percent of one core), the disturbed repeats run again, left out of the statistics, or used (all were).
-    "foreign_cpu_percent", "disturbed_rerun", "disturbed_left_out", "disturbed_used",
+    # The CPU used beside the test by other work (median of the repeats kept, percent of one core): on the
+    # local lab the machine's (``foreign_on`` machine), with the disturbed repeats run again, left out of the
+    # statistics, or used (all were); on a cluster its test nodes' beside the test's pods (``nodes``), with
+    # the repeats above the threshold counted, never rerun.
+    "foreign_cpu_percent", "foreign_on", "disturbed_rerun", "disturbed_left_out", "disturbed_used",
+    "busy_node_repeats",
 )
 # The sending iperf3's CPU, in percent of one core per stream thread that can run at once (median over the
 # repeats), from which a throughput figure is flagged as bounded by the sender's CPU. A pegged sender reads
@@ -226,16 +229,22 @@ def _needed(test: dict[str, Any], meta: dict[str, Any], records: dict[str, dict[
                           {**settings, **test["stop"], "repeats": repeats.AUTO})
 
 
-def _disturbed(succeeded: list[dict[str, Any]], used: list[dict[str, Any]]) -> dict[str, Any]:
-    """How the machine's other work touched a test's repeats (the local lab, foreign_cpu.py): the median CPU used
-    beside the repeats kept (percent of one core; None when not measured), how many disturbed repeats were run
-    again (their raw files in raw/disturbed/), how many stayed disturbed and were left out of the statistics,
-    and whether the statistics had to use disturbed repeats (every repeat was)."""
+def _disturbed(succeeded: list[dict[str, Any]], used: list[dict[str, Any]], threshold: float | None) -> dict[str, Any]:
+    """How other work touched a test's repeats: the median CPU used beside the repeats kept (percent of one
+    core; None when not measured) and where it was read (raw.foreign_fields). The local lab: how many disturbed
+    repeats were run again (their raw files in raw/disturbed/), how many stayed disturbed and were left out of
+    the statistics, and whether the statistics had to use disturbed repeats (every repeat was). A cluster: how
+    many repeats kept ran beside more than ``threshold`` on their nodes (recorded, not rerun; 0 or None: off)."""
     still = [r for r in succeeded if r.get("disturbed")]
+    places = {r.get("foreign_on") for r in used} - {None}
+    busy = [r for r in used if r.get("foreign_on") == "nodes" and threshold
+            and (r.get("foreign_cpu_percent") or 0) > threshold]
     return {"foreign_cpu_percent": _median([r.get("foreign_cpu_percent") for r in used]),
+            "foreign_on": "/".join(sorted(places)) or None,
             "disturbed_rerun": sum(r.get("reruns") or 0 for r in succeeded),
             "disturbed_left_out": len(still) if len(used) < len(succeeded) else 0,
-            "disturbed_used": len(still) if len(used) == len(succeeded) else 0}
+            "disturbed_used": len(still) if len(used) == len(succeeded) else 0,
+            "busy_node_repeats": len(busy)}
 
 
 def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
@@ -294,7 +303,7 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
             "proof": path_proof(meta.get("cni"), first["placement"], good, meta.get("profile_settings")),
             "congestion": congestion.used([r.get(end) for r in good for end in ("congestion_client",
                                                                                "congestion_server")]),
-            **_disturbed(succeeded, good),
+            **_disturbed(succeeded, good, settings.get("disturbed_percent")),
             # An auto run: the median's interval reached, the target, and whether it was reached.
             "auto": repeats.verdict(values, settings),
         })

@@ -40,7 +40,22 @@ REMOTE = ('remote() { [ -z "$1" ] || echo "' + MARKER + 'server $(python3 -c "im
           'print(socket.create_connection((host, int(port)), 2).makefile().read().strip())" "$1")" >&2; }')
 
 
-_CLOCKED = f'{SAMPLE}; {CLOCK}; clock; sample client; "$@"; rc=$?; sample client; clock; exit $rc'
+# The CPU a pod's own processes were charged, where its container's cgroup can be read from inside it: cgroup
+# v2 (in the pod's cgroup namespace, the container's cgroup is /sys/fs/cgroup: cpu.stat's first line is
+# usage_usec) or v1 (runc mounts the container's cpuacct cgroup there: cpuacct.usage in ns). Each cgroup
+# path in turn; the first readable one is the pod's. ``$pf`` the file, ``$ps`` its count per second, ``$pi``
+# the cgroup's inode (which cgroup it is: two pods that are one cgroup are counted once).
+_POD_FILE = ('pf= ps= pi=; for c in /sys/fs/cgroup/cpu.stat /sys/fs/cgroup/cpuacct/cpuacct.usage '
+             '/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage; do if [ -r "$c" ]; then pf=$c; '
+             'case $c in *cpu.stat) ps=1000000 ;; *) ps=1000000000 ;; esac; '
+             'pi=$(stat -L -c %i "${c%/*}"); break; fi; done')
+# One reading of it by shell builtins: ``$pu``, the count (v2: the second word of ``usage_usec N``).
+_POD_READ = 'pu=; if [ -n "$pf" ]; then read -r pa pb < "$pf"; pu=${pb:-$pa}; fi'
+# The client pod's reading beside its node's, on stderr: ``<inode> <count> <count per second>``.
+POD = f'pod() {{ {_POD_READ}; [ -z "$pu" ] || echo "{MARKER}pod $pi $pu $ps" >&2; }}'
+
+_CLOCKED = (f'{SAMPLE}; {CLOCK}; {POD}; {_POD_FILE}; clock; sample client; pod; "$@"; rc=$?; sample client; pod; '
+            'clock; exit $rc')
 
 
 def around(argv: list[str]) -> list[str]:
@@ -53,20 +68,24 @@ def _sample_file(name: str) -> str:
     return f"/tmp/netlab-cpu-{name}"
 
 
-# One reading of the sampler, by shell builtins, appended to its file ``$f`` (``$boot``: the kernel's boot id).
-_APPEND = 'read -r up _ < /proc/uptime; read -r stat < /proc/stat; echo "$boot $up $stat" >> "$f"'
+# One reading of the sampler, by shell builtins, appended to its file ``$f`` (``$boot``: the kernel's boot id),
+# and the server pod's own CPU after it (``pod <count>``) where its cgroup can be read.
+_APPEND = ('read -r up _ < /proc/uptime; read -r stat < /proc/stat; echo "$boot $up $stat" >> "$f"; '
+           f'{_POD_READ}; [ -z "$pu" ] || echo "pod $pu" >> "$f"')
 
 
 def sampler(name: str, seconds: int) -> list[str]:
     """Kubernetes, in a server pod before the run's tests: read this node's /proc/stat every SAMPLE_PERIOD
     into a file of its own, for at most ``seconds`` or until ``sampled`` stops it, in the background (the
     exec returns at once, after the first reading: every test's client starts later). The file starts with
-    one line ``clock <wall> <uptime>`` that ties the two clocks; each reading is taken by shell builtins, so
-    the sampler's own cost is one ``sleep`` per period (about 1 % of one CPU)."""
+    one line ``clock <wall> <uptime>`` that ties the two clocks, then, where the pod's cgroup can be read, a
+    line ``podcg <inode> <count per second>``; each reading is taken by shell builtins, so the sampler's own
+    cost is one ``sleep`` per period (about 1 % of one CPU)."""
     f = _sample_file(name)
     loops = int(seconds / SAMPLE_PERIOD)
-    script = (f'f={f}; rm -f "$f" "$f.stop"; boot=$(cat /proc/sys/kernel/random/boot_id); '
+    script = (f'f={f}; rm -f "$f" "$f.stop"; boot=$(cat /proc/sys/kernel/random/boot_id); {_POD_FILE}; '
               'echo "clock $(date +%s.%N) $(cut -d " " -f 1 /proc/uptime)" > "$f"; '
+              '[ -z "$pf" ] || echo "podcg $pi $ps" >> "$f"; '
               f'{_APPEND}; ( n=0; while [ $n -lt {loops} ] && [ ! -e "$f.stop" ]; do sleep {SAMPLE_PERIOD}; '
               f'{_APPEND}; n=$((n + 1)); done ) < /dev/null > /dev/null 2>&1 & echo sampling')
     return ["sh", "-c", script]
@@ -77,25 +96,48 @@ def sampled(name: str) -> list[str]:
     test's client ended, however soon this runs), and print what it read."""
     f = _sample_file(name)
     return ["sh", "-c", f'f={f}; touch "$f.stop"; sleep {SAMPLE_PERIOD * 3}; '
-            f'boot=$(cat /proc/sys/kernel/random/boot_id); {_APPEND}; cat "$f"; rm -f "$f" "$f.stop"']
+            f'boot=$(cat /proc/sys/kernel/random/boot_id); {_POD_FILE}; {_APPEND}; cat "$f"; rm -f "$f" "$f.stop"']
 
 
-def server_readings(sampler_log: str, clocks: list[float]) -> list[str] | None:
-    """The server's two readings for a test from its sampler's log (``sampled``'s output): the last reading at
-    or before the client's first clock and the first at or after its last. None when the log has no pair."""
+def _samples(sampler_log: str) -> list[tuple[float, str, str | None]] | None:
+    """A sampler's log as (wall clock, reading, the pod's reading beside it or None); None when it has no clock."""
     log = (sampler_log or "").strip().splitlines()
     head = log[0].split() if log else []
-    if len(head) != 3 or head[0] != "clock" or len(clocks) < 2:
+    if len(head) != 3 or head[0] != "clock":
         return None
     try:
         offset = float(head[1]) - float(head[2])
     except ValueError:
         return None
-    samples = [(reading["uptime"] + offset, line.strip()) for line in log[1:]
-               if (reading := parse_reading(line))]
-    before = [line for wall, line in samples if wall <= clocks[0]]
-    after = [line for wall, line in samples if wall >= clocks[-1]]
-    return [before[-1], after[0]] if before and after else None
+    cgroup = next((line.split()[1:] for line in log[1:3] if line.startswith("podcg ")), None)
+    samples: list[tuple[float, str, str | None]] = []
+    for line in log[1:]:
+        if reading := parse_reading(line):
+            samples.append((reading["uptime"] + offset, line.strip(), None))
+        elif line.startswith("pod ") and samples and cgroup and len(cgroup) == 2:
+            samples[-1] = (*samples[-1][:2], f"{cgroup[0]} {line.split()[1]} {cgroup[1]}")
+    return samples
+
+
+def _around(samples: list[tuple[float, str, str | None]], clocks: list[float]) -> list[tuple[float, str, str | None]]:
+    """The last sample at or before the client's first clock and the first at or after its last; [] if none."""
+    before = [sample for sample in samples if sample[0] <= clocks[0]]
+    after = [sample for sample in samples if sample[0] >= clocks[-1]]
+    return [before[-1], after[0]] if before and after and len(clocks) >= 2 else []
+
+
+def server_readings(sampler_log: str, clocks: list[float]) -> list[str] | None:
+    """The server's two readings for a test from its sampler's log (``sampled``'s output): the last reading at
+    or before the client's first clock and the first at or after its last. None when the log has no pair."""
+    pair = _around(_samples(sampler_log) or [], clocks)
+    return [pair[0][1], pair[1][1]] if pair else None
+
+
+def server_pod_readings(sampler_log: str, clocks: list[float]) -> list[str] | None:
+    """The server pod's own CPU beside those two readings (``<inode> <count> <count per second>``); None when
+    its cgroup was not read."""
+    pair = _around(_samples(sampler_log) or [], clocks)
+    return [pair[0][2], pair[1][2]] if pair and pair[0][2] and pair[1][2] else None
 
 
 def reader_command(port: int) -> str:
@@ -117,7 +159,7 @@ def reader_command(port: int) -> str:
 
 def split_stderr(stderr: str | None) -> tuple[dict[str, list[str]], list[float], str]:
     """(readings per end in order, the client's wall clocks, the rest of stderr) of a test run between
-    readings."""
+    readings; the client pod's own CPU is the end ``client_pod``."""
     readings: dict[str, list[str]] = {}
     clocks: list[float] = []
     rest = []
@@ -126,6 +168,9 @@ def split_stderr(stderr: str | None) -> tuple[dict[str, list[str]], list[float],
             end, _, reading = line[len(MARKER):].partition(" ")
             if end in ("client", "server") and parse_reading(reading):
                 readings.setdefault(end, []).append(reading)
+                continue
+            if end == "pod" and parse_pod(reading):
+                readings.setdefault("client_pod", []).append(reading)
                 continue
             if end == "clock" and re.fullmatch(r"\d+(\.\d+)?", reading.strip()):
                 clocks.append(float(reading))
@@ -180,3 +225,55 @@ def usage(cpu: dict[str, Any] | None) -> dict[str, Any] | None:
     total = {key: client[key] + server[key] for key in keys} if shared is False else dict(client)
     return {"shared_kernel": shared, "client": client, "server": server,
             "total": {key: round(total[key], 2) for key in keys}}
+
+
+def parse_pod(text: str | None) -> tuple[str, int, int] | None:
+    """A pod's own CPU reading: (its cgroup's inode, count, count per second), or None when it is not one."""
+    parts = (text or "").split()
+    if len(parts) != 3 or not all(part.isdigit() for part in parts) or int(parts[2]) == 0:
+        return None
+    return parts[0], int(parts[1]), int(parts[2])
+
+
+# A node's CPU spent in tasks (proc(5)): user, nice, system, steal. Its interrupt work (irq, softirq, and
+# ksoftirqd, which the kernel accounts as softirq) is left out: on a benchmark node that is mostly the
+# test's own packets. A kernel with CONFIG_IRQ_TIME_ACCOUNTING (Debian's, Ubuntu's) charges that work to no
+# task; one without it (this machine's) charges what interrupted a task to the task's cgroup, and so to the
+# pods: there the pods' CPU includes some of it and the figure is a lower bound (never below 0).
+TASK_FIELDS = ("user", "nice", "system", "steal")
+
+
+def _task_seconds(pair: dict[str, str]) -> tuple[str, float, float] | None:
+    """(boot id, task CPU-seconds, window) of one end's two node readings."""
+    before, after = parse_reading(pair.get("before")), parse_reading(pair.get("after"))
+    if not before or not after or before["boot_id"] != after["boot_id"] or after["uptime"] <= before["uptime"]:
+        return None
+    grown = sum(after["ticks"][field] - before["ticks"][field] for field in TASK_FIELDS) / USER_HZ
+    return before["boot_id"], grown, after["uptime"] - before["uptime"]
+
+
+def _pod_seconds(pair: dict[str, str]) -> tuple[str, float] | None:
+    before, after = parse_pod(pair.get("before")), parse_pod(pair.get("after"))
+    if not before or not after or before[0] != after[0] or before[2] != after[2]:
+        return None
+    return before[0], (after[1] - before[1]) / before[2]
+
+
+def beside_pods(section: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Kubernetes: the CPU a test's nodes spent beside its two pods, as a percentage of one core: per kernel (a
+    boot id), its task CPU over the window less the test's pods' own (each cgroup once), the largest of the
+    test's nodes. Other pods, the kubelet, the CNI agent and the kernel's workers are in it; the kernel's
+    interrupt work is not (TASK_FIELDS: a lower bound). None unless both ends' nodes and pods were read: a
+    server pod not read would count as its node's other work, the client's node's on a same-node test."""
+    kernels: dict[str, dict[str, Any]] = {}
+    for end in ("client", "server"):
+        node = _task_seconds((section or {}).get(end) or {})
+        pod = _pod_seconds((section or {}).get(f"{end}_pod") or {})
+        if node is None or pod is None:
+            return None
+        # One kernel read by both ends (a same-node test, or the local lab's nodes): the client's window.
+        kernel = kernels.setdefault(node[0], {"end": end, "busy": node[1], "window": node[2], "pods": {}})
+        kernel["pods"][pod[0]] = pod[1]
+    nodes = {kernel["end"]: round(max(0.0, kernel["busy"] - sum(kernel["pods"].values())) / kernel["window"] * 100, 1)
+             for kernel in kernels.values()}
+    return {"percent": max(nodes.values()), "nodes": nodes}

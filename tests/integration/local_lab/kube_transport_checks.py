@@ -208,6 +208,14 @@ def check_kube_run(seen: KubeRun, cni: str) -> None:
             assert {c["local_host"] for c in doc["start"]["connected"]} <= lab_ips, raw.name
         else:
             assert doc["rc"] == 0 and "TRANSACTION_RATE=" in doc["output"], raw.name
+    # The nodes' CPU beside each test's pods (cpu.beside_pods), read from each pod's own cgroup: the twin's pods
+    # run in their lab node's container, so its cgroup is theirs; the lab's nodes share this machine's kernel,
+    # so the rest of the machine is in it (the controller, make test's other lane). Recorded, never run again.
+    for result in summary["results"]:
+        print(f"{cni}: {result['scenario']}: the nodes beside the pods {result['foreign_cpu_percent']} % of a core")
+        assert result["foreign_on"] == "nodes", result
+        assert 0 <= result["foreign_cpu_percent"] <= 100 * os.cpu_count(), result
+    assert not (seen.dir / "raw" / "disturbed").exists()
 
     # The datapath the transport read from the twin's DaemonSet and agents is the model the nodes run, as the
     # lab recorded it in the client node's fact (lab_cni's node_fact: cni, settings, the pods' MTU).
