@@ -3,8 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CNI ?= canal
-# make profiles: each CNI profile of the step chain in turn (netlab_profile_chain in
-# playbooks/vars/profiles.yml, read through ansible); PROFILES="canal/vxlan cilium/native-bpf" runs these instead.
+# make profiles: each CNI profile of the step chain in turn, then those of its side steps (netlab_profile_chain and
+# netlab_profile_side_steps in playbooks/vars/profiles.yml, read through ansible); PROFILES="canal/vxlan
+# cilium/native-bpf" runs these instead.
 PROFILES ?=
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -55,7 +56,8 @@ run: setup
 # here (results/latest after each), not older runs of other profiles in results/.
 profiles: setup
 	chain="$(PROFILES)"; [[ -n $$chain ]] || chain=$$(ansible localhost -m ansible.builtin.debug \
-	  -e @playbooks/vars/profiles.yml -a "msg=chain={{ netlab_profile_chain | join(' ') }}" \
+	  -e @playbooks/vars/profiles.yml \
+	  -a "msg=chain={{ (netlab_profile_chain + (netlab_profile_side_steps | map('last') | list)) | unique | join(' ') }}" \
 	  | sed -n 's/^ *"msg": "chain=\(.*\)"$$/\1/p'); \
 	[[ -n $$chain ]] || { echo "profiles: cannot read netlab_profile_chain" >&2; exit 1; }; \
 	echo "profiles: $$chain"; \

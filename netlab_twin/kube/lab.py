@@ -53,8 +53,9 @@ NODE_SCRIPT = (Path(__file__).parent / "lab_node.sh").read_text(encoding="utf-8"
 # nothing leaks to the node) and mounted back over the new sysfs; a mount can be bound only from the caller's
 # own namespace, which ip netns exec's is a copy of.
 def _in_netns(netns: str) -> list[str]:
-    return ["unshare", "-m", "sh", "-c", 'mount --rbind /sys/fs/cgroup /mnt; exec "$@"', "sh",
-            "ip", "netns", "exec", netns, "sh", "-c", 'mount --rbind /mnt /sys/fs/cgroup; exec "$@"', "sh"]
+    return ["unshare", "-m", "sh", "-c", 'mount --rbind /sys/fs/cgroup /mnt 2>/dev/null; exec "$@"', "sh",
+            "ip", "netns", "exec", netns, "sh", "-c", 'mount --rbind /mnt /sys/fs/cgroup 2>/dev/null; exec "$@"',
+            "sh"]
 
 
 @dataclass

@@ -18,13 +18,15 @@ version_added: "0.1.0"
 description:
   - Plays announce work with C(ansible.builtin.set_stats), as aggregated lists.
     C(netlab_run_dirs) holds run directories to report, C(netlab_compare) items
-    C({results_dir, runs, baseline, chain, profile_chain}) where C(runs) names two or more runs or is empty
+    C({results_dir, runs, baseline, chain, profile_chain, side_steps}) where C(runs) names two or more runs or is empty
     for the newest run of each CNI and profile of the lab, C(baseline) names the run (run id or
     label such as C(canal/vxlan)) the others are held against (default the first, Canal first),
     C(chain) the runs of the step table (labels or run ids), and C(profile_chain) the profiles' step
     chain as labels cni/profile (the report play passes C(netlab_profile_chain) of
     C(playbooks/vars/profiles.yml)). The compared runs follow the profile chain's order after Canal
     first, and without C(chain) the step table goes along those of its runs that were compared.
+    C(side_steps) (pairs of labels, C(netlab_profile_side_steps)) are the side steps, each priced where both its
+    runs were compared.
     C(netlab_scale_dirs) holds Service scale runs. A request asked twice is written once.
   - At the end of the playbook it rebuilds each run's C(summary.json),
     C(summary.csv), C(report.md) and charts from the raw iperf3 JSON files alone,
@@ -79,10 +81,12 @@ class CallbackModule(CallbackBase):
         seen = set()
         for request in custom.get("netlab_compare") or []:
             key = (request["results_dir"], tuple(request.get("runs") or ()), request.get("baseline") or None,
-                   tuple(request.get("chain") or ()), tuple(request.get("profile_chain") or ()))
+                   tuple(request.get("chain") or ()), tuple(request.get("profile_chain") or ()),
+                   tuple(tuple(pair) for pair in request.get("side_steps") or ()))
             if key not in seen:
                 seen.add(key)
-                self._compare(request["results_dir"], list(key[1]), key[2], list(key[3]), list(key[4]))
+                self._compare(request["results_dir"], list(key[1]), key[2], list(key[3]), list(key[4]),
+                              [list(pair) for pair in key[5]])
         for results_dir in dict.fromkeys(str(Path(run_dir).parent) for run_dir in reported):
             self._history(results_dir)
         if custom.get("netlab_kubeconfig"):
@@ -126,11 +130,11 @@ class CallbackModule(CallbackBase):
         return True
 
     def _compare(self, results_dir: str, runs: list[str], baseline: str | None, chain: list[str],
-                 profile_chain: list[str]) -> None:
+                 profile_chain: list[str], side_steps: list[list[str]]) -> None:
         try:
             comparison, out = compare_render.write_comparison(
                 results_dir, runs, self.get_option("noisy_cv_percent"), self.get_option("charts"), baseline, chain,
-                profile_chain,
+                profile_chain, side_steps,
             )
         except (OSError, ValueError) as exc:
             self._display.display(f"comparison skipped: {exc}")

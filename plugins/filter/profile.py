@@ -1,4 +1,5 @@
-"""The filter that resolves a CNI profile; documented in its sidecar file cni_profile.yml."""
+"""The filters that resolve a CNI profile and say what the datapath model cannot run of it; documented in their
+sidecar files cni_profile.yml and cni_profile_model_problems.yml."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ def cni_profile(catalogue: dict[str, Any], cni: str, name: str = "", defaults: d
     return profiles.checked(catalogue, cni, name, defaults, extra)
 
 
+def cni_profile_model_problems(profile: dict[str, Any], kernel: dict[str, Any] | None = None) -> list[str]:
+    return profiles.model_problems(profile, kernel)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"cni_profile": cni_profile}
+        return {"cni_profile": cni_profile, "cni_profile_model_problems": cni_profile_model_problems}

@@ -44,8 +44,8 @@ def rke2_profile_values(settings: dict[str, Any]) -> dict[str, Any]:
         raise AnsibleFilterError(f"rke2_profile_values: not a profile's settings, {exc!r} missing") from exc
 
 
-def rke2_chart_problems(version: str, cni: str) -> list[str]:
-    return rke2.chart_problems(version, cni)
+def rke2_chart_problems(version: str, cni: str, settings: dict[str, Any] | None = None) -> list[str]:
+    return rke2.chart_problems(version, cni, settings)
 
 
 class FilterModule:

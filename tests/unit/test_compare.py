@@ -223,6 +223,46 @@ def test_the_baseline_is_the_first_run_and_a_chain_can_be_named():
         compare.compare(runs, chain=["canal/vxlan", "r-canal-vxlan"])
 
 
+def test_side_steps_price_one_setting_against_a_profile_of_the_chain():
+    """The chain's five runs and a side run, cilium/tunnel-bpf (the reference with routing vxlan) at 0.8 of the
+    reference's TCP: the side step's change is that, beside the chain's step table."""
+    runs = five_runs((1.0, 1.1, 1.4, 1.3, 2.0))
+    side = summary("cilium", scaled(TCP, 1.6), UDP, profile="tunnel-bpf",
+                   settings={"routing": "vxlan", "kube_proxy": False, "host_routing": "bpf"})
+    pairs = [["cilium/native-bpf", "cilium/tunnel-bpf"], ["canal/vxlan", "canal/host-gw"]]
+    comparison = compare.compare([*runs, side], profile_chain=PROFILE_CHAIN, side_steps=pairs)
+    (step,) = comparison["side_steps"]  # canal/host-gw was not compared
+    assert step["chain"] == ["cilium/native-bpf", "cilium/tunnel-bpf"]
+    host, tcp, _ = step["tests"]
+    assert tcp["total_percent"] == pytest.approx(-20.0) and tcp["total_significant"] is True
+    assert host["total_percent"] == pytest.approx(0.0)
+    assert step["settings"][0]["changes"] == ["routing: native -> vxlan"]
+    assert comparison["steps"]["chain"] == PROFILE_CHAIN, "the chain is as without the side run"
+    header, rows = compare_render.side_rows(comparison)
+    assert header == ["test", "cilium/native-bpf -> cilium/tunnel-bpf"]
+    assert rows[1] == ["cross-node-tcp-1", "-20.0 %*"]
+    markdown = compare_render.render_markdown(comparison)
+    assert "## Side steps" in markdown
+    assert "- cilium/native-bpf -> cilium/tunnel-bpf: routing: native -> vxlan" in markdown
+    assert "Side steps (one setting against a profile of the chain):" in compare_render.render_text(comparison)
+    # A label run twice: the step is the first run's (the comparison's own order), as the chain's.
+    again = summary("cilium", scaled(TCP, 3.0), UDP, profile="tunnel-bpf", run_id="r-later",
+                    settings={"routing": "vxlan", "kube_proxy": False, "host_routing": "bpf"})
+    twice = compare.compare([*runs, side, again], profile_chain=PROFILE_CHAIN, side_steps=pairs)
+    assert twice["side_steps"][0]["run_ids"] == [runs[0]["run_id"], side["run_id"]]
+    # Without its two runs, or with none asked for: no side-step table.
+    assert compare.compare(runs, profile_chain=PROFILE_CHAIN, side_steps=pairs)["side_steps"] == []
+    assert "## Side steps" not in compare_render.render_markdown(compare.compare(runs, profile_chain=PROFILE_CHAIN))
+
+
+def test_the_shipped_side_steps_name_shipped_profiles():
+    for pair in PROFILES["netlab_profile_side_steps"]:
+        assert len(pair) == 2 and pair[0] != pair[1]
+        for label in pair:
+            cni, profile = label.split("/")
+            assert profile in PROFILES["netlab_profiles"][cni], label
+
+
 def test_no_chain_without_two_of_its_runs():
     comparison = compare.compare([summary("canal", TCP, UDP), summary("cilium", TCP, UDP)],
                                  profile_chain=PROFILE_CHAIN)

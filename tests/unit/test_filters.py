@@ -283,7 +283,9 @@ def test_rke2_profile_values():
                 "mtu": 1400}
     assert call("rke2_profile_values", settings) == {
         "cilium_routing_mode": "tunnel", "cilium_kube_proxy_replacement": True, "cilium_bpf_masquerade": True,
-        "cilium_host_legacy_routing": True, "cilium_mtu": 1400, "canal_mtu": 1400}
+        "cilium_host_legacy_routing": True, "cilium_mtu": 1400, "cilium_datapath_mode": "veth",
+        "cilium_encryption": "none", "cilium_bandwidth_manager": False, "canal_mtu": 1400, "canal_backend": "vxlan"}
+    assert call("rke2_profile_values", {**settings, "encryption": "wireguard"})["canal_backend"] == "wireguard"
 
 
 def test_rke2_canal_mtu():
@@ -399,6 +401,22 @@ def test_cni_profile():
     assert "no profile 'x'" in call("cni_profile", shipped["netlab_profiles"], "canal", "x")["problems"][0]
 
 
+def test_cni_profile_model_problems():
+    shipped = yaml.safe_load((Path(__file__).parents[2] / "playbooks/vars/profiles.yml").read_text())
+    netkit = call("cni_profile", shipped["netlab_profiles"], "cilium", "native-netkit")
+    kernel = {"release": "6.18.44", "source": "/proc/config.gz", "has": {"CONFIG_NETKIT": False}}
+    assert "lacks CONFIG_NETKIT (read from /proc/config.gz)" in call("cni_profile_model_problems", netkit, kernel)[0]
+    assert "the datapath model does not run it" in call("cni_profile_model_problems", netkit)[0]
+    reference = call("cni_profile", shipped["netlab_profiles"], "cilium", "native-bpf")
+    assert call("cni_profile_model_problems", reference, kernel) == []
+
+
 def test_rke2_chart_problems():
     assert call("rke2_chart_problems", "v1.33.5+rke2r1", "cilium") == []
     assert call("rke2_chart_problems", "v1.27.16+rke2r1", "cilium")
+    netkit = {"datapath_mode": "netkit"}
+    assert call("rke2_chart_problems", "v1.33.5+rke2r1", "cilium", netkit) == []
+    assert call("rke2_chart_problems", "v1.29.8+rke2r1", "cilium", netkit) == []
+    assert "older than 1.16, which has no bpf.datapathMode" in call("rke2_chart_problems", "v1.30.3+rke2r1", "cilium",
+                                                                     netkit)[0]
+    assert call("rke2_chart_problems", "v1.30.3+rke2r1", "cilium", {}) == []

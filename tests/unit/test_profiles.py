@@ -21,7 +21,10 @@ NATIVE_BPF = SHIPPED["cilium"]["native-bpf"]["settings"]
 @pytest.mark.parametrize(("cni", "name"), [(cni, name) for cni in SHIPPED for name in SHIPPED[cni]])
 def test_every_shipped_profile_resolves(cni, name):
     profile = profiles.resolve(SHIPPED, cni, name)
-    assert profile["settings"].keys() == set(profiles.SETTINGS)
+    # The optional settings only where they differ from their default.
+    assert set(profiles.SETTINGS) <= profile["settings"].keys() <= set(profiles.SETTINGS) | set(profiles.OPTIONAL)
+    assert all(profile["settings"][key] != default for key, default in profiles.OPTIONAL.items()
+               if key in profile["settings"])
     assert profile["description"]
 
 
@@ -40,11 +43,14 @@ def test_the_step_chain_changes_one_cilium_setting_at_a_time():
 
 def test_rke2_values_per_profile():
     tunnel = rke2.profile_values(profiles.resolve(SHIPPED, "cilium", "tunnel")["settings"])
-    assert tunnel == {"cilium_routing_mode": "tunnel", "cilium_kube_proxy_replacement": False,
-                      "cilium_bpf_masquerade": False, "cilium_host_legacy_routing": False, "cilium_mtu": 0,
-                      "canal_mtu": 0}
-    # Canal's backend is no profile setting: the rke2 role's own, VXLAN.
-    assert ROLE_DEFAULTS["rke2_canal_backend"] == "vxlan"
+    assert {key: value for key, value in tunnel.items() if key in (
+        "cilium_routing_mode", "cilium_kube_proxy_replacement", "cilium_bpf_masquerade", "cilium_host_legacy_routing",
+        "cilium_mtu", "canal_mtu")} == {"cilium_routing_mode": "tunnel", "cilium_kube_proxy_replacement": False,
+                                        "cilium_bpf_masquerade": False, "cilium_host_legacy_routing": False,
+                                        "cilium_mtu": 0, "canal_mtu": 0}
+    # The optional settings at their defaults: what the charts run unless told.
+    assert (tunnel["cilium_datapath_mode"], tunnel["cilium_encryption"], tunnel["cilium_bandwidth_manager"],
+            tunnel["canal_backend"]) == ("veth", "none", False, "vxlan")
     legacy = rke2.profile_values(profiles.resolve(SHIPPED, "cilium", "native-legacy")["settings"])
     assert (legacy["cilium_routing_mode"], legacy["cilium_host_legacy_routing"]) == ("native", True)
     reference = rke2.profile_values(profiles.resolve(SHIPPED, "cilium", "native-bpf")["settings"])
@@ -54,13 +60,19 @@ def test_rke2_values_per_profile():
 def test_each_role_takes_the_settings_as_one_dict():
     """The rke2 role's rke2_profile_settings and the lab_cni role's lab_cni_profile_settings: their argument
     specs check the profile's keys and values, their default is Cilium's reference; the keys of lab_cni's
-    record of what it runs, lab_cni_settings, are the profile's settings too."""
+    record of what it runs, lab_cni_settings, are the profile's settings too. The rke2 role takes the optional
+    settings too; the model runs none of them (preflight refuses them: cni_profile_model_problems)."""
     for role in ("rke2", "lab_cni"):
         spec = yaml.safe_load((ROOT / f"roles/{role}/meta/argument_specs.yml").read_text())["argument_specs"]["main"]
         options = spec["options"][f"{role}_profile_settings"]["options"]
-        assert list(options) == list(profiles.SETTINGS) and all(o["required"] for o in options.values()), role
+        optional = list(profiles.OPTIONAL) if role == "rke2" else []
+        assert list(options) == [*profiles.SETTINGS, *optional], role
+        assert all(options[key]["required"] for key in profiles.SETTINGS), role
         for key, allowed in profiles.CHOICES.items():
             assert tuple(options[key].get("choices", (True, False))) == allowed, (role, key)
+        for key in optional:
+            assert not options[key].get("required") and options[key]["default"] == profiles.OPTIONAL[key], key
+            assert set(options[key].get("choices", (True, False))) == set(profiles.OPTIONAL_CHOICES[key]), key
         defaults = yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text())
         assert defaults[f"{role}_profile_settings"] == profiles.reference("cilium"), role
     lab_cni = yaml.safe_load((ROOT / "roles/lab_cni/vars/main.yml").read_text())
@@ -93,7 +105,16 @@ def test_a_users_profile_is_added_and_checked_as_the_shipped_ones():
     ("cilium", "bad", {**NATIVE_BPF, "mtu": 500}, r"mtu 500 must be 0 \(the CNI's own\) or 1280 to 9000"),
     ("cilium", "bad", {**NATIVE_BPF, "mtu": True}, r"mtu True must be"),
     ("cilium", "bad", {k: v for k, v in NATIVE_BPF.items() if k != "mtu"}, r"mtu is missing"),
-    ("cilium", "bad", {**NATIVE_BPF, "encryption": "wireguard"}, r"encryption is not a setting"),
+    ("cilium", "bad", {**NATIVE_BPF, "tunnel": "geneve"}, r"tunnel is not a setting \(known: routing.*encryption"),
+    ("cilium", "bad", {**NATIVE_BPF, "encryption": "macsec"}, r"encryption 'macsec' is not one of none, wireguard"),
+    ("canal", "bad", {**SHIPPED["canal"]["vxlan"]["settings"], "encryption": "ipsec"},
+     r"canal cannot run encryption 'ipsec' \(only none, wireguard\)"),
+    ("canal", "bad", {**SHIPPED["canal"]["vxlan"]["settings"], "datapath_mode": "netkit"},
+     r"canal cannot run datapath_mode 'netkit'"),
+    ("cilium", "bad", {**SHIPPED["cilium"]["native-legacy"]["settings"], "datapath_mode": "netkit"},
+     r"netkit devices need BPF host routing"),
+    ("cilium", "bad", {**SHIPPED["cilium"]["kube-proxy"]["settings"], "bandwidth_manager": True},
+     r"the bandwidth manager needs kube-proxy replacement"),
 ])
 def test_bad_profiles_are_refused_with_the_reason(cni, name, settings, message):
     extra = {cni: {name: {"settings": settings}}} if settings is not None else None
@@ -129,3 +150,46 @@ def test_the_host_routing_says_which_counters_a_cross_node_test_moves():
     assert proof.expected("cilium", "cross-node") == bpf
     service = proof.expected("cilium", "service", SHIPPED["cilium"]["kube-proxy"]["settings"])
     assert service["bpf.sock_xlate"] is False and service[f"iptables.service.{proof.SERVICE}"] is True
+
+
+@pytest.mark.parametrize(("cni", "name", "values"), [
+    ("cilium", "native-netkit", {"cilium_datapath_mode": "netkit", "cilium_encryption": "none"}),
+    ("cilium", "native-wireguard", {"cilium_encryption": "wireguard", "canal_backend": "wireguard"}),
+    ("cilium", "native-ipsec", {"cilium_encryption": "ipsec", "cilium_datapath_mode": "veth"}),
+    ("cilium", "native-bandwidth-manager", {"cilium_bandwidth_manager": True, "cilium_encryption": "none"}),
+    ("canal", "wireguard", {"canal_backend": "wireguard", "canal_mtu": 0}),
+])
+def test_the_real_lab_profiles_render_their_chart_values(cni, name, values):
+    settings = profiles.resolve(SHIPPED, cni, name)["settings"]
+    rendered = rke2.profile_values(settings)
+    assert {key: rendered[key] for key in values} == values
+    # Said in the run's profile line too.
+    assert profiles.describe(settings).count(",") == 5
+
+
+def _kernel(has):
+    return {"release": "6.18.44", "source": "/proc/config.gz", "has": has}
+
+
+def test_the_model_refuses_what_it_does_not_run_naming_what_the_kernel_lacks():
+    netkit = cni_profile(SHIPPED, "cilium", "native-netkit", DEFAULTS, {})
+    lacks = profiles.model_problems(netkit, _kernel({"CONFIG_NETKIT": False}))
+    assert lacks == ["profile cilium/native-netkit sets datapath_mode netkit, which the datapath model cannot run: "
+                     "this kernel (6.18.44) lacks CONFIG_NETKIT (read from /proc/config.gz); the lab's nodes share it "
+                     "and cannot load it. It runs where RKE2 runs it (netlab_cluster rke2 on a Proxmox lab) or on an "
+                     "existing cluster"]
+    ipsec = cni_profile(SHIPPED, "cilium", "native-ipsec", DEFAULTS, {})
+    partly = profiles.model_problems(ipsec, _kernel({"CONFIG_XFRM_USER": True, "CONFIG_INET_ESP": False,
+                                                     "CONFIG_CRYPTO_GCM": False}))
+    assert "lacks CONFIG_INET_ESP, CONFIG_CRYPTO_GCM (read" in partly[0] and "XFRM" not in partly[0]
+    unknown = profiles.model_problems(cni_profile(SHIPPED, "canal", "wireguard", DEFAULTS, {}),
+                                      {"release": "6.1.0", "source": None, "has": {"CONFIG_WIREGUARD": None}})
+    assert "nothing tells whether this kernel (6.1.0) has CONFIG_WIREGUARD" in unknown[0]
+    has = profiles.model_problems(cni_profile(SHIPPED, "cilium", "native-bandwidth-manager", DEFAULTS, {}),
+                                  _kernel({"CONFIG_NET_SCH_FQ": True}))
+    assert "this kernel has CONFIG_NET_SCH_FQ, but the local model does not run it" in has[0]
+    # The model on Proxmox VMs: their kernel is not known before they exist.
+    assert "the datapath model does not run it" in profiles.model_problems(netkit, None)[0]
+    # What the model runs is not refused.
+    for name in ("native-bpf", "tunnel-bpf", "tunnel"):
+        assert profiles.model_problems(cni_profile(SHIPPED, "cilium", name, DEFAULTS, {}), _kernel({})) == []

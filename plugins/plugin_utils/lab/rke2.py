@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any
 
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import profiles
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cni_state
 
 METHODS = ("script", "tarball", "airgap")
@@ -105,13 +106,17 @@ CILIUM_VALUES_SINCE = (1, 14)
 # The Cilium each RKE2 minor line ships at its first release, where its release notes say so
 # (docs.rke2.io/release-notes: v1.29.0+rke2r1 ships rke2-cilium 1.14.400; later lines ship newer).
 RKE2_FIRST_CILIUM = {29: (1, 14)}
+# bpf.datapathMode (netkit) came with rke2-cilium 1.16.000: the first patch release of each line that ships it
+# (the tuning review, from each release's charts/chart_versions.yaml); every later line does.
+RKE2_FIRST_NETKIT = {29: 8, 30: 4, 31: 0}
 
 
-def chart_problems(version: str, cni: str) -> list[str]:
+def chart_problems(version: str, cni: str, settings: dict[str, Any] | None = None) -> list[str]:
     """Why the role's chart values cannot be given to the CNI chart of this RKE2 release; empty when they can.
 
     Canal's values (flannel.backend, calico.vethuMTU) are old; Cilium's need Cilium 1.14, which a
-    release older than the first of RKE2_FIRST_CILIUM's lines is not known here to ship.
+    release older than the first of RKE2_FIRST_CILIUM's lines is not known here to ship, and a profile's
+    netkit devices (``settings``) Cilium 1.16.
     """
     found = _RELEASE.match(version or "")
     if not found:
@@ -120,11 +125,21 @@ def chart_problems(version: str, cni: str) -> list[str]:
         return []
     lines = [line for line in RKE2_FIRST_CILIUM if line <= int(found.group(1))]
     if lines and RKE2_FIRST_CILIUM[max(lines)] >= CILIUM_VALUES_SINCE:
-        return []
+        return _netkit_problems(version, int(found.group(1)), int(found.group(2)), settings)
     since = ".".join(map(str, CILIUM_VALUES_SINCE))
     return [f"RKE2 {version} is not known to ship Cilium {since} or newer, whose chart values this role writes "
             f"(routingMode, tunnelProtocol, kubeProxyReplacement true/false); use RKE2 "
             f"v1.{min(RKE2_FIRST_CILIUM)} or newer"]
+
+
+def _netkit_problems(version: str, minor: int, patch: int, settings: dict[str, Any] | None) -> list[str]:
+    """A profile with netkit devices on a release whose Cilium chart (before 1.16) has no bpf.datapathMode."""
+    if profiles.setting(settings or {}, "datapath_mode") != "netkit" or minor > max(RKE2_FIRST_NETKIT):
+        return []
+    if minor in RKE2_FIRST_NETKIT and patch >= RKE2_FIRST_NETKIT[minor]:
+        return []
+    return [f"RKE2 {version} ships a Cilium chart older than 1.16, which has no bpf.datapathMode (netkit); use "
+            f"RKE2 {', '.join(f'v1.{m}.{p}' for m, p in RKE2_FIRST_NETKIT.items())} or newer"]
 
 
 FLANNEL_OVERHEAD = {"vxlan": 50, "wireguard": 80}
@@ -132,7 +147,9 @@ FLANNEL_OVERHEAD = {"vxlan": 50, "wireguard": 80}
 
 def profile_values(settings: dict[str, Any]) -> dict[str, Any]:
     """A CNI profile's settings (``rke2_profile_settings``: routing, kube_proxy_replacement, host_routing,
-    masquerade, mtu; playbooks/vars/profiles.yml) as the Cilium and Canal charts take them."""
+    masquerade, mtu, and optionally datapath_mode, encryption, bandwidth_manager; playbooks/vars/profiles.yml)
+    as the Cilium and Canal charts take them."""
+    encryption = profiles.setting(settings, "encryption")
     return {
         "cilium_routing_mode": "tunnel" if settings["routing"] == "vxlan" else "native",
         "cilium_kube_proxy_replacement": settings["kube_proxy_replacement"],
@@ -140,7 +157,14 @@ def profile_values(settings: dict[str, Any]) -> dict[str, Any]:
         # Legacy routing is asked for only where BPF host routing could run; elsewhere Cilium falls back itself.
         "cilium_host_legacy_routing": settings["host_routing"] == "legacy" and settings["kube_proxy_replacement"],
         "cilium_mtu": settings["mtu"],
+        # bpf.datapathMode (chart 1.16+); veth is the chart's default and not written.
+        "cilium_datapath_mode": profiles.setting(settings, "datapath_mode"),
+        # encryption.enabled and encryption.type; IPsec also needs its key Secret (the rke2 role writes it).
+        "cilium_encryption": encryption,
+        "cilium_bandwidth_manager": bool(profiles.setting(settings, "bandwidth_manager")),
         "canal_mtu": settings["mtu"],
+        # flannel's backend: its wireguard backend encrypts in place of the VXLAN overlay.
+        "canal_backend": "wireguard" if encryption == "wireguard" else "vxlan",
     }
 
 

@@ -2,7 +2,8 @@
 
 The profiles themselves are data (playbooks/vars/profiles.yml, the one place they and each CNI's
 reference are defined). This module says which settings each CNI can run and which combinations
-Cilium's agent accepts. A profile's settings (``resolve()["settings"]``, the keys of SETTINGS) are
+Cilium's agent accepts. A profile's settings (``resolve()["settings"]``, the keys of SETTINGS and those of
+OPTIONAL that differ from their default) are
 the one dict each role takes: ``rke2_profile_settings``, which the rke2 role renders into its charts'
 values (rke2.profile_values; whether the release's chart takes them is rke2.chart_problems), and
 ``lab_cni_profile_settings``, which the local model runs (its record of what it runs, lab_cni_settings,
@@ -32,6 +33,28 @@ CNI_CHOICES: dict[str, dict[str, tuple[Any, ...]]] = {
     "cilium": CHOICES,
 }
 MIN_MTU, MAX_MTU = 1280, 9000
+# Settings a profile may leave out, with the value it then has: what RKE2's charts run by default and the
+# local model runs. A profile's resolved settings hold them only where they differ from it, so the runs of
+# before them read the same.
+OPTIONAL: dict[str, Any] = {"datapath_mode": "veth", "encryption": "none", "bandwidth_manager": False}
+OPTIONAL_CHOICES: dict[str, tuple[Any, ...]] = {
+    "datapath_mode": ("veth", "netkit"),  # Cilium's bpf.datapathMode
+    "encryption": ("none", "wireguard", "ipsec"),  # Cilium's encryption.type; flannel's wireguard backend
+    "bandwidth_manager": (False, True),  # Cilium's bandwidthManager.enabled (EDT on the fq qdisc)
+}
+CNI_OPTIONAL: dict[str, dict[str, tuple[Any, ...]]] = {
+    "canal": {"datapath_mode": ("veth",), "encryption": ("none", "wireguard"), "bandwidth_manager": (False,)},
+    "cilium": OPTIONAL_CHOICES,
+}
+# What each setting needs of the kernel (kernel.py reads whether it has it), and whether the local model runs
+# it: none of these, which run on a Proxmox lab or an existing cluster.
+KERNEL_NEEDS: dict[tuple[str, Any], tuple[str, ...]] = {
+    ("datapath_mode", "netkit"): ("CONFIG_NETKIT",),
+    ("encryption", "wireguard"): ("CONFIG_WIREGUARD",),
+    # Cilium's IPsec key: rfc4106(gcm(aes)) in ESP, set up over XFRM netlink.
+    ("encryption", "ipsec"): ("CONFIG_XFRM_USER", "CONFIG_INET_ESP", "CONFIG_CRYPTO_GCM"),
+    ("bandwidth_manager", True): ("CONFIG_NET_SCH_FQ",),
+}
 # The shipped profiles (netlab_profiles) and each CNI's reference (netlab_profile_defaults).
 SHIPPED = Path(__file__).resolve().parents[3] / "playbooks" / "vars" / "profiles.yml"
 
@@ -45,11 +68,12 @@ def _problems_of(cni: str, name: str, profile: Any) -> list[str]:
         return [f"profile {cni}/{name} must be a mapping with settings"]
     settings = profile["settings"]
     problems = [f"{key} is missing" for key in SETTINGS if key not in settings]
-    problems += [f"{key} is not a setting (known: {', '.join(SETTINGS)})" for key in settings if key not in SETTINGS]
-    for key, allowed in CNI_CHOICES.get(cni, {}).items():
+    problems += [f"{key} is not a setting (known: {', '.join((*SETTINGS, *OPTIONAL))})" for key in settings
+                 if key not in SETTINGS and key not in OPTIONAL]
+    for key, allowed in {**CNI_CHOICES.get(cni, {}), **CNI_OPTIONAL.get(cni, {})}.items():
         value = settings.get(key)
         if key in settings and value not in allowed:
-            known = CHOICES[key]
+            known = CHOICES.get(key) or OPTIONAL_CHOICES[key]
             problems.append(f"{key} {value!r} is not one of {', '.join(map(str, known))}" if value not in known
                             else f"{cni} cannot run {key} {value!r} (only {', '.join(map(str, allowed))})")
     mtu = settings.get("mtu")
@@ -66,6 +90,11 @@ def _problems_of(cni: str, name: str, profile: Any) -> list[str]:
                                                        and settings["masquerade"] == "bpf"):
             problems.append("BPF host routing needs kube-proxy replacement and BPF masquerade "
                             "(the agent falls back to legacy host routing without them)")
+        if settings.get("datapath_mode") == "netkit" and settings["host_routing"] != "bpf":
+            problems.append("netkit devices need BPF host routing (the agent refuses bpf.datapathMode netkit "
+                            "with legacy host routing)")
+        if settings.get("bandwidth_manager") and not settings["kube_proxy_replacement"]:
+            problems.append("the bandwidth manager needs kube-proxy replacement")
     return [f"profile {cni}/{name}: {p}" for p in problems]
 
 
@@ -87,8 +116,47 @@ def resolve(profiles: dict[str, Any], cni: str, name: str = "", defaults: dict[s
     problems = _problems_of(cni, name, profile)
     if problems:
         raise ProfileError("; ".join(problems))
-    return {"cni": cni, "name": name, "description": str(profile.get("description", "")),
-            "settings": {key: profile["settings"][key] for key in SETTINGS}}
+    given = profile["settings"]
+    settings = {key: given[key] for key in SETTINGS}
+    settings |= {key: given[key] for key, default in OPTIONAL.items() if key in given and given[key] != default}
+    return {"cni": cni, "name": name, "description": str(profile.get("description", "")), "settings": settings}
+
+
+def setting(settings: dict[str, Any], key: str) -> Any:
+    """A resolved profile's setting, an optional one's default where it is left out."""
+    return settings.get(key, OPTIONAL.get(key))
+
+
+def kernel_needs(settings: dict[str, Any]) -> list[tuple[str, Any, tuple[str, ...]]]:
+    """The profile's settings that need something of the kernel: (setting, value, the options it needs)."""
+    return [(key, value, options) for (key, value), options in KERNEL_NEEDS.items() if setting(settings, key) == value]
+
+
+def model_problems(profile: dict[str, Any], kernel: dict[str, Any] | None) -> list[str]:
+    """Why the datapath model cannot run a resolved profile (``checked``'s); empty when it can. Each setting
+    the model does not run is named, said before anything is created; on the local lab, whose nodes share the
+    controller's kernel (``kernel`` as kernel.read reads it: ``{release, source, has}``), with the kernel
+    options it needs that this kernel lacks or cannot be told to have. Such a profile runs where RKE2 runs it."""
+    problems = []
+    for key, value, options in kernel_needs(profile.get("settings") or {}):
+        has = (kernel or {}).get("has") or {}
+        lacks = [option for option in options if has.get(option) is False]
+        unknown = [option for option in options if has.get(option) is None]
+        if kernel is None:
+            why = "the datapath model does not run it"
+        elif lacks:
+            why = (f"this kernel ({kernel.get('release')}) lacks {', '.join(lacks)} (read from "
+                   f"{kernel.get('source')}); the lab's nodes share it and cannot load it")
+        elif unknown:
+            why = (f"nothing tells whether this kernel ({kernel.get('release')}) has {', '.join(unknown)} (no kernel "
+                   "config and no /proc/kallsyms)")
+        else:
+            why = f"this kernel has {', '.join(options)}, but the local model does not run it"
+        said = str(value).lower() if isinstance(value, bool) else value
+        problems.append(f"profile {profile.get('cni')}/{profile.get('name')} sets {key} {said}, which the datapath "
+                        f"model cannot run: {why}. It runs where RKE2 runs it (netlab_cluster rke2 on a Proxmox lab) "
+                        "or on an existing cluster")
+    return problems
 
 
 @functools.cache
@@ -120,5 +188,8 @@ def describe(settings: dict[str, Any]) -> str:
     routing = "native routing" if settings.get("routing") == "native" else f"{settings.get('routing')} tunnel"
     services = "kube-proxy replacement" if settings.get("kube_proxy_replacement") else "kube-proxy"
     mtu = f"MTU {settings['mtu']}" if settings.get("mtu") else "MTU auto"
-    return (f"{routing}, {services}, {settings.get('host_routing')} host routing, "
-            f"{settings.get('masquerade')} masquerade, {mtu}")
+    more = [f"{setting(settings, 'datapath_mode')} devices"] if "datapath_mode" in settings else []
+    more += [f"{settings['encryption']} encryption"] if "encryption" in settings else []
+    more += ["bandwidth manager"] if settings.get("bandwidth_manager") else []
+    return ", ".join([f"{routing}, {services}, {settings.get('host_routing')} host routing, "
+                      f"{settings.get('masquerade')} masquerade", *more, mtu])

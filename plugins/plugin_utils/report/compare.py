@@ -90,10 +90,11 @@ def mismatches(base: dict[str, Any], other: dict[str, Any]) -> list[str]:
 
 
 def compare(summaries: list[dict[str, Any]], baseline: int | str = 0, chain: list[str] | None = None,
-            profile_chain: Sequence[str] = ()) -> dict[str, Any]:
+            profile_chain: Sequence[str] = (), side_steps: Sequence[Sequence[str]] = ()) -> dict[str, Any]:
     """The comparison of two or more run summaries, each against the baseline run (its index, run id or
     label), test by test, and the step table along ``chain`` (labels or run ids), by default along those
-    runs of ``profile_chain`` (labels cni/profile: the profiles' step chain) that were compared."""
+    runs of ``profile_chain`` (labels cni/profile: the profiles' step chain) that were compared; and each of
+    ``side_steps`` (pairs of labels: one setting changed against a profile of the chain) whose two runs were."""
     if len(summaries) < 2:
         raise files.ResultError(f"a comparison needs two or more runs, got {len(summaries)}")
     labels = selection.unique_labels(summaries)
@@ -131,7 +132,18 @@ def compare(summaries: list[dict[str, Any]], baseline: int | str = 0, chain: lis
         "rows": rows,
     }
     comparison["steps"] = steps(comparison, chain, profile_chain)
+    comparison["side_steps"] = side(comparison, side_steps)
     return comparison
+
+
+def side(comparison: dict[str, Any], pairs: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
+    """The side steps whose two runs were compared (the first run of a label), each a two-run step table
+    (``steps``): per test the change from one to the other, its significance, and the settings it changes."""
+    runs = comparison["runs"]
+    labels = [files.run_label(run) for run in runs]
+    present = [[runs[labels.index(label)]["run_id"] for label in pair] for pair in pairs
+               if len(pair) == 2 and pair[0] != pair[1] and all(label in labels for label in pair)]
+    return [found for pair in present if (found := steps(comparison, pair))]
 
 
 def step_shares(figures: list[float]) -> tuple[float, list[float] | None]:

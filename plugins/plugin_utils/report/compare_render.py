@@ -127,6 +127,35 @@ STEP_NOTE = ("total: the last run of the chain against the first; step i: (figur
              f"? cannot be told. When the total is not significant, \"{compare.NO_TOTAL}\" stands instead of shares.")
 
 
+SIDE_NOTE = ("Each side step changes one setting against a profile of the chain: its change is the second run's "
+             "median against the first's, in percent; * significant, ? cannot be told.")
+
+
+def side_rows(comparison: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One column per side step (from -> to), one row per test: its change, with its significance."""
+    found = comparison.get("side_steps") or []
+    header = ["test", *(f"{step['chain'][0]} -> {step['chain'][1]}" for step in found)]
+    rows = []
+    for i, row in enumerate(comparison["rows"]):
+        cells = []
+        for step in found:
+            test = step["tests"][i]
+            mark = {True: "*", None: "?"}.get(test["total_significant"], "")
+            cells.append("-" if test["total_percent"] is None else f"{test['total_percent']:+.1f} %{mark}")
+        rows.append([row["scenario"], *cells])
+    return header, rows
+
+
+def side_legend(comparison: dict[str, Any]) -> list[str]:
+    """What each side step changes."""
+    lines = []
+    for step in comparison.get("side_steps") or []:
+        changes = step["settings"][0]["changes"]
+        said = ", ".join(changes) if changes else ("no setting" if changes is not None else "settings not recorded")
+        lines.append(f"{step['chain'][0]} -> {step['chain'][1]}: {said}")
+    return lines
+
+
 def _notes(comparison: dict[str, Any], markdown: bool = False) -> list[str]:
     """What the tables say; the markdown tables also give each median's confidence interval."""
     level = comparison["significance_level"]
@@ -165,6 +194,9 @@ def render_text(comparison: dict[str, Any]) -> str:
     if comparison["steps"]:
         lines += ["", "Where the difference comes from (steps along the chain below):",
                   *files.text_table(*step_rows(comparison)), *step_legend(comparison)]
+    if comparison.get("side_steps"):
+        lines += ["", "Side steps (one setting against a profile of the chain):",
+                  *files.text_table(*side_rows(comparison)), *side_legend(comparison)]
     return "\n".join([*lines, "", *_notes(comparison)])
 
 
@@ -191,6 +223,9 @@ def render_markdown(comparison: dict[str, Any], chart: str | None = None, profil
     else:
         lines.append((f"No chain: fewer than two of {', '.join(profile_chain)} are compared " if profile_chain
                       else "No chain: none named ") + "(name one with -e compare_chain=...).")
+    if comparison.get("side_steps"):
+        lines += ["", "## Side steps", "", *files.markdown_table(*side_rows(comparison)), "",
+                  *(f"- {line}" for line in side_legend(comparison)), "", f"> {SIDE_NOTE}"]
     lines += ["", "## Details per run", "", *files.markdown_table(*detail_rows(comparison)), ""]
     lines += [f"> {note}" for note in _notes(comparison, markdown=True)]
     return "\n".join(lines).rstrip() + "\n"
@@ -223,12 +258,14 @@ def comparison_name(comparison: dict[str, Any]) -> str:
 def write_comparison(results_dir: str | os.PathLike, names: list[str] | None = None,
                      noisy_cv_percent: float = run_summary.NOISY_CV_PERCENT, charts: bool = True,
                      baseline: str | None = None, chain: list[str] | None = None,
-                     profile_chain: Sequence[str] = ()) -> tuple[dict[str, Any], Path]:
+                     profile_chain: Sequence[str] = (),
+                     side_steps: Sequence[Sequence[str]] = ()) -> tuple[dict[str, Any], Path]:
     """Compare runs from their raw files and write comparisons/<name>/ (comparison_name). ``profile_chain``:
-    the profiles' step chain (netlab_profile_chain), the runs' order and the step table's default chain."""
+    the profiles' step chain (netlab_profile_chain), the runs' order and the step table's default chain;
+    ``side_steps``: the profiles' side steps (netlab_profile_side_steps), those whose two runs are compared."""
     summaries = [run_summary.read_summary(run, noisy_cv_percent)[0]
                  for run in selection.select_runs(results_dir, names, profile_chain)]
-    comparison = compare.compare(summaries, baseline or 0, chain, profile_chain)
+    comparison = compare.compare(summaries, baseline or 0, chain, profile_chain, side_steps)
     out = Path(results_dir) / "comparisons" / comparison_name(comparison)
     out.mkdir(parents=True, exist_ok=True)
     files.atomic_write(out / "comparison.json", json.dumps(comparison, indent=2, sort_keys=True) + "\n")

@@ -110,12 +110,11 @@ def add_server_cpu(text: str, sampler_log: str) -> str:
     clock = section.get(CLOCK) or {}
     if "before" not in clock or "after" not in clock:
         return text
-    clocks = [float(clock["before"]), float(clock["after"])]
-    server = cpu.server_readings(sampler_log, clocks)
+    server, pod = cpu.server_pair(sampler_log, [float(clock["before"]), float(clock["after"])])
     if not server:
         return text
     section["server"] = {"before": server[0], "after": server[1]}
-    if pod := cpu.server_pod_readings(sampler_log, clocks):
+    if pod:
         section["server_pod"] = {"before": pod[0], "after": pod[1]}
     return json.dumps(doc)
 

@@ -41,14 +41,15 @@ REMOTE = ('remote() { [ -z "$1" ] || echo "' + MARKER + 'server $(python3 -c "im
 
 
 # The CPU a pod's own processes were charged, where its container's cgroup can be read from inside it: cgroup
-# v2 (in the pod's cgroup namespace, the container's cgroup is /sys/fs/cgroup: cpu.stat's first line is
-# usage_usec) or v1 (runc mounts the container's cpuacct cgroup there: cpuacct.usage in ns). Each cgroup
-# path in turn; the first readable one is the pod's. ``$pf`` the file, ``$ps`` its count per second, ``$pi``
-# the cgroup's inode (which cgroup it is: two pods that are one cgroup are counted once).
+# v2 (in the pod's cgroup namespace the container's cgroup is /sys/fs/cgroup, cpu.stat's first line is
+# usage_usec; without one, /proc/self/cgroup names a path and the root's cpu.stat would be the node's) or v1
+# (runc mounts the container's cpuacct cgroup there: cpuacct.usage in ns). Each cgroup path in turn; the first
+# readable one is the pod's. ``$pf`` the file, ``$ps`` its count per second, ``$pi`` the cgroup's inode (which
+# cgroup it is: two pods that are one cgroup are counted once); none without an inode.
 _POD_FILE = ('pf= ps= pi=; for c in /sys/fs/cgroup/cpu.stat /sys/fs/cgroup/cpuacct/cpuacct.usage '
-             '/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage; do if [ -r "$c" ]; then pf=$c; '
-             'case $c in *cpu.stat) ps=1000000 ;; *) ps=1000000000 ;; esac; '
-             'pi=$(stat -L -c %i "${c%/*}"); break; fi; done')
+             '/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage; do if [ -r "$c" ]; then '
+             'case $c in *cpu.stat) grep -qx "0::/" /proc/self/cgroup || break; ps=1000000 ;; *) ps=1000000000 ;; '
+             'esac; pi=$(stat -L -c %i "${c%/*}" 2>/dev/null); [ -z "$pi" ] || pf=$c; break; fi; done')
 # One reading of it by shell builtins: ``$pu``, the count (v2: the second word of ``usage_usec N``).
 _POD_READ = 'pu=; if [ -n "$pf" ]; then read -r pa pb < "$pf"; pu=${pb:-$pa}; fi'
 # The client pod's reading beside its node's, on stderr: ``<inode> <count> <count per second>``.
@@ -111,11 +112,15 @@ def _samples(sampler_log: str) -> list[tuple[float, str, str | None]] | None:
         return None
     cgroup = next((line.split()[1:] for line in log[1:3] if line.startswith("podcg ")), None)
     samples: list[tuple[float, str, str | None]] = []
+    after_reading = False  # a pod line belongs to the reading right before it, none other
     for line in log[1:]:
         if reading := parse_reading(line):
             samples.append((reading["uptime"] + offset, line.strip(), None))
-        elif line.startswith("pod ") and samples and cgroup and len(cgroup) == 2:
+            after_reading = True
+            continue
+        if after_reading and line.startswith("pod ") and cgroup and len(cgroup) == 2 and len(line.split()) == 2:
             samples[-1] = (*samples[-1][:2], f"{cgroup[0]} {line.split()[1]} {cgroup[1]}")
+        after_reading = False
     return samples
 
 
@@ -126,18 +131,25 @@ def _around(samples: list[tuple[float, str, str | None]], clocks: list[float]) -
     return [before[-1], after[0]] if before and after and len(clocks) >= 2 else []
 
 
-def server_readings(sampler_log: str, clocks: list[float]) -> list[str] | None:
+def server_pair(sampler_log: str, clocks: list[float]) -> tuple[list[str] | None, list[str] | None]:
     """The server's two readings for a test from its sampler's log (``sampled``'s output): the last reading at
-    or before the client's first clock and the first at or after its last. None when the log has no pair."""
+    or before the client's first clock and the first at or after its last (None when the log has no pair); and
+    the server pod's own CPU beside them (``<inode> <count> <count per second>``; None when its cgroup was not
+    read)."""
     pair = _around(_samples(sampler_log) or [], clocks)
-    return [pair[0][1], pair[1][1]] if pair else None
+    if not pair:
+        return None, None
+    return [pair[0][1], pair[1][1]], ([pair[0][2], pair[1][2]] if pair[0][2] and pair[1][2] else None)
+
+
+def server_readings(sampler_log: str, clocks: list[float]) -> list[str] | None:
+    """The server's two readings alone (server_pair)."""
+    return server_pair(sampler_log, clocks)[0]
 
 
 def server_pod_readings(sampler_log: str, clocks: list[float]) -> list[str] | None:
-    """The server pod's own CPU beside those two readings (``<inode> <count> <count per second>``); None when
-    its cgroup was not read."""
-    pair = _around(_samples(sampler_log) or [], clocks)
-    return [pair[0][2], pair[1][2]] if pair and pair[0][2] and pair[1][2] else None
+    """The server pod's own CPU readings alone (server_pair)."""
+    return server_pair(sampler_log, clocks)[1]
 
 
 def reader_command(port: int) -> str:
@@ -235,7 +247,8 @@ def parse_pod(text: str | None) -> tuple[str, int, int] | None:
     return parts[0], int(parts[1]), int(parts[2])
 
 
-# A node's CPU spent in tasks (proc(5)): user, nice, system, steal. Its interrupt work (irq, softirq, and
+# A node's CPU spent in tasks (proc(5)): user, nice, system, and steal (a VM's CPU its hypervisor gave other
+# guests: charged to no pod, and a disturbance as much as another pod's). Its interrupt work (irq, softirq, and
 # ksoftirqd, which the kernel accounts as softirq) is left out: on a benchmark node that is mostly the
 # test's own packets. A kernel with CONFIG_IRQ_TIME_ACCOUNTING (Debian's, Ubuntu's) charges that work to no
 # task; one without it (this machine's) charges what interrupted a task to the task's cgroup, and so to the

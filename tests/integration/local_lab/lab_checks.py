@@ -235,13 +235,21 @@ PROFILE_MATRIX = [{"name": name, "placement": placement, "protocol": protocol, "
                                                     ("same-node-tcp-1", "same-node", "tcp"),
                                                     ("service-tcp-1", "service", "tcp"),
                                                     ("cross-node-udp", "cross-node", "udp"))]
+# Per profile run by the lab test: the start of its datapath line, a mechanism each scenario's client node must
+# show, and its (routing, host_routing).
 PROFILES = {
     "tunnel": ("VXLAN tunnel", {"cross-node-tcp-1": "BPF from-container: tunnel key + redirect to cilium_vxlan",
                                 "same-node-tcp-1": "host netfilter FORWARD",
-                                "service-tcp-1": "kube-proxy iptables: KUBE-SVC/KUBE-SEP DNAT"}),
+                                "service-tcp-1": "kube-proxy iptables: KUBE-SVC/KUBE-SEP DNAT"}, ("vxlan", "legacy")),
     "native-legacy": ("native routing with legacy host routing",
                       {"cross-node-tcp-1": "host netfilter FORWARD",
-                       "service-tcp-1": "BPF socket LB: Service address translated at connect()"}),
+                       "service-tcp-1": "BPF socket LB: Service address translated at connect()"},
+                      ("native", "legacy")),
+    # The tunnel under BPF host routing: encapsulated by the program, the answers put into the pod by the overlay's.
+    "tunnel-bpf": ("VXLAN tunnel (BPF encapsulation to cilium_vxlan, UDP 8472) with BPF host routing",
+                   {"cross-node-tcp-1": "BPF from-overlay: bpf_redirect_peer from the tunnel into the pod",
+                    "same-node-tcp-1": "BPF from-container: bpf_redirect_peer to a pod of the node",
+                    "service-tcp-1": "BPF socket LB: Service address translated at connect()"}, ("vxlan", "bpf")),
 }
 
 # With kube-proxy's Services (the tunnel profile): connections through the Service right after direct ones

@@ -155,8 +155,7 @@ def test_a_cilium_profile_runs_its_own_mechanisms(profile_runs, profile):
     assert summary["run_id"].endswith(f"-cilium-{profile}") and summary["profile"] == profile
     assert summary["complete"] and summary["datapath"].startswith(PROFILES[profile][0])
     settings = summary["profile_settings"]
-    assert (settings["routing"], settings["host_routing"]) == (
-        ("vxlan", "legacy") if profile == "tunnel" else ("native", "legacy"))
+    assert (settings["routing"], settings["host_routing"]) == PROFILES[profile][2]
     carried = {r["scenario"]: r["proof"] for r in summary["results"]}
     assert all(found["contradictions"] == [] for found in carried.values()), carried
     for scenario, mechanism in PROFILES[profile][1].items():
@@ -177,7 +176,7 @@ def test_a_cilium_profile_runs_its_own_mechanisms(profile_runs, profile):
         # Pinned to bbr (conftest.py), where the reference's run pinned the default cubic (check_run).
         check_congestion(run, "bbr")
         refused = run.seen["refused"]
-        assert refused.returncode != 0 and "built with profile native-legacy, not tunnel" in refused.stdout
+        assert refused.returncode != 0 and f"built with profile {profile}, not tunnel" in refused.stdout
 
 
 def test_canal_run_replaces_the_datapath(canal_run, results_dir):
