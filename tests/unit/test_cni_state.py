@@ -17,7 +17,21 @@ def test_cilium_status_current_layout(data_dir):
     assert cni_state.cilium_status(raw) == {
         "version": "1.18.1", "state": "Ok", "message": "1.18.1 (v1.18.1-0000000000)",
         "kube_proxy_replacement": "True", "routing": "Native", "host_routing": "BPF", "masquerading": "BPF",
-        "tunnel_protocol": None, "mtu": None}
+        "tunnel_protocol": None, "mtu": None, "encryption": None, "bandwidth_manager": None, "datapath_mode": None}
+
+
+def test_cilium_status_encryption_bandwidth_manager_and_devices(load):
+    """Cilium 1.16+'s sections (api/v1/openapi.yaml: EncryptionStatus, BandwidthManager, DatapathMode): the
+    bandwidth manager's enabled is left out of the JSON when false."""
+    doc = load("cilium-status-1.18-native.json")
+    doc |= {"encryption": {"mode": "Disabled"}, "bandwidth-manager": {"devices": None}, "datapath-mode": "veth"}
+    state = cni_state.cilium_status(doc)
+    assert (state["encryption"], state["bandwidth_manager"], state["datapath_mode"]) == ("Disabled", False, "veth")
+    doc |= {"encryption": {"mode": "Wireguard", "wireguard": {"node-encryption": "Disabled"}},
+            "bandwidth-manager": {"enabled": True, "devices": ["eth0"], "congestionControl": "cubic"},
+            "datapath-mode": "netkit"}
+    state = cni_state.cilium_status(doc)
+    assert (state["encryption"], state["bandwidth_manager"], state["datapath_mode"]) == ("Wireguard", True, "netkit")
 
 
 def test_cilium_status_unhealthy_agent(load):
@@ -39,7 +53,8 @@ def test_cilium_status_early_and_old_values(load):
     early = {"cilium": {"state": "Warning", "msg": "Not all probes executed at least once"}}
     assert cni_state.cilium_status(early) | {"message": ""} == {
         "version": None, "state": "Warning", "message": "", "kube_proxy_replacement": None, "routing": None,
-        "host_routing": None, "masquerading": None, "tunnel_protocol": None, "mtu": None}
+        "host_routing": None, "masquerading": None, "tunnel_protocol": None, "mtu": None, "encryption": None,
+        "bandwidth_manager": None, "datapath_mode": None}
     # Cilium before 1.14 said Strict/Disabled for kube-proxy replacement; masquerading can be off.
     doc["kube-proxy-replacement"]["mode"] = "Strict"
     doc["masquerading"] = {"enabled": False}

@@ -76,6 +76,25 @@ def test_cilium_without_bpf_masquerade_expects_legacy_host_routing(cilium):
     assert problems == ["host_routing is BPF, configured Legacy", "masquerading is BPF, configured IPTables"]
 
 
+def test_a_profiles_encryption_bandwidth_manager_and_devices_are_checked_where_reported(cilium):
+    """A run labelled WireGuard, bandwidth manager or netkit is one: the agent's status must say so."""
+    doc = json.loads(cilium("1.18-native"))
+    doc |= {"encryption": {"mode": "Disabled"}, "bandwidth-manager": {"devices": None}, "datapath-mode": "veth"}
+    asked = CILIUM_WANTED | {"encryption": "wireguard", "bandwidth_manager": True, "datapath_mode": "netkit"}
+    assert rke2.datapath(json.dumps(doc), "cilium", asked)["problems"] == [
+        "encryption is Disabled, configured Wireguard", "bandwidth_manager is False, configured True",
+        "datapath_mode is veth, configured netkit"]
+    doc |= {"encryption": {"mode": "Wireguard"}, "bandwidth-manager": {"enabled": True}, "datapath-mode": "netkit"}
+    result = rke2.datapath(json.dumps(doc), "cilium", asked)
+    assert result["problems"] == []
+    assert result["description"].endswith("masquerading BPF, encryption Wireguard, bandwidth manager, netkit devices")
+    # The defaults hold against a status without these sections (before Cilium 1.16): nothing to compare.
+    assert rke2.datapath(cilium("1.18-native"), "cilium", asked)["problems"] == []
+    ipsec = CILIUM_WANTED | {"encryption": "ipsec"}
+    assert rke2.datapath(json.dumps(doc | {"encryption": {"mode": "IPsec"}, "bandwidth-manager": {},
+                                           "datapath-mode": "veth"}), "cilium", ipsec)["problems"] == []
+
+
 def test_cilium_before_116_has_no_network_routing_to_compare(cilium):
     result = rke2.datapath(cilium("1.15"), "cilium", CILIUM_WANTED | {"routing_mode": "tunnel"})
     assert result["problems"] == []

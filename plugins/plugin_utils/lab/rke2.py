@@ -143,6 +143,8 @@ def _netkit_problems(version: str, minor: int, patch: int, settings: dict[str, A
 
 
 FLANNEL_OVERHEAD = {"vxlan": 50, "wireguard": 80}
+# A profile's encryption as the agent's status says it (StatusResponse encryption.mode).
+ENCRYPTION_STATUS = {"none": "Disabled", "wireguard": "Wireguard", "ipsec": "IPsec"}
 
 
 def profile_values(settings: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +187,8 @@ def datapath(raw: str, cni: str, expected: dict[str, Any], pod_link: str | list[
     ``raw`` for cilium: ``cilium-dbg status -o json`` (also the document it prints with exit code 1);
     for canal: ``ip -j -d link show <flannel device>``.
     ``expected`` for cilium: kube_proxy_replacement, routing_mode, bpf_masquerade and optionally
-    host_legacy_routing;
+    host_legacy_routing, encryption (none, wireguard, ipsec), bandwidth_manager and datapath_mode (each
+    checked where the agent reports it: Cilium 1.16 and later);
     for canal: backend, nic_mtu (the MTU flannel starts from: the NIC's, or flannel.mtu when set) and
     optionally veth_mtu (calico.vethuMTU).
     ``pod_link``: ``ip -j link show dev eth0`` in a pod on this node; its MTU becomes ``state.pod_mtu``
@@ -203,11 +206,19 @@ def datapath(raw: str, cni: str, expected: dict[str, Any], pod_link: str | list[
                              and not expected.get("host_legacy_routing") else "Legacy"),
             "masquerading": "BPF" if expected["bpf_masquerade"] else "IPTables",
         }
+        # The profile's optional settings, where the agent reports them (None before Cilium 1.16).
+        reported = {"encryption": ENCRYPTION_STATUS.get(str(expected.get("encryption") or "none")),
+                    "bandwidth_manager": bool(expected.get("bandwidth_manager")),
+                    "datapath_mode": expected.get("datapath_mode") or "veth"}
+        wanted |= {key: value for key, value in reported.items() if state[key] is not None}
         tunnel = f" ({state['tunnel_protocol']})" if state["routing"] == "Tunnel" and state["tunnel_protocol"] else ""
+        extras = ([f"encryption {state['encryption']}"] if state["encryption"] not in (None, "Disabled") else [])
+        extras += ["bandwidth manager"] if state["bandwidth_manager"] else []
+        extras += [f"{state['datapath_mode']} devices"] if state["datapath_mode"] not in (None, "veth") else []
         description = (f"Cilium {state['version'] or '?'} ({state['state']}): "
                        f"kube-proxy replacement {state['kube_proxy_replacement']}, "
                        f"routing {state['routing'] or '?'}{tunnel}, host routing {state['host_routing']}, "
-                       f"masquerading {state['masquerading']}")
+                       f"masquerading {state['masquerading']}" + "".join(f", {extra}" for extra in extras))
     elif cni == "canal":
         state = vxlan_link(raw)
         wanted = {"backend": expected["backend"], "mtu": canal_mtu(expected["nic_mtu"], expected["backend"])}

@@ -44,8 +44,11 @@ def cilium_status(doc: dict[str, Any] | str) -> dict[str, Any]:
     Keys: version (``1.18.1`` or None while the agent's probes have not all run), state (Ok, Warning,
     Failure), message (the agent's status message), kube_proxy_replacement (True/False), routing
     (Native/Tunnel; None before Cilium 1.16), host_routing (BPF/Legacy), masquerading (BPF, IPTables
-    or Disabled), tunnel_protocol (vxlan/geneve, None when no tunnel is set up) and mtu (always None:
-    the StatusResponse has no MTU; read it from a pod's eth0 or cilium_host instead).
+    or Disabled), tunnel_protocol (vxlan/geneve, None when no tunnel is set up), mtu (always None:
+    the StatusResponse has no MTU; read it from a pod's eth0 or cilium_host instead), and since Cilium 1.16
+    encryption (``encryption.mode``: Disabled, IPsec, Wireguard), bandwidth_manager (``bandwidth-manager``:
+    its ``enabled``, which the agent leaves out when false) and datapath_mode (``datapath-mode``: veth,
+    netkit, netkit-l2); StatusResponse and its models in cilium/cilium api/v1/openapi.yaml, v1.16.0-v1.18.1.
 
     A section the agent has not reported yet reads as None. Cilium 1.16 replaced ``host-routing.mode``
     with ``routing.intra-host-routing-mode``; both are read.
@@ -77,6 +80,10 @@ def cilium_status(doc: dict[str, Any] | str) -> dict[str, Any]:
         "masquerading": masquerading,
         "tunnel_protocol": routing.get("tunnel-protocol") or None,
         "mtu": None,
+        "encryption": _section(doc, "encryption").get("mode") or None,
+        "bandwidth_manager": bool(doc["bandwidth-manager"].get("enabled"))
+        if isinstance(doc.get("bandwidth-manager"), dict) else None,
+        "datapath_mode": doc.get("datapath-mode") if isinstance(doc.get("datapath-mode"), str) else None,
     }
 
 
