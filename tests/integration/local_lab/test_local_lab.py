@@ -226,7 +226,9 @@ def test_canal_run_replaces_the_datapath(canal_run, results_dir):
     assert "routing: vxlan -> native" in steps["settings"][1]["changes"]
     # The side step: the tunnel under BPF host routing against the reference, one setting apart.
     (side,) = comparison["side_steps"]
-    assert side["run_ids"] == newest[2:] and side["settings"][0]["changes"] == ["routing: native -> vxlan"]
+    # (The profile runs pin bbr where the reference's run kept cubic, and the tunnel's pods get 1450 bytes: the
+    # step says both beside its setting.)
+    assert side["run_ids"] == newest[2:] and "routing: native -> vxlan" in side["settings"][0]["changes"]
     assert "## Side steps" in (out / "comparison.md").read_text()
     for name in ("comparison.md", "comparison.csv", "comparison.png", "comparison.svg"):
         assert (out / name).stat().st_size > 0
