@@ -1,33 +1,17 @@
 """The chart values the rke2 role writes for every shipped profile, templated by a real ansible-playbook run on
-localhost from the role's own defaults and vars, against the chart value paths of the pinned release."""
+localhost from the role's own defaults and vars (rke2_vars.py), against the chart value paths of the pinned
+release (tests/data/rke2-chart-paths.yml)."""
 
 import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+import rke2_vars
 import yaml
 
-ROOT = Path(__file__).parents[2]
-PROFILES = yaml.safe_load((ROOT / "playbooks/vars/profiles.yml").read_text())["netlab_profiles"]
-# Value paths of rke2-cilium 1.18.103 (RKE2 v1.33.5+rke2r1, Cilium 1.18.1) and rke2-canal v3.30.3 we write:
-# rancher/rke2-charts packages/rke2-cilium/charts/values.yaml (the upstream Cilium chart's), packages/rke2-canal.
-CILIUM_PATHS = {"kubeProxyReplacement", "k8sServiceHost", "k8sServicePort", "routingMode", "ipv4NativeRoutingCIDR",
-                "autoDirectNodeRoutes", "bpf.masquerade", "bpf.hostLegacyRouting", "bpf.datapathMode", "tunnelProtocol",
-                "MTU", "hubble.enabled", "hubble.relay.enabled", "hubble.ui.enabled", "loadBalancer.algorithm",
-                "bandwidthManager.enabled", "encryption.enabled", "encryption.type"}
-CANAL_PATHS = {"flannel.backend", "flannel.iface", "calico.vethuMTU"}
-PLAY = """
-- name: Template the rke2 role's chart values for each profile
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  vars_files:
-    - {root}/roles/rke2/defaults/main.yml
-    - {root}/roles/rke2/vars/main.yml
-  tasks:
+PROFILES = yaml.safe_load((rke2_vars.ROOT / "playbooks/vars/profiles.yml").read_text())["netlab_profiles"]
+CHART_PATHS = {cni: set(found) for cni, found in yaml.safe_load(rke2_vars.CHART_PATHS.read_text()).items()}
+TASKS = """
     - name: Write them out
       ansible.builtin.copy:
         content: "{{{{ {{'cilium': rke2_cilium_values, 'canal': rke2_canal_values, 'ipsec': rke2_cilium_ipsec,
@@ -52,22 +36,19 @@ def paths(values, prefix=""):
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rke2-values")
-    (tmp / "play.yml").write_text(PLAY.format(root=ROOT, out=tmp))
     profiles = {f"{cni}/{name}": profile["settings"] for cni in PROFILES for name, profile in PROFILES[cni].items()}
     # The key as configure.yml reads or generates it (40 hex digits).
     extra = {"profiles": profiles, "rke2_cilium_ipsec_hex": "0123456789abcdef" * 2 + "01234567",
              "ansible_python_interpreter": sys.executable}
-    proc = subprocess.run(["ansible-playbook", "-i", "localhost,", str(tmp / "play.yml"), "-e", json.dumps(extra)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rke2_vars.run(tmp, "Template the rke2 role's chart values for each profile", "localhost", TASKS.format(out=tmp),
+                  "localhost,", extra)
     return {label: json.loads((tmp / f"{label.replace('/', '_')}.json").read_text()) for label in profiles}
 
 
 def test_every_profile_writes_only_the_charts_paths(rendered):
     for label, found in rendered.items():
         values = found[label.split("/")[0]]
-        assert set(paths(values)) <= (CILIUM_PATHS if label.startswith("cilium/") else CANAL_PATHS), label
+        assert set(paths(values)) <= CHART_PATHS[label.split("/")[0]], label
 
 
 def test_the_real_lab_settings_reach_the_charts(rendered):

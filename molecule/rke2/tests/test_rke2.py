@@ -22,15 +22,13 @@ CILIUM_PROFILES = {"native-bpf": ("native", True, True, False), "native-legacy":
 # RKE2 config-file keys we write (docs.rke2.io reference/server_config and agent_config).
 RKE2_KEYS = {"token", "node-name", "node-ip", "server", "cni", "cluster-cidr", "service-cidr", "tls-san",
              "write-kubeconfig-mode", "disable-kube-proxy", "ingress-controller"}
-# rke2-cilium chart value paths we write, each checked in the chart's values.
-CILIUM_KEYS = {"kubeProxyReplacement", "k8sServiceHost", "k8sServicePort", "routingMode", "ipv4NativeRoutingCIDR",
-               "autoDirectNodeRoutes", "bpf.masquerade", "bpf.hostLegacyRouting", "tunnelProtocol", "MTU",
-               "hubble.enabled", "hubble.relay.enabled", "hubble.ui.enabled",
-               "loadBalancer.algorithm", "bandwidthManager.enabled"}
+# The rke2-cilium and rke2-canal chart value paths the role may write, each in the chart's values (one list,
+# the unit tests' too).
+CHART_PATHS = yaml.safe_load((Path(__file__).parents[3] / "tests/data/rke2-chart-paths.yml").read_text())
+CILIUM_KEYS = set(CHART_PATHS["cilium"])
 # Keys of a widely copied snippet that the chart silently ignores.
 NOT_CILIUM_KEYS = {"enableBPFMasquerade", "enableIPMasqAgent"}
-# rke2-canal chart value paths we write.
-CANAL_KEYS = {"flannel.backend", "flannel.iface", "calico.vethuMTU"}
+CANAL_KEYS = set(CHART_PATHS["canal"])
 
 # helm.cattle.io/v1 HelmChartConfig, as the helm-controller CRD defines it.
 HELMCHARTCONFIG = {
