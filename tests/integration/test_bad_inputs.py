@@ -52,7 +52,14 @@ REFUSALS = [
     (["-e", "netlab_cluster=rke2"],
      ["netlab_cluster rke2 or model (got rke2); the local lab's containers run only the model"]),
     (["-e", "netlab_provider=vmware"], ["netlab_provider local, proxmox or existing (got vmware)"]),
-    (["-e", "cni_profile=nope"], ["no profile 'nope' for canal (known: vxlan, wireguard)"]),
+    (["-e", "cni_profile=nope"], ["no profile 'nope' for canal (known: vxlan, host-gw, wireguard)"]),
+    # A profile's own congestion control, contradicted on the command line.
+    (["-e", "cni=cilium", "-e", "cni_profile=native-bbr", "-e", "bench_congestion=cubic"],
+     ["profile cilium/native-bbr sets congestion bbr, and bench_congestion is cubic: leave bench_congestion out"]),
+    (["-e", "cni=cilium", "-e", "cni_profile=mine", *extra(netlab_profiles_extra={"cilium": {"mine": {"settings": {
+        "routing": "vxlan", "kube_proxy_replacement": True, "host_routing": "legacy", "masquerade": "bpf",
+        "mtu": 0, "notrack": True}}}})],
+     ["notrack (installNoConntrackIptablesRules) needs native routing and BPF masquerade"]),
     # Real-lab profiles on the local lab: each refused naming the kernel option it needs (this machine's
     # monolithic kernel lacks them all: the tuning review's probe; the exact messages are unit-tested).
     (["-e", "cni=cilium", "-e", "cni_profile=native-netkit"],

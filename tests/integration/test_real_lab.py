@@ -19,6 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
 from netlab_twin import TEMPLATE_VMID, Twin, login, playbook, serve
 
 pytestmark = pytest.mark.skipif(
@@ -186,7 +187,69 @@ def test_rebuild_at_the_same_addresses_benchmarks_again(lab, rebuilt):
     assert len(list(lab.results.glob("*-cilium-native-bpf"))) == 1
 
 
-def test_report_needs_neither_the_api_nor_the_vms(lab, rebuilt):
+# The profiles the datapath model runs that are side steps of the chain (issue 26), each on the VMs the rebuild
+# left: its datapath line begins so, and its client node's counters show the mechanism in each test.
+SIDE_PROFILES = {
+    "cilium/native-legacy-notrack": (
+        "native routing with legacy host routing", {"iptables.notrack", "iptables.routed-to-peer"},
+        {"same-node-tcp-1": "iptables.notrack", "cross-node-tcp-1": "iptables.notrack"}),
+    "cilium/native-bbr": ("native routing with BPF host routing", set(), {
+        "cross-node-tcp-1": "bpf.from_container_neigh", "same-node-tcp-1": "bpf.from_container_peer"}),
+    "canal/host-gw": ("pods on Calico veths", {"iptables.routed-to-peer"}, {
+        "cross-node-tcp-1": "iptables.routed-to-peer", "service-tcp-1": "iptables.routed-to-peer"}),
+}
+# With a test through the Service: kube-proxy's DNAT on host-gw routes.
+SIDE_MATRIX = ["-e", json.dumps({"bench_matrix": [
+    {"name": "host-tcp-1", "placement": "host"}, {"name": "cross-node-tcp-1", "placement": "cross-node"},
+    {"name": "same-node-tcp-1", "placement": "same-node"}, {"name": "service-tcp-1", "placement": "service"}]})]
+
+
+@pytest.fixture(scope="module")
+def side_profiles(lab, rebuilt) -> dict[str, SimpleNamespace]:
+    """Each of SIDE_PROFILES built and benchmarked on the rebuilt VMs (--tags cluster,bench), and its report."""
+    runs = {}
+    for label in SIDE_PROFILES:
+        cni, name = label.split("/")
+        proc = lab("-e", f"cni={cni}", "-e", f"cni_profile={name}", "-e", "netlab_cluster=model", *lab.bench,
+                   *SIDE_MATRIX, tags="cluster,bench")
+        run_dir = (lab.results / "latest").resolve()
+        fact = ssh(lab, AGENT["ip"], "cat /etc/ansible/facts.d/netlab.fact").stdout
+        runs[label] = SimpleNamespace(proc=proc, summary=lab.summary() if proc.returncode == 0 else {},
+                                      report=(run_dir / "report.md").read_text() if proc.returncode == 0 else "",
+                                      flannel=ssh(lab, AGENT["ip"], "ip link show flannel.1").returncode,
+                                      fact=json.loads(fact or "{}"))
+    return runs
+
+
+@pytest.mark.parametrize("label", SIDE_PROFILES)
+def test_a_side_profile_runs_its_own_mechanisms_on_the_vms(side_profiles, label):
+    run = side_profiles[label]
+    assert run.proc.returncode == 0
+    summary = run.summary
+    assert summary["complete"] and summary["provider"] == "proxmox"
+    assert f"{summary['cni']}/{summary['profile']}" == label
+    assert summary["datapath"].startswith(SIDE_PROFILES[label][0])
+    carried = {r["scenario"]: r["proof"] for r in summary["results"]}
+    assert all(found["contradictions"] == [] for found in carried.values()), carried
+    for scenario, counter in SIDE_PROFILES[label][2].items():
+        assert proof.MECHANISMS[counter] in carried[scenario]["mechanisms"], (scenario, carried[scenario])
+    mechanisms = {m for found in carried.values() for m in found["mechanisms"]}
+    assert {proof.MECHANISMS[key] for key in SIDE_PROFILES[label][1]} <= mechanisms
+    if label == "canal/host-gw":
+        # No overlay: no flannel.1, and the pods get the NIC's MTU.
+        assert proof.MECHANISMS["vxlan.tx_packets"] not in mechanisms and run.flannel != 0
+        assert summary["profile_settings"]["routing"] == "native"
+        assert run.fact["mtu"] == run.fact["link_mtu"], run.fact
+    if label == "cilium/native-bbr":
+        # The profile's congestion control, with no -e bench_congestion: every TCP test's sockets ran BBR.
+        assert summary["profile_settings"]["congestion"] == "bbr"
+        assert {r["congestion"] for r in summary["results"] if r["protocol"] == "tcp"} == {"bbr"}
+        assert "BBR WITHOUT FQ" in run.report
+    else:
+        assert {r["congestion"] for r in summary["results"] if r["protocol"] == "tcp"} == {"cubic"}
+
+
+def test_report_needs_neither_the_api_nor_the_vms(lab, rebuilt, side_profiles):
     asked = len(lab.pve.requests)
     proc = lab(tags="report", env={"PROXMOX_USER": "", "PROXMOX_PASSWORD": ""})
     assert proc.returncode == 0, "the report stage needs no credentials"

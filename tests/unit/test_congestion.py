@@ -143,6 +143,19 @@ def test_comparisons_and_the_step_table_warn_when_two_runs_used_different_conges
     assert compare.compare([summary("canal", TCP, UDP), summary("cilium", TCP, UDP)])["warnings"] == []
 
 
+def test_a_profile_s_congestion_control_is_its_side_step_s_one_change_said_once():
+    base = with_congestion(summary("cilium", TCP, UDP, profile="native-bpf", settings={"routing": "native"}), "cubic")
+    bbr = with_congestion(summary("cilium", TCP, UDP, profile="native-bbr",
+                                  settings={"routing": "native", "congestion": "bbr"}), "bbr", pinned="bbr")
+    [step] = compare.compare([base, bbr], side_steps=[["cilium/native-bpf", "cilium/native-bbr"]])["side_steps"]
+    assert step["settings"][0]["changes"] == ["TCP congestion control: cubic -> bbr"]
+    # The bbr variant's report says what it does not price: the bandwidth manager's fq pacing.
+    assert run_report.bbr_note(bbr)[0].startswith("BBR WITHOUT FQ: ")
+    assert run_report.bbr_note(base) == []
+    with_fq = {**bbr, "profile_settings": {**bbr["profile_settings"], "bandwidth_manager": True}}
+    assert run_report.bbr_note(with_fq) == []
+
+
 def test_the_gate_warns_without_changing_its_verdict(tmp_path, data_dir):
     base = summary_of(write_run(tmp_path, data_dir, "base"))
     run = summary_of(write_run(tmp_path, data_dir, "run"))

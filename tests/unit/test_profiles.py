@@ -65,7 +65,8 @@ def test_each_role_takes_the_settings_as_one_dict():
     for role in ("rke2", "lab_cni"):
         spec = yaml.safe_load((ROOT / f"roles/{role}/meta/argument_specs.yml").read_text())["argument_specs"]["main"]
         options = spec["options"][f"{role}_profile_settings"]["options"]
-        optional = list(profiles.OPTIONAL) if role == "rke2" else []
+        # The model runs two of the optional settings (the project refuses the others before it runs).
+        optional = list(profiles.OPTIONAL) if role == "rke2" else ["notrack", "congestion"]
         assert list(options) == [*profiles.SETTINGS, *optional], role
         assert all(options[key]["required"] for key in profiles.SETTINGS), role
         for key, allowed in profiles.CHOICES.items():
@@ -76,7 +77,8 @@ def test_each_role_takes_the_settings_as_one_dict():
         defaults = yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text())
         assert defaults[f"{role}_profile_settings"] == profiles.reference("cilium"), role
     lab_cni = yaml.safe_load((ROOT / "roles/lab_cni/vars/main.yml").read_text())
-    assert list(lab_cni["lab_cni_settings"]) == list(profiles.SETTINGS)
+    assert list(lab_cni["_lab_cni_settings"]) == list(profiles.SETTINGS)
+    assert all(f"'{key}'" in lab_cni["lab_cni_settings"] for key in optional)
 
 
 def test_the_reference_profiles_come_from_the_shipped_catalogue():
@@ -96,8 +98,16 @@ def test_a_users_profile_is_added_and_checked_as_the_shipped_ones():
     ("cilium", "nope", None, r"no profile 'nope' for cilium \(known: tunnel, kube-proxy"),
     ("flannel", "x", None, r"no profiles for cni 'flannel'"),
     ("cilium", "bad", {**NATIVE_BPF, "routing": "geneve"}, r"routing 'geneve' is not one of native, vxlan"),
-    ("canal", "bad", {**SHIPPED["canal"]["vxlan"]["settings"], "routing": "native"},
-     r"canal cannot run routing 'native' \(only vxlan\)"),
+    ("canal", "bad", {**SHIPPED["canal"]["vxlan"]["settings"], "kube_proxy_replacement": True},
+     r"canal cannot run kube_proxy_replacement True \(only False\)"),
+    ("canal", "bad", {**SHIPPED["canal"]["host-gw"]["settings"], "encryption": "wireguard"},
+     r"flannel runs one backend: host-gw \(routing native\) or wireguard"),
+    ("canal", "bad", {**SHIPPED["canal"]["vxlan"]["settings"], "notrack": True}, r"canal cannot run notrack True"),
+    ("cilium", "bad", {**NATIVE_BPF, "congestion": "reno"}, r"congestion 'reno' is not one of cubic, bbr"),
+    ("cilium", "bad", {**SHIPPED["cilium"]["tunnel-bpf"]["settings"], "notrack": True},
+     r"notrack \(installNoConntrackIptablesRules\) needs native routing and BPF masquerade"),
+    ("cilium", "bad", {**SHIPPED["cilium"]["kube-proxy"]["settings"], "notrack": True},
+     r"notrack \(installNoConntrackIptablesRules\) needs native routing and BPF masquerade"),
     ("cilium", "bad", {**NATIVE_BPF, "kube_proxy_replacement": False},
      r"BPF masquerade needs kube-proxy replacement"),
     ("cilium", "bad", {**NATIVE_BPF, "masquerade": "iptables"},
@@ -154,7 +164,7 @@ def test_the_host_routing_says_which_counters_a_cross_node_test_moves():
 
 @pytest.mark.parametrize(("cni", "name", "values"), [
     ("cilium", "native-netkit", {"cilium_datapath_mode": "netkit", "cilium_encryption": "none"}),
-    ("cilium", "native-wireguard", {"cilium_encryption": "wireguard", "canal_backend": "wireguard"}),
+    ("cilium", "native-wireguard", {"cilium_encryption": "wireguard", "cilium_notrack": False}),
     ("cilium", "native-ipsec", {"cilium_encryption": "ipsec", "cilium_datapath_mode": "veth"}),
     ("cilium", "native-bandwidth-manager", {"cilium_bandwidth_manager": True, "cilium_encryption": "none"}),
     ("canal", "wireguard", {"canal_backend": "wireguard", "canal_mtu": 0}),
@@ -193,3 +203,49 @@ def test_the_model_refuses_what_it_does_not_run_naming_what_the_kernel_lacks():
     # What the model runs is not refused.
     for name in ("native-bpf", "tunnel-bpf", "tunnel"):
         assert profiles.model_problems(cni_profile(SHIPPED, "cilium", name, DEFAULTS, {}), _kernel({})) == []
+
+
+@pytest.mark.parametrize(("cni", "name", "values"), [
+    ("cilium", "native-legacy-notrack", {"cilium_notrack": True, "cilium_host_legacy_routing": True,
+                                         "cilium_routing_mode": "native"}),
+    # BBR alone is the benchmark sockets' (bench_congestion); bandwidthManager.bbr only with the bandwidth manager.
+    ("cilium", "native-bbr", {"cilium_bandwidth_manager_bbr": False, "cilium_notrack": False}),
+    ("canal", "host-gw", {"canal_backend": "host-gw", "canal_mtu": 0}),
+])
+def test_the_new_model_profiles_render_their_chart_values(cni, name, values):
+    rendered = rke2.profile_values(profiles.resolve(SHIPPED, cni, name)["settings"])
+    assert {key: rendered[key] for key in values} == values
+    bwm_bbr = {**SHIPPED["cilium"]["native-bandwidth-manager"]["settings"], "congestion": "bbr"}
+    assert rke2.profile_values(bwm_bbr)["cilium_bandwidth_manager_bbr"] is True
+    # The datapath model runs them: nothing of the kernel is asked.
+    profile = profiles.resolve(SHIPPED, cni, name)
+    assert profiles.model_problems(profile, {"release": "6.18", "source": "/proc/config.gz", "has": {}}) == []
+
+
+def test_notrack_keeps_legacy_host_routing_out_of_conntrack_and_nat():
+    legacy = SHIPPED["cilium"]["native-legacy"]["settings"]
+    notrack = SHIPPED["cilium"]["native-legacy-notrack"]["settings"]
+    for placement in ("same-node", "cross-node", "service"):
+        without, with_it = proof.expected("cilium", placement, legacy), proof.expected("cilium", placement, notrack)
+        assert (without["iptables.notrack"], with_it["iptables.notrack"]) == (False, True), placement
+        assert with_it["iptables.forward"] is True and with_it["iptables.nat-prerouting"] is False, placement
+        assert "iptables.nat-prerouting" not in without or placement == "service", placement
+    # Under BPF host routing nothing reaches netfilter, notrack or not.
+    assert proof.expected("cilium", "cross-node", {**NATIVE_BPF, "notrack": True})["iptables.notrack"] is False
+
+
+def test_host_gw_routes_to_the_peer_where_vxlan_encapsulates():
+    vxlan = proof.expected("canal", "cross-node", SHIPPED["canal"]["vxlan"]["settings"])
+    host_gw = proof.expected("canal", "cross-node", SHIPPED["canal"]["host-gw"]["settings"])
+    assert (vxlan["vxlan.tx_packets"], vxlan["iptables.routed-to-peer"]) == (True, False)
+    assert (host_gw["vxlan.tx_packets"], host_gw["iptables.routed-to-peer"]) == (False, True)
+    assert host_gw["iptables.felix-from-workload"] and host_gw["iptables.felix-to-workload"]
+    assert proof.expected("canal", "service", SHIPPED["canal"]["host-gw"]["settings"])[
+        f"iptables.service.{proof.SERVICE}"] is True
+    # A run from before profiles is of Canal's reference, VXLAN.
+    assert proof.expected("canal", "cross-node") == vxlan
+    found = proof.check("canal", "cross-node", {"iptables.routed-to-peer": 9, "iptables.forward": 9,
+                                                "iptables.felix-from-workload": 4, "iptables.felix-to-workload": 5},
+                        SHIPPED["canal"]["host-gw"]["settings"])
+    assert found["contradictions"] == []
+    assert proof.MECHANISMS["iptables.routed-to-peer"] in found["mechanisms"]

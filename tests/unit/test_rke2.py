@@ -121,7 +121,7 @@ def test_canal_mtu(nic, backend, mtu):
     assert rke2.canal_mtu(nic, backend) == mtu
 
 
-@pytest.mark.parametrize(("nic", "backend", "message"), [(1500, "host-gw", "not one of vxlan, wireguard"),
+@pytest.mark.parametrize(("nic", "backend", "message"), [(1500, "ipip", "not one of vxlan, wireguard, host-gw"),
                                                          (600, "vxlan", "below the IPv4 minimum")])
 def test_canal_mtu_refuses(nic, backend, message):
     with pytest.raises(ValueError, match=message):
@@ -156,6 +156,19 @@ def test_canal_veth_mtu_checked_against_the_pod(data_dir):
         "pod_mtu is 1450, configured 1400"]
     # Without a pod reading the configured veth MTU cannot be checked, and is not.
     assert rke2.datapath(raw, "canal", {"backend": "vxlan", "nic_mtu": 1500, "veth_mtu": 1400})["problems"] == []
+
+
+def test_canal_host_gw_has_no_flannel_device(data_dir):
+    # ip -j -d link show of a node: its NIC and a pod's cali veth, no flannel device (host-gw only routes).
+    links = [{"ifname": "lo", "mtu": 65536, "linkinfo": None}, {"ifname": "eth0", "mtu": 1500},
+             {"ifname": "calipod0", "mtu": 1500, "linkinfo": {"info_kind": "veth"}}]
+    result = rke2.datapath(json.dumps(links), "canal", {"backend": "host-gw", "nic_mtu": 1500, "veth_mtu": 1500})
+    assert (result["state"]["backend"], result["state"]["device"], result["problems"]) == ("host-gw", None, [])
+    assert result["description"].startswith("Canal: flannel host-gw")
+    # flannel.1 among the links: the VXLAN backend runs, not the host-gw one asked for.
+    vxlan = json.loads((data_dir / "ip-link-vxlan.json").read_text())
+    assert rke2.datapath(json.dumps(links + vxlan), "canal", {"backend": "host-gw", "nic_mtu": 1500})["problems"] == [
+        "backend is vxlan, configured host-gw", "mtu is 1450, configured 1500"]
 
 
 def test_unknown_cni():

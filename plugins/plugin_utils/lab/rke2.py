@@ -59,20 +59,27 @@ def ready_nodes(nodes_json: str | dict[str, Any]) -> list[str]:
     )
 
 
-def vxlan_link(ip_json: str | list[dict[str, Any]]) -> dict[str, Any]:
-    """flannel's VXLAN device from ``ip -j -d link show flannel.1``."""
+# flannel's device per backend (pkg/backend/vxlan, pkg/backend/wireguard); its host-gw backend (pkg/backend/hostgw)
+# makes none, it only routes.
+FLANNEL_DEVICES = {"flannel.1": "vxlan", "flannel-wg": "wireguard"}
+
+
+def flannel_link(ip_json: str | list[dict[str, Any]]) -> dict[str, Any]:
+    """flannel's device among the node's links (``ip -j -d link show``): its backend, MTU, VNI and port; backend
+    host-gw, with no device, where there is none of them."""
     links = json.loads(ip_json) if isinstance(ip_json, str) else ip_json
-    if len(links) != 1:
-        raise ValueError(f"expected one link, got {len(links)}")
-    link = links[0]
+    found = [link for link in links if link.get("ifname") in FLANNEL_DEVICES]
+    if len(found) > 1:
+        raise ValueError(f"expected one flannel device, got {', '.join(link['ifname'] for link in found)}")
+    if not found:
+        return {"device": None, "backend": "host-gw", "mtu": None, "vni": None, "port": None}
+    link = found[0]
     info = link.get("linkinfo", {})
     data = info.get("info_data", {})
     return {"device": link["ifname"], "backend": info.get("info_kind", "none"), "mtu": link["mtu"],
             "vni": data.get("id"), "port": data.get("port")}
 
 
-# Bytes flannel takes off the external interface's MTU for its device: pkg/backend/vxlan/device.go
-# (``MTU: devAttrs.MTU - 50``) and pkg/backend/wireguard/wireguard_network.go (``overhead = 80``).
 INGRESS_CONTROLLERS = ("none", "ingress-nginx", "traefik")
 # The first release of each minor line with the ingress-controller flag (rke2 pkg/cli/cmds/server.go).
 _INGRESS_FLAG_SINCE = {31: 8, 32: 4, 33: 0}
@@ -142,16 +149,20 @@ def _netkit_problems(version: str, minor: int, patch: int, settings: dict[str, A
             f"RKE2 {', '.join(f'v1.{m}.{p}' for m, p in RKE2_FIRST_NETKIT.items())} or newer"]
 
 
-FLANNEL_OVERHEAD = {"vxlan": 50, "wireguard": 80}
+# Bytes flannel takes off the external interface's MTU for its device: pkg/backend/vxlan/device.go
+# (``MTU: devAttrs.MTU - 50``) and pkg/backend/wireguard/wireguard_network.go (``overhead = 80``); host-gw
+# encapsulates nothing (pkg/backend/hostgw: the lease's MTU is the interface's).
+FLANNEL_OVERHEAD = {"vxlan": 50, "wireguard": 80, "host-gw": 0}
 # A profile's encryption as the agent's status says it (StatusResponse encryption.mode).
 ENCRYPTION_STATUS = {"none": "Disabled", "wireguard": "Wireguard", "ipsec": "IPsec"}
 
 
 def profile_values(settings: dict[str, Any]) -> dict[str, Any]:
     """A CNI profile's settings (``rke2_profile_settings``: routing, kube_proxy_replacement, host_routing,
-    masquerade, mtu, and optionally datapath_mode, encryption, bandwidth_manager; playbooks/vars/profiles.yml)
-    as the Cilium and Canal charts take them."""
+    masquerade, mtu, and optionally datapath_mode, encryption, bandwidth_manager, notrack, congestion;
+    playbooks/vars/profiles.yml) as the Cilium and Canal charts take them."""
     encryption = profiles.setting(settings, "encryption")
+    bandwidth_manager = bool(profiles.setting(settings, "bandwidth_manager"))
     return {
         "cilium_routing_mode": "tunnel" if settings["routing"] == "vxlan" else "native",
         "cilium_kube_proxy_replacement": settings["kube_proxy_replacement"],
@@ -163,10 +174,16 @@ def profile_values(settings: dict[str, Any]) -> dict[str, Any]:
         "cilium_datapath_mode": profiles.setting(settings, "datapath_mode"),
         # encryption.enabled and encryption.type; IPsec also needs its key Secret (the rke2 role writes it).
         "cilium_encryption": encryption,
-        "cilium_bandwidth_manager": bool(profiles.setting(settings, "bandwidth_manager")),
+        "cilium_bandwidth_manager": bandwidth_manager,
+        # bandwidthManager.bbr: the pods' TCP on BBR, paced by the bandwidth manager's fq (without it the
+        # profile's congestion control is the benchmark sockets' alone, bench_congestion).
+        "cilium_bandwidth_manager_bbr": bandwidth_manager and profiles.setting(settings, "congestion") == "bbr",
+        # installNoConntrackIptablesRules: raw-table NOTRACK for traffic from and to the native routing CIDR.
+        "cilium_notrack": bool(profiles.setting(settings, "notrack")),
         "canal_mtu": settings["mtu"],
-        # flannel's backend: its wireguard backend encrypts in place of the VXLAN overlay.
-        "canal_backend": "wireguard" if encryption == "wireguard" else "vxlan",
+        # flannel's backend: routing native is host-gw; its wireguard backend encrypts in place of VXLAN.
+        "canal_backend": ("host-gw" if settings["routing"] == "native"
+                          else "wireguard" if encryption == "wireguard" else "vxlan"),
     }
 
 
@@ -185,7 +202,7 @@ def datapath(raw: str, cni: str, expected: dict[str, Any], pod_link: str | list[
     """What runs, said in one line, and how it differs from what was configured.
 
     ``raw`` for cilium: ``cilium-dbg status -o json`` (also the document it prints with exit code 1);
-    for canal: ``ip -j -d link show <flannel device>``.
+    for canal: ``ip -j -d link show`` (flannel's device among them, none for host-gw).
     ``expected`` for cilium: kube_proxy_replacement, routing_mode, bpf_masquerade and optionally
     host_legacy_routing, encryption (none, wireguard, ipsec), bandwidth_manager and datapath_mode (each
     checked where the agent reports it: Cilium 1.16 and later);
@@ -220,10 +237,14 @@ def datapath(raw: str, cni: str, expected: dict[str, Any], pod_link: str | list[
                        f"routing {state['routing'] or '?'}{tunnel}, host routing {state['host_routing']}, "
                        f"masquerading {state['masquerading']}" + "".join(f", {extra}" for extra in extras))
     elif cni == "canal":
-        state = vxlan_link(raw)
-        wanted = {"backend": expected["backend"], "mtu": canal_mtu(expected["nic_mtu"], expected["backend"])}
-        description = (f"Canal: flannel {state['backend']} (VNI {state['vni']}, UDP {state['port']}) "
-                       f"on {state['device']}, MTU {state['mtu']}")
+        state = flannel_link(raw)
+        wanted = {"backend": expected["backend"]}
+        if state["device"]:
+            wanted["mtu"] = canal_mtu(expected["nic_mtu"], expected["backend"])
+            description = (f"Canal: flannel {state['backend']} (VNI {state['vni']}, UDP {state['port']}) "
+                           f"on {state['device']}, MTU {state['mtu']}")
+        else:
+            description = "Canal: flannel host-gw (routes to the other nodes' pod CIDRs, no flannel device)"
     else:
         raise ValueError(f"unknown CNI {cni!r}")
     if pod_link is not None:

@@ -26,9 +26,10 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "host_routing": ("bpf", "legacy"),
     "masquerade": ("bpf", "iptables"),
 }
-# What each CNI's chart can be told. Canal is flannel's VXLAN with kube-proxy and the host stack.
+# What each CNI's chart can be told. Canal is flannel with kube-proxy and the host stack: its routing vxlan is
+# flannel's VXLAN backend, native its host-gw backend (each node routes the others' pod CIDRs via them).
 CNI_CHOICES: dict[str, dict[str, tuple[Any, ...]]] = {
-    "canal": {"routing": ("vxlan",), "kube_proxy_replacement": (False,), "host_routing": ("legacy",),
+    "canal": {"routing": ("vxlan", "native"), "kube_proxy_replacement": (False,), "host_routing": ("legacy",),
               "masquerade": ("iptables",)},
     "cilium": CHOICES,
 }
@@ -36,14 +37,20 @@ MIN_MTU, MAX_MTU = 1280, 9000
 # Settings a profile may leave out, with the value it then has: what RKE2's charts run by default and the
 # local model runs. A profile's resolved settings hold them only where they differ from it, so the runs of
 # before them read the same.
-OPTIONAL: dict[str, Any] = {"datapath_mode": "veth", "encryption": "none", "bandwidth_manager": False}
+OPTIONAL: dict[str, Any] = {"datapath_mode": "veth", "encryption": "none", "bandwidth_manager": False,
+                            "notrack": False, "congestion": "cubic"}
 OPTIONAL_CHOICES: dict[str, tuple[Any, ...]] = {
     "datapath_mode": ("veth", "netkit"),  # Cilium's bpf.datapathMode
     "encryption": ("none", "wireguard", "ipsec"),  # Cilium's encryption.type; flannel's wireguard backend
     "bandwidth_manager": (False, True),  # Cilium's bandwidthManager.enabled (EDT on the fq qdisc)
+    "notrack": (False, True),  # Cilium's installNoConntrackIptablesRules (raw-table NOTRACK for pod traffic)
+    # The TCP congestion control of the benchmark's sockets (bench_congestion); with the bandwidth manager,
+    # Cilium's bandwidthManager.bbr, which sets it for the pods.
+    "congestion": ("cubic", "bbr"),
 }
 CNI_OPTIONAL: dict[str, dict[str, tuple[Any, ...]]] = {
-    "canal": {"datapath_mode": ("veth",), "encryption": ("none", "wireguard"), "bandwidth_manager": (False,)},
+    "canal": {"datapath_mode": ("veth",), "encryption": ("none", "wireguard"), "bandwidth_manager": (False,),
+              "notrack": (False,), "congestion": ("cubic", "bbr")},
     "cilium": OPTIONAL_CHOICES,
 }
 # What each setting needs of the kernel (kernel.py reads whether it has it), and whether the local model runs
@@ -95,6 +102,13 @@ def _problems_of(cni: str, name: str, profile: Any) -> list[str]:
                             "with legacy host routing)")
         if settings.get("bandwidth_manager") and not settings["kube_proxy_replacement"]:
             problems.append("the bandwidth manager needs kube-proxy replacement")
+        # The agent refuses installNoConntrackIptablesRules in tunnel mode, and with iptables masquerading
+        # (it needs BPF masquerading, which needs kube-proxy replacement).
+        if settings.get("notrack") and not (settings["routing"] == "native" and settings["masquerade"] == "bpf"):
+            problems.append("notrack (installNoConntrackIptablesRules) needs native routing and BPF masquerade "
+                            "(the agent fails to start without them)")
+    if cni == "canal" and settings["routing"] == "native" and settings.get("encryption", "none") != "none":
+        problems.append("flannel runs one backend: host-gw (routing native) or wireguard (encryption), not both")
     return [f"profile {cni}/{name}: {p}" for p in problems]
 
 
@@ -191,5 +205,7 @@ def describe(settings: dict[str, Any]) -> str:
     more = [f"{setting(settings, 'datapath_mode')} devices"] if "datapath_mode" in settings else []
     more += [f"{settings['encryption']} encryption"] if "encryption" in settings else []
     more += ["bandwidth manager"] if settings.get("bandwidth_manager") else []
+    more += ["no conntrack for pod traffic"] if settings.get("notrack") else []
+    more += [f"{settings['congestion']} congestion control"] if "congestion" in settings else []
     return ", ".join([f"{routing}, {services}, {settings.get('host_routing')} host routing, "
                       f"{settings.get('masquerade')} masquerade", *more, mtu])

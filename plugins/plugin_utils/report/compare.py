@@ -180,13 +180,15 @@ def _cni_and_settings(run: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _step_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str] | None:
-    """What a step changes (settings_changes), led by the TCP congestion control where the two runs' differ:
-    not a profile setting, but it moves every TCP figure, so the step's share is not the profile's alone."""
+    """What a step changes (settings_changes), led by the TCP congestion control where the two runs' differ: a
+    profile setting of its own (congestion) or not, it moves every TCP figure, so it is said first, as the tests
+    used it (a profile's congestion setting is then not said twice)."""
     changes = settings_changes(_cni_and_settings(before), _cni_and_settings(after))
     used = run_summary.congestion_used(before), run_summary.congestion_used(after)
     if used[0] == used[1]:
         return changes
-    return [f"TCP congestion control: {used[0]} -> {used[1]}", *(changes or [])]
+    return [f"TCP congestion control: {used[0]} -> {used[1]}",
+            *(change for change in changes or [] if not change.startswith("congestion:"))]
 
 
 def _chain(runs: list[dict[str, Any]], chain: list[str] | None, profile_chain: Sequence[str]) -> list[int] | None:

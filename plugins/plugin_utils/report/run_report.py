@@ -287,6 +287,17 @@ def disturbed_notes(summary: dict[str, Any]) -> list[str]:
     return notes
 
 
+def bbr_note(summary: dict[str, Any]) -> list[str]:
+    """A profile's BBR (its congestion setting) without the bandwidth manager: TCP's own pacing, not the fq qdisc's
+    EDT pacing that Cilium's bandwidthManager.bbr puts under it (the local lab's kernel has no fq at all)."""
+    settings = summary.get("profile_settings") or {}
+    if settings.get("congestion") != "bbr" or settings.get("bandwidth_manager"):
+        return []
+    return ["BBR WITHOUT FQ: the tests' sockets ran BBR paced by TCP itself; Cilium's bandwidthManager.bbr also paces "
+            "them with EDT on the fq qdisc, which this run's datapath did not have, so the figures price BBR's "
+            "congestion control, not the bandwidth manager's pacing."]
+
+
 def _notes(summary: dict[str, Any]) -> list[str]:
     notes = []
     if summary.get("provider") == "local":
@@ -297,6 +308,7 @@ def _notes(summary: dict[str, Any]) -> list[str]:
         notes.append(f"NOISY (CV > {summary['noisy_cv_percent']:g} %): {', '.join(noisy)}; "
                      "their medians are less certain than the others.")
     notes += disturbed_notes(summary) + auto_notes(summary)
+    notes += bbr_note(summary)
     bound = [r["scenario"] for r in summary["results"] if r.get("cpu_limited")]
     if bound:
         notes.append(f"CPU-BOUND: {', '.join(bound)}: the sending iperf3 used {run_summary.CPU_LIMITED_PERCENT:g} % "

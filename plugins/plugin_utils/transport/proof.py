@@ -43,16 +43,23 @@ MECHANISMS = {
     "vxlan.tx_packets": "flannel VXLAN (flannel.1)",
     "iptables.forward": "host netfilter FORWARD",
     "iptables.nat-prerouting": "host netfilter nat PREROUTING (conntrack)",
+    "iptables.notrack": "iptables raw NOTRACK: pod traffic kept out of conntrack (installNoConntrackIptablesRules)",
+    "iptables.routed-to-peer": "host routing: out of the node's interface to another node's pods, not encapsulated",
 }
 
 _CANAL_POD = {"iptables.felix-from-workload": True, "iptables.felix-to-workload": True, "iptables.forward": True}
-_CANAL_CROSS = {**_CANAL_POD, "vxlan.tx_packets": True, "vxlan.rx_packets": True}
-_CANAL = {
-    "host": {"vxlan.tx_packets": False, "iptables.felix-from-workload": False},
-    "same-node": {**_CANAL_POD, "vxlan.tx_packets": False},
-    "cross-node": _CANAL_CROSS,
-    "service": {**_CANAL_CROSS, f"iptables.service.{SERVICE}": True},
-}
+
+
+def _canal(placement: str, settings: dict[str, Any]) -> dict[str, bool]:
+    """Counter -> must it move, for the Canal model: flannel's VXLAN backend (routing vxlan) or host-gw (native)."""
+    tunnel = settings.get("routing") != "native"
+    if placement == "host":
+        return {"vxlan.tx_packets": False, "iptables.felix-from-workload": False}
+    if placement == "same-node":
+        return {**_CANAL_POD, "vxlan.tx_packets": False, "iptables.routed-to-peer": False}
+    cross = {**_CANAL_POD, "vxlan.tx_packets": tunnel, "vxlan.rx_packets": tunnel,
+             "iptables.routed-to-peer": not tunnel}
+    return {**cross, f"iptables.service.{SERVICE}": True} if placement == "service" else cross
 
 
 def _cilium(placement: str, settings: dict[str, Any]) -> dict[str, bool]:
@@ -63,9 +70,12 @@ def _cilium(placement: str, settings: dict[str, Any]) -> dict[str, bool]:
     if placement == "host":
         return {"bpf.from_container_peer": False, "bpf.from_container_neigh": False,
                 "bpf.from_container_encap": False, "bpf.sock_xlate": False}
-    # BPF host routing keeps pod packets away from netfilter; legacy host routing forwards them there.
-    stack = ({"iptables.forward": False, "iptables.nat-prerouting": False} if bpf
-             else {"iptables.forward": True, "bpf.from_container_stack": True})
+    # BPF host routing keeps pod packets away from netfilter; legacy host routing forwards them there, and
+    # with notrack (installNoConntrackIptablesRules) past conntrack, so past the nat table too.
+    notrack = bool(settings.get("notrack"))
+    stack = ({"iptables.forward": False, "iptables.nat-prerouting": False, "iptables.notrack": False} if bpf
+             else {"iptables.forward": True, "bpf.from_container_stack": True, "iptables.notrack": notrack}
+             | ({"iptables.nat-prerouting": False} if notrack else {}))
     if placement == "same-node":
         return {"bpf.from_container_peer": bpf, "bpf.from_container_neigh": False,
                 "bpf.from_container_encap": False, **stack}
@@ -92,7 +102,7 @@ def expected(cni: str, placement: str, settings: dict[str, Any] | None = None) -
     no pod mechanism may carry it.
     """
     if cni == "canal":
-        return _CANAL.get(placement, {})
+        return _canal(placement, {**profiles.reference("canal"), **(settings or {})})
     if cni == "cilium":
         return _cilium(placement, {**profiles.reference("cilium"), **(settings or {})})
     return {}

@@ -103,8 +103,11 @@ def iptables_chains_match_the_cni(node, cni: str) -> None:
 
 
 def bpf_programs_are_attached_and_maps_filled(node) -> None:
-    assert "from_container" in node.check_output("tc filter show dev lxcpod0 ingress")
-    assert "from_netdev" in node.check_output("tc filter show dev eth0 ingress")
+    # By tcx, as Cilium 1.16+ on this kernel (6.6+) and the nodes' bpftool (7.5) can; not by cls_bpf.
+    for device, program in (("lxcpod0", "from_container"), ("eth0", "from_netdev")):
+        tc = json.loads(node.check_output(f"bpftool -j net show dev {device}"))[0]["tc"]
+        assert [(found["kind"], found["name"]) for found in tc] == [("tcx/ingress", program)], (device, tc)
+    assert "from_netdev" not in node.check_output("tc filter show dev eth0 ingress")
     cgroup = node.check_output("awk -F: '$1 == \"0\" { print $3 }' /proc/1/cgroup").removesuffix("/init.scope")
     hooks = node.check_output(f"bpftool -j cgroup show /sys/fs/cgroup/unified{cgroup}")
     names = {prog["name"] for prog in json.loads(hooks)}

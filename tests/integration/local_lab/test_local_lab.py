@@ -198,6 +198,7 @@ def test_canal_run_replaces_the_datapath(canal_run, results_dir):
     assert "-j MASQUERADE" in agent.check_output("iptables -t nat -S FLANNEL-POSTRTG")
     # The Cilium model's programs and socket hooks left with it.
     assert "from_netdev" not in agent.check_output("tc filter show dev eth0 ingress")
+    assert "from_netdev" not in agent.check_output("bpftool net show dev eth0")
     assert agent.run("ls /sys/fs/bpf/netlab").rc != 0
     assert "mtu 1450" in agent.check_output("ip -n pod1 link show eth0")
     # What lab_cni leaves on the nodes (molecule's lab_cni checks, on this lab).

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # The Canal model (RKE2's default CNI): Calico's workload veths and Felix's iptables chains on each
-# node, flannel's VXLAN overlay between nodes and its masquerade. Services: kube-proxy.sh.
+# node, flannel between nodes (ROUTING vxlan: its VXLAN backend, native: its host-gw backend) and its
+# masquerade. Services: kube-proxy.sh.
 
 # Calico's workload plumbing: a cali* veth per pod with no address and proxy ARP, a /32 route
 # to the pod, and the pod's default route via 169.254.1.1, which the host answers for.
@@ -94,16 +95,11 @@ COMMIT
 NAT
 }
 
-model_up() {
-  local pod peer name ip peer_ip peer_cidr peer_vtep_ip peer_vtep_mac
-  for pod in "${PODS[@]}"; do
-    read -r name ip _ <<< "$pod"
-    add_workload "$name" "$ip"
-  done
-
-  # flannel's VXLAN backend: static FDB and neighbour entries per peer, no learning. flannel gives its
-  # device the network address of the node's pod CIDR (VTEP_IP) and publishes its MAC (VTEP_MAC, here
-  # derived from the node's address, so no lookup is needed).
+# flannel's VXLAN backend: static FDB and neighbour entries per peer, no learning. flannel gives its
+# device the network address of the node's pod CIDR (VTEP_IP) and publishes its MAC (VTEP_MAC, here
+# derived from the node's address, so no lookup is needed).
+flannel_vxlan_up() {
+  local peer peer_ip peer_cidr peer_vtep_ip peer_vtep_mac
   ip link add flannel.1 address "$VTEP_MAC" mtu "$OVERLAY_MTU" type vxlan \
     id "$VXLAN_VNI" dstport "$VXLAN_PORT" local "$NODE_IP" dev "$NIC" nolearning
   ip addr add "$VTEP_IP/32" dev flannel.1
@@ -114,6 +110,25 @@ model_up() {
     bridge fdb append "$peer_vtep_mac" dev flannel.1 dst "$peer_ip"
     ip route replace "$peer_cidr" via "$peer_vtep_ip" dev flannel.1 onlink
   done
+}
+
+model_up() {
+  local pod peer name ip peer_ip peer_cidr
+  for pod in "${PODS[@]}"; do
+    read -r name ip _ <<< "$pod"
+    add_workload "$name" "$ip"
+  done
+
+  if [[ $ROUTING == native ]]; then
+    # flannel's host-gw backend (pkg/backend/hostgw): a route to each peer's pod CIDR via the peer itself, on
+    # the node's interface; no device, no encapsulation. It needs the nodes on one L2 segment, as the lab's are.
+    for peer in "${PEERS[@]}"; do
+      read -r _ peer_ip peer_cidr _ <<< "$peer"
+      ip route replace "$peer_cidr" via "$peer_ip" dev "$NIC"
+    done
+  else
+    flannel_vxlan_up
+  fi
 
   felix_rules | iptables-restore --noflush
   flannel_nat_up

@@ -2,8 +2,8 @@
 # The Cilium model: pods on lxc* veths behind cilium_host, the programs of files/bpf (built on the
 # controller, loaded and pinned under /sys/fs/bpf) on the pods' devices, the node's interface and the
 # tunnel, and ROUTING native (routingMode native, autoDirectNodeRoutes) or vxlan (routingMode tunnel),
-# with HOST_ROUTING bpf or legacy (bpf.hostLegacyRouting). Services: socket-lb.sh (kubeProxyReplacement)
-# or kube-proxy.sh.
+# with HOST_ROUTING bpf or legacy (bpf.hostLegacyRouting), NOTRACK 1 for installNoConntrackIptablesRules.
+# Services: socket-lb.sh (kubeProxyReplacement) or kube-proxy.sh.
 
 # Bytes for bpftool, space-separated: an IPv4 address in network order, a number in host order.
 hex_ip() {
@@ -19,6 +19,18 @@ map_update() {
   read -ra key <<< "$2"
   read -ra value <<< "$3"
   bpftool map update pinned "$PINS/$1" key hex "${key[@]}" value hex "${value[@]}"
+}
+
+# tc_attach DEVICE ingress|egress PINNED_PROGRAM: as Cilium attaches its tc programs. TC_ATTACH tcx: a tcx
+# attachment (Cilium 1.16+, bpf.enableTCX, on a kernel with tcx, 6.6+), no qdisc; clsact: a cls_bpf filter in
+# direct-action mode on a clsact qdisc, as Cilium before it or on an older kernel.
+tc_attach() {
+  if [[ $TC_ATTACH == tcx ]]; then
+    bpftool net attach "tcx_$2" pinned "$3" dev "$1"
+  else
+    tc qdisc replace dev "$1" clsact
+    tc filter replace dev "$1" "$2" pref 1 handle 1 bpf direct-action object-pinned "$3"
+  fi
 }
 
 bpf_up() {
@@ -50,20 +62,13 @@ bpf_up() {
     ifindex=$(cat "/sys/class/net/lxc$name/ifindex")
     map_update netlab_endpoints "$(hex_ip "$ip")" \
       "$(hex_u32 "$ifindex") $(ip netns exec "$name" cat /sys/class/net/eth0/address | tr : ' ') $(tr : ' ' < "/sys/class/net/lxc$name/address")"
-    tc qdisc replace dev "lxc$name" clsact
-    tc filter replace dev "lxc$name" ingress pref 1 handle 1 bpf direct-action \
-      object-pinned "$PINS/netlab/from_container/from_container"
+    tc_attach "lxc$name" ingress "$PINS/netlab/from_container/from_container"
   done
 
-  tc qdisc replace dev "$NIC" clsact
-  tc filter replace dev "$NIC" ingress pref 1 handle 1 bpf direct-action object-pinned "$PINS/netlab/from_netdev/from_netdev"
+  tc_attach "$NIC" ingress "$PINS/netlab/from_netdev/from_netdev"
   if [[ $ROUTING == vxlan ]]; then
-    tc qdisc replace dev cilium_vxlan clsact
-    tc filter replace dev cilium_vxlan ingress pref 1 handle 1 bpf direct-action \
-      object-pinned "$PINS/netlab/from_overlay/from_overlay"
-    tc qdisc replace dev cilium_host clsact
-    tc filter replace dev cilium_host egress pref 1 handle 1 bpf direct-action \
-      object-pinned "$PINS/netlab/from_container/from_container"
+    tc_attach cilium_vxlan ingress "$PINS/netlab/from_overlay/from_overlay"
+    tc_attach cilium_host egress "$PINS/netlab/from_container/from_container"
   fi
   if [[ $SERVICE_LB == socket-lb ]]; then socket_lb_attach; fi
 }
@@ -122,4 +127,25 @@ model_up() {
   iptables -t nat -N CILIUM_POST_nat
   iptables -t nat -A CILIUM_POST_nat -s "$POD_CIDR" ! -d "$CLUSTER_CIDR" ! -o cilium_+ -j MASQUERADE
   iptables -t nat -A POSTROUTING -j CILIUM_POST_nat
+  if ((NOTRACK)); then notrack_up; fi
+}
+
+# installNoConntrackIptablesRules: as Cilium's addNoTrackPodTrafficRules (pkg/datapath/iptables), CT --notrack
+# in the raw table's CILIUM_PRE_raw and CILIUM_OUTPUT_raw for traffic from and to the native routing CIDR (the
+# cluster CIDR here). Legacy host routing then forwards pod traffic with no conntrack entry, and so past the
+# nat table, which sees only tracked packets. The rules carry netlab:notrack (Cilium's comment is "cilium:
+# NOTRACK for pod traffic") for the counters.
+notrack_up() {
+  iptables-restore --noflush <<RAW
+*raw
+:CILIUM_PRE_raw - [0:0]
+:CILIUM_OUTPUT_raw - [0:0]
+-A PREROUTING -j CILIUM_PRE_raw
+-A OUTPUT -j CILIUM_OUTPUT_raw
+-A CILIUM_PRE_raw -d $CLUSTER_CIDR -m comment --comment netlab:notrack -j CT --notrack
+-A CILIUM_PRE_raw -s $CLUSTER_CIDR -m comment --comment netlab:notrack -j CT --notrack
+-A CILIUM_OUTPUT_raw -d $CLUSTER_CIDR -m comment --comment netlab:notrack -j CT --notrack
+-A CILIUM_OUTPUT_raw -s $CLUSTER_CIDR -m comment --comment netlab:notrack -j CT --notrack
+COMMIT
+RAW
 }

@@ -46,7 +46,11 @@ bpf_down() {
       bpftool cgroup detach "$(node_cgroup)" "$hook" pinned "$PINS/netlab/sock_lb/sock_$hook" || true
     fi
   done
+  # Either attachment (tc_attach in cilium.sh); the pods' devices and the tunnel's go with them.
   tc filter del dev "$NIC" ingress pref 1 2>/dev/null || true
+  if bpftool -j net show dev "$NIC" 2>/dev/null | grep -q '"kind":"tcx/ingress"'; then
+    bpftool net detach tcx_ingress dev "$NIC"
+  fi
   rm -rf "$PINS"/netlab "$PINS"/netlab_*
 }
 
@@ -63,6 +67,7 @@ down() {
   ip route del unreachable "$SERVICE_CIDR" 2>/dev/null || true
   iptables_down filter
   iptables_down nat
+  iptables_down raw
 }
 
 # add_pod NAME HOST_DEVICE: a network namespace linked to the node by a veth pair.
@@ -74,8 +79,11 @@ add_pod() {
   ip link set "$2" up
 }
 
-# Every counted rule carries a netlab: comment; netlab-counters reads them.
+# Every counted rule carries a netlab: comment; netlab-counters reads them. routed-to-peer: what the host
+# forwards out of its interface to another node's pods as it is, not encapsulated (flannel's host-gw, Cilium's
+# native routing under legacy host routing).
 count_rules() {
+  iptables -I FORWARD 1 -o "$NIC" -d "$CLUSTER_CIDR" -m comment --comment netlab:routed-to-peer
   iptables -I FORWARD 1 -m comment --comment netlab:forward
   iptables -t nat -I PREROUTING 1 -m comment --comment netlab:nat-prerouting
 }
