@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Service scale curves on the local lab: both CNIs, large numbers of Services.
+"""Service scale curves on the local lab: the three lookup structures, large numbers of Services.
 
-Runs the Ansible scenario (site.yml --tags scale) for cni=canal (iptables chain, kube-proxy's model)
-and cni=cilium (the BPF hash map behind the socket hook), switching the lab's datapath in between,
-with the Service counts given here, and prints the table of the newest run of each CNI
-(results/comparisons/service-scale/).
+Runs the Ansible scenario (site.yml --tags scale) for canal/vxlan (kube-proxy's iptables chain),
+canal/nftables (its nftables verdict map) and cilium/native-bpf (the BPF hash map behind the socket
+hook), switching the lab's datapath in between, with the Service counts given here, and prints the
+table of the newest run of each (results/comparisons/service-scale/).
 Needs root, podman and the lab (it is built if absent); run it from the repository:
 
     sudo env PATH=$PWD/.venv/bin:$PATH CONTAINERS_CONF=$PWD/containers.conf \\
@@ -39,8 +39,8 @@ def main() -> None:
     common = ["-e", f"netlab_results_dir={args.results.resolve()}",
               "-e", json.dumps({"service_scale_counts": args.services,
                                 "service_scale_connections": args.connections})]
-    for cni in ("canal", "cilium"):
-        playbook("--tags", "provision,cluster", "-e", f"cni={cni}", *common)
+    for cni, profile in (("canal", "vxlan"), ("canal", "nftables"), ("cilium", "native-bpf")):
+        playbook("--tags", "provision,cluster", "-e", f"cni={cni}", "-e", f"cni_profile={profile}", *common)
         playbook("--tags", "scale", "-e", f"cni={cni}", *common)
     print((args.results / "comparisons" / "service-scale" / "scale.md").read_text())
 

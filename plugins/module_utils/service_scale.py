@@ -1,9 +1,11 @@
-"""Service lookup at scale on the local lab: kube-proxy's iptables chain against a BPF hash map.
+"""Service lookup at scale on the local lab: kube-proxy's iptables chain, its nftables verdict map, a BPF hash map.
 
-A model of the two lookup structures, not kube-proxy or Cilium themselves. N Services
+A model of the three lookup structures, not kube-proxy or Cilium themselves. N Services
 (ClusterIP, port 80) are translated to one backend either by iptables, as kube-proxy's
 iptables mode writes them (a KUBE-SERVICES-like chain with one jump per Service, walked
-in order, and one chain per Service holding the DNAT), or by the Cilium model's BPF hash
+in order, and one chain per Service holding the DNAT), by nftables as its nftables mode
+writes them (one verdict map keyed by address . protocol . port, looked up once, and one
+chain per Service holding the DNAT), or by the Cilium model's BPF hash
 map behind its cgroup connect() hook (roles/lab_cni/files/bpf/sock_lb.c), as Cilium's
 kube-proxy replacement: the socket gets the backend's address before any packet exists.
 Latency is measured on new connections, the only ones either structure is looked up for.
@@ -31,6 +33,8 @@ SERVICE_PORT = 80
 SERVICES_CHAIN = "NETLAB-SERVICES"
 SERVICE_CHAIN = "NETLAB-SVC-{index}"
 NFT_GUARD = "netlab-services-guard"
+# The nftables model's own table (kube-proxy's is ip kube-proxy; the lab's benchmark Services may be in it).
+NFT_SERVICES = "netlab-services"
 HOOKS = ("PREROUTING", "OUTPUT")
 _OUR_CHAIN = re.compile(r"^:(NETLAB-SERVICES|NETLAB-SVC-\d+) ", re.MULTILINE)
 _CLONE_NEWNET = 0x40000000
@@ -81,6 +85,33 @@ def iptables_services(count: int, cidr: str, backend: str, port: int, new_chains
     lines += [f"-A {SERVICE_CHAIN.format(index=i)} -p tcp -j DNAT --to-destination {backend}:{port}"
               for i in new_chains]
     return "\n".join([*lines, "COMMIT", ""])
+
+
+def nftables_services(cidr: str, backend: str, port: int, new_services: range) -> str:
+    """nft -f input adding Services ``new_services`` (indexes) to the nftables model, with its table first when
+    the first of them is number 0.
+
+    As kube-proxy's nftables mode syncs: a new Service is one chain (its DNAT) and one element of the service-ips
+    verdict map, in one transaction, however many Services are there already; the packet's lookup is one map
+    lookup (``services`` chain, from the NAT hooks of prerouting and output).
+    """
+    table = f"ip {NFT_SERVICES}"
+    lines = []
+    if new_services and new_services.start == 0:
+        lines += [f"add table {table}",
+                  f"add chain {table} nat-prerouting {{ type nat hook prerouting priority dstnat ; }}",
+                  f"add chain {table} nat-output {{ type nat hook output priority -100 ; }}",
+                  f"add chain {table} services",
+                  f"add map {table} service-ips {{ type ipv4_addr . inet_proto . inet_service : verdict ; }}",
+                  f"add rule {table} nat-prerouting jump services",
+                  f"add rule {table} nat-output jump services",
+                  f"add rule {table} services ip daddr . meta l4proto . th dport vmap @service-ips"]
+    for i in new_services:
+        chain = SERVICE_CHAIN.format(index=i)
+        lines += [f"add chain {table} {chain}",
+                  f"add rule {table} {chain} meta l4proto tcp dnat to {backend}:{port}",
+                  f"add element {table} service-ips {{ {vip(cidr, i)} . tcp . {SERVICE_PORT} : goto {chain} }}"]
+    return "\n".join([*lines, ""])
 
 
 def iptables_cleanup(saved: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Measure Service lookup on a local lab node with N Services (iptables chain or the socket hook's BPF map)."""
+"""Measure Service lookup on a local lab node with N Services (iptables chain, nftables verdict map or the socket
+hook's BPF map)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ version_added: "0.1.0"
 description:
   - Local lab model of Service lookup, not kube-proxy or Cilium themselves. In the node's own network
     namespace it translates O(services) ClusterIP-like addresses to one backend, either by an iptables
-    chain walked in order (O(model=iptables), kube-proxy's iptables mode) or by one lookup in the BPF hash
+    chain walked in order (O(model=iptables), kube-proxy's iptables mode), by one lookup in an nftables
+    verdict map (O(model=nftables), kube-proxy's nftables mode, in a table of its own) or by one lookup in the BPF hash
     map behind the Cilium model's cgroup connect() hook (O(model=bpf-socket-lb), a model of Cilium's
     kube-proxy replacement), written with bpf(2) system calls from the module itself as Cilium's agent
     writes its maps. The Services get ids with the top bit clear, the lab's benchmark Services keep theirs.
   - From a pod's network namespace it then opens O(connections) new TCP connections to the last Service
     (connect, 1-byte request and answer, close), adds one more Service (iptables-restore of the whole
-    Services chain as kube-proxy's sync, or one backend slot and one Service written to the maps) and
+    Services chain as kube-proxy's sync, one chain and one map element in one nft transaction as its
+    nftables mode's, or one backend slot and one Service written to the maps) and
     measures how long that took and when the new Service first answered.
   - Connections to untranslated Service addresses are refused on the node, so nothing leaves the lab.
   - Everything it creates is removed before it returns, whatever happened; leftovers of an interrupted
@@ -37,7 +40,7 @@ options:
   model:
     description: Lookup structure. Required with O(state=measured).
     type: str
-    choices: [iptables, bpf-socket-lb]
+    choices: [iptables, nftables, bpf-socket-lb]
   services:
     description: Number of Services present while measuring. With 0 the latency is measured to the backend itself.
     type: int
@@ -122,9 +125,10 @@ def cleanup(module: AnsibleModule) -> bool:
     if scale.ServiceMaps.present():
         with scale.ServiceMaps() as maps:
             removed = bool(maps.remove_scenario()) or removed
-    if module.run_command(["nft", "list", "table", "ip", scale.NFT_GUARD])[0] == 0:
-        run(module, ["nft", "delete", "table", "ip", scale.NFT_GUARD])
-        removed = True
+    for table in (scale.NFT_SERVICES, scale.NFT_GUARD):
+        if module.run_command(["nft", "list", "table", "ip", table])[0] == 0:
+            run(module, ["nft", "delete", "table", "ip", table])
+            removed = True
     return removed
 
 
@@ -132,7 +136,7 @@ class Services:
     """The N Services of one measurement, in the structure of the model, and the addition of one more."""
 
     def __init__(self, module: AnsibleModule, model: str, cidr: str, backend: str, port: int) -> None:
-        self.module, self.cidr, self.backend, self.port = module, cidr, backend, port
+        self.module, self.model, self.cidr, self.backend, self.port = module, model, cidr, backend, port
         # Opened once, as Cilium's agent holds its maps open: adding a Service is then two writes.
         self.maps = scale.ServiceMaps() if model == "bpf-socket-lb" else None
 
@@ -145,6 +149,10 @@ class Services:
             for index in range(count):
                 self.maps.add(self.cidr, index, self.backend, self.port)
             return
+        if self.model == "nftables":
+            run(self.module, ["nft", "-f", "-"], scale.nftables_services(self.cidr, self.backend, self.port,
+                                                                         range(count)))
+            return
         run(self.module, ["iptables-restore", "--noflush"],
             scale.iptables_services(count, self.cidr, self.backend, self.port, range(count)))
         for hook in scale.HOOKS:
@@ -154,6 +162,9 @@ class Services:
         """Add Service number count+1 the way each datapath would."""
         if self.maps:
             self.maps.add(self.cidr, count, self.backend, self.port)
+        elif self.model == "nftables":
+            run(self.module, ["nft", "-f", "-"], scale.nftables_services(self.cidr, self.backend, self.port,
+                                                                         range(count, count + 1)))
         else:
             run(self.module, ["iptables-restore", "--noflush"],
                 scale.iptables_services(count + 1, self.cidr, self.backend, self.port, range(count, count + 1)))
@@ -190,7 +201,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "state": {"type": "str", "choices": ["measured", "absent"], "default": "measured"},
-            "model": {"type": "str", "choices": ["iptables", "bpf-socket-lb"]},
+            "model": {"type": "str", "choices": ["iptables", "nftables", "bpf-socket-lb"]},
             "services": {"type": "int", "default": 0},
             "service_cidr": {"type": "str", "default": "10.43.0.0/16"},
             "backend": {"type": "str"},

@@ -52,7 +52,7 @@ REFUSALS = [
     (["-e", "netlab_cluster=rke2"],
      ["netlab_cluster rke2 or model (got rke2); the local lab's containers run only the model"]),
     (["-e", "netlab_provider=vmware"], ["netlab_provider local, proxmox or existing (got vmware)"]),
-    (["-e", "cni_profile=nope"], ["no profile 'nope' for canal (known: vxlan, host-gw, wireguard)"]),
+    (["-e", "cni_profile=nope"], ["no profile 'nope' for canal (known: vxlan, host-gw, nftables, wireguard)"]),
     # A profile's own congestion control, contradicted on the command line.
     (["-e", "cni=cilium", "-e", "cni_profile=native-bbr", "-e", "bench_congestion=cubic"],
      ["profile cilium/native-bbr sets congestion bbr, and bench_congestion is cubic: leave bench_congestion out"]),

@@ -65,8 +65,8 @@ def test_each_role_takes_the_settings_as_one_dict():
     for role in ("rke2", "lab_cni"):
         spec = yaml.safe_load((ROOT / f"roles/{role}/meta/argument_specs.yml").read_text())["argument_specs"]["main"]
         options = spec["options"][f"{role}_profile_settings"]["options"]
-        # The model runs two of the optional settings (the project refuses the others before it runs).
-        optional = list(profiles.OPTIONAL) if role == "rke2" else ["notrack", "congestion"]
+        # The model runs three of the optional settings (the project refuses the others before it runs).
+        optional = list(profiles.OPTIONAL) if role == "rke2" else ["notrack", "congestion", "kube_proxy_mode"]
         assert list(options) == [*profiles.SETTINGS, *optional], role
         assert all(options[key]["required"] for key in profiles.SETTINGS), role
         for key, allowed in profiles.CHOICES.items():
@@ -106,6 +106,10 @@ def test_a_users_profile_is_added_and_checked_as_the_shipped_ones():
     ("cilium", "bad", {**NATIVE_BPF, "congestion": "reno"}, r"congestion 'reno' is not one of cubic, bbr"),
     ("cilium", "bad", {**SHIPPED["cilium"]["tunnel-bpf"]["settings"], "notrack": True},
      r"notrack \(installNoConntrackIptablesRules\) needs native routing and BPF masquerade"),
+    ("cilium", "bad", {**NATIVE_BPF, "kube_proxy_mode": "nftables"},
+     r"kube_proxy_mode is kube-proxy's: with kube-proxy replacement there is no kube-proxy"),
+    ("canal", "bad", {**SHIPPED["canal"]["vxlan"]["settings"], "kube_proxy_mode": "ipvs"},
+     r"kube_proxy_mode 'ipvs' is not one of iptables, nftables"),
     ("cilium", "bad", {**SHIPPED["cilium"]["kube-proxy"]["settings"], "notrack": True},
      r"notrack \(installNoConntrackIptablesRules\) needs native routing and BPF masquerade"),
     ("cilium", "bad", {**NATIVE_BPF, "kube_proxy_replacement": False},
@@ -249,3 +253,28 @@ def test_host_gw_routes_to_the_peer_where_vxlan_encapsulates():
                         SHIPPED["canal"]["host-gw"]["settings"])
     assert found["contradictions"] == []
     assert proof.MECHANISMS["iptables.routed-to-peer"] in found["mechanisms"]
+
+
+def test_nftables_kube_proxy_serves_the_service_tests():
+    nftables, iptables = (SHIPPED["canal"][name]["settings"] for name in ("nftables", "vxlan"))
+    service = proof.expected("canal", "service", nftables)
+    assert (service[f"nftables.service.{proof.SERVICE}"], service[f"iptables.service.{proof.SERVICE}"]) == (True, False)
+    assert proof.expected("canal", "service", iptables)[f"nftables.service.{proof.SERVICE}"] is False
+    # Cilium without kube-proxy replacement keeps kube-proxy, in either mode; with it neither counter moves.
+    kube_proxy = {**SHIPPED["cilium"]["kube-proxy"]["settings"], "kube_proxy_mode": "nftables"}
+    assert proof.expected("cilium", "service", kube_proxy)[f"nftables.service.{proof.SERVICE}"] is True
+    assert proof.expected("cilium", "service", NATIVE_BPF)[f"nftables.service.{proof.SERVICE}"] is False
+    assert rke2.profile_values(profiles.resolve(SHIPPED, "canal", "nftables")["settings"])["kube_proxy_mode"] == (
+        "nftables")
+    assert profiles.describe(nftables).startswith("vxlan tunnel, kube-proxy (nftables),")
+
+
+@pytest.mark.parametrize(("version", "refused"), [("v1.30.14+rke2r1", True), ("v1.31.0+rke2r1", False),
+                                                  ("v1.33.5+rke2r1", False)])
+def test_nftables_kube_proxy_needs_kubernetes_1_31(version, refused):
+    settings = profiles.resolve(SHIPPED, "canal", "nftables")["settings"]
+    problems = rke2.chart_problems(version, "canal", settings)
+    assert bool(problems) is refused
+    if refused:
+        assert "has the nftables mode only as an alpha behind the NFTablesProxyMode feature gate" in problems[0]
+    assert rke2.chart_problems("v1.30.14+rke2r1", "cilium", SHIPPED["cilium"]["kube-proxy"]["settings"]) == []

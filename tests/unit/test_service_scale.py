@@ -1,11 +1,16 @@
 """Service scale model: rule text, BPF map entries and bpf(2), counts, statistics, probes and reports."""
 
 import json
+import os
+import shutil
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from bpf_maps import create, dump, update
@@ -64,6 +69,32 @@ def test_iptables_update_rewrites_the_services_chain_and_adds_one_chain():
     assert sum(line.startswith("-A NETLAB-SERVICES ") for line in lines) == 3
     dnat = [line for line in lines if "DNAT" in line]
     assert dnat == ["-A NETLAB-SVC-2 -p tcp -j DNAT --to-destination 198.19.3.10:8080"]
+
+
+def test_nftables_load_then_one_more_service_as_kube_proxy_s_nftables_mode():
+    full = service_scale.nftables_services(CIDR, "198.19.3.10", 8080, range(2))
+    one = service_scale.nftables_services(CIDR, "198.19.3.10", 8080, range(2, 3))
+    assert "add map ip netlab-services service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }" in full
+    assert f"{service_scale.vip(CIDR, 1)} . tcp . 80 : goto NETLAB-SVC-1" in full
+    # One more Service: its chain and its element, nothing of the others, no table.
+    assert one.splitlines() == [
+        "add chain ip netlab-services NETLAB-SVC-2",
+        "add rule ip netlab-services NETLAB-SVC-2 meta l4proto tcp dnat to 198.19.3.10:8080",
+        f"add element ip netlab-services service-ips {{ {service_scale.vip(CIDR, 2)} . tcp . 80 : goto NETLAB-SVC-2 }}"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft") or not shutil.which("unshare"),
+                    reason="loads the rules into a network namespace of its own: root, nft and unshare")
+def test_nftables_rules_load_into_a_kernel():
+    script = "nft -f \"$1\" && nft -f \"$2\" && nft -j list map ip netlab-services service-ips"
+    with tempfile.TemporaryDirectory() as tmp:
+        full, one = Path(tmp, "full.nft"), Path(tmp, "one.nft")
+        full.write_text(service_scale.nftables_services(CIDR, "198.19.3.10", 8080, range(3)))
+        one.write_text(service_scale.nftables_services(CIDR, "198.19.3.10", 8080, range(3, 4)))
+        listed = subprocess.run(["unshare", "--net", "sh", "-c", script, "sh", str(full), str(one)],
+                                capture_output=True, text=True, check=True).stdout
+    [found] = [item["map"] for item in json.loads(listed)["nftables"] if "map" in item]
+    assert len(found["elem"]) == 4
 
 
 def test_iptables_cleanup_from_real_iptables_save(data_dir):
@@ -237,10 +268,10 @@ def record(services: int, p50: float, update: float) -> dict:
             "samples_us": [p50] * 3, "update_ms": update, "reachable_ms": update / 2}
 
 
-def scale_run(root, name, cni, started, records, counts):
+def scale_run(root, name, cni, started, records, counts, model=None):
     run = root / name
     (run / "raw").mkdir(parents=True)
-    model = {"canal": "iptables", "cilium": "bpf-socket-lb"}[cni]
+    model = model or {"canal": "iptables", "cilium": "bpf-socket-lb"}[cni]
     (run / "scale.json").write_text(json.dumps({
         "run_id": name, "kind": "service-scale", "provider": "local", "cni": cni, "model": model,
         "started": started, "counts": counts, "connections": 3, "service_cidr": CIDR,
@@ -276,6 +307,19 @@ def test_scale_report_puts_the_newest_run_of_each_cni_together(tmp_path):
     assert both == tmp_path / "comparisons" / "service-scale"
     assert {p.name for p in both.iterdir()} == {"scale.md", "scale.csv", "scale.png", "scale.svg"}
     assert "250.0" in text and "150.0" in text and "999.0" not in text
+
+
+def test_the_nftables_curve_is_a_third_beside_the_cnis(tmp_path):
+    scale_run(tmp_path, "canal", "canal", "2026-01-01T00:00:00Z", [record(0, 250.0, 1.0)], [0])
+    scale_run(tmp_path, "cilium", "cilium", "2026-01-02T00:00:00Z", [record(0, 150.0, 1.0)], [0])
+    run = scale_run(tmp_path, "canal-nftables", "canal", "2026-01-03T00:00:00Z", [record(0, 200.0, 1.0)], [0],
+                    model="nftables")
+    assert scale_report.newest_per_cni(tmp_path) == [tmp_path / "canal", tmp_path / "canal-nftables",
+                                                     tmp_path / "cilium"]
+    text, _, both = scale_report.write_reports(run, charts=False)
+    assert [line.split()[:2] for line in text.splitlines() if line.startswith(("canal ", "cilium "))] == [
+        ["canal", "iptables"], ["canal", "nftables"], ["cilium", "bpf-socket-lb"]]
+    assert "nftables verdict map" in (both / "scale.md").read_text()
 
 
 def test_a_directory_without_scale_json_is_refused(tmp_path):

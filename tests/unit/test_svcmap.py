@@ -40,8 +40,8 @@ def u32(value: int) -> bytes:
 
 
 def shell_digest(text: str) -> str:
-    """kube-proxy.sh's digest(), run by bash: the chain names' hash."""
-    script = f'source {FILES}/datapath/kube-proxy.sh; digest "$1"'
+    """common.sh's digest(), run by bash: the chain names' hash (kube-proxy.sh, kube-proxy-nft.sh)."""
+    script = f'source {FILES}/datapath/common.sh; digest "$1"'
     return subprocess.run(["bash", "-c", script, "bash", text], capture_output=True, text=True,
                           check=True).stdout.strip()
 

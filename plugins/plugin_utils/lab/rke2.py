@@ -128,8 +128,9 @@ def chart_problems(version: str, cni: str, settings: dict[str, Any] | None = Non
     found = _RELEASE.match(version or "")
     if not found:
         return [f"RKE2 version {version!r} must look like v1.33.5+rke2r1"]
-    if cni != "cilium":
-        return []
+    nftables = _nftables_problems(version, int(found.group(1)), settings)
+    if cni != "cilium" or nftables:
+        return nftables
     lines = [line for line in RKE2_FIRST_CILIUM if line <= int(found.group(1))]
     if lines and RKE2_FIRST_CILIUM[max(lines)] >= CILIUM_VALUES_SINCE:
         return _netkit_problems(version, int(found.group(1)), int(found.group(2)), settings)
@@ -137,6 +138,19 @@ def chart_problems(version: str, cni: str, settings: dict[str, Any] | None = Non
     return [f"RKE2 {version} is not known to ship Cilium {since} or newer, whose chart values this role writes "
             f"(routingMode, tunnelProtocol, kubeProxyReplacement true/false); use RKE2 "
             f"v1.{min(RKE2_FIRST_CILIUM)} or newer"]
+
+
+# kube-proxy's nftables mode: alpha behind the NFTablesProxyMode gate in Kubernetes 1.29 and 1.30, beta and on by
+# default from 1.31 (KEP-3866), GA in 1.33.
+KUBE_PROXY_NFTABLES_SINCE = 31
+
+
+def _nftables_problems(version: str, minor: int, settings: dict[str, Any] | None) -> list[str]:
+    """A profile with kube-proxy in nftables mode on a release whose Kubernetes has it only behind a gate."""
+    if profiles.setting(settings or {}, "kube_proxy_mode") != "nftables" or minor >= KUBE_PROXY_NFTABLES_SINCE:
+        return []
+    return [f"RKE2 {version} runs Kubernetes 1.{minor}, whose kube-proxy has the nftables mode only as an alpha "
+            f"behind the NFTablesProxyMode feature gate; use RKE2 v1.{KUBE_PROXY_NFTABLES_SINCE} or newer"]
 
 
 def _netkit_problems(version: str, minor: int, patch: int, settings: dict[str, Any] | None) -> list[str]:
@@ -159,7 +173,7 @@ ENCRYPTION_STATUS = {"none": "Disabled", "wireguard": "Wireguard", "ipsec": "IPs
 
 def profile_values(settings: dict[str, Any]) -> dict[str, Any]:
     """A CNI profile's settings (``rke2_profile_settings``: routing, kube_proxy_replacement, host_routing,
-    masquerade, mtu, and optionally datapath_mode, encryption, bandwidth_manager, notrack, congestion;
+    masquerade, mtu, and optionally datapath_mode, encryption, bandwidth_manager, notrack, congestion, kube_proxy_mode;
     playbooks/vars/profiles.yml) as the Cilium and Canal charts take them."""
     encryption = profiles.setting(settings, "encryption")
     bandwidth_manager = bool(profiles.setting(settings, "bandwidth_manager"))
@@ -180,6 +194,8 @@ def profile_values(settings: dict[str, Any]) -> dict[str, Any]:
         "cilium_bandwidth_manager_bbr": bandwidth_manager and profiles.setting(settings, "congestion") == "bbr",
         # installNoConntrackIptablesRules: raw-table NOTRACK for traffic from and to the native routing CIDR.
         "cilium_notrack": bool(profiles.setting(settings, "notrack")),
+        # kube-proxy's --proxy-mode (config.yaml kube-proxy-arg), where kube-proxy runs.
+        "kube_proxy_mode": profiles.setting(settings, "kube_proxy_mode"),
         "canal_mtu": settings["mtu"],
         # flannel's backend: routing native is host-gw; its wireguard backend encrypts in place of VXLAN.
         "canal_backend": ("host-gw" if settings["routing"] == "native"

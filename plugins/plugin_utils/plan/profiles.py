@@ -38,7 +38,7 @@ MIN_MTU, MAX_MTU = 1280, 9000
 # local model runs. A profile's resolved settings hold them only where they differ from it, so the runs of
 # before them read the same.
 OPTIONAL: dict[str, Any] = {"datapath_mode": "veth", "encryption": "none", "bandwidth_manager": False,
-                            "notrack": False, "congestion": "cubic"}
+                            "notrack": False, "congestion": "cubic", "kube_proxy_mode": "iptables"}
 OPTIONAL_CHOICES: dict[str, tuple[Any, ...]] = {
     "datapath_mode": ("veth", "netkit"),  # Cilium's bpf.datapathMode
     "encryption": ("none", "wireguard", "ipsec"),  # Cilium's encryption.type; flannel's wireguard backend
@@ -47,10 +47,12 @@ OPTIONAL_CHOICES: dict[str, tuple[Any, ...]] = {
     # The TCP congestion control of the benchmark's sockets (bench_congestion); with the bandwidth manager,
     # Cilium's bandwidthManager.bbr, which sets it for the pods.
     "congestion": ("cubic", "bbr"),
+    # kube-proxy's --proxy-mode where it serves Services: iptables, or nftables (Kubernetes 1.31+, a verdict map).
+    "kube_proxy_mode": ("iptables", "nftables"),
 }
 CNI_OPTIONAL: dict[str, dict[str, tuple[Any, ...]]] = {
     "canal": {"datapath_mode": ("veth",), "encryption": ("none", "wireguard"), "bandwidth_manager": (False,),
-              "notrack": (False,), "congestion": ("cubic", "bbr")},
+              "notrack": (False,), "congestion": ("cubic", "bbr"), "kube_proxy_mode": ("iptables", "nftables")},
     "cilium": OPTIONAL_CHOICES,
 }
 # What each setting needs of the kernel (kernel.py reads whether it has it), and whether the local model runs
@@ -107,6 +109,8 @@ def _problems_of(cni: str, name: str, profile: Any) -> list[str]:
         if settings.get("notrack") and not (settings["routing"] == "native" and settings["masquerade"] == "bpf"):
             problems.append("notrack (installNoConntrackIptablesRules) needs native routing and BPF masquerade "
                             "(the agent fails to start without them)")
+    if settings.get("kube_proxy_mode", "iptables") != "iptables" and settings["kube_proxy_replacement"]:
+        problems.append("kube_proxy_mode is kube-proxy's: with kube-proxy replacement there is no kube-proxy")
     if cni == "canal" and settings["routing"] == "native" and settings.get("encryption", "none") != "none":
         problems.append("flannel runs one backend: host-gw (routing native) or wireguard (encryption), not both")
     return [f"profile {cni}/{name}: {p}" for p in problems]
@@ -200,7 +204,8 @@ def checked(profiles: dict[str, Any], cni: str, name: str = "", defaults: dict[s
 def describe(settings: dict[str, Any]) -> str:
     """A profile's settings in one line, as reports show them."""
     routing = "native routing" if settings.get("routing") == "native" else f"{settings.get('routing')} tunnel"
-    services = "kube-proxy replacement" if settings.get("kube_proxy_replacement") else "kube-proxy"
+    services = ("kube-proxy replacement" if settings.get("kube_proxy_replacement")
+                else f"kube-proxy ({settings['kube_proxy_mode']})" if "kube_proxy_mode" in settings else "kube-proxy")
     mtu = f"MTU {settings['mtu']}" if settings.get("mtu") else "MTU auto"
     more = [f"{setting(settings, 'datapath_mode')} devices"] if "datapath_mode" in settings else []
     more += [f"{settings['encryption']} encryption"] if "encryption" in settings else []

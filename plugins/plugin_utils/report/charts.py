@@ -175,7 +175,7 @@ def comparison_chart(comparison: dict[str, Any], stem: Path) -> list[Path]:
 
 
 def scale_chart(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], stem: Path) -> list[Path]:
-    """Latency (p50, p99) and update times against the number of Services, one colour per CNI."""
+    """Latency (p50, p99) and update times against the number of Services, one colour per CNI and structure."""
     fig = Figure(figsize=(11, 4.2))
     latency, update = fig.subplots(1, 2)
     for (meta, records), color in zip(runs, ("#dd8452", "#4c72b0", "#55a868"), strict=False):
@@ -195,7 +195,7 @@ def scale_chart(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], stem: P
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    _model_note(fig, "local lab: model of the two lookup structures on one machine's kernel, "
+    _model_note(fig, "local lab: model of the lookup structures on one machine's kernel, "
                 "not kube-proxy or Cilium themselves")
     return _save(fig, stem)
 

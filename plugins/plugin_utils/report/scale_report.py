@@ -1,4 +1,4 @@
-"""Reports of Service scale runs: one run's table, and the newest run of each CNI against N.
+"""Reports of Service scale runs: one run's table, and the newest run of each CNI and lookup structure against N.
 
 A run directory holds scale.json (the metadata the role writes first) and raw/<N>.json,
 one record per number of Services, written as soon as it was measured (read and written with
@@ -17,9 +17,10 @@ from typing import Any
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import files
 
-MODEL_NOTE = ("Local lab: a model of the two lookup structures (an iptables DNAT chain walked in order, "
-              "as kube-proxy's iptables mode; a BPF hash map looked up by a cgroup connect() hook, as Cilium's "
-              "kube-proxy replacement) on one machine's kernel, not kube-proxy or Cilium themselves.")
+MODEL_NOTE = ("Local lab: a model of the lookup structures (an iptables DNAT chain walked in order, "
+              "as kube-proxy's iptables mode; an nftables verdict map looked up once, as its nftables mode; a BPF "
+              "hash map looked up by a cgroup connect() hook, as Cilium's kube-proxy replacement) on one machine's "
+              "kernel, not kube-proxy or Cilium themselves.")
 HEADER = ["cni", "model", "Services", "p50 us", "p90 us", "p99 us", "add Service ms", "answers after ms"]
 
 
@@ -66,7 +67,8 @@ def render_markdown(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], cha
               f"kernel {meta['environment']['kernel']}" for meta, _ in runs]
     lines += ["- Latency: connect, 1-byte request and answer, close (TCP_CRR); with 0 Services the backend is "
               "reached directly. *add Service*: iptables-restore of the whole Services chain (kube-proxy's "
-              "sync) or one backend slot and one Service written to the BPF maps with bpf(2); *answers after*: "
+              "sync), one chain and one verdict map element in one nft transaction (its nftables mode's), or one "
+              "backend slot and one Service written to the BPF maps with bpf(2); *answers after*: "
               "from the start of that update until a client trying the new Service in a loop gets an answer."]
     return "\n".join(lines) + "\n" + files.markdown_tail(
         HEADER, rows(runs), chart, "Latency and update time against the number of Services", [MODEL_NOTE])
@@ -86,9 +88,10 @@ def render_csv(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> str:
 
 
 def newest_per_cni(results_dir: str | os.PathLike) -> list[Path]:
-    """The newest Service scale run of each CNI, Canal first."""
-    newest = {meta["cni"]: path for path, meta in files.list_runs(results_dir, "scale.json") if meta.get("cni")}
-    return [newest[cni] for cni in sorted(newest)]
+    """The newest Service scale run of each CNI and lookup structure (model), Canal first."""
+    newest = {(meta["cni"], meta.get("model") or ""): path for path, meta in files.list_runs(results_dir, "scale.json")
+              if meta.get("cni")}
+    return [newest[key] for key in sorted(newest)]
 
 
 def write(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], out_dir: Path, charts: bool) -> str:
@@ -105,9 +108,11 @@ def write(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]], out_dir: Path
 
 
 def write_reports(run_dir: str | os.PathLike, charts: bool = True) -> tuple[str, list[str], Path | None]:
-    """The run's own report, and when the lab has runs of both CNIs, both against N in comparisons/.
+    """The run's own report, and when the lab has runs of two or more CNIs or structures, all against N in
+    comparisons/.
 
-    Returns the text table (of both CNIs when there are both), the run's problems and the comparison directory.
+    Returns the text table (of all of them when there are two or more), the run's problems and the comparison
+    directory.
     """
     run = Path(run_dir)
     meta, records, run_problems = load_scale_run(run)

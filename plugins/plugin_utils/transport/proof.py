@@ -40,6 +40,7 @@ MECHANISMS = {
     "iptables.felix-from-workload": "Felix iptables: from-workload chains",
     "iptables.felix-to-workload": "Felix iptables: to-workload chains",
     f"iptables.service.{SERVICE}": "kube-proxy iptables: KUBE-SVC/KUBE-SEP DNAT",
+    f"nftables.service.{SERVICE}": "kube-proxy nftables: service-ips verdict map, numgen DNAT",
     "vxlan.tx_packets": "flannel VXLAN (flannel.1)",
     "iptables.forward": "host netfilter FORWARD",
     "iptables.nat-prerouting": "host netfilter nat PREROUTING (conntrack)",
@@ -59,7 +60,13 @@ def _canal(placement: str, settings: dict[str, Any]) -> dict[str, bool]:
         return {**_CANAL_POD, "vxlan.tx_packets": False, "iptables.routed-to-peer": False}
     cross = {**_CANAL_POD, "vxlan.tx_packets": tunnel, "vxlan.rx_packets": tunnel,
              "iptables.routed-to-peer": not tunnel}
-    return {**cross, f"iptables.service.{SERVICE}": True} if placement == "service" else cross
+    return {**cross, **_kube_proxy(settings)} if placement == "service" else cross
+
+
+def _kube_proxy(settings: dict[str, Any]) -> dict[str, bool]:
+    """kube-proxy's Service counter in its mode (iptables or nftables) must move, the other mode's not."""
+    nftables = profiles.setting(settings, "kube_proxy_mode") == "nftables"
+    return {f"iptables.service.{SERVICE}": not nftables, f"nftables.service.{SERVICE}": nftables}
 
 
 def _cilium(placement: str, settings: dict[str, Any]) -> dict[str, bool]:
@@ -89,7 +96,8 @@ def _cilium(placement: str, settings: dict[str, Any]) -> dict[str, bool]:
                  "bpf.from_netdev_peer": bpf}
     if placement == "cross-node":
         return cross
-    service = {"bpf.sock_xlate": kpr, f"iptables.service.{SERVICE}": not kpr}
+    service = {"bpf.sock_xlate": kpr, **({f"iptables.service.{SERVICE}": False, f"nftables.service.{SERVICE}": False}
+                                          if kpr else _kube_proxy(settings))}
     # kube-proxy's DNAT needs the stack: without kube-proxy replacement there is no BPF host routing.
     return {**cross, **service} if kpr else {**cross, **service, "iptables.nat-prerouting": True}
 

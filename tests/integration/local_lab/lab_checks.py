@@ -202,11 +202,11 @@ def sockets_translated(client) -> int:
     return json.loads(client.check_output("netlab-datapath counters"))["bpf.sock_xlate"]
 
 
-def check_scale(proc: subprocess.CompletedProcess, results_dir: Path, cni: str, model: str) -> Path:
-    """A scale run with real records, and nothing of it left on the nodes."""
+def check_scale(proc: subprocess.CompletedProcess, results_dir: Path, cni: str, model: str, kind: str = "") -> Path:
+    """A scale run with real records (its folder <time>-<kind or cni-scale>), and nothing of it left on the nodes."""
     assert proc.returncode == 0
-    assert "SERVICE SCALE" in proc.stdout and "model of the two lookup structures" in proc.stdout
-    run = max(results_dir.glob(f"*-{cni}-scale"))
+    assert "SERVICE SCALE" in proc.stdout and "model of the lookup structures" in proc.stdout
+    run = max(results_dir.glob(f"*-{kind or cni + '-scale'}"))
     meta = json.loads((run / "scale.json").read_text())
     assert (meta["cni"], meta["model"], meta["counts"]) == (cni, model, [0, 50, 500])
     records = [json.loads((run / "raw" / f"{n:05d}.json").read_text()) for n in (0, 50, 500)]

@@ -451,6 +451,30 @@ def test_a_node_killed_with_its_conmon_is_named_then_started_anew(canal_run, pla
     assert node("netlab-agent-2").run("systemctl is-system-running --wait").stdout.strip() in ("running", "degraded")
 
 
+def test_canal_nftables_serves_the_service_from_its_verdict_map_and_is_the_third_scale_curve(
+        canal_run, cilium_scale, play, results_dir, short_bench):
+    """kube-proxy's nftables mode (canal/nftables), last on the lab before its teardown: the Service test goes
+    through its verdict map, no KUBE-SERVICES chain exists, and the Service scale scenario measures its map
+    beside the iptables chain and the BPF map."""
+    proc = play("-e", "cni=canal", "-e", "cni_profile=nftables", "--tags", "cluster,bench", *short_bench,
+                *extra(bench_matrix=[entry(name="service-tcp-1", placement="service"),
+                                     entry(name="cross-node-tcp-1", placement="cross-node")]))
+    assert proc.returncode == 0
+    summary = json.loads((latest(results_dir) / "summary.json").read_text())
+    assert summary["profile"] == "nftables" and summary["profile_settings"]["kube_proxy_mode"] == "nftables"
+    assert "Services by kube-proxy's nftables table" in summary["datapath"]
+    carried = {r["scenario"]: r["proof"] for r in summary["results"]}
+    assert all(found["contradictions"] == [] for found in carried.values()), carried
+    assert "kube-proxy nftables: service-ips verdict map, numgen DNAT" in carried["service-tcp-1"]["mechanisms"]
+    client = node("netlab-agent-1")
+    assert "KUBE-SERVICES" not in client.check_output("iptables-save -t nat")
+    assert "service-ips" in client.check_output("nft list table ip kube-proxy")
+    check_scale(play("-e", "cni=canal", "--tags", "scale", *SCALE, charts=True), results_dir, "canal", "nftables",
+                "canal-nftables-scale")
+    every = (results_dir / "comparisons" / "service-scale" / "scale.csv").read_text()
+    assert ",canal,iptables,500," in every and ",canal,nftables,500," in every and ",cilium,bpf-socket-lb,500," in every
+
+
 def test_teardown_removes_the_lab_and_keeps_results(torn_down):
     got = torn_down
     assert got.teardown.returncode == 0

@@ -38,6 +38,9 @@ node_cgroup() {
   echo "$mount${path%/init.scope}"
 }
 
+# A short stable name for chains, as kube-proxy hashes its chain names (kube-proxy.sh, kube-proxy-nft.sh).
+digest() { printf '%s' "$1" | sha256sum | cut -c1-16 | tr a-f A-F; }
+
 # The Cilium model's programs and maps (cilium.sh, socket-lb.sh), if any.
 bpf_down() {
   local hook
@@ -68,6 +71,8 @@ down() {
   iptables_down filter
   iptables_down nat
   iptables_down raw
+  # kube-proxy's nftables mode keeps all of it in one table (kube-proxy-nft.sh).
+  nft delete table ip kube-proxy 2>/dev/null || true
 }
 
 # add_pod NAME HOST_DEVICE: a network namespace linked to the node by a veth pair.

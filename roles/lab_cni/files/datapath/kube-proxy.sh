@@ -28,9 +28,6 @@ COMMIT
 RULES
 }
 
-# A short stable name for chains, as kube-proxy hashes its chain names.
-digest() { printf '%s' "$1" | sha256sum | cut -c1-16 | tr a-f A-F; }
-
 # service_up NAME VIP PORT PROTO BACKEND_IP:PORT...: KUBE-SERVICES -> KUBE-SVC-* (the backends split
 # by probability) -> KUBE-SEP-* (DNAT).
 service_up() {
