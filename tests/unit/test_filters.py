@@ -285,7 +285,8 @@ def test_rke2_profile_values():
         "cilium_routing_mode": "tunnel", "cilium_kube_proxy_replacement": True, "cilium_bpf_masquerade": True,
         "cilium_host_legacy_routing": True, "cilium_mtu": 1400, "cilium_datapath_mode": "veth",
         "cilium_encryption": "none", "cilium_bandwidth_manager": False, "cilium_bandwidth_manager_bbr": False,
-        "cilium_notrack": False, "kube_proxy_mode": "iptables", "canal_mtu": 1400, "canal_backend": "vxlan"}
+        "cilium_notrack": False, "cilium_big_tcp": False, "kube_proxy_mode": "iptables", "canal_mtu": 1400,
+        "canal_backend": "vxlan"}
     assert call("rke2_profile_values", {**settings, "encryption": "wireguard"})["canal_backend"] == "wireguard"
     assert call("rke2_profile_values", {**settings, "routing": "native"})["canal_backend"] == "host-gw"
 

@@ -65,8 +65,9 @@ def test_each_role_takes_the_settings_as_one_dict():
     for role in ("rke2", "lab_cni"):
         spec = yaml.safe_load((ROOT / f"roles/{role}/meta/argument_specs.yml").read_text())["argument_specs"]["main"]
         options = spec["options"][f"{role}_profile_settings"]["options"]
-        # The model runs three of the optional settings (the project refuses the others before it runs).
-        optional = list(profiles.OPTIONAL) if role == "rke2" else ["notrack", "congestion", "kube_proxy_mode"]
+        # The model runs four of the optional settings (the project refuses the others before it runs).
+        modelled = ["notrack", "congestion", "kube_proxy_mode", "big_tcp"]
+        optional = list(profiles.OPTIONAL) if role == "rke2" else modelled
         assert list(options) == [*profiles.SETTINGS, *optional], role
         assert all(options[key]["required"] for key in profiles.SETTINGS), role
         for key, allowed in profiles.CHOICES.items():
@@ -106,6 +107,13 @@ def test_a_users_profile_is_added_and_checked_as_the_shipped_ones():
     ("cilium", "bad", {**NATIVE_BPF, "congestion": "reno"}, r"congestion 'reno' is not one of cubic, bbr"),
     ("cilium", "bad", {**SHIPPED["cilium"]["tunnel-bpf"]["settings"], "notrack": True},
      r"notrack \(installNoConntrackIptablesRules\) needs native routing and BPF masquerade"),
+    ("cilium", "bad", {**SHIPPED["cilium"]["tunnel-bpf"]["settings"], "big_tcp": True},
+     r"BIG TCP needs native routing, BPF host routing and no encryption"),
+    ("cilium", "bad", {**SHIPPED["cilium"]["native-legacy"]["settings"], "big_tcp": True},
+     r"BIG TCP needs native routing, BPF host routing and no encryption"),
+    ("cilium", "bad", {**NATIVE_BPF, "big_tcp": True, "encryption": "wireguard"},
+     r"BIG TCP needs native routing, BPF host routing and no encryption"),
+    ("canal", "bad", {**SHIPPED["canal"]["vxlan"]["settings"], "big_tcp": True}, r"canal cannot run big_tcp True"),
     ("cilium", "bad", {**NATIVE_BPF, "kube_proxy_mode": "nftables"},
      r"kube_proxy_mode is kube-proxy's: with kube-proxy replacement there is no kube-proxy"),
     ("canal", "bad", {**SHIPPED["canal"]["vxlan"]["settings"], "kube_proxy_mode": "ipvs"},
@@ -278,3 +286,54 @@ def test_nftables_kube_proxy_needs_kubernetes_1_31(version, refused):
     if refused:
         assert "has the nftables mode only as an alpha behind the NFTablesProxyMode feature gate" in problems[0]
     assert rke2.chart_problems("v1.30.14+rke2r1", "cilium", SHIPPED["cilium"]["kube-proxy"]["settings"]) == []
+
+
+def test_big_tcp_packets_are_its_proof_on_tcp_between_nodes():
+    bigtcp = SHIPPED["cilium"]["native-bigtcp"]["settings"]
+    # Without BIG TCP a packet of more than 64 KiB is impossible; with it one is shown where seen, not required.
+    assert "nic.big_tcp" not in proof.expected("cilium", "cross-node", bigtcp, "tcp")
+    assert "nic.big_tcp" not in proof.expected("cilium", "cross-node", bigtcp, "udp")
+    assert "nic.big_tcp" not in proof.expected("cilium", "same-node", bigtcp, "tcp")
+    assert proof.expected("cilium", "cross-node", NATIVE_BPF, "tcp")["nic.big_tcp"] is False
+    # Counter growth of an iperf3 TCP test: 117 KB per packet out of the client's interface (the tuning review's
+    # probe measured 117,413 bytes/skb at 185 KB sizes), small ACKs in.
+    grown = {"bpf.from_container_neigh": 2300, "bpf.from_netdev_peer": 2400, "bpf.from_container_peer": 0,
+             "nic.tx_packets": 2290, "nic.tx_bytes": 268_877_993, "nic.rx_packets": 2400, "nic.rx_bytes": 160_000}
+    assert proof.big_packets(grown)
+    found = proof.check("cilium", "cross-node", grown, bigtcp, "tcp")
+    assert proof.MECHANISMS["nic.big_tcp"] in found["mechanisms"] and found["contradictions"] == []
+    # 55 KB per packet: what the same transfer makes at the default 64 KiB: not shown, and no contradiction.
+    small = {**grown, "nic.tx_packets": 4841, "nic.tx_bytes": 267_771_141}
+    assert not proof.big_packets(small)
+    unshown = proof.check("cilium", "cross-node", small, bigtcp, "tcp")
+    assert unshown["contradictions"] == [] and proof.MECHANISMS["nic.big_tcp"] not in unshown["mechanisms"]
+    assert proof.check("cilium", "cross-node", small, NATIVE_BPF, "tcp")["contradictions"] == []
+    # Big packets where the profile has no BIG TCP: the model's path is not what ran.
+    assert proof.check("cilium", "cross-node", grown, NATIVE_BPF, "tcp")["contradictions"] == [
+        f"{proof.MECHANISMS['nic.big_tcp']} moved (1)"]
+    assert rke2.profile_values(profiles.resolve(SHIPPED, "cilium", "native-bigtcp")["settings"])["cilium_big_tcp"]
+
+
+@pytest.mark.parametrize(("release", "refused"), [("6.1.0-28-amd64", True), ("6.3.0", False),
+                                                  ("6.18.44-fc-v1300", False)])
+def test_big_tcp_needs_linux_6_3_on_the_lab(release, refused):
+    profile = profiles.resolve(SHIPPED, "cilium", "native-bigtcp")
+    problems = profiles.model_problems(profile, {"release": release, "source": "/proc/config.gz", "has": {}})
+    assert bool(problems) is refused
+    if refused:
+        assert "sets big_tcp true, which needs Linux 6.3 or newer (IPv4 BIG TCP)" in problems[0]
+
+
+def test_a_big_tcp_run_s_report_says_where_cilium_enables_it_and_what_crossed():
+    from ansible_collections.netlab.lab.plugins.plugin_utils.report import run_report
+
+    carried = {"scenario": "cross-node-tcp-1", "proof": {"mechanisms": [proof.MECHANISMS["nic.big_tcp"]]}}
+    other = {"scenario": "cross-node-udp", "proof": {"mechanisms": []}}
+    [note] = run_report.big_tcp_note({"profile_settings": {"big_tcp": True}, "results": [carried, other]})
+    assert note.startswith("BIG TCP: Cilium enables it only on NICs whose drivers take it (mlx4, mlx5, ice")
+    assert note.endswith("packets of more than 64 KiB crossed the node's interface in cross-node-tcp-1.")
+    unproven = run_report.big_tcp_note({"profile_settings": {"big_tcp": True}, "results": [other]})[0]
+    assert unproven.endswith("no test's counters show packets of more than 64 KiB.")
+    cluster = run_report.big_tcp_note({"profile_settings": {"big_tcp": True}, "results": [{"proof": None}]})[0]
+    assert cluster.endswith("this run has no datapath counters to show it.")
+    assert run_report.big_tcp_note({"profile_settings": NATIVE_BPF, "results": [carried]}) == []

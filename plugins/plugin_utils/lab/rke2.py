@@ -173,7 +173,8 @@ ENCRYPTION_STATUS = {"none": "Disabled", "wireguard": "Wireguard", "ipsec": "IPs
 
 def profile_values(settings: dict[str, Any]) -> dict[str, Any]:
     """A CNI profile's settings (``rke2_profile_settings``: routing, kube_proxy_replacement, host_routing,
-    masquerade, mtu, and optionally datapath_mode, encryption, bandwidth_manager, notrack, congestion, kube_proxy_mode;
+    masquerade, mtu, and optionally datapath_mode, encryption, bandwidth_manager, notrack, congestion, kube_proxy_mode,
+    big_tcp;
     playbooks/vars/profiles.yml) as the Cilium and Canal charts take them."""
     encryption = profiles.setting(settings, "encryption")
     bandwidth_manager = bool(profiles.setting(settings, "bandwidth_manager"))
@@ -194,6 +195,9 @@ def profile_values(settings: dict[str, Any]) -> dict[str, Any]:
         "cilium_bandwidth_manager_bbr": bandwidth_manager and profiles.setting(settings, "congestion") == "bbr",
         # installNoConntrackIptablesRules: raw-table NOTRACK for traffic from and to the native routing CIDR.
         "cilium_notrack": bool(profiles.setting(settings, "notrack")),
+        # enableIPv4BIGTCP: IPv4 GSO/GRO maximum sizes of 192 KiB on the pods' devices and the native devices
+        # whose drivers take it.
+        "cilium_big_tcp": bool(profiles.setting(settings, "big_tcp")),
         # kube-proxy's --proxy-mode (config.yaml kube-proxy-arg), where kube-proxy runs.
         "kube_proxy_mode": profiles.setting(settings, "kube_proxy_mode"),
         "canal_mtu": settings["mtu"],

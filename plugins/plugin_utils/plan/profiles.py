@@ -38,7 +38,7 @@ MIN_MTU, MAX_MTU = 1280, 9000
 # local model runs. A profile's resolved settings hold them only where they differ from it, so the runs of
 # before them read the same.
 OPTIONAL: dict[str, Any] = {"datapath_mode": "veth", "encryption": "none", "bandwidth_manager": False,
-                            "notrack": False, "congestion": "cubic", "kube_proxy_mode": "iptables"}
+                            "notrack": False, "congestion": "cubic", "kube_proxy_mode": "iptables", "big_tcp": False}
 OPTIONAL_CHOICES: dict[str, tuple[Any, ...]] = {
     "datapath_mode": ("veth", "netkit"),  # Cilium's bpf.datapathMode
     "encryption": ("none", "wireguard", "ipsec"),  # Cilium's encryption.type; flannel's wireguard backend
@@ -49,10 +49,12 @@ OPTIONAL_CHOICES: dict[str, tuple[Any, ...]] = {
     "congestion": ("cubic", "bbr"),
     # kube-proxy's --proxy-mode where it serves Services: iptables, or nftables (Kubernetes 1.31+, a verdict map).
     "kube_proxy_mode": ("iptables", "nftables"),
+    "big_tcp": (False, True),  # Cilium's enableIPv4BIGTCP (IPv4 GSO/GRO maximum sizes of 192 KiB)
 }
 CNI_OPTIONAL: dict[str, dict[str, tuple[Any, ...]]] = {
     "canal": {"datapath_mode": ("veth",), "encryption": ("none", "wireguard"), "bandwidth_manager": (False,),
-              "notrack": (False,), "congestion": ("cubic", "bbr"), "kube_proxy_mode": ("iptables", "nftables")},
+              "notrack": (False,), "congestion": ("cubic", "bbr"), "kube_proxy_mode": ("iptables", "nftables"),
+              "big_tcp": (False,)},
     "cilium": OPTIONAL_CHOICES,
 }
 # What each setting needs of the kernel (kernel.py reads whether it has it), and whether the local model runs
@@ -64,6 +66,8 @@ KERNEL_NEEDS: dict[tuple[str, Any], tuple[str, ...]] = {
     ("encryption", "ipsec"): ("CONFIG_XFRM_USER", "CONFIG_INET_ESP", "CONFIG_CRYPTO_GCM"),
     ("bandwidth_manager", True): ("CONFIG_NET_SCH_FQ",),
 }
+# IPv4 BIG TCP (gso_ipv4_max_size, gro_ipv4_max_size) came with Linux 6.3.
+BIG_TCP_IPV4_SINCE = (6, 3)
 # The shipped profiles (netlab_profiles) and each CNI's reference (netlab_profile_defaults).
 SHIPPED = Path(__file__).resolve().parents[3] / "playbooks" / "vars" / "profiles.yml"
 
@@ -109,6 +113,12 @@ def _problems_of(cni: str, name: str, profile: Any) -> list[str]:
         if settings.get("notrack") and not (settings["routing"] == "native" and settings["masquerade"] == "bpf"):
             problems.append("notrack (installNoConntrackIptablesRules) needs native routing and BPF masquerade "
                             "(the agent fails to start without them)")
+        # Cilium's BIG TCP requirements: BPF host routing (so kube-proxy replacement and BPF masquerade), no
+        # tunnel, no encryption.
+        if settings.get("big_tcp") and not (settings["routing"] == "native" and settings["host_routing"] == "bpf"
+                                            and settings.get("encryption", "none") == "none"):
+            problems.append("BIG TCP needs native routing, BPF host routing and no encryption (the agent does not "
+                            "enable it otherwise)")
     if settings.get("kube_proxy_mode", "iptables") != "iptables" and settings["kube_proxy_replacement"]:
         problems.append("kube_proxy_mode is kube-proxy's: with kube-proxy replacement there is no kube-proxy")
     if cni == "canal" and settings["routing"] == "native" and settings.get("encryption", "none") != "none":
@@ -145,6 +155,15 @@ def setting(settings: dict[str, Any], key: str) -> Any:
     return settings.get(key, OPTIONAL.get(key))
 
 
+def _release(text: str) -> tuple[int, int] | None:
+    """A kernel release's major and minor number ("6.18.44-fc" -> (6, 18)); None where it does not start so."""
+    parts = text.split(".")
+    try:
+        return int(parts[0]), int(parts[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
 def kernel_needs(settings: dict[str, Any]) -> list[tuple[str, Any, tuple[str, ...]]]:
     """The profile's settings that need something of the kernel: (setting, value, the options it needs)."""
     return [(key, value, options) for (key, value), options in KERNEL_NEEDS.items() if setting(settings, key) == value]
@@ -156,6 +175,11 @@ def model_problems(profile: dict[str, Any], kernel: dict[str, Any] | None) -> li
     controller's kernel (``kernel`` as kernel.read reads it: ``{release, source, has}``), with the kernel
     options it needs that this kernel lacks or cannot be told to have. Such a profile runs where RKE2 runs it."""
     problems = []
+    release = _release((kernel or {}).get("release") or "")
+    if profile.get("settings", {}).get("big_tcp") and release and release < BIG_TCP_IPV4_SINCE:
+        problems.append(f"profile {profile.get('cni')}/{profile.get('name')} sets big_tcp true, which needs Linux "
+                        f"{'.'.join(map(str, BIG_TCP_IPV4_SINCE))} or newer (IPv4 BIG TCP); the lab's nodes share "
+                        f"this kernel, {kernel.get('release')}")
     for key, value, options in kernel_needs(profile.get("settings") or {}):
         has = (kernel or {}).get("has") or {}
         lacks = [option for option in options if has.get(option) is False]
@@ -211,6 +235,7 @@ def describe(settings: dict[str, Any]) -> str:
     more += [f"{settings['encryption']} encryption"] if "encryption" in settings else []
     more += ["bandwidth manager"] if settings.get("bandwidth_manager") else []
     more += ["no conntrack for pod traffic"] if settings.get("notrack") else []
+    more += ["BIG TCP"] if settings.get("big_tcp") else []
     more += [f"{settings['congestion']} congestion control"] if "congestion" in settings else []
     return ", ".join([f"{routing}, {services}, {settings.get('host_routing')} host routing, "
                       f"{settings.get('masquerade')} masquerade", *more, mtu])

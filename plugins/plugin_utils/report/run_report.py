@@ -15,6 +15,7 @@ from typing import Any
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix, repeats
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import files, stats
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
+from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
 
 LOCAL_LAB_NOTE = (
     "Local lab: a model of the CNI datapath built from real kernel devices in podman "
@@ -298,6 +299,20 @@ def bbr_note(summary: dict[str, Any]) -> list[str]:
             "congestion control, not the bandwidth manager's pacing."]
 
 
+def big_tcp_note(summary: dict[str, Any]) -> list[str]:
+    """A BIG TCP profile's run: where Cilium enables it, and whether this run's packets show it."""
+    if not (summary.get("profile_settings") or {}).get("big_tcp"):
+        return []
+    big = [r["scenario"] for r in summary["results"] if proof.MECHANISMS["nic.big_tcp"] in
+           ((r.get("proof") or {}).get("mechanisms") or [])]
+    counted = any(r.get("proof") for r in summary["results"])
+    shown = (f"packets of more than 64 KiB crossed the node's interface in {', '.join(big)}" if big
+             else "no test's counters show packets of more than 64 KiB" if counted
+             else "this run has no datapath counters to show it")
+    return [f"BIG TCP: Cilium enables it only on NICs whose drivers take it (mlx4, mlx5, ice in its docs), so a "
+            f"VM's virtio NIC may not get it; {shown}."]
+
+
 def _notes(summary: dict[str, Any]) -> list[str]:
     notes = []
     if summary.get("provider") == "local":
@@ -308,7 +323,7 @@ def _notes(summary: dict[str, Any]) -> list[str]:
         notes.append(f"NOISY (CV > {summary['noisy_cv_percent']:g} %): {', '.join(noisy)}; "
                      "their medians are less certain than the others.")
     notes += disturbed_notes(summary) + auto_notes(summary)
-    notes += bbr_note(summary)
+    notes += bbr_note(summary) + big_tcp_note(summary)
     bound = [r["scenario"] for r in summary["results"] if r.get("cpu_limited")]
     if bound:
         notes.append(f"CPU-BOUND: {', '.join(bound)}: the sending iperf3 used {run_summary.CPU_LIMITED_PERCENT:g} % "

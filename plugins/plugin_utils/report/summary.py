@@ -86,13 +86,13 @@ def _median(values: list[Any]) -> float | None:
 
 
 def path_proof(cni: str | None, placement: str, runs: list[dict[str, Any]],
-               settings: dict[str, Any] | None = None) -> dict[str, Any] | None:
+               settings: dict[str, Any] | None = None, protocol: str | None = None) -> dict[str, Any] | None:
     """What carried a scenario's runs and where their counters contradict the model (proof.check).
 
     ``counters``: the median growth of each counter over the runs; None when no run has counters
     (the Kubernetes transport).
     """
-    checked = [(run["counters"], proof.check(cni or "", placement, run["counters"], settings))
+    checked = [(run["counters"], proof.check(cni or "", placement, run["counters"], settings, protocol))
                for run in runs if run.get("counters") is not None]
     if not checked:
         return None
@@ -300,7 +300,8 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
             "size": first.get("size"),
             **_latency(first["protocol"], good if program == "netperf" else []),
             **_cpu_summary(first["placement"], program, good),
-            "proof": path_proof(meta.get("cni"), first["placement"], good, meta.get("profile_settings")),
+            "proof": path_proof(meta.get("cni"), first["placement"], good, meta.get("profile_settings"),
+                                first.get("protocol")),
             "congestion": congestion.used([r.get(end) for r in good for end in ("congestion_client",
                                                                                "congestion_server")]),
             **_disturbed(succeeded, good, settings.get("disturbed_percent")),

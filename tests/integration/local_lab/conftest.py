@@ -47,6 +47,7 @@ from lab_checks import (
 from site_args import ROOT, extra, playbook_cmd
 
 from ansible_collections.netlab.lab.plugins.module_utils import sock_lb
+from ansible_collections.netlab.lab.plugins.modules import lab_link_gso as link_gso
 from netlab_twin import lanes
 from netlab_twin.kube.lab import LabRuntime
 
@@ -142,6 +143,16 @@ def gate_baseline(cilium_scale, play, results_dir) -> tuple[Run, Run]:
     return first, rerun
 
 
+def link_sizes(nodes) -> dict[str, tuple]:
+    """Each node's IPv4 GSO/GRO maximum sizes: its interface's, and its link's host side's (lab_link_gso reads it)."""
+    found = {}
+    for name in nodes:
+        iflink = int(podman("exec", name, "cat", "/sys/class/net/eth0/iflink"))
+        shown = json.loads(node(name).check_output("ip -j -d link show dev eth0"))[0]
+        found[name] = ((shown.get("gso_ipv4_max_size"), shown.get("gro_ipv4_max_size")), tuple(link_gso.sizes(iflink)))
+    return found
+
+
 @pytest.fixture(scope="module")
 def profile_runs(gate_baseline, play, results_dir, short_bench) -> dict[str, Run]:
     """Each profile of PROFILES built and benchmarked in turn, with what its nodes showed right after."""
@@ -162,7 +173,8 @@ def profile_runs(gate_baseline, play, results_dir, short_bench) -> dict[str, Run
                         *extra(bench_matrix=PROFILE_MATRIX, bench_congestion="bbr"))
             # The lab runs this profile: a run that names another is refused before it starts (asked once).
             seen = {"refused": play("-e", "cni=cilium", "-e", "cni_profile=tunnel", "--tags", "bench", *short_bench)
-                    if not any("refused" in run.seen for run in runs.values()) else None}
+                    if not any("refused" in run.seen for run in runs.values()) else None,
+                    "links": link_sizes(("netlab-agent-1", "netlab-agent-2"))}
         runs[profile] = Run(proc, latest(results_dir), seen)
     return runs
 

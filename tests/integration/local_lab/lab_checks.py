@@ -245,11 +245,12 @@ PROFILES = {
                       {"cross-node-tcp-1": "host netfilter FORWARD",
                        "service-tcp-1": "BPF socket LB: Service address translated at connect()"},
                       ("native", "legacy")),
-    # The tunnel under BPF host routing: encapsulated by the program, the answers put into the pod by the overlay's.
-    "tunnel-bpf": ("VXLAN tunnel (BPF encapsulation to cilium_vxlan, UDP 8472) with BPF host routing",
-                   {"cross-node-tcp-1": "BPF from-overlay: bpf_redirect_peer from the tunnel into the pod",
-                    "same-node-tcp-1": "BPF from-container: bpf_redirect_peer to a pod of the node",
-                    "service-tcp-1": "BPF socket LB: Service address translated at connect()"}, ("vxlan", "bpf")),
+    # BIG TCP: TCP's packets of more than 64 KiB through the client's interface, to a pod of another node and
+    # through the Service (the provider raised the host side of the nodes' links for them).
+    "native-bigtcp": ("native routing with BPF host routing",
+                      {"cross-node-tcp-1": "BIG TCP: packets of more than 64 KiB through the node's interface",
+                       "service-tcp-1": "BIG TCP: packets of more than 64 KiB through the node's interface"},
+                      ("native", "bpf")),
 }
 
 # With kube-proxy's Services (the tunnel profile): connections through the Service right after direct ones

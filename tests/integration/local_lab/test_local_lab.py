@@ -179,6 +179,12 @@ def test_a_cilium_profile_runs_its_own_mechanisms(profile_runs, profile):
         assert sum(r.seen.get("refused") is not None for r in profile_runs.values()) == 1
         if (refused := run.seen["refused"]) is not None:
             assert refused.returncode != 0 and f"built with profile {profile}, not tunnel" in refused.stdout
+        if profile == "native-bigtcp":
+            # Cilium's 196608 on the nodes' interfaces, and the provider's on the host side of their links.
+            assert all(sizes == ((196608, 196608), (196608, 196608)) for sizes in run.seen["links"].values()), (
+                run.seen["links"])
+            report = (run.dir / "report.md").read_text()
+            assert "BIG TCP: Cilium enables it only on NICs whose drivers take it" in report
 
 
 def test_canal_run_replaces_the_datapath(canal_run, results_dir):
@@ -206,14 +212,14 @@ def test_canal_run_replaces_the_datapath(canal_run, results_dir):
 
     # The report stage compares the newest run of each CNI and profile, one column per run, Canal first,
     # the Cilium profiles in the step chain's order (native-bpf's newest is the gate's UDP rerun), then the
-    # side step's (tunnel-bpf).
+    # side step's (native-bigtcp; cilium/tunnel-bpf and the other side steps run on the Proxmox twin's VMs).
     assert "CNI COMPARISON" in proc.stdout
     assert re.search(r"^test \(Gbit/s\)\s+canal/vxlan\s+cilium/tunnel\s+cilium/native-legacy\s+cilium/native-bpf"
-                     r"\s+cilium/tunnel-bpf$", proc.stdout, re.MULTILINE)
+                     r"\s+cilium/native-bigtcp$", proc.stdout, re.MULTILINE)
     # The netperf tests' rates: of the TCP_RR tests only Canal's run has them here.
     assert re.search(r"^cross-node-tcp-rr\s+\d+(\s+-){4}$", proc.stdout, re.MULTILINE)
     newest = [max(results_dir.glob(f"*-cilium-{p}")).name
-              for p in ("tunnel", "native-legacy", "native-bpf", "tunnel-bpf")]
+              for p in ("tunnel", "native-legacy", "native-bpf", "native-bigtcp")]
     out = results_dir / "comparisons" / f"{summary['run_id']}_vs_4-runs"  # canal is the baseline
     comparison = json.loads((out / "comparison.json").read_text())
     assert [run["run_id"] for run in comparison["runs"]] == [summary["run_id"], *newest]
@@ -225,11 +231,10 @@ def test_canal_run_replaces_the_datapath(canal_run, results_dir):
     steps = comparison["steps"]
     assert steps["run_ids"] == [summary["run_id"], *newest[:3]]
     assert "routing: vxlan -> native" in steps["settings"][1]["changes"]
-    # The side step: the tunnel under BPF host routing against the reference, one setting apart.
-    (side,) = comparison["side_steps"]
-    # (The profile runs pin bbr where the reference's run kept cubic, and the tunnel's pods get 1450 bytes: the
-    # step says both beside its setting.)
-    assert side["run_ids"] == newest[2:] and "routing: native -> vxlan" in side["settings"][0]["changes"]
+    # The side step: BIG TCP against the reference, one setting apart. (The profile runs pin bbr where the
+    # reference's run kept cubic: the step says it beside its setting.)
+    (bigtcp,) = comparison["side_steps"]
+    assert bigtcp["run_ids"] == newest[2:] and "big_tcp: unset -> True" in bigtcp["settings"][0]["changes"]
     assert "## Side steps" in (out / "comparison.md").read_text()
     for name in ("comparison.md", "comparison.csv", "comparison.png", "comparison.svg"):
         assert (out / name).stat().st_size > 0

@@ -73,6 +73,9 @@ down() {
   iptables_down raw
   # kube-proxy's nftables mode keeps all of it in one table (kube-proxy-nft.sh).
   nft delete table ip kube-proxy 2>/dev/null || true
+  # BIG TCP's sizes on the node's interface back to the kernel's (cilium.sh, big_tcp_up); the pods' go with
+  # them. An iproute2 older than 6.3 knows no such keyword, and its node no BIG TCP.
+  ip link set "$NIC" gso_ipv4_max_size 65536 gro_ipv4_max_size 65536 2>/dev/null || true
 }
 
 # add_pod NAME HOST_DEVICE: a network namespace linked to the node by a veth pair.
