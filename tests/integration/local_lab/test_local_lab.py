@@ -374,7 +374,11 @@ def test_an_auto_run_repeats_each_test_as_far_as_its_median_needs(killed_runs, r
 
 def test_a_repeat_beside_a_busy_loop_is_disturbed_and_run_again(disturbed_run):
     """The repeat beside the busy loop is kept in raw/disturbed/ with the foreign CPU it met, run again at the end
-    of its round and kept calm; the test after the loop is calm; the report counts the rerun."""
+    of its round and kept calm; the test after the loop is kept calm; the report counts the reruns.
+
+    Lane B pauses between its Ansible tasks while this run measures, but what it runs outside them (molecule's
+    verifier, its own teardown) does not: a repeat that met such work is disturbed too, kept aside and rerun as
+    the loop's, so the reruns are counted from raw/disturbed/, each of which met more than the threshold."""
     got = disturbed_run
     print(got["log"][-4000:])
     assert got["busy"] and got["proc"].returncode == 0
@@ -385,14 +389,17 @@ def test_a_repeat_beside_a_busy_loop_is_disturbed_and_run_again(disturbed_run):
     print({name: (f["percent"], f["busy_s"], f["lab_s"], f["wall_s"]) for name, f in foreign.items()})
     aside = foreign[f"{first}.1.json"]
     assert aside["disturbed"] and aside["percent"] > 10 and aside["reruns"] == 0
-    assert sorted(p.name for p in (run / "raw" / "disturbed").iterdir()) == [f"{first}.1.json"]
-    assert not foreign[f"{first}.json"]["disturbed"] and foreign[f"{first}.json"]["reruns"] == 1
-    assert not foreign[f"{second}.json"]["disturbed"] and foreign[f"{second}.json"]["reruns"] == 0
+    kept_aside = sorted(p.name for p in (run / "raw" / "disturbed").iterdir())
+    assert all(foreign[name]["disturbed"] and foreign[name]["percent"] > 10 for name in kept_aside), kept_aside
+    reruns = [sum(name.startswith(f"{test}.") for name in kept_aside) for test in (first, second)]
+    assert reruns[0] >= 1 and reruns[1] <= 2
+    for test, count in zip((first, second), reruns, strict=True):
+        assert not foreign[f"{test}.json"]["disturbed"] and foreign[f"{test}.json"]["reruns"] == count
     assert f"{DISTURBED[0]} r1: " in got["log"] and "run again at the end of its round" in got["log"]
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["complete"] and [r["disturbed_rerun"] for r in summary["results"]] == [1, 0]
-    assert f"were run again (their raw files are in raw/disturbed/): {DISTURBED[0]} (1)." in (
-        run / "report.md").read_text()
+    assert summary["complete"] and [r["disturbed_rerun"] for r in summary["results"]] == reruns
+    counted = ", ".join(f"{name} ({count})" for name, count in zip(DISTURBED, reruns, strict=True) if count)
+    assert f"were run again (their raw files are in raw/disturbed/): {counted}." in (run / "report.md").read_text()
 
 
 def test_kubernetes_transport_renders_valid_pinned_manifests(untouched):
