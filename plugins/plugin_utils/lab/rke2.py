@@ -173,9 +173,8 @@ ENCRYPTION_STATUS = {"none": "Disabled", "wireguard": "Wireguard", "ipsec": "IPs
 
 def profile_values(settings: dict[str, Any]) -> dict[str, Any]:
     """A CNI profile's settings (``rke2_profile_settings``: routing, kube_proxy_replacement, host_routing,
-    masquerade, mtu, and optionally datapath_mode, encryption, bandwidth_manager, notrack, congestion, kube_proxy_mode,
-    big_tcp;
-    playbooks/vars/profiles.yml) as the Cilium and Canal charts take them."""
+    masquerade, mtu, and optionally datapath_mode, encryption, bandwidth_manager, notrack, congestion,
+    kube_proxy_mode, big_tcp; playbooks/vars/profiles.yml) as the Cilium and Canal charts take them."""
     encryption = profiles.setting(settings, "encryption")
     bandwidth_manager = bool(profiles.setting(settings, "bandwidth_manager"))
     return {

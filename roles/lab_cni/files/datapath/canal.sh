@@ -113,19 +113,15 @@ flannel_vxlan_up() {
 }
 
 model_up() {
-  local pod peer name ip peer_ip peer_cidr
+  local pod name ip
   for pod in "${PODS[@]}"; do
     read -r name ip _ <<< "$pod"
     add_workload "$name" "$ip"
   done
 
   if [[ $ROUTING == native ]]; then
-    # flannel's host-gw backend (pkg/backend/hostgw): a route to each peer's pod CIDR via the peer itself, on
-    # the node's interface; no device, no encapsulation. It needs the nodes on one L2 segment, as the lab's are.
-    for peer in "${PEERS[@]}"; do
-      read -r _ peer_ip peer_cidr _ <<< "$peer"
-      ip route replace "$peer_cidr" via "$peer_ip" dev "$NIC"
-    done
+    # flannel's host-gw backend (pkg/backend/hostgw): routes only, no device, no encapsulation.
+    direct_routes
   else
     flannel_vxlan_up
   fi

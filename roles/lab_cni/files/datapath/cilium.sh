@@ -75,7 +75,7 @@ bpf_up() {
 }
 
 model_up() {
-  local pod peer name ip peer_ip peer_cidr
+  local pod peer name ip peer_cidr
   # Cilium's router address lives on cilium_host, one end of a veth pair. NOARP as Cilium has it:
   # what the host routes into it (remote pod CIDRs, tunnel mode) needs no neighbour, the egress
   # program takes it.
@@ -107,12 +107,9 @@ model_up() {
       ip route replace "$peer_cidr" via "$GATEWAY" dev cilium_host src "$GATEWAY" mtu "$MTU"
     done
   else
-    # autoDirectNodeRoutes: each peer's pod CIDR via the peer itself, no overlay. The routes are
-    # what bpf_fib_lookup finds, and what legacy host routing forwards pod packets along.
-    for peer in "${PEERS[@]}"; do
-      read -r _ peer_ip peer_cidr _ <<< "$peer"
-      ip route replace "$peer_cidr" via "$peer_ip" dev "$NIC"
-    done
+    # autoDirectNodeRoutes: the routes are what bpf_fib_lookup finds, and what legacy host routing
+    # forwards pod packets along.
+    direct_routes
   fi
 
   if ((BIG_TCP_SIZE)); then big_tcp_up; fi

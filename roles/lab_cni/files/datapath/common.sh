@@ -87,6 +87,16 @@ add_pod() {
   ip link set "$2" up
 }
 
+# Each peer's pod CIDR via the peer itself on the node's interface, no overlay: Cilium's
+# autoDirectNodeRoutes and flannel's host-gw backend alike (both need the nodes on one L2 segment).
+direct_routes() {
+  local peer peer_ip peer_cidr
+  for peer in "${PEERS[@]}"; do
+    read -r _ peer_ip peer_cidr _ <<< "$peer"
+    ip route replace "$peer_cidr" via "$peer_ip" dev "$NIC"
+  done
+}
+
 # Every counted rule carries a netlab: comment; netlab-counters reads them. routed-to-peer: what the host
 # forwards out of its interface to another node's pods as it is, not encapsulated (flannel's host-gw, Cilium's
 # native routing under legacy host routing).
