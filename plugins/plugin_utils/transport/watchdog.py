@@ -84,9 +84,13 @@ def disarm(directory: Path, playbook_pid: int, seconds: float = WAIT_SECONDS) ->
         state = read_state(path)
         if state and alive(state):
             os.kill(state["pid"], signal.SIGTERM)
-            stopped.append(str(state.get("node")))
-    wait_gone(directory, playbook_pid, seconds)
-    return stopped
+            stopped.append(state)
+    # A watchdog removes its state file before it exits: wait for the processes themselves.
+    deadline = time.monotonic() + seconds
+    while any(alive(state) for state in stopped) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    wait_gone(directory, playbook_pid, max(0.0, deadline - time.monotonic()))
+    return [str(state.get("node")) for state in stopped]
 
 
 def wait_gone(directory: Path, playbook_pid: int, seconds: float = WAIT_SECONDS) -> list[str]:

@@ -116,5 +116,11 @@ def kill_run(cmd: list[str], cwd: Path, env: dict[str, str], results_dir: Path, 
             seconds = time.monotonic() - killed
             break
         time.sleep(0.25)
-    proc.wait(timeout=60)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        # Still there a minute on: end it, so that its lab lock does not fail the tests after this one; the
+        # caller's checks fail on what was left.
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     return Killed(point, sig, seconds, left, reached, log.read_text(), run)

@@ -67,8 +67,9 @@ def test_cilium_run(cilium_run):
 
 
 def test_a_second_bench_during_a_bench_is_refused_naming_the_first(cilium_run, results_dir, short_bench):
-    """One run per lab: a `--tags bench` started while another runs stops within 5 s, naming the first (its pid,
-    host and command); the first runs on to its end as if alone. On the Cilium lab, right after its first run."""
+    """One run per lab: a `--tags bench` started while another runs is refused at once (before it changes
+    anything, while the first still runs), naming the first (its pid, host and command); the first runs on to its
+    end as if alone. On the Cilium lab, right after its first run."""
     known = set(results_dir.iterdir())
     entries = {e["name"]: e for e in reference_matrix()}
     first_cmd = playbook_cmd(results_dir, "-e", "cni=cilium", "--tags", "bench", *short_bench,
@@ -87,13 +88,16 @@ def test_a_second_bench_during_a_bench_is_refused_naming_the_first(cilium_run, r
         second = lanes.run(playbook_cmd(results_dir, "-e", "cni=cilium", "--tags", "bench", *short_bench),
                            cwd=ROOT, env=environment(), timeout=120)
         seconds = time.monotonic() - started
+        first_still_running = first.poll() is None
         out, _ = first.communicate(timeout=600)
     finally:
         if first.poll() is None:
             lanes.stop(first)
     print(second.stdout[-3000:], out[-3000:])
     print(f"second run refused after {seconds:.1f} s")
-    assert second.returncode != 0 and seconds < 5, seconds
+    # Not a timed test (the second's start alone took 7 s once beside the first on 2 cores): it did not wait.
+    assert second.returncode != 0 and first_still_running, seconds
+    assert re.search(r"localhost +: ok=\d+ +changed=0 +unreachable=0 +failed=1", second.stdout), second.stdout[-2000:]
     said = re.search(r"The lab local-netlab is held by another run \(pid (\d+) on \S+ since \S+: ([^)]*)\)",
                      second.stdout)
     assert said and int(said.group(1)) == first.pid and "--tags bench" in said.group(2), second.stdout[-2000:]
