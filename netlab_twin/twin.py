@@ -107,6 +107,20 @@ def has_cloudinit(config: dict[str, Any]) -> bool:
     return any("cloudinit" in str(value) for value in config.values())
 
 
+def add_template(pve: Any, agent: bool = True, vmid: int = TEMPLATE_VMID, name: str = "debian-13-cloudinit",
+                 node: str = "pve1") -> Any:
+    """A cloud-init template as the lab expects one, on node's local-lvm (fakepve adds a node it lacks);
+    agent=False is Debian genericcloud's default (no agent)."""
+    config = {"scsi0": f"local-lvm:base-{vmid}-disk-0,size=3G", "scsihw": "virtio-scsi-pci",
+              "ide2": f"local-lvm:vm-{vmid}-cloudinit,media=cdrom", "boot": "order=scsi0",
+              "net0": "virtio=BC:24:11:00:90:00,bridge=vmbr0", "cores": 2, "memory": "2048", "template": 1,
+              "description": f"Debian 13 genericcloud{'; ' + AGENT_MARK if agent else ''}"}
+    vm = pve.add_vm(vmid, name, template=True, config=config, node=node)
+    pve.storages["local-lvm"].setdefault("volumes", {})[f"base-{vmid}-disk-0"] = {
+        "content": "images", "format": "raw", "size": 3 * 1024 ** 3, "vmid": vmid, "ctime": 0}
+    return vm
+
+
 @dataclass
 class Node:
     """The container standing in for one VM: the FakeVm object it was booted for (a re-clone is another)."""
@@ -149,16 +163,10 @@ class Twin:
 
     # ------------------------------------------------------------------ public
 
-    def add_template(self, agent: bool = True, vmid: int = TEMPLATE_VMID, name: str = "debian-13-cloudinit") -> Any:
-        """A cloud-init template as the lab expects one; agent=False is Debian genericcloud's default (no agent)."""
-        config = {"scsi0": f"local-lvm:base-{vmid}-disk-0,size=3G", "scsihw": "virtio-scsi-pci",
-                  "ide2": f"local-lvm:vm-{vmid}-cloudinit,media=cdrom", "boot": "order=scsi0",
-                  "net0": "virtio=BC:24:11:00:90:00,bridge=vmbr0", "cores": 2, "memory": "2048", "template": 1,
-                  "description": f"Debian 13 genericcloud{'; ' + AGENT_MARK if agent else ''}"}
-        vm = self.pve.add_vm(vmid, name, template=True, config=config)
-        self.pve.storages["local-lvm"].setdefault("volumes", {})[f"base-{vmid}-disk-0"] = {
-            "content": "images", "format": "raw", "size": 3 * 1024 ** 3, "vmid": vmid, "ctime": 0}
-        return vm
+    def add_template(self, agent: bool = True, vmid: int = TEMPLATE_VMID, name: str = "debian-13-cloudinit",
+                     node: str = "pve1") -> Any:
+        """A cloud-init template as the lab expects one (add_template)."""
+        return add_template(self.pve, agent, vmid, name, node)
 
     def containers(self) -> dict[int, str]:
         """vmid -> container name of the VMs that have a container now, running or stopped."""

@@ -185,7 +185,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
                 "bench_samplers": bench_samplers, "bench_watched": bench_watched,
-                "bench_plan_span": bench_plan_span,
+                "bench_plan_span": bench_plan_span, "bench_pair": matrix.pair,
                 "bench_local_service": bench_local_service, "bench_ports": bench_ports,
                 "bench_iperf3_version": bench_iperf3_version, "bench_netperf_version": bench_netperf_version,
                 "bench_input_problems": bench_input_problems, "bench_gate": bench_gate,

@@ -131,8 +131,8 @@ REFUSALS = [
     # A role input the playbooks derive, set in an inventory (KUBE/inventory, beside inventories/existing), is
     # refused with the global to set: the playbooks' value would replace it without a word.
     (["-i", "inventories/existing", "-i", "KUBE/inventory", "--tags", "bench"],
-     ["bench_nodes is set in the inventory, but the playbooks derive it from netlab_bench_nodes: "
-      "set netlab_bench_nodes",
+     ["bench_nodes is set in the inventory, but the playbooks derive it from netlab_bench_nodes, netlab_node_hosts, "
+      "netlab_provider: set those",
       "bench_kubeconfig is set in the inventory, but the playbooks derive it from netlab_kubeconfig: "
       "set netlab_kubeconfig",
       "rke2_cni is set in the inventory, but the playbooks derive it from cni: set cni",

@@ -312,3 +312,35 @@ def test_a_lease_left_by_a_dead_run_is_taken_over(twin, tmp_path):
     puts = [path for method, path, _ in twin.requests if method == "PUT" and path.endswith(f"/leases/{NAME}")]
     assert len(puts) == 1 + len(SHORT)
     assert lease(twin) is None
+
+
+def label_nodes(twin, key, values):
+    """Give each node a label, as a cloud controller manager does (the Proxmox CCM: its PVE node in the zone)."""
+    res = discovery.by_kind("Node")
+
+    async def patch():
+        for name, value in values.items():
+            twin.store.patch(res, None, name, {"metadata": {"labels": {key: value}}})
+
+    twin.call(patch())
+
+
+ZONE = "topology.kubernetes.io/zone"
+
+
+def test_the_nodes_hosts_come_from_a_label_and_a_pair_on_one_host_is_refused(twin, tmp_path):
+    """bench_host_label: each node's machine from its label, in run.json and the report's context; with
+    bench_distinct_hosts a pair on one machine is refused, naming both, before any pod is created."""
+    label_nodes(twin, ZONE, {NODES[0]: "pve1", NODES[1]: "pve1"})
+    proc, _ = bench(twin, tmp_path, "-e", f"bench_host_label={ZONE}", "-e", "bench_distinct_hosts=true",
+                    matrix=HOST_ONLY)
+    assert proc.returncode != 0
+    assert (f"bench_distinct_hosts: the cross-node pair {NODES[0]} and {NODES[1]} both run on pve1") in proc.stdout
+    assert not requests(twin, "POST", "/pods"), "nothing was created"
+    label_nodes(twin, ZONE, {NODES[1]: "pve2"})
+    proc, _ = bench(twin, tmp_path, "-e", f"bench_host_label={ZONE}", "-e", "bench_distinct_hosts=true",
+                    matrix=HOST_ONLY)
+    assert proc.returncode == 0
+    run = runs(tmp_path)[-1]
+    assert json.loads((run / "run.json").read_text())["node_hosts"] == {NODES[0]: "pve1", NODES[1]: "pve2"}
+    assert f"- Hosts: {NODES[0]} on pve1, {NODES[1]} on pve2" in (run / "report.md").read_text()

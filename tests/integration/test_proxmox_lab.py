@@ -51,6 +51,8 @@ def clean(cluster) -> None:
         for name in [name for name, volume in volumes.items() if volume.get("vmid") in gone]:
             del volumes[name]
     pve.vm(TEMPLATE_VMID).lock = None
+    pve.nodes.clear()
+    pve.add_node("pve1")
     pve.time_scale = 0
     pve.slow_network(0)
     pve.apitokens.clear()
@@ -117,7 +119,7 @@ def test_provisions_the_reference_topology_and_reruns_without_change(reference, 
     for vm in vms.values():
         cfg = vm.config
         assert vm.status == "running"
-        assert (int(cfg["cores"]), int(cfg["memory"]), cfg["cpu"]) == (8, 32768, "host")
+        assert (int(cfg["cores"]), int(cfg["memory"]), cfg["cpu"]) == (1, 1024, "host")  # netlab_twin.playbook's
         assert "netlab" in re.split("[;,]", cfg["tags"])
         assert cfg["net0"].startswith("virtio=") and "bridge=vmbr0" in cfg["net0"]
         assert "lab%40controller" in cfg["sshkeys"] and cfg["ciuser"] == "debian"
@@ -254,3 +256,88 @@ def test_api_token_login_keeps_the_secret_out_of_the_output(lab):
     assert proc.returncode == 0
     assert secret not in proc.stdout + proc.stderr
     assert not any(r[1].endswith("/access/ticket") for r in lab.pve.requests), "the token is used, not a password"
+
+
+# A cluster of three PVE nodes (fakepve's nodes, each with its own local-lvm): the template named alike on pve1
+# and pve2, another name on pve3 given in the per-node map.
+THREE_NODES = ("-e", '{"proxmox_vm_node_templates": {"pve3": "base-pve3"}}')
+
+
+def three_nodes(pve, twin) -> None:
+    pve.add_node("pve2")
+    pve.add_node("pve3")
+    for vmid, node, name in ((9001, "pve2", "debian-13-cloudinit"), (9002, "pve3", "base-pve3")):
+        twin.add_template(agent=True, vmid=vmid, name=name, node=node)
+
+
+def test_spread_over_three_nodes_reruns_without_change_and_tears_down_on_every_node(lab, recap):
+    pve = lab.pve
+    three_nodes(pve, lab.twin)
+    proc = lab(*THREE_NODES)
+    assert proc.returncode == 0
+    vms = lab_vms(pve)
+    # The benchmark's pair (the first two agents) on two nodes, the server on the third; each cloned from its
+    # node's own template (local storage: no clone crosses nodes).
+    assert {vm.name: vm.node for vm in vms.values()} == {"netlab-agent-1": "pve1", "netlab-agent-2": "pve2",
+                                                         "netlab-server-1": "pve3"}
+    clones = {r[1]: r[2].decode() for r in pve.requests if r[0] == "POST" and r[1].endswith("/clone")}
+    assert set(clones) == {"/api2/json/nodes/pve1/qemu/9000/clone", "/api2/json/nodes/pve2/qemu/9001/clone",
+                           "/api2/json/nodes/pve3/qemu/9002/clone"}
+    assert not any("target=" in body for body in clones.values())
+    assert "pve1: netlab-agent-1; pve2: netlab-agent-2; pve3: netlab-server-1" in proc.stdout
+    assert all(vm.status == "running" for vm in vms.values()) and len(lab.twin.containers()) == 3
+
+    again = lab(*THREE_NODES)
+    assert again.returncode == 0
+    assert all(counts["changed"] == 0 for counts in recap(again.stdout).values()), recap(again.stdout)
+
+    down = lab(tags="teardown")
+    assert down.returncode == 0
+    assert lab_vms(pve) == {}
+
+
+# Placements refused before any API write, on the three-node cluster (each problem named). The first four meet a
+# cluster without pve2's template and with pve3 offline; the others the three nodes as made.
+PLACEMENT_REFUSALS = [
+    # The template of pve1 is on local storage, and pve2 has none of its own.
+    ({"vms": [LAB[0] | {"node": "pve2"}]},
+     ["netlab-server-1 is to run on pve2, but the template debian-13-cloudinit (9000) is on pve1 with disks on "
+      "local storage (local-lvm): PVE clones it to no other node"]),
+    ({"vms": [LAB[0] | {"node": "pve3"}]}, ["netlab-server-1 is to run on pve3, which is offline"]),
+    ({"vms": [LAB[0] | {"node": "pve9"}]}, ["netlab-server-1 is to run on pve9, which the cluster lacks"]),
+    ({"args": ("-e", "proxmox_vm_placement=packed")},
+     ["proxmox_vm_placement must be one of: spread, template, got: packed"]),
+    # The three nodes as made.
+    ({"args": ("-e", '{"proxmox_vm_node_templates": {"pve3": "netlab-web"}}')},
+     ["proxmox_vm_node_templates: netlab-web on pve3 is a VM, not a template"]),
+    ({"args": ("-e", "proxmox_vm_placement=template", "-e", "proxmox_vm_cores=2")},
+     ["the lab's VMs on pve1 would ask 6 cores of its 4 (an overcommitted CPU pollutes the figures)"]),
+    # bench_distinct_hosts: the whole lab on one host, and a pair named on one host.
+    ({"args": ("-e", "proxmox_vm_placement=template", "-e", "bench_distinct_hosts=true")},
+     ["bench_distinct_hosts: every node runs on one host (pve1)"]),
+    ({"vms": [LAB[0] | {"node": "pve2"}, LAB[1] | {"node": "pve1"}, LAB[2] | {"node": "pve1"}],
+      "args": ("-e", '{"bench_distinct_hosts": true, "netlab_bench_nodes": ["netlab-agent-1", "netlab-agent-2"]}')},
+     ["bench_distinct_hosts: the cross-node pair netlab-agent-1 and netlab-agent-2 both run on pve1"]),
+]
+
+
+def test_bad_placements_fail_before_any_api_write(lab):
+    pve = lab.pve
+    three_nodes(pve, lab.twin)
+    pve.add_vm(9200, "netlab-web", node="pve3", status="stopped")
+
+    def run(kwargs: dict) -> subprocess.CompletedProcess:
+        return lab(*kwargs.get("args", ()), vms=kwargs.get("vms"))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        template = pve.vm(9001)
+        pve.vms.remove(template)
+        pve.set_node_offline("pve3")
+        procs = list(pool.map(run, [kwargs for kwargs, _ in PLACEMENT_REFUSALS[:4]]))
+        pve.vms.append(template)
+        pve.set_node_offline("pve3", offline=False)
+        procs += list(pool.map(run, [kwargs for kwargs, _ in PLACEMENT_REFUSALS[4:]]))
+    for (_, messages), proc in zip(PLACEMENT_REFUSALS, procs, strict=True):
+        for message in messages:
+            assert proc.returncode != 0 and message in proc.stdout, message
+    assert writes(pve) == []

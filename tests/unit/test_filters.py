@@ -313,6 +313,21 @@ def test_proxmox_taken():
     assert [vm["vmid"] for vm in call("proxmox_taken", planned, CLUSTER, "netlab", "netlab-")] == [9102]
 
 
+def test_proxmox_placement():
+    planned = call("proxmox_plan", VMS, PVE_SETTINGS)
+    cluster = {"nodes": [{"node": "pve1", "status": "online", "maxcpu": 64, "maxmem": 2 ** 40, "mem": 0}],
+               "storages": [{"storage": "local-lvm", "content": ["images"], "shared": False}],
+               "vms": [{"vmid": 9000, "name": "debian-13-cloudinit", "node": "pve1", "template": 1}],
+               "template_configs": {9000: {"scsi0": "local-lvm:base-9000-disk-0"}}}
+    placed = call("proxmox_placement", planned, cluster, placement="spread", template="debian-13-cloudinit",
+                  node_templates={}, lab_node="", pair=[])
+    assert placed["problems"] == [] and {vm["node"] for vm in placed["vms"]} == {"pve1"}
+
+
+def test_bench_pair():
+    assert call("bench_pair", ["a", "b", "c"], {"a": "h1", "b": "h1", "c": "h2"}) == ["a", "c"]
+
+
 def test_proxmox_lab_vms():
     assert [vm["vmid"] for vm in call("proxmox_lab_vms", CLUSTER, "netlab", "netlab-")] == [9101]
 

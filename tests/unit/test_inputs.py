@@ -99,3 +99,27 @@ def test_the_gate_inputs():
 def test_a_bad_gate_input_is_one_problem(change, message):
     found = inputs.problems(GOOD | change)
     assert len(found) == 1 and message in found[0], found
+
+
+@pytest.mark.parametrize(("hosts", "label", "said"), [
+    ({"a": "pve1", "b": "pve2", "c": "pve1"}, "", None),
+    ({"a": "pve1", "b": "pve1", "c": "pve2"}, "",
+     "bench_distinct_hosts: the cross-node pair a and b both run on pve1: name another pair (netlab_bench_nodes) or "
+     "place the VMs on two hosts"),
+    ({"a": "pve1", "b": "pve1", "c": "pve1"}, "",
+     "bench_distinct_hosts: every node runs on one host (pve1), so no cross-node pair crosses a wire: spread the lab "
+     "over more hosts, or leave bench_distinct_hosts off"),
+    ({"a": "pve1"}, "", "bench_distinct_hosts: the host of b is not known (a Proxmox lab's PVE node; on a cluster of "
+                        "your own, bench_host_label names the node label that says it)"),
+    ({}, "topology.kubernetes.io/zone", None),  # read from the nodes, checked then
+])
+def test_distinct_hosts(hosts, label, said):
+    found = inputs.problems({"distinct_hosts": True, "nodes": ["a", "b"], "node_hosts": hosts, "host_label": label})
+    assert found == ([said] if said else [])
+    assert inputs.problems({"distinct_hosts": False, "nodes": ["a", "b"], "node_hosts": {"a": "x", "b": "x"}}) == []
+
+
+def test_distinct_hosts_waits_for_a_plan_that_places_the_vms():
+    values = {"distinct_hosts": True, "nodes": ["a", "b"], "node_hosts": {}}
+    assert inputs.problems(values | {"hosts_known": False}) == []
+    assert inputs.problems(values | {"hosts_known": True}) != []

@@ -29,8 +29,8 @@ CHILD = textwrap.dedent("""
     read_end, write_end = os.pipe()
     results = threading.Thread(target=os.read, args=(read_end, 1), daemon=True)
     results.start()
-    print("ready", flush=True)
     try:
+        print("ready", flush=True)  # inside the try: the interrupt may come at once
         threading.Event().wait(60)
     except KeyboardInterrupt:
         if sys.argv[1] == "hangs":
@@ -40,9 +40,11 @@ CHILD = textwrap.dedent("""
 
 
 def interrupt(mode: str) -> tuple[int, str, float]:
+    # pytest's pythonpath setting is this process's sys.path, not the environment's: the child gets it.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     proc = subprocess.Popen([sys.executable, "-c", CHILD, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    assert proc.stdout.readline() == "ready\n"
+                            text=True, env=env)
+    assert proc.stdout.readline() == "ready\n", proc.communicate(timeout=20)[1]
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     try:

@@ -253,3 +253,16 @@ def test_the_planner_imports_no_transport():
                               "ansible_collections.netlab.lab.plugins.plugin_utils.plan.repeats",
                               "ansible_collections.netlab.lab.plugins.plugin_utils.report",
                               "ansible_collections.netlab.lab.plugins.plugin_utils.report.stats"]
+
+
+@pytest.mark.parametrize(("candidates", "hosts", "chosen"), [
+    (["a1", "a2", "a3", "s1"], {"a1": "pve1", "a2": "pve1", "a3": "pve2", "s1": "pve3"}, ["a1", "a3"]),
+    (["a1", "a2", "s1"], {"a1": "pve1", "a2": "pve1", "s1": "pve2"}, ["a1", "s1"]),  # agents first, then servers
+    (["a1", "a2", "a3"], {"a1": "pve1", "a2": "pve2", "a3": "pve3"}, ["a1", "a2"]),
+    (["a1", "a2", "a3"], {"a1": "pve1", "a2": "pve1", "a3": "pve1"}, ["a1", "a2"]),  # one host: as before
+    (["a1", "a2", "a3"], {}, ["a1", "a2"]),  # hosts unknown (the local lab)
+    (["a1", "a2", "a3"], {"a1": "pve1", "a2": None, "a3": "pve2"}, ["a1", "a3"]),
+    (["s1"], {}, ["s1"]),
+])
+def test_the_pair_runs_on_two_machines_where_it_can(candidates, hosts, chosen):
+    assert matrix.pair(candidates, hosts) == chosen

@@ -343,3 +343,11 @@ def test_an_older_run_says_what_it_did_not_record():
     found = context_of({"provider": "local", "cni": "canal"})
     assert found["CNI"] == "canal" and found["Date"] == "-" and found["Kernel"] == "-" and found["Versions"] == "-"
     assert run_summary.summarize({"plan": []}, {})["profile"] is None
+
+
+def test_the_context_lists_each_nodes_host_where_known():
+    summary = {"run_id": "r",
+               "node_hosts": {"netlab-agent-2": "pve2", "netlab-agent-1": "pve1", "netlab-server-1": None}}
+    found = dict(run_report.context(summary))
+    assert found["Hosts"] == "netlab-agent-1 on pve1, netlab-agent-2 on pve2, netlab-server-1 on ?"
+    assert "Hosts" not in dict(run_report.context({"run_id": "r", "node_hosts": {}}))

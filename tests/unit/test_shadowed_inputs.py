@@ -14,12 +14,13 @@ PROFILES = yaml.safe_load((VARS / "profiles.yml").read_text())
 
 def test_each_derived_input_names_the_globals_it_comes_from():
     found = shadowed_inputs.derived_from(ROLE_INPUTS | PROFILES)
-    assert found["bench_nodes"] == ["netlab_bench_nodes"]
+    # Through netlab_lab_hosts: the pair is chosen on two machines where they are known.
+    assert found["bench_nodes"] == ["netlab_bench_nodes", "netlab_node_hosts", "netlab_provider"]
     assert found["bench_kubeconfig"] == ["netlab_kubeconfig"]
     assert found["bench_transport"] == ["netlab_cluster"]
     # Through the inputs it is derived from: bench_nodes, netlab_profile, netlab_node_address.
-    assert found["service_scale_nodes"] == ["netlab_bench_nodes"]
-    assert found["bench_node_hosts"] == ["netlab_node_hosts", "netlab_bench_nodes", "netlab_provider"]
+    assert found["service_scale_nodes"] == ["netlab_bench_nodes", "netlab_node_hosts", "netlab_provider"]
+    assert found["bench_node_hosts"] == ["netlab_node_hosts", "netlab_provider"]
     assert found["rke2_profile_settings"] == ["cni", "cni_profile"]
     assert found["rke2_node_ip"] == ["netlab_node_ip"]
     # profiles.yml's tables are set, not derived.
@@ -42,7 +43,8 @@ def test_an_input_set_for_any_host_is_found_unless_it_is_an_extra_var():
     found = shadowed_inputs.shadowed(ROLE_INPUTS, host_vars, extra_vars=["bench_transport"])
     assert found == [
         {"name": "rke2_cni", "derived_from": ["cni"], "hosts": ["agent-1"]},
-        {"name": "bench_nodes", "derived_from": ["netlab_bench_nodes"], "hosts": ["localhost", "agent-1"]},
+        {"name": "bench_nodes", "derived_from": ["netlab_bench_nodes", "netlab_node_hosts", "netlab_provider"],
+         "hosts": ["localhost", "agent-1"]},
     ]
 
 

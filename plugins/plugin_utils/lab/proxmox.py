@@ -15,6 +15,8 @@ from urllib.parse import unquote
 
 ROLES = ("server", "agent")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+# PVE node names are host names (pve-node format).
+_NODE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$")
 _TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$")
 # API failures worth another try: a held config lock, a reset connection, a proxy's 5xx, a ticket that expired.
 TRANSIENT = re.compile(
@@ -59,6 +61,8 @@ def plan(vms: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, 
             problems.append(f"{where}: vmid must be an integer from 100 to 999999999")
         if full.get("role") not in ROLES:
             problems.append(f"{where}: role must be server or agent")
+        if "node" in full and not (isinstance(full["node"], str) and _NODE.match(full["node"])):
+            problems.append(f"{where}: node must name a PVE node, got {full['node']!r}")
         for key in ("cores", "memory"):
             if not isinstance(full[key], int) or full[key] < 1:
                 problems.append(f"{where}: {key} must be a positive integer, got {full[key]!r}")

@@ -118,6 +118,8 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
 
 
 def _matrix(values: dict[str, Any]) -> list[str]:
+    if "matrix" not in values:
+        return []
     entries = values.get("matrix")
     if not isinstance(entries, list):
         return [f"bench_matrix must be a list of tests, got {entries!r}"]
@@ -164,7 +166,31 @@ def problems(values: dict[str, Any]) -> list[str]:
             wanted = rule(values[key])
             if wanted:
                 found.append(f"bench_{key} must be {wanted}, got {values[key]!r}")
-    return found + _ports(values) + _matrix(values) + _cluster(values) + _resume(values)
+    return found + _ports(values) + _matrix(values) + _cluster(values) + _resume(values) + _distinct(values)
+
+
+def _distinct(values: dict[str, Any]) -> list[str]:
+    """bench_distinct_hosts: the cross-node pair (the first two of bench_nodes) on two machines, known to be;
+    ``node_hosts`` holds what is known of every node's machine (one machine for all: nothing crosses a wire)."""
+    if not values.get("distinct_hosts") or not isinstance(values.get("nodes"), list) or len(values["nodes"]) < 2:
+        return []
+    hosts = values.get("node_hosts") or {}
+    client, server = (str(n) for n in values["nodes"][:2])
+    known = {str(h) for h in hosts.values() if h}
+    # More nodes than the pair, all on one machine: no other pair would do either.
+    if len(known) == 1 and all(hosts.values()) and len(hosts) > 2:
+        return [f"bench_distinct_hosts: every node runs on one host ({known.pop()}), so no cross-node pair "
+                "crosses a wire: spread the lab over more hosts, or leave bench_distinct_hosts off"]
+    missing = [n for n in (client, server) if not hosts.get(n)]
+    if missing and (values.get("host_label") or values.get("hosts_known") is False):
+        return []  # read from the nodes' labels, or placed by a plan still to come, and checked then
+    if missing:
+        return [f"bench_distinct_hosts: the host of {' and '.join(missing)} is not known (a Proxmox lab's PVE "
+                "node; on a cluster of your own, bench_host_label names the node label that says it)"]
+    if hosts[client] == hosts[server]:
+        return [f"bench_distinct_hosts: the cross-node pair {client} and {server} both run on {hosts[client]}: "
+                "name another pair (netlab_bench_nodes) or place the VMs on two hosts"]
+    return []
 
 
 def _resume(values: dict[str, Any]) -> list[str]:

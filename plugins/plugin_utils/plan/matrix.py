@@ -258,6 +258,18 @@ def segments(plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return cut
 
 
+def pair(candidates: list[str], hosts: dict[str, Any] | None) -> list[str]:
+    """The benchmark's two nodes from candidates (agents first): the first, then the first after it on another
+    machine where the machines are known, else the second."""
+    names = list(dict.fromkeys(str(c) for c in candidates))
+    if len(names) < 2:
+        return names
+    first = names[0]
+    where = (hosts or {}).get(first)
+    other = [n for n in names[1:] if where and (hosts or {}).get(n) and hosts[n] != where]
+    return [first, other[0] if other else names[1]]
+
+
 def placement_note(client: dict, server: dict, hosts: dict[str, Any] | None) -> dict[str, Any]:
     """Whether the two nodes of a test run on one hypervisor (only when both are known)."""
     a, b = client["host"], server["host"]

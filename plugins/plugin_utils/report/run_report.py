@@ -164,6 +164,10 @@ def context(summary: dict[str, Any]) -> list[tuple[str, str]]:
              ("Versions", ", ".join(f"{name} {v}" for name, v in versions if v)),
              ("MTU", ", ".join(f"{name} {v}" for name, v in mtus if v)),
              ("TCP congestion control", _congestion(summary.get("congestion") or {})), ("Settings", ", ".join(told))]
+    hosts = summary.get("node_hosts") or {}
+    if any(hosts.values()):
+        # Each node's machine: a reader sees which pair crossed a wire.
+        items.insert(2, ("Hosts", ", ".join(f"{node} on {host or '?'}" for node, host in sorted(hosts.items()))))
     return [(label, str(value) if value not in (None, "") else "-") for label, value in items]
 
 

@@ -322,6 +322,8 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
         "started": meta.get("started"),
         "settings": meta.get("settings", {}),
         "environment": meta.get("environment", {}),
+        # The machine each node runs on, where known (a Proxmox VM's PVE node).
+        "node_hosts": meta.get("node_hosts") or {},
         "matrix": meta.get("matrix", []),
         "noisy_cv_percent": noisy_cv_percent,
         "iperf3_versions": versions,
