@@ -18,13 +18,14 @@ export CONTAINERS_CONF := $(CURDIR)/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv setup run sample profiles bench scale report teardown image bench-image bench-image-push test lint unit integration lanes lane-a lane-b molecule clean
+.PHONY: help venv setup run sample profiles bench mesh scale report teardown image bench-image bench-image-push test lint unit integration lanes lane-a lane-b molecule clean
 
 help:
 	@echo "make run CNI=canal|cilium   build the local lab and run the benchmark"
 	@echo "make profiles               every CNI profile in turn on the local lab, then the N-way report"
 	@echo "make sample                 canal and cilium on the local lab into a scratch folder; refresh docs/sample/"
 	@echo "make bench CNI=...          rerun only the benchmark (--tags bench)"
+	@echo "make mesh CNI=... AGENTS=4  a lab of AGENTS agents and the node-pair mesh of their cross-node tests"
 	@echo "make scale CNI=...          Service scale scenario on the running lab (--tags scale)"
 	@echo "make report                 rebuild the newest run's reports"
 	@echo "make teardown               remove the local lab (results stay)"
@@ -82,6 +83,12 @@ sample: setup
 
 bench: setup
 	ansible-playbook site.yml --tags bench -e cni=$(CNI) $(ANSIBLE_ARGS)
+	@echo "report: $(CURDIR)/results/latest/report.md"
+
+# Every ordered pair of AGENTS agents (the tests grow with the square of the nodes: the plan says how long).
+AGENTS ?= 4
+mesh: setup
+	ansible-playbook site.yml -e cni=$(CNI) -e netlab_agents=$(AGENTS) -e bench_mesh=true $(ANSIBLE_ARGS)
 	@echo "report: $(CURDIR)/results/latest/report.md"
 
 scale: setup

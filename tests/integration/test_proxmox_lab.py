@@ -89,27 +89,42 @@ def lab_vms(pve) -> dict:
     return {vm.vmid: vm for vm in pve.vms if not vm.template and vm.vmid in {v["vmid"] for v in LAB}}
 
 
+# A cluster of three PVE nodes (fakepve's nodes, each with its own local-lvm): the template named alike on pve1
+# and pve2, another name on pve3 given in the per-node map.
+THREE_NODES = ("-e", '{"proxmox_vm_node_templates": {"pve3": "base-pve3"}}')
+
+
+def three_nodes(pve, twin) -> None:
+    pve.add_node("pve2")
+    pve.add_node("pve3")
+    for vmid, node, name in ((9001, "pve2", "debian-13-cloudinit"), (9002, "pve3", "base-pve3")):
+        twin.add_template(agent=True, vmid=vmid, name=name, node=node)
+
+
 @pytest.fixture(scope="module")
 def reference(cluster, tmp_path_factory) -> dict:
-    """The reference topology provisioned, while a backup holds the template's lock for a second, then again."""
+    """The reference topology spread over three PVE nodes, while a backup holds the lock of the server's template
+    (pve3's) for a second, then again."""
     clean(cluster)
     pve = cluster.pve
-    template = pve.vm(TEMPLATE_VMID)
+    three_nodes(pve, cluster.twin)
+    template = pve.vm(9002)
     template.lock = "backup"
 
-    def backup_ends():  # one second after the first clone met the lock
-        while not any(r[0] == "POST" and r[1].endswith(f"/qemu/{TEMPLATE_VMID}/clone") for r in pve.requests):
+    def backup_ends():  # one second after the server's clone met the lock
+        while not any(r[0] == "POST" and r[1].endswith("/qemu/9002/clone") for r in pve.requests):
             threading.Event().wait(0.05)
         threading.Event().wait(1)
         template.lock = None
 
     threading.Thread(target=backup_ends, daemon=True).start()
     known_hosts = str(tmp_path_factory.mktemp("reference") / "known_hosts")
-    proc = cluster(known_hosts=known_hosts)
+    proc = cluster(*THREE_NODES, known_hosts=known_hosts)
     vms = sorted(lab_vms(pve))
     clones = [t for t in pve.tasklog if t["type"] == "qmclone"]
-    again = cluster(known_hosts=known_hosts)
-    return {"proc": proc, "vms": vms, "clones": clones, "again": again, "known_hosts": known_hosts}
+    posts = {r[1]: r[2].decode() for r in pve.requests if r[0] == "POST" and r[1].endswith("/clone")}
+    again = cluster(*THREE_NODES, known_hosts=known_hosts)
+    return {"proc": proc, "vms": vms, "clones": clones, "posts": posts, "again": again, "known_hosts": known_hosts}
 
 
 def test_provisions_the_reference_topology_and_reruns_without_change(reference, cluster, recap):
@@ -125,7 +140,14 @@ def test_provisions_the_reference_topology_and_reruns_without_change(reference, 
         assert "lab%40controller" in cfg["sshkeys"] and cfg["ciuser"] == "debian"
     assert vms[9101].config["ipconfig0"] == "ip=198.18.8.11/24,gw=198.18.8.1"
     assert vms[9103].config["ipconfig0"] == "ip=dhcp"
-    # The clones ran side by side, not one after the other.
+    # Spread: the benchmark's pair (the first two agents) on two PVE nodes, the server on the third, each cloned
+    # from its node's own template (local storage: no clone crosses nodes); the clones ran side by side.
+    assert {vm.name: vm.node for vm in vms.values()} == {"netlab-agent-1": "pve1", "netlab-agent-2": "pve2",
+                                                         "netlab-server-1": "pve3"}
+    assert set(reference["posts"]) == {"/api2/json/nodes/pve1/qemu/9000/clone", "/api2/json/nodes/pve2/qemu/9001/clone",
+                                       "/api2/json/nodes/pve3/qemu/9002/clone"}
+    assert not any("target=" in body for body in reference["posts"].values())
+    assert "pve1: netlab-agent-1; pve2: netlab-agent-2; pve3: netlab-server-1" in reference["proc"].stdout
     assert len(reference["clones"]) == 3
     # Every VM booted a node, and SSH was reached at its address, the DHCP lease from the guest agent included.
     assert cluster.twin.containers() == {9101: "pve-9101", 9102: "pve-9102", 9103: "pve-9103"}
@@ -144,7 +166,7 @@ def test_locked_template_is_retried(reference):
 
 
 def test_teardown_leaves_foreign_vms_alone(reference, cluster):
-    """The reference lab's teardown."""
+    """The reference lab's teardown, on every node."""
     assert reference["proc"].returncode == 0
     pve = cluster.pve
     pve.add_vm(9104, "netlab-agent-3", status="running", config={"tags": "other"})  # the name, not the tag
@@ -152,7 +174,7 @@ def test_teardown_leaves_foreign_vms_alone(reference, cluster):
     proc = cluster(tags="teardown", known_hosts=reference["known_hosts"])
     assert proc.returncode == 0
     left = sorted(vm.vmid for vm in pve.vms)
-    assert left == [TEMPLATE_VMID, 9104, 9300]
+    assert left == [TEMPLATE_VMID, 9001, 9002, 9104, 9300]
     deadline = time.monotonic() + 15  # the twin removes a destroyed VM's node on its next look
     while cluster.twin.containers():
         assert time.monotonic() < deadline, cluster.twin.containers()
@@ -174,25 +196,63 @@ REFUSALS = [
 ]
 
 
+# Placements refused before any API write, on the three-node cluster (each problem named). The first four meet a
+# cluster without pve2's template and with pve3 offline; the others the three nodes as made.
+PLACEMENT_REFUSALS = [
+    # The template of pve1 is on local storage, and pve2 has none of its own.
+    ({"vms": [LAB[0] | {"node": "pve2"}]},
+     ["netlab-server-1 is to run on pve2, but the template debian-13-cloudinit (9000) is on pve1 with disks on "
+      "local storage (local-lvm): PVE clones it to no other node"]),
+    ({"vms": [LAB[0] | {"node": "pve3"}]}, ["netlab-server-1 is to run on pve3, which is offline"]),
+    ({"vms": [LAB[0] | {"node": "pve9"}]}, ["netlab-server-1 is to run on pve9, which the cluster lacks"]),
+    ({"args": ("-e", "proxmox_vm_placement=packed")},
+     ["proxmox_vm_placement must be one of: spread, template, got: packed"]),
+    # The three nodes as made.
+    ({"args": ("-e", '{"proxmox_vm_node_templates": {"pve3": "netlab-web"}}')},
+     ["proxmox_vm_node_templates: netlab-web on pve3 is a VM, not a template"]),
+    ({"args": ("-e", "proxmox_vm_placement=template", "-e", "proxmox_vm_cores=2")},
+     ["the lab's VMs on pve1 would ask 6 cores of its 4 (an overcommitted CPU pollutes the figures)"]),
+    # bench_distinct_hosts: the whole lab on one host, and a pair named on one host.
+    ({"args": ("-e", "proxmox_vm_placement=template", "-e", "bench_distinct_hosts=true")},
+     ["bench_distinct_hosts: every node runs on one host (pve1)"]),
+    ({"vms": [LAB[0] | {"node": "pve2"}, LAB[1] | {"node": "pve1"}, LAB[2] | {"node": "pve1"}],
+      "args": ("-e", '{"bench_distinct_hosts": true, "netlab_bench_nodes": ["netlab-agent-1", "netlab-agent-2"]}')},
+     ["bench_distinct_hosts: the cross-node pair netlab-agent-1 and netlab-agent-2 both run on pve1"]),
+]
+
+
 @pytest.fixture(scope="module")
 def refused(cluster, tmp_path_factory) -> dict:
-    """The refusals and a login with a wrong password, three at a time (none writes), then a VMID that is
-    already someone else's (last: that VM would stop the others at their VMID check)."""
+    """On the three-node cluster: the refusals, the placements as made and a login with a wrong password, four at
+    a time (none writes); then the placements that meet a cluster without pve2's template and with pve3 offline;
+    last a VMID that is already someone else's (that VM would stop the others at their VMID check)."""
     clean(cluster)
+    pve = cluster.pve
+    three_nodes(pve, cluster.twin)
+    pve.add_vm(9200, "netlab-web", node="pve3", status="stopped")
     known_hosts = str(tmp_path_factory.mktemp("refused") / "known_hosts")
 
     def run(kwargs: dict) -> subprocess.CompletedProcess:
         return cluster(*kwargs.get("args", ()), vms=kwargs.get("vms"), env=kwargs.get("env"), known_hosts=known_hosts)
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        *procs, wrong = pool.map(run, [kwargs for kwargs, _ in REFUSALS] + [{"env": {"PROXMOX_PASSWORD": "wrong"}}])
-    cluster.pve.add_vm(9102, "someone-elses", status="running")
+    as_made = REFUSALS + PLACEMENT_REFUSALS[4:]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        *procs, wrong = pool.map(run, [kwargs for kwargs, _ in as_made] + [{"env": {"PROXMOX_PASSWORD": "wrong"}}])
+        template = pve.vm(9001)
+        pve.vms.remove(template)
+        pve.set_node_offline("pve3")
+        placements = list(pool.map(run, [kwargs for kwargs, _ in PLACEMENT_REFUSALS[:4]]))
+        pve.vms.append(template)
+        pve.set_node_offline("pve3", offline=False)
+    pve.add_vm(9102, "someone-elses", status="running")
     taken = run({})
-    return {"procs": procs, "wrong": wrong, "taken": taken, "writes": writes(cluster.pve)}
+    return {"procs": procs[:len(REFUSALS)], "placements": placements + procs[len(REFUSALS):], "wrong": wrong,
+            "taken": taken, "writes": writes(pve)}
 
 
 def test_bad_input_fails_before_any_api_write(refused):
-    for (_, messages), proc in zip(REFUSALS, refused["procs"], strict=True):
+    for (_, messages), proc in zip(REFUSALS + PLACEMENT_REFUSALS, refused["procs"] + refused["placements"],
+                                   strict=True):
         for message in messages:
             assert proc.returncode != 0 and message in proc.stdout, message
     proc = refused["taken"]
@@ -256,88 +316,3 @@ def test_api_token_login_keeps_the_secret_out_of_the_output(lab):
     assert proc.returncode == 0
     assert secret not in proc.stdout + proc.stderr
     assert not any(r[1].endswith("/access/ticket") for r in lab.pve.requests), "the token is used, not a password"
-
-
-# A cluster of three PVE nodes (fakepve's nodes, each with its own local-lvm): the template named alike on pve1
-# and pve2, another name on pve3 given in the per-node map.
-THREE_NODES = ("-e", '{"proxmox_vm_node_templates": {"pve3": "base-pve3"}}')
-
-
-def three_nodes(pve, twin) -> None:
-    pve.add_node("pve2")
-    pve.add_node("pve3")
-    for vmid, node, name in ((9001, "pve2", "debian-13-cloudinit"), (9002, "pve3", "base-pve3")):
-        twin.add_template(agent=True, vmid=vmid, name=name, node=node)
-
-
-def test_spread_over_three_nodes_reruns_without_change_and_tears_down_on_every_node(lab, recap):
-    pve = lab.pve
-    three_nodes(pve, lab.twin)
-    proc = lab(*THREE_NODES)
-    assert proc.returncode == 0
-    vms = lab_vms(pve)
-    # The benchmark's pair (the first two agents) on two nodes, the server on the third; each cloned from its
-    # node's own template (local storage: no clone crosses nodes).
-    assert {vm.name: vm.node for vm in vms.values()} == {"netlab-agent-1": "pve1", "netlab-agent-2": "pve2",
-                                                         "netlab-server-1": "pve3"}
-    clones = {r[1]: r[2].decode() for r in pve.requests if r[0] == "POST" and r[1].endswith("/clone")}
-    assert set(clones) == {"/api2/json/nodes/pve1/qemu/9000/clone", "/api2/json/nodes/pve2/qemu/9001/clone",
-                           "/api2/json/nodes/pve3/qemu/9002/clone"}
-    assert not any("target=" in body for body in clones.values())
-    assert "pve1: netlab-agent-1; pve2: netlab-agent-2; pve3: netlab-server-1" in proc.stdout
-    assert all(vm.status == "running" for vm in vms.values()) and len(lab.twin.containers()) == 3
-
-    again = lab(*THREE_NODES)
-    assert again.returncode == 0
-    assert all(counts["changed"] == 0 for counts in recap(again.stdout).values()), recap(again.stdout)
-
-    down = lab(tags="teardown")
-    assert down.returncode == 0
-    assert lab_vms(pve) == {}
-
-
-# Placements refused before any API write, on the three-node cluster (each problem named). The first four meet a
-# cluster without pve2's template and with pve3 offline; the others the three nodes as made.
-PLACEMENT_REFUSALS = [
-    # The template of pve1 is on local storage, and pve2 has none of its own.
-    ({"vms": [LAB[0] | {"node": "pve2"}]},
-     ["netlab-server-1 is to run on pve2, but the template debian-13-cloudinit (9000) is on pve1 with disks on "
-      "local storage (local-lvm): PVE clones it to no other node"]),
-    ({"vms": [LAB[0] | {"node": "pve3"}]}, ["netlab-server-1 is to run on pve3, which is offline"]),
-    ({"vms": [LAB[0] | {"node": "pve9"}]}, ["netlab-server-1 is to run on pve9, which the cluster lacks"]),
-    ({"args": ("-e", "proxmox_vm_placement=packed")},
-     ["proxmox_vm_placement must be one of: spread, template, got: packed"]),
-    # The three nodes as made.
-    ({"args": ("-e", '{"proxmox_vm_node_templates": {"pve3": "netlab-web"}}')},
-     ["proxmox_vm_node_templates: netlab-web on pve3 is a VM, not a template"]),
-    ({"args": ("-e", "proxmox_vm_placement=template", "-e", "proxmox_vm_cores=2")},
-     ["the lab's VMs on pve1 would ask 6 cores of its 4 (an overcommitted CPU pollutes the figures)"]),
-    # bench_distinct_hosts: the whole lab on one host, and a pair named on one host.
-    ({"args": ("-e", "proxmox_vm_placement=template", "-e", "bench_distinct_hosts=true")},
-     ["bench_distinct_hosts: every node runs on one host (pve1)"]),
-    ({"vms": [LAB[0] | {"node": "pve2"}, LAB[1] | {"node": "pve1"}, LAB[2] | {"node": "pve1"}],
-      "args": ("-e", '{"bench_distinct_hosts": true, "netlab_bench_nodes": ["netlab-agent-1", "netlab-agent-2"]}')},
-     ["bench_distinct_hosts: the cross-node pair netlab-agent-1 and netlab-agent-2 both run on pve1"]),
-]
-
-
-def test_bad_placements_fail_before_any_api_write(lab):
-    pve = lab.pve
-    three_nodes(pve, lab.twin)
-    pve.add_vm(9200, "netlab-web", node="pve3", status="stopped")
-
-    def run(kwargs: dict) -> subprocess.CompletedProcess:
-        return lab(*kwargs.get("args", ()), vms=kwargs.get("vms"))
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        template = pve.vm(9001)
-        pve.vms.remove(template)
-        pve.set_node_offline("pve3")
-        procs = list(pool.map(run, [kwargs for kwargs, _ in PLACEMENT_REFUSALS[:4]]))
-        pve.vms.append(template)
-        pve.set_node_offline("pve3", offline=False)
-        procs += list(pool.map(run, [kwargs for kwargs, _ in PLACEMENT_REFUSALS[4:]]))
-    for (_, messages), proc in zip(PLACEMENT_REFUSALS, procs, strict=True):
-        for message in messages:
-            assert proc.returncode != 0 and message in proc.stdout, message
-    assert writes(pve) == []

@@ -123,3 +123,12 @@ def test_distinct_hosts_waits_for_a_plan_that_places_the_vms():
     values = {"distinct_hosts": True, "nodes": ["a", "b"], "node_hosts": {}}
     assert inputs.problems(values | {"hosts_known": False}) == []
     assert inputs.problems(values | {"hosts_known": True}) != []
+
+
+def test_a_mesh_needs_three_nodes_and_the_local_transport():
+    assert inputs.problems({"mesh": True, "transport": "local", "nodes": ["a", "b", "c"]}) == []
+    assert inputs.problems({"mesh": True, "transport": "local", "nodes": ["a", "b"]}) == [
+        "bench_mesh needs three or more benchmark nodes, got 2 (a, b): on the local lab -e netlab_agents=3 or more"]
+    assert inputs.problems({"mesh": True, "transport": "local", "nodes": []}) == []  # not known before provisioning
+    assert inputs.problems({"mesh": True, "transport": "kubernetes"})[0].startswith(
+        "bench_mesh runs on the local transport for now")

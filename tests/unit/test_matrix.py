@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, matrix
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import commands, matrix, repeats
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu, kube_objects, proof
 
 NODES = [
@@ -266,3 +266,39 @@ def test_the_planner_imports_no_transport():
 ])
 def test_the_pair_runs_on_two_machines_where_it_can(candidates, hosts, chosen):
     assert matrix.pair(candidates, hosts) == chosen
+
+
+MESH_NODES = [{"name": name, "ip": f"198.18.0.{12 + i}",
+               "pods": [{"name": "pod0", "ip": f"198.19.{2 + i}.10"}, {"name": "pod1", "ip": f"198.19.{2 + i}.11"}]}
+              for i, name in enumerate(["a", "b", "c", "d"])]
+
+
+def test_a_mesh_runs_each_cross_node_test_for_every_ordered_pair_one_pair_at_a_time():
+    tests = commands.plan(MATRIX, MESH_NODES, {**SETTINGS, "repeats": 2, "mesh": True})
+    # Per round: host and same-node once, each cross-node entry for the 12 ordered pairs of 4 nodes.
+    assert len(tests) == 2 * (2 + 2 * 12)
+    assert len({t["id"] for t in tests}) == len(tests)
+    first_round = [t for t in tests if t["repeat"] == 1 and t.get("mesh", {}).get("test") == "cross-node-tcp-4"]
+    assert [(t["client"]["host"], t["server"]["host"]) for t in first_round] == [
+        ("a", "b"), ("a", "c"), ("a", "d"), ("b", "a"), ("b", "c"), ("b", "d"),
+        ("c", "a"), ("c", "b"), ("c", "d"), ("d", "a"), ("d", "b"), ("d", "c")]
+    pair = first_round[5]
+    assert pair["scenario"] == "cross-node-tcp-4@b_d" and pair["id"] == "0007-cross-node-tcp-4@b_d-r1"
+    assert pair["mesh"] == {"test": "cross-node-tcp-4", "client": "b", "server": "d"}
+    assert pair["server"]["ip"] == "198.19.5.10" and pair["client"]["pod"] == "pod0"
+    assert matrix.TEST_ID.match(pair["id"]).group("scenario") == "cross-node-tcp-4@b_d"
+    # The other placements run between the first two nodes as without the mesh; rounds stay interleaved.
+    host = [t for t in tests if t["scenario"] == "host-tcp-1"]
+    assert [(t["client"]["host"], t["server"]["host"], t["repeat"]) for t in host] == [("a", "b", 1), ("a", "b", 2)]
+
+
+def test_the_plan_says_how_long_a_mesh_takes():
+    tests = commands.plan(MATRIX, MESH_NODES, {**SETTINGS, "repeats": 1, "mesh": True})
+    assert repeats.span(tests, {**SETTINGS, "repeats": 1})["msg"] == (
+        "The plan: 26 tests, 14 min of tests. The mesh of 4 nodes runs each cross-node test for 12 ordered pairs "
+        "(24 of the tests).")
+
+
+def test_a_mesh_needs_three_nodes():
+    with pytest.raises(matrix.MatrixError, match="bench_mesh needs three or more benchmark nodes, got 2: a, b"):
+        commands.plan(MATRIX, NODES, {**SETTINGS, "mesh": True})

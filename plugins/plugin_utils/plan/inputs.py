@@ -166,7 +166,22 @@ def problems(values: dict[str, Any]) -> list[str]:
             wanted = rule(values[key])
             if wanted:
                 found.append(f"bench_{key} must be {wanted}, got {values[key]!r}")
-    return found + _ports(values) + _matrix(values) + _cluster(values) + _resume(values) + _distinct(values)
+    return (found + _ports(values) + _matrix(values) + _cluster(values) + _resume(values) + _distinct(values)
+            + _mesh(values))
+
+
+def _mesh(values: dict[str, Any]) -> list[str]:
+    """bench_mesh: three or more nodes (once they are known), on the local transport."""
+    if not values.get("mesh"):
+        return []
+    if values.get("transport") == "kubernetes":
+        return ["bench_mesh runs on the local transport for now (the local lab, or netlab_cluster=model); the "
+                "Kubernetes transport places its pods on two or three nodes"]
+    nodes = values.get("nodes")
+    if isinstance(nodes, list) and nodes and len(nodes) < 3:
+        return [f"bench_mesh needs three or more benchmark nodes, got {len(nodes)} ({', '.join(map(str, nodes))}): "
+                "on the local lab -e netlab_agents=3 or more"]
+    return []
 
 
 def _distinct(values: dict[str, Any]) -> list[str]:

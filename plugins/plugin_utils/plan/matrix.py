@@ -301,6 +301,22 @@ def check_settings(settings: dict[str, Any]) -> None:
                           f"{netperf_ports(settings)[0]}-{last_port(settings)}")
 
 
+# A mesh test's scenario: the matrix entry's name, then its client and server node ('_' is in no node name).
+MESH_MARK = "@"
+
+
+def mesh_pairs(nodes: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Every ordered pair of the benchmark's nodes, client by client, in the nodes' order."""
+    if len(nodes) < 3:
+        raise MatrixError(f"bench_mesh needs three or more benchmark nodes, got {len(nodes)}: "
+                          f"{', '.join(n['name'] for n in nodes)}")
+    return [(a, b) for a in nodes for b in nodes if a["name"] != b["name"]]
+
+
+def mesh_scenario(name: str, client: str, server: str) -> str:
+    return f"{name}{MESH_MARK}{client}_{server}"
+
+
 # A test's id, its raw file's name: <index>-<scenario>-r<repeat> (build_plan writes it; a run's reader of its
 # raw files, as the auto repeats' rule in the runner, parses it).
 TEST_ID = re.compile(r"^\d{4}-(?P<scenario>.+)-r(?P<repeat>\d+)$")
@@ -320,21 +336,28 @@ def build_plan(
     """
     entries = normalize_matrix(matrix)
     check_settings(settings)
-    total = len(entries) * repeats.rounds(settings)
+    # With bench_mesh, a cross-node entry is a test per ordered pair of the nodes, one pair at a time.
+    pairs = mesh_pairs(nodes) if settings.get("mesh") else []
+    runs = [(entry, pair) for entry in entries
+            for pair in (pairs if pairs and entry["placement"] == "cross-node" else [None])]
+    total = len(runs) * repeats.rounds(settings)
     per_test = settings["duration"] + settings["omit"]
     plan = []
     for repeat in range(1, repeats.rounds(settings) + 1):
-        for entry in entries:
+        for entry, pair in runs:
             index = len(plan) + 1
-            test_id = f"{index:04d}-{entry['name']}-r{repeat}"
+            scenario = mesh_scenario(entry["name"], pair[0]["name"], pair[1]["name"]) if pair else entry["name"]
+            test_id = f"{index:04d}-{scenario}-r{repeat}"
             seconds_left = (total - index + 1) * per_test
-            client, server = endpoints(entry["placement"], nodes)
+            client, server = endpoints(entry["placement"], list(pair) if pair else nodes)
             plan.append({
                 "id": test_id,
                 "label": f"{index}/{total} {test_id}, about {seconds_left} s left",
                 "index": index,
                 "total": total,
-                "scenario": entry["name"],
+                "scenario": scenario,
+                **({"mesh": {"test": entry["name"], "client": client["host"], "server": server["host"]}}
+                   if pair else {}),
                 "placement": entry["placement"],
                 "protocol": entry["protocol"],
                 "tool": tool(entry["protocol"]),

@@ -87,6 +87,12 @@ def span(plan: Sequence[dict[str, Any]], settings: dict[str, Any]) -> dict[str, 
         said = (f"The plan: {len(certain)} to {len(plan)} tests (bench_repeats auto: {MIN_ROUNDS} to "
                 f"{rounds(settings)} rounds, as each test's median needs), {_minutes(shortest)} to "
                 f"{_minutes(longest)} of tests.")
+    meshed = {(t["mesh"]["client"], t["mesh"]["server"]) for t in plan if t.get("mesh")}
+    if meshed:
+        # It grows with the square of the nodes: n nodes, n(n-1) ordered pairs per cross-node test.
+        nodes = {node for pair in meshed for node in pair}
+        said += (f" The mesh of {len(nodes)} nodes runs each cross-node test for {len(meshed)} ordered pairs "
+                 f"({len([t for t in plan if t.get('mesh')])} of the tests).")
     return {"tests": len(plan), "certain": len(certain), "shortest_s": shortest, "longest_s": longest, "msg": said}
 
 

@@ -247,3 +247,55 @@ def trend_chart(index: dict[str, Any], provider: str | None, stem: Path) -> list
     if provider == "local":
         _model_note(fig)
     return _save(fig, stem)
+
+
+def mesh_figure(found: dict[str, Any], summary: dict[str, Any]) -> Figure:
+    """A mesh test's pairs as a heatmap: rows the client, columns the server, each cell its figure against the
+    median of all pairs (mesh.matrices' item); same-machine pairs hatched, the slowest framed."""
+    nodes = found["nodes"]
+    median = found["median"] or 1.0
+    grid = [[(found["cells"][c].get(s) / median) if c != s and found["cells"][c].get(s) is not None else float("nan")
+             for s in nodes] for c in nodes]
+    size = 1.2 + 0.9 * len(nodes)
+    fig = Figure(figsize=(size + 1.5, size))
+    ax = fig.subplots()
+    image = ax.imshow(grid, cmap="RdYlGn", vmin=0.5, vmax=1.5)
+    ax.set_xticks(range(len(nodes)), labels=nodes, rotation=30, ha="right")
+    ax.set_yticks(range(len(nodes)), labels=nodes)
+    ax.set_xlabel("server")
+    ax.set_ylabel("client")
+    same = {tuple(pair) for pair in found["same_host"]}
+    slow = found["slowest"] or {}
+    for i, client in enumerate(nodes):
+        for j, server in enumerate(nodes):
+            value = found["cells"][client].get(server)
+            if client == server or value is None:
+                continue
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
+            if (client, server) in same:
+                ax.add_patch(_hatch(j, i))
+            if (client, server) == (slow.get("client"), slow.get("server")):
+                ax.add_patch(_frame(j, i))
+    fig.colorbar(image, ax=ax, label="against the median of all pairs")
+    fig.text(0.01, -0.08 if summary.get("provider") == "local" else -0.04,
+             "framed: the slowest pair; hatched: both nodes on one machine", fontsize=7)
+    ax.set_title(_title(summary, f" mesh: {found['test']} ({found['unit']})"), fontsize=9)
+    if summary.get("provider") == "local":
+        _model_note(fig)
+    return fig
+
+
+def _hatch(x: int, y: int) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="//", edgecolor="grey", linewidth=0)
+
+
+def _frame(x: int, y: int) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2)
+
+
+def mesh_chart(found: dict[str, Any], summary: dict[str, Any], stem: Path) -> list[Path]:
+    return _save(mesh_figure(found, summary), stem)

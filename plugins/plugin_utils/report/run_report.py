@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix, repeats
-from ansible_collections.netlab.lab.plugins.plugin_utils.report import files, stats
+from ansible_collections.netlab.lab.plugins.plugin_utils.report import files, mesh, stats
 from ansible_collections.netlab.lab.plugins.plugin_utils.report import summary as run_summary
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import proof
 
@@ -222,6 +222,7 @@ def render_markdown(summary: dict[str, Any], charts: bool = False) -> str:
     if any(r.get("ci_low") is not None for r in summary["results"]):
         lines += ["", *CI_NOTE]
     lines += ["", *CPU_NOTE, ""] if cpu_rows(summary)[1] else [""]
+    lines += mesh.markdown(summary, charts=charts)
     lines += [f"> {note}" for note in _notes(summary)]
     path = proof_lines(summary)
     return "\n".join(lines).rstrip() + "\n" + ("\n" + "\n".join(path) + "\n" if path else "")
@@ -371,5 +372,7 @@ def write_reports(run_dir: str | os.PathLike, noisy_cv_percent: float = run_summ
             charts_module.run_chart(summary, run / "throughput")
         if _of(summary, "netperf"):
             charts_module.latency_chart(summary, run / "latency")
+        for found in mesh.matrices(summary):
+            charts_module.mesh_chart(found, summary, run / f"mesh-{found['test']}")
     files.atomic_write(run / "report.md", render_markdown(summary, charts=charts))
     return summary, problems

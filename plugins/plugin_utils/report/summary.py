@@ -277,6 +277,8 @@ def summarize(meta: dict[str, Any], records: dict[str, dict[str, Any]],
         interval = stats.median_ci(values)
         results.append({
             "scenario": name,
+            # A mesh test's pair (bench_mesh): the matrix entry and its client and server node.
+            **({"mesh": first["mesh"]} if first.get("mesh") else {}),
             "placement": first["placement"],
             "same_host": any(t.get("same_host") for t in tests),
             "protocol": first["protocol"],
