@@ -397,13 +397,19 @@ def test_a_repeat_beside_a_busy_loop_is_disturbed_and_run_again(disturbed_run):
     assert all(foreign[name]["disturbed"] and foreign[name]["percent"] > 10 for name in kept_aside), kept_aside
     reruns = [sum(name.startswith(f"{test}.") for name in kept_aside) for test in (first, second)]
     assert reruns[0] >= 1 and reruns[1] <= 2
+    report = (run / "report.md").read_text()
     for test, count in zip((first, second), reruns, strict=True):
-        assert not foreign[f"{test}.json"]["disturbed"] and foreign[f"{test}.json"]["reruns"] == count
+        kept = foreign[f"{test}.json"]
+        assert kept["reruns"] == count
+        # Calm at last, or (lane B's work outside its tasks beside every rerun) still disturbed after the most
+        # reruns allowed, and named so in the report.
+        assert not kept["disturbed"] or (count == 2 and "DISTURBED STILL" in report
+                                         and test.split("-", 1)[1].rsplit("-r", 1)[0] in report), (test, kept)
     assert f"{DISTURBED[0]} r1: " in got["log"] and "run again at the end of its round" in got["log"]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["complete"] and [r["disturbed_rerun"] for r in summary["results"]] == reruns
     counted = ", ".join(f"{name} ({count})" for name, count in zip(DISTURBED, reruns, strict=True) if count)
-    assert f"were run again (their raw files are in raw/disturbed/): {counted}." in (run / "report.md").read_text()
+    assert f"were run again (their raw files are in raw/disturbed/): {counted}." in report
 
 
 def test_kubernetes_transport_renders_valid_pinned_manifests(untouched):
