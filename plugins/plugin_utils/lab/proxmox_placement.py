@@ -51,6 +51,11 @@ def disk_storages(config: dict[str, Any]) -> list[str]:
     return sorted(found)
 
 
+def _ref_key(ref: Any) -> str:
+    """A template named by VMID (digits) or by name."""
+    return "vmid" if re.fullmatch(r"\d+", str(ref)) else "name"
+
+
 def storage_on(storage: dict[str, Any] | None, node: str) -> bool:
     """Whether storage.cfg lets the node use the storage: not disabled, its nodes list empty or naming it."""
     if not storage or storage.get("disable") in (1, "1", True):
@@ -135,7 +140,7 @@ def place(vms: list[dict[str, Any]], *, placement: str, template: str, node_temp
     by_vmid = {int(vm["vmid"]): vm for vm in cluster_vms}
 
     def named(ref: Any, node: str | None = None) -> list[dict[str, Any]]:
-        key = "vmid" if re.fullmatch(r"\d+", str(ref)) else "name"
+        key = _ref_key(ref)
         value = int(ref) if key == "vmid" else str(ref)
         return [t for t in templates if t[key] == value and (node is None or t["node"] == node)]
 
@@ -151,8 +156,7 @@ def place(vms: list[dict[str, Any]], *, placement: str, template: str, node_temp
         if len(found) == 1:
             mapped[node] = found[0]
             continue
-        key = "vmid" if re.fullmatch(r"\d+", str(ref)) else "name"
-        others = [vm for vm in cluster_vms if str(vm.get(key)) == str(ref)]
+        others = [vm for vm in cluster_vms if str(vm.get(_ref_key(ref))) == str(ref)]
         if others and not named(ref):
             problems.append(f"proxmox_vm_node_templates: {ref} on {node} is a VM, not a template "
                             f"(convert it with qm template, or name a template)")
@@ -170,8 +174,15 @@ def place(vms: list[dict[str, Any]], *, placement: str, template: str, node_temp
         return {"vms": [vm | {"node": None, "exists": False, "template": None} for vm in vms],
                 "problems": problems, "notes": notes, "nodes": {}}
 
+    known: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
+
     def source_for(node: str) -> tuple[dict[str, Any] | None, str | None]:
-        """The template a VM on node is cloned from, or why none can be."""
+        """The template a VM on node is cloned from, or why none can be (found once per node)."""
+        if node not in known:
+            known[node] = _source_for(node)
+        return known[node]
+
+    def _source_for(node: str) -> tuple[dict[str, Any] | None, str | None]:
         if node in mapped:
             return mapped[node], _template_problem(mapped[node], node, storage, full_clone, cluster)
         here = [t for t in sources if t["node"] == node]
