@@ -110,18 +110,19 @@ def bench_ports(matrix_entries: list[dict[str, Any]], settings: dict[str, Any]) 
 
 def bench_manifests(run_id: str, nodes: list[str], matrix_entries: list[dict[str, Any]], image: str,
                     port: int, overrides: dict[str, Any] | None = None,
-                    netperf_port: int | None = None, controller: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                    netperf_port: int | None = None, controller: dict[str, Any] | None = None,
+                    mesh: bool = False) -> list[dict[str, Any]]:
     try:
         return kube_objects.run_objects(run_id, nodes, matrix_entries, image, port, overrides, netperf_port,
-                                        controller)
+                                        controller, mesh)
     except ValueError as exc:
         raise AnsibleFilterError(f"bench_manifests: {exc}") from exc
 
 
 def bench_k8s_nodes(node_names: list[str], nodes: Any = None, pods: Any = None, services: Any = None,
-                    matrix_entries: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                    matrix_entries: list[dict[str, Any]] | None = None, mesh: bool = False) -> list[dict[str, Any]]:
     try:
-        return kube_read.planner_nodes(node_names, nodes, pods, services, matrix_entries)
+        return kube_read.planner_nodes(node_names, nodes, pods, services, matrix_entries, mesh)
     except (ValueError, KeyError) as exc:
         raise AnsibleFilterError(f"bench_k8s_nodes: {exc}") from exc
 

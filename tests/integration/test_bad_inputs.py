@@ -138,10 +138,13 @@ REFUSALS = [
       "rke2_cni is set in the inventory, but the playbooks derive it from cni: set cni",
       "netlab_profiles_extra is set in the inventory, but the playbooks set it (playbooks/vars/): give it with -e"]),
     # A cluster's inputs, named as the user sets them: the image (left out, as the inventory ships), node names.
-    (["-i", "inventories/existing", "--tags", "bench", *extra(netlab_bench_nodes=["only-one"])],
+    (["-i", "inventories/existing", "--tags", "bench", *extra(netlab_bench_nodes=["only-one"], bench_mesh=True)],
      ["bench_pod_image must be pinned by digest (name@sha256:<64 hex>), got ''",
       "bench_nodes (netlab_bench_nodes in this project's inventories) must be two or three different Kubernetes node "
-      "names (client, server, optionally the same-node pair's), got ['only-one']"]),
+      "names (client, server, optionally the same-node pair's; as many as the mesh takes with bench_mesh), got "
+      "['only-one']",
+      "bench_mesh needs three or more benchmark nodes, got 1 (only-one): name them in bench_nodes "
+      "(netlab_bench_nodes)"]),
     ([*EXISTING, "-e", "netlab_kubeconfig=KUBE/absent"],
      ["The cluster cannot be used: the kubeconfig KUBE/absent does not exist" + KUBECONFIG_ADVICE]),
     ([*EXISTING, "-e", "netlab_kubeconfig=KUBE/unparsable"],

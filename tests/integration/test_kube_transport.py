@@ -15,12 +15,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
+import yaml
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cpu
 from netlab_twin import lanes
 from netlab_twin.kube import discovery, kube_serve
+from netlab_twin.kube.runtime import CannedRuntime, iperf3_client
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = ["netlab-agent-1", "netlab-agent-2"]
@@ -49,8 +52,11 @@ def command(twin, tmp_path, *args, matrix=None):
              "bench_repeats": 1, **({"bench_matrix": matrix} if matrix else {})}
     (tmp_path / "ktmp").mkdir(exist_ok=True)
     # Its own TMPDIR: the kubernetes client's discovery cache (k8srcp-*.json) is per twin.
+    # The callbacks make test's lane names (the timing lock's: this lane pauses while the local lab measures), and
+    # profile_tasks for task_seconds.
+    callbacks = os.environ.get("ANSIBLE_CALLBACKS_ENABLED", "netlab.lab.bench_report,netlab.lab.lab_lock")
     env = {**os.environ, "TMPDIR": str(tmp_path / "ktmp"), "NETLAB_CHARTS": "false",
-           "ANSIBLE_CALLBACKS_ENABLED": "netlab.lab.bench_report,netlab.lab.lab_lock,ansible.posix.profile_tasks"}
+           "ANSIBLE_CALLBACKS_ENABLED": f"{callbacks},ansible.posix.profile_tasks"}
     return ["ansible-playbook", "site.yml", "-i", "inventories/existing", "--tags", "bench",
             "-e", json.dumps(extra), *args], env
 
@@ -344,3 +350,58 @@ def test_the_nodes_hosts_come_from_a_label_and_a_pair_on_one_host_is_refused(twi
     run = runs(tmp_path)[-1]
     assert json.loads((run / "run.json").read_text())["node_hosts"] == {NODES[0]: "pve1", NODES[1]: "pve2"}
     assert f"- Hosts: {NODES[0]} on pve1, {NODES[1]} on pve2" in (run / "report.md").read_text()
+
+
+MESH_NODES = [*NODES, "netlab-agent-3", "netlab-agent-4"]
+# CannedRuntime's pod addresses: 10.42.<node index>.<10 on>; agent-4's one pod is its mesh pod.
+MESH_SLOW_SERVER = "10.42.3.10"
+
+
+def _scaled(doc, factor):
+    """iperf3's JSON with every bits_per_second scaled (a slower path into one node)."""
+    if isinstance(doc, dict):
+        return {k: v * factor if k == "bits_per_second" else _scaled(v, factor) for k, v in doc.items()}
+    return [_scaled(v, factor) for v in doc] if isinstance(doc, list) else doc
+
+
+def _half(argv):
+    text, err, rc = iperf3_client(argv)
+    return json.dumps(_scaled(json.loads(text), 0.5)), err, rc
+
+
+@pytest.fixture
+def mesh_twin(tmp_path):
+    """A twin of four nodes whose pods answer iperf3 from tests/data, at half the rate into agent-4's pod."""
+    runtime = CannedRuntime(nodes=tuple(MESH_NODES), answers={("iperf3", "--client", MESH_SLOW_SERVER): _half})
+    with kube_serve(tmp_path / "twin", runtime=runtime) as (served, kubeconfig):
+        served.kubeconfig = kubeconfig
+        yield served
+
+
+def test_a_mesh_of_four_nodes_runs_every_ordered_pair_from_a_pod_on_each(mesh_twin, tmp_path):
+    """bench_mesh on the Kubernetes transport: a pod on the pod network on every node (iperf3-mesh-<index> where
+    the usual pods leave a node without one), each pair exec'd in its client node's pod against its server node's
+    pod, and the report's pair matrix naming the slowest pair and marking the pairs within one machine."""
+    label_nodes(mesh_twin, ZONE, dict(zip(MESH_NODES, ["pve1", "pve2", "pve3", "pve1"], strict=True)))
+    proc, _ = bench(mesh_twin, tmp_path, "-e", json.dumps({"netlab_bench_nodes": MESH_NODES}), "-e", "bench_mesh=true",
+                    "-e", f"bench_host_label={ZONE}", matrix=SHORT[:1])
+    assert proc.returncode == 0
+    run = runs(tmp_path)[-1]
+    pods = {doc["metadata"]["name"]: doc["spec"]["nodeName"]
+            for doc in yaml.safe_load_all((run / "manifests.yaml").read_text()) if doc["kind"] == "Pod"}
+    assert pods == {"iperf3-client": MESH_NODES[0], "iperf3-server-cross": MESH_NODES[1],
+                    "iperf3-mesh-2": MESH_NODES[2], "iperf3-mesh-3": MESH_NODES[3]}
+    # Each node's pod runs the clients of its three pairs, against the other nodes' pods (CannedRuntime's address of
+    # the first pod on the node of index i: 10.42.i.10).
+    address = {pod: f"10.42.{MESH_NODES.index(node)}.10" for pod, node in pods.items()}
+    for pod in pods:
+        servers = {server for _, path, query in mesh_twin.requests if path.endswith(f"/pods/{pod}/exec")
+                   for server in re.findall(r"--client (\S+)", " ".join(parse_qs(query).get("command", [])))}
+        assert servers == set(address.values()) - {address[pod]}, pod
+    results = json.loads((run / "summary.json").read_text())["results"]
+    pairs = {(r["mesh"]["client"], r["mesh"]["server"]) for r in results}
+    assert pairs == {(a, b) for a in MESH_NODES for b in MESH_NODES if a != b} and len(results) == 12
+    report = (run / "report.md").read_text()
+    assert "## Node-pair mesh" in report
+    assert f"Slowest pair: {MESH_NODES[0]} -> {MESH_NODES[3]}" in report and "0.50x the median, both on pve1" in report
+    assert "both nodes on one machine" in report

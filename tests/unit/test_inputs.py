@@ -125,10 +125,14 @@ def test_distinct_hosts_waits_for_a_plan_that_places_the_vms():
     assert inputs.problems(values | {"hosts_known": True}) != []
 
 
-def test_a_mesh_needs_three_nodes_and_the_local_transport():
+def test_a_mesh_needs_three_nodes():
     assert inputs.problems({"mesh": True, "transport": "local", "nodes": ["a", "b", "c"]}) == []
     assert inputs.problems({"mesh": True, "transport": "local", "nodes": ["a", "b"]}) == [
         "bench_mesh needs three or more benchmark nodes, got 2 (a, b): on the local lab -e netlab_agents=3 or more"]
     assert inputs.problems({"mesh": True, "transport": "local", "nodes": []}) == []  # not known before provisioning
-    assert inputs.problems({"mesh": True, "transport": "kubernetes"})[0].startswith(
-        "bench_mesh runs on the local transport for now")
+    # The Kubernetes transport: as many node names as the mesh takes; two are not a mesh.
+    assert inputs.problems({"mesh": True, "transport": "kubernetes", "nodes": ["a", "b", "c", "d"]}) == []
+    assert inputs.problems({"mesh": True, "transport": "kubernetes", "nodes": ["a", "b"]}) == [
+        "bench_mesh needs three or more benchmark nodes, got 2 (a, b): name them in bench_nodes (netlab_bench_nodes)"]
+    assert "must be two or three different Kubernetes node names" in inputs.problems(
+        {"transport": "kubernetes", "nodes": ["a", "b", "c", "d"]})[0]

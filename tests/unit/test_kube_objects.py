@@ -148,3 +148,47 @@ def test_pod_overrides_are_merged_into_every_pod_and_stay_valid(reference, k8s_v
 def test_overrides_cannot_move_or_change_the_benchmark(overrides, message):
     with pytest.raises(kube_read.KubeError, match=message):
         kube_objects.manifests(RUN, NODES, ["cross-node"], IMAGE, 5201, overrides)
+
+
+MESH = [*NODES, "netlab-agent-3", "netlab-agent-4"]
+
+
+@pytest.mark.parametrize("placements, on_third", [
+    (["cross-node"], ["iperf3-mesh-2"]),
+    (["cross-node", "same-node"], ["iperf3-client-same", "iperf3-server-same"]),
+])
+def test_a_mesh_puts_a_pod_on_the_pod_network_on_every_node(placements, on_third, k8s_version):
+    """bench_mesh: each node's first pod serves and runs its pairs' clients; a node from the third on without
+    one gets iperf3-mesh-<index>. Every pair of the plan runs from its client node's pod to its server's."""
+    docs = kube_objects.manifests(RUN, MESH, placements, IMAGE, 5201, mesh=True)
+    pinned = {d["metadata"]["name"]: d["spec"]["nodeName"] for d in docs if d["kind"] == "Pod"}
+    assert sorted(name for name, node in pinned.items() if node == MESH[2]) == on_third
+    assert [name for name, node in pinned.items() if node == MESH[3]] == ["iperf3-mesh-3"]
+    assert pinned["iperf3-client"] == MESH[0] and pinned["iperf3-server-cross"] == MESH[1]
+    for doc in docs:
+        kubernetes_validate.validate(doc, k8s_version, strict=True)
+    entries = [{"name": p, "placement": p} for p in placements]
+    nodes = kube_read.placeholder_nodes(MESH, placements, mesh=True)
+    plan = commands.plan(entries, nodes, {**SETTINGS, "mesh": True}, TRANSPORT)
+    first_pod = {node["name"]: node["pods"][0]["name"] for node in nodes}
+    cross = [t for t in plan if t.get("mesh")]
+    assert len(cross) == 12 and {(t["mesh"]["client"], t["mesh"]["server"]) for t in cross} == {
+        (a, b) for a in MESH for b in MESH if a != b}
+    for test in cross:
+        assert test["exec"]["pod"] == first_pod[test["mesh"]["client"]]
+        assert f"--client POD_IP:{first_pod[test['mesh']['server']]} " in test["exec"]["command"]
+        assert test["cpu_pod"] == first_pod[test["mesh"]["server"]]
+    if "same-node" in placements:
+        same = next(t for t in plan if t["placement"] == "same-node")
+        assert (same["exec"]["pod"], same["server"]["pod"]) == ("iperf3-client-same", "iperf3-server-same")
+
+
+def test_a_mesh_without_cross_node_tests_adds_no_pod_and_needs_three_different_nodes():
+    docs = kube_objects.manifests(RUN, MESH, ["host"], IMAGE, 5201, mesh=True)
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "Pod"] == ["iperf3-client-host", "iperf3-server-host"]
+    for nodes in (NODES, [*NODES, NODES[0]]):
+        with pytest.raises(kube_read.KubeError, match="mesh needs three or more different nodes"):
+            kube_objects.manifests(RUN, nodes, ["cross-node"], IMAGE, 5201, mesh=True)
+    # Without a mesh, a fourth node is still refused.
+    with pytest.raises(kube_read.KubeError, match="two different nodes"):
+        kube_objects.manifests(RUN, MESH, ["cross-node"], IMAGE, 5201)

@@ -141,3 +141,20 @@ def test_datapath_summary_from_the_readers_outputs():
                                  {}, None)
     assert unknown["summary"] == "unknown CNI (DaemonSets: kube-router, rke2-ingress): datapath not read"
     assert unknown["daemonsets"] == ["kube-router", "rke2-ingress"]
+
+
+def test_a_mesh_reads_a_pod_on_every_node():
+    """bench_mesh: the mesh pods (iperf3-mesh-<index>) are the run's, pinned and Running like the others."""
+    from kube_cases import node_item, pod_item
+    names = [*NODES, "netlab-agent-3", "netlab-agent-4"]
+    pods = {"resources": [pod_item("client", names[0], "10.42.1.5"), pod_item("server-cross", names[1], "10.42.2.7"),
+                          pod_item("mesh-2", names[2], "10.42.3.8"), pod_item("mesh-3", names[3], "10.42.4.9")]}
+    objects = {"results": [{"resources": [node_item(name, f"192.168.1.{11 + i}")]} for i, name in enumerate(names)]}
+    nodes = kube_read.bench_nodes(names, objects, pods, {"resources": []}, mesh=True)
+    assert [(n["name"], n["ip"], [p["name"] for p in n["pods"]]) for n in nodes] == [
+        (names[0], "192.168.1.11", ["iperf3-client"]), (names[1], "192.168.1.12", ["iperf3-server-cross"]),
+        (names[2], "192.168.1.13", ["iperf3-mesh-2"]), (names[3], "192.168.1.14", ["iperf3-mesh-3"])]
+    moved = copy.deepcopy(pods)
+    moved["resources"][3]["spec"]["nodeName"] = names[2]
+    with pytest.raises(kube_read.KubeError, match="iperf3-mesh-3 runs on netlab-agent-3, not on netlab-agent-4"):
+        kube_read.bench_nodes(names, objects, moved, {"resources": []}, mesh=True)

@@ -147,10 +147,11 @@ def _cluster(values: dict[str, Any]) -> list[str]:
     nodes = values.get("nodes")
     if nodes:  # a lab of ours has its nodes only once provisioned; the benchmark checks them again then
         names = [str(n) for n in nodes] if isinstance(nodes, list) else []
-        if not 2 <= len(names) <= 3 or len(set(names)) != len(names) or not all(_NODE.match(n) for n in names):
+        most = len(names) if values.get("mesh") else 3
+        if not 2 <= len(names) <= most or len(set(names)) != len(names) or not all(_NODE.match(n) for n in names):
             problems.append(f"bench_nodes (netlab_bench_nodes in this project's inventories) must be two or three "
-                            f"different Kubernetes node names (client, server, optionally the same-node pair's), "
-                            f"got {nodes!r}")
+                            f"different Kubernetes node names (client, server, optionally the same-node pair's; "
+                            f"as many as the mesh takes with bench_mesh), got {nodes!r}")
     return problems
 
 
@@ -171,16 +172,15 @@ def problems(values: dict[str, Any]) -> list[str]:
 
 
 def _mesh(values: dict[str, Any]) -> list[str]:
-    """bench_mesh: three or more nodes (once they are known), on the local transport."""
+    """bench_mesh: three or more nodes (once they are known)."""
     if not values.get("mesh"):
         return []
-    if values.get("transport") == "kubernetes":
-        return ["bench_mesh runs on the local transport for now (the local lab, or netlab_cluster=model); the "
-                "Kubernetes transport places its pods on two or three nodes"]
     nodes = values.get("nodes")
     if isinstance(nodes, list) and nodes and len(nodes) < 3:
+        where = ("name them in bench_nodes (netlab_bench_nodes)" if values.get("transport") == "kubernetes"
+                 else "on the local lab -e netlab_agents=3 or more")
         return [f"bench_mesh needs three or more benchmark nodes, got {len(nodes)} ({', '.join(map(str, nodes))}): "
-                "on the local lab -e netlab_agents=3 or more"]
+                f"{where}"]
     return []
 
 

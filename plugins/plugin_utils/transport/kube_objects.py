@@ -29,6 +29,9 @@ PODS = {
     "client-host": ("client", True),
     "server-host": ("server", True),
 }
+# A node-pair mesh (bench_mesh): node i (from the third on) without a pod on the pod network gets one, its
+# component "mesh-<i>"; every pod serves, so each node's first pod is the client and the server of its pairs.
+MESH = "mesh-"
 _DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 OWN_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component", "netlab.io/run")
 # On the run's Namespace: "<host>/<ansible-playbook pid>" of the controller that made it, so a later run
@@ -85,21 +88,42 @@ def needs(placement: str, nodes: int) -> tuple[str, str]:
     return "client", "server-cross"
 
 
-def components(placements: list[str], nodes: int = 2) -> list[str]:
-    """The pods a matrix needs, in a fixed order."""
+def is_component(component: Any) -> bool:
+    """Whether a pod's component label is one of the run's: PODS, or a mesh node's pod."""
+    component = str(component or "")
+    return component in PODS or (component.startswith(MESH) and component[len(MESH):].isdigit())
+
+
+def host_network(component: str) -> bool:
+    return PODS[component][1] if component in PODS else False
+
+
+def components(placements: list[str], nodes: int = 2, mesh: bool = False) -> list[str]:
+    """The pods a matrix needs, in a fixed order; with a mesh, one more on each node from the third on that has
+    none on the pod network (the third node has the same-node pair's when the matrix has same-node tests)."""
     wanted = {c for p in placements for c in needs(p, nodes)}
-    return [c for c in PODS if c in wanted]
+    fixed = [c for c in PODS if c in wanted]
+    if not mesh or "cross-node" not in placements:
+        return fixed
+    third = {"client-same", "server-same"} & wanted
+    return fixed + [f"{MESH}{i}" for i in range(2, nodes) if i > 2 or not third]
 
 
 def node_of(component: str, nodes: list[str]) -> str:
+    if component.startswith(MESH):
+        return nodes[int(component[len(MESH):])]
     role = PODS[component][0]
     if role == "same":
         return nodes[2] if len(nodes) > 2 else nodes[0]
     return nodes[0] if role == "client" else nodes[1]
 
 
-def check_nodes(nodes: list[str]) -> list[str]:
+def check_nodes(nodes: list[str], mesh: bool = False) -> list[str]:
     nodes = [str(n) for n in nodes]
+    if mesh:
+        if len(nodes) < 3 or len(set(nodes)) != len(nodes):
+            raise KubeError(f"the node-pair mesh needs three or more different nodes, got {nodes}")
+        return nodes
     if len(nodes) not in (2, 3) or len(set(nodes[:2])) != 2:
         raise KubeError(f"the benchmark needs two different nodes, client and server (and optionally a third "
                         f"for the same-node pair), got {nodes}")
@@ -162,7 +186,7 @@ def server_command(port: int, netperf_port: int | None) -> list[str]:
 
 def _pod(component: str, node: str, ns: str, run_id: str, image: str, port: int,
          overrides: dict[str, Any], netperf_port: int | None = None) -> dict[str, Any]:
-    host_network = PODS[component][1]
+    on_host = host_network(component)
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image,
@@ -192,7 +216,7 @@ def _pod(component: str, node: str, ns: str, run_id: str, image: str, port: int,
         "containers": [_merge(container, overrides.get("container") or {})],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
-    if host_network:
+    if on_host:
         spec["hostNetwork"] = True
         spec["dnsPolicy"] = "ClusterFirstWithHostNet"
     pod = {
@@ -213,17 +237,17 @@ def controller_mark(controller: dict[str, Any] | None) -> str:
 
 def manifests(run_id: str, nodes: list[str], placements: list[str], image: str, port: int,
               overrides: dict[str, Any] | None = None, netperf_port: int | None = None,
-              controller: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+              controller: dict[str, Any] | None = None, mesh: bool = False) -> list[dict[str, Any]]:
     """Namespace, the Service if a test uses it, and the pods the matrix needs on the nodes
     (``netperf_port``: netserver's control port when the matrix has netperf tests; ``controller``: who
-    runs it, written on the Namespace)."""
-    nodes = check_nodes(nodes)
+    runs it, written on the Namespace; ``mesh``: a pod on the pod network on every node)."""
+    nodes = check_nodes(nodes, mesh)
     check_image(image)
     overrides = check_overrides(overrides)
     ns = namespace(run_id)
-    wanted = components(placements, len(nodes))
+    wanted = components(placements, len(nodes), mesh)
     # hostNetwork is outside the restricted and baseline Pod Security levels.
-    level = "privileged" if any(PODS[c][1] for c in wanted) else "restricted"
+    level = "privileged" if any(host_network(c) for c in wanted) else "restricted"
     docs: list[dict[str, Any]] = [{
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -246,8 +270,6 @@ def manifests(run_id: str, nodes: list[str], placements: list[str], image: str, 
     return docs
 
 
-
-
 def placements(entries: list[dict[str, Any]]) -> list[str]:
     """The placement of each of a matrix's tests (checked: matrix.MatrixError on a bad matrix)."""
     return [entry["placement"] for entry in matrix.normalize_matrix(entries)]
@@ -266,7 +288,7 @@ def server_ports(entries: list[dict[str, Any]], settings: dict[str, Any]) -> lis
 
 def run_objects(run_id: str, nodes: list[str], entries: list[dict[str, Any]], image: str, port: Any,
                 overrides: dict[str, Any] | None = None, netperf_port: Any = None,
-                controller: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                controller: dict[str, Any] | None = None, mesh: bool = False) -> list[dict[str, Any]]:
     """The run's objects (``manifests``) for a matrix: netserver's port only when it has netperf tests."""
     return manifests(run_id, list(nodes), placements(entries), image, int(port), overrides,
-                     netserver_port(entries, netperf_port), controller or None)
+                     netserver_port(entries, netperf_port), controller or None, bool(mesh))

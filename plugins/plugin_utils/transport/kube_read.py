@@ -40,24 +40,28 @@ def _planner_nodes(names: list[str], pod: dict[str, dict[str, str]], ips: dict[s
     second = {"name": names[1], "ip": ips.get(names[1]), "pods": pods("server-cross"),
               "host_pod": pod.get("server-host", {}).get("name"), "service_ip": service_ip}
     out = [first, second]
-    if len(names) > 2:
-        out.append({"name": names[2], "ip": ips.get(names[2]), "pods": pods("client-same", "server-same"),
-                    "host_pod": None})
+    # The third node's pods: the same-node pair's, or (a mesh without same-node tests) its mesh pod; the mesh's
+    # fourth node on: theirs (kube_objects.components).
+    for index, name in enumerate(names[2:], start=2):
+        same = ("client-same", "server-same") if index == 2 else ()
+        out.append({"name": name, "ip": ips.get(name), "host_pod": None,
+                    "pods": pods(*same, f"{kube_objects.MESH}{index}")})
     return out
 
 
-def bench_nodes(node_names: list[str], nodes: Any, pods: Any, services: Any) -> list[dict[str, Any]]:
+def bench_nodes(node_names: list[str], nodes: Any, pods: Any, services: Any,
+                mesh: bool = False) -> list[dict[str, Any]]:
     """The benchmark nodes as the planner wants them, from ``k8s_info`` of the nodes, pods and Service.
 
     Each pod must be Running, with an address, on the node it names.
     """
-    names = kube_objects.check_nodes(node_names)
+    names = kube_objects.check_nodes(node_names, mesh)
     by_name = {n["metadata"]["name"]: n for n in kube_objects.items(nodes)}
     ips = {name: node_ip(by_name.get(name, {})) for name in names}
     found: dict[str, dict[str, str]] = {}
     for item in kube_objects.items(pods):
         component = item["metadata"].get("labels", {}).get("app.kubernetes.io/component")
-        if component not in kube_objects.PODS:
+        if not kube_objects.is_component(component):
             continue
         status = item.get("status", {})
         if status.get("phase") != "Running" or not status.get("podIP"):
@@ -75,11 +79,11 @@ def bench_nodes(node_names: list[str], nodes: Any, pods: Any, services: Any) -> 
     return _planner_nodes(names, found, ips, service_ip)
 
 
-def placeholder_nodes(node_names: list[str], placements: list[str]) -> list[dict[str, Any]]:
+def placeholder_nodes(node_names: list[str], placements: list[str], mesh: bool = False) -> list[dict[str, Any]]:
     """The planner's nodes before the pods exist (render-only): addresses are named, not known."""
-    names = kube_objects.check_nodes(node_names)
+    names = kube_objects.check_nodes(node_names, mesh)
     found = {c: {"name": f"iperf3-{c}", "ip": f"POD_IP:iperf3-{c}"}
-             for c in kube_objects.components(placements, len(names))}
+             for c in kube_objects.components(placements, len(names), mesh)}
     for component, index in (("client-host", 0), ("server-host", 1)):
         if component in found:
             found[component]["ip"] = f"NODE_IP:{names[index]}"
@@ -230,12 +234,12 @@ def datapath(cni: dict[str, Any], node_status: dict[str, dict[str, Any]], mtu: i
 
 
 def planner_nodes(node_names: list[str], nodes: Any = None, pods: Any = None, services: Any = None,
-                  entries: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                  entries: list[dict[str, Any]] | None = None, mesh: bool = False) -> list[dict[str, Any]]:
     """The planner's nodes from ``k8s_info`` results (``bench_nodes``); without pods (render-only), with
-    named placeholders for the pods ``entries`` needs (``placeholder_nodes``)."""
+    named placeholders for the pods ``entries`` needs (``placeholder_nodes``); ``mesh``: bench_mesh's nodes."""
     if pods is None:
-        return placeholder_nodes(list(node_names), kube_objects.placements(entries or []))
-    return bench_nodes(list(node_names), nodes, pods, services)
+        return placeholder_nodes(list(node_names), kube_objects.placements(entries or []), bool(mesh))
+    return bench_nodes(list(node_names), nodes, pods, services, bool(mesh))
 
 
 def run_meta(version: dict[str, Any], node_names: list[str], nodes: Any, pods: Any, iperf3_text: str,
