@@ -166,6 +166,13 @@ def bench_k8s_pods_state(result: Any, names: list[str]) -> dict[str, Any]:
     return kube_state.pods_state(result, list(names))
 
 
+def bench_k8s_choose(nodes: Any, host_label: str = "", mesh: bool = False) -> dict[str, Any]:
+    try:
+        return kube_read.choose_nodes(nodes, host_label or "", bool(mesh))
+    except (ValueError, KeyError) as exc:
+        raise AnsibleFilterError(f"bench_k8s_choose: {exc}") from exc
+
+
 def bench_k8s_agents(results: Any, node_names: list[str]) -> list[str]:
     try:
         return kube_state.agents(results, list(node_names))
@@ -195,4 +202,5 @@ class FilterModule:
                 "bench_k8s_meta": bench_k8s_meta, "bench_k8s_calls": bench_k8s_calls,
                 "bench_k8s_cni": bench_k8s_cni, "bench_k8s_datapath": bench_k8s_datapath,
                 "bench_k8s_pods_state": bench_k8s_pods_state, "bench_k8s_agents": bench_k8s_agents,
+                "bench_k8s_choose": bench_k8s_choose,
                 "bench_k8s_stale": bench_k8s_stale, "bench_k8s_exec_problems": bench_k8s_exec_problems}

@@ -381,8 +381,9 @@ def mesh_twin(tmp_path):
 def test_a_mesh_of_four_nodes_runs_every_ordered_pair_from_a_pod_on_each(mesh_twin, tmp_path):
     """bench_mesh on the Kubernetes transport: a pod on the pod network on every node (iperf3-mesh-<index> where
     the usual pods leave a node without one), each pair exec'd in its client node's pod against its server node's
-    pod, and the report's pair matrix naming the slowest pair and marking the pairs within one machine."""
-    label_nodes(mesh_twin, ZONE, dict(zip(MESH_NODES, ["pve1", "pve2", "pve3", "pve1"], strict=True)))
+    pod, and the report's pair matrix naming the slowest pair and marking the pairs within one machine. Then,
+    without node names, the pair chosen from the cluster: untainted nodes first, on two machines."""
+    label_nodes(mesh_twin, ZONE, dict(zip(MESH_NODES, ["pve1", "pve2", "pve2", "pve1"], strict=True)))
     proc, _ = bench(mesh_twin, tmp_path, "-e", json.dumps({"netlab_bench_nodes": MESH_NODES}), "-e", "bench_mesh=true",
                     "-e", f"bench_host_label={ZONE}", matrix=SHORT[:1])
     assert proc.returncode == 0
@@ -405,3 +406,15 @@ def test_a_mesh_of_four_nodes_runs_every_ordered_pair_from_a_pod_on_each(mesh_tw
     assert "## Node-pair mesh" in report
     assert f"Slowest pair: {MESH_NODES[0]} -> {MESH_NODES[3]}" in report and "0.50x the median, both on pve1" in report
     assert "both nodes on one machine" in report
+
+    # No node names: agent-1 (the twin's control plane) is tainted, agent-3 shares agent-2's machine.
+    proc, _ = bench(mesh_twin, tmp_path, "-e", json.dumps({"netlab_bench_nodes": []}), "-e", f"bench_host_label={ZONE}",
+                    matrix=HOST_ONLY)
+    assert proc.returncode == 0
+    assert (f"bench_nodes not set: the pair {MESH_NODES[1]} (on pve2), {MESH_NODES[3]} (on pve1), chosen from the "
+            "cluster's 4 Ready, schedulable nodes (1 tainted, taken last)") in proc.stdout
+    run = runs(tmp_path)[-1]
+    assert json.loads((run / "run.json").read_text())["node_hosts"] == {MESH_NODES[1]: "pve2", MESH_NODES[3]: "pve1"}
+    pods = {doc["metadata"]["name"]: doc["spec"]["nodeName"]
+            for doc in yaml.safe_load_all((run / "manifests.yaml").read_text()) if doc["kind"] == "Pod"}
+    assert pods == {"iperf3-client-host": MESH_NODES[1], "iperf3-server-host": MESH_NODES[3]}

@@ -158,3 +158,48 @@ def test_a_mesh_reads_a_pod_on_every_node():
     moved["resources"][3]["spec"]["nodeName"] = names[2]
     with pytest.raises(kube_read.KubeError, match="iperf3-mesh-3 runs on netlab-agent-3, not on netlab-agent-4"):
         kube_read.bench_nodes(names, objects, moved, {"resources": []}, mesh=True)
+
+
+def _cluster_nodes(*specs):
+    """Nodes as k8s_info lists them (Node v1 core): (name, zone label or None, taint effect or None, Ready,
+    cordoned)."""
+    from kube_cases import node_item
+    items = []
+    for i, (name, zone, taint, ready, cordoned) in enumerate(specs):
+        item = node_item(name, f"192.168.1.{11 + i}", taints=[{"key": "k", "effect": taint}] if taint else None)
+        item["metadata"]["labels"] = {"topology.kubernetes.io/zone": zone} if zone else {}
+        item["status"]["conditions"] = [{"type": "Ready", "status": "True" if ready else "False"}]
+        if cordoned:
+            item["spec"]["unschedulable"] = True
+        items.append(item)
+    return {"resources": items}
+
+
+ZONE = "topology.kubernetes.io/zone"
+
+
+def test_without_node_names_the_pair_is_chosen_on_two_machines_untainted_first():
+    nodes = _cluster_nodes(("cp-1", "pve1", "NoSchedule", True, False), ("w-1", "pve2", None, True, False),
+                           ("w-2", "pve2", None, True, False), ("w-3", "pve1", None, True, False),
+                           ("w-4", "pve3", None, False, False), ("w-5", "pve3", None, True, True))
+    chosen = kube_read.choose_nodes(nodes, ZONE)
+    assert chosen["nodes"] == ["w-1", "w-3"] and chosen["hosts"] == {"w-1": "pve2", "w-3": "pve1"}
+    assert chosen["candidates"] == ["w-1", "w-2", "w-3", "cp-1"], "not Ready and cordoned nodes are left out"
+    assert chosen["said"] == ("bench_nodes not set: the pair w-1 (on pve2), w-3 (on pve1), chosen from the cluster's "
+                              "4 Ready, schedulable nodes (1 tainted, taken last)")
+    # Machines not known: the first two.
+    assert kube_read.choose_nodes(nodes)["nodes"] == ["w-1", "w-2"]
+    # A mesh: every untainted node; the tainted too where fewer than three are untainted.
+    assert kube_read.choose_nodes(nodes, ZONE, mesh=True)["nodes"] == ["w-1", "w-2", "w-3"]
+    few = _cluster_nodes(("cp-1", None, "NoExecute", True, False), ("w-1", None, None, True, False),
+                         ("w-2", None, "PreferNoSchedule", True, False))
+    assert kube_read.choose_nodes(few, mesh=True)["nodes"] == ["w-1", "w-2", "cp-1"]
+
+
+def test_a_cluster_with_too_few_ready_nodes_is_named():
+    nodes = _cluster_nodes(("a", None, None, True, False), ("b", None, None, False, False))
+    with pytest.raises(kube_read.KubeError, match=r"1 Ready, schedulable node\(s\) \(a\); the benchmark needs 2"):
+        kube_read.choose_nodes(nodes)
+    with pytest.raises(kube_read.KubeError, match="the mesh needs 3"):
+        kube_read.choose_nodes(_cluster_nodes(("a", None, None, True, False), ("b", None, None, True, False)),
+                               mesh=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
 from ansible_collections.netlab.lab.plugins.plugin_utils.transport import cni_state, kube_objects, kube_state
 
 _VERSION = re.compile(r"^iperf (\d+)\.(\d+)")
@@ -131,6 +132,44 @@ def check_nodes_exist(node_names: list[str], nodes: Any) -> list[dict[str, Any]]
     if missing:
         raise KubeError(f"the cluster has no node {', '.join(missing)} (it has {', '.join(sorted(by_name)) or 'none'})")
     return [by_name[n] for n in node_names]
+
+
+# Taints that keep ordinary pods off a node (the benchmark's tolerate them, but a node that runs no workloads is
+# not the one a user measures unless asked).
+_KEEP_OFF = ("NoSchedule", "NoExecute")
+
+
+def choose_nodes(nodes: Any, host_label: str = "", mesh: bool = False) -> dict[str, Any]:
+    """The benchmark's nodes on a cluster of one's own when none are named, from ``k8s_info`` of every Node:
+    its Ready, schedulable nodes, those without a NoSchedule or NoExecute taint first (then by name). A mesh takes
+    every untainted one (every one where fewer than three are untainted); a pair the first and the first after it
+    on another machine (the ``host_label`` value) where the machines are known (matrix.pair).
+    ``{nodes, hosts, candidates, said}``; KubeError when too few are Ready."""
+    ready = []
+    for item in kube_objects.items(nodes):
+        conditions = {c.get("type"): c.get("status") for c in (item.get("status") or {}).get("conditions") or []}
+        if conditions.get("Ready") == "True" and not (item.get("spec") or {}).get("unschedulable"):
+            ready.append(item)
+    tainted = {item["metadata"]["name"] for item in ready
+               if any(t.get("effect") in _KEEP_OFF for t in (item.get("spec") or {}).get("taints") or [])}
+    candidates = sorted((item["metadata"]["name"] for item in ready), key=lambda name: (name in tainted, name))
+    hosts = {item["metadata"]["name"]: ((item["metadata"].get("labels") or {}).get(host_label) if host_label else None)
+             for item in ready}
+    hosts = {name: host for name, host in hosts.items() if host}
+    least = 3 if mesh else 2
+    if len(candidates) < least:
+        raise KubeError(f"the cluster has {len(candidates)} Ready, schedulable node(s) "
+                        f"({', '.join(candidates) or 'none'}); the {'mesh' if mesh else 'benchmark'} needs {least}")
+    if mesh:
+        untainted = [name for name in candidates if name not in tainted]
+        chosen = untainted if len(untainted) >= least else candidates
+    else:
+        chosen = matrix.pair(candidates, hosts)
+    where = [f"{name} (on {hosts[name]})" if hosts.get(name) else name for name in chosen]
+    said = (f"bench_nodes not set: the {'mesh' if mesh else 'pair'} {', '.join(where)}, chosen from the cluster's "
+            f"{len(candidates)} Ready, schedulable nodes ({len(tainted)} tainted, taken last)")
+    return {"nodes": chosen, "hosts": {n: hosts[n] for n in chosen if n in hosts}, "candidates": candidates,
+            "said": said}
 
 
 def node_records(node_names: list[str], nodes: Any, hosts: dict[str, Any] | None = None) -> list[dict[str, Any]]:
