@@ -166,6 +166,11 @@ def bench_k8s_pods_state(result: Any, names: list[str]) -> dict[str, Any]:
     return kube_state.pods_state(result, list(names))
 
 
+def bench_pair(candidates: list[str], hosts: dict[str, Any] | None, servers: list[str] | None = None,
+               mesh: bool = False) -> list[str]:
+    return matrix.lab_nodes(list(candidates), list(servers or []), hosts, bool(mesh))
+
+
 def bench_k8s_choose(nodes: Any, host_label: str = "", mesh: bool = False) -> dict[str, Any]:
     try:
         return kube_read.choose_nodes(nodes, host_label or "", bool(mesh))
@@ -193,7 +198,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"bench_plan": bench_plan, "bench_segments": bench_segments, "bench_servers": bench_servers,
                 "bench_samplers": bench_samplers, "bench_watched": bench_watched,
-                "bench_plan_span": bench_plan_span, "bench_pair": matrix.pair,
+                "bench_plan_span": bench_plan_span, "bench_pair": bench_pair,
                 "bench_local_service": bench_local_service, "bench_ports": bench_ports,
                 "bench_iperf3_version": bench_iperf3_version, "bench_netperf_version": bench_netperf_version,
                 "bench_input_problems": bench_input_problems, "bench_gate": bench_gate,

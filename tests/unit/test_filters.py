@@ -326,6 +326,17 @@ def test_proxmox_placement():
 
 def test_bench_pair():
     assert call("bench_pair", ["a", "b", "c"], {"a": "h1", "b": "h1", "c": "h2"}) == ["a", "c"]
+    # A lab's agents, then its servers: the pair takes a server on another machine over an agent on the first's.
+    assert call("bench_pair", ["a1", "a2"], {"a1": "h1", "a2": "h1", "s1": "h2"}, servers=["s1"]) == ["a1", "s1"]
+    # A mesh: every agent, or with fewer than three, the servers too.
+    assert call("bench_pair", ["a1", "a2", "a3"], {}, servers=["s1"], mesh=True) == ["a1", "a2", "a3"]
+    assert call("bench_pair", ["a1", "a2"], {}, servers=["s1"], mesh=True) == ["a1", "a2", "s1"]
+
+
+def test_bench_k8s_choose():
+    nodes = {"results": [{"resources": [dict(item, status={**item["status"], "conditions": [
+        {"type": "Ready", "status": "True"}]})]} for one in NODE_OBJECTS["results"] for item in one["resources"]]}
+    assert call("bench_k8s_choose", nodes)["nodes"] == sorted(K8S_NODES)
 
 
 def test_proxmox_lab_vms():
@@ -390,6 +401,7 @@ REFUSALS = {
     "bench_k8s_meta": ((VERSION, ["netlab-agent-9"], NODE_OBJECTS, PODS, "iperf 3.18"),
                        "bench_k8s_meta: .*no node netlab-agent-9"),
     "bench_k8s_calls": ((K8S_NODES, [{"kind": "Namespace"}]), "bench_k8s_calls: 'metadata'"),
+    "bench_k8s_choose": (({"resources": []},), r"bench_k8s_choose: the cluster has 0 Ready, schedulable node\(s\)"),
     "bench_k8s_agents": (({"results": [{"resources": []}]}, K8S_NODES[:1]),
                          f"bench_k8s_agents: no running Cilium agent on {K8S_NODES[0]}"),
     "bench_k8s_datapath": (({"cni": "cilium"}, K8S_NODES, None, {"results": [{"stdout": "{not json"}]}),

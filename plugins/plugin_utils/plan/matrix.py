@@ -270,6 +270,15 @@ def pair(candidates: list[str], hosts: dict[str, Any] | None) -> list[str]:
     return [first, other[0] if other else names[1]]
 
 
+def lab_nodes(agents: list[str], servers: list[str], hosts: dict[str, Any] | None, mesh: bool = False) -> list[str]:
+    """The benchmark nodes of a lab of ours: the pair (``pair``) from its agents, then its servers; a mesh's
+    every agent (and the servers too where there are fewer than three agents)."""
+    candidates = [str(n) for n in [*agents, *servers]]
+    if mesh:
+        return [str(n) for n in agents] if len(agents) >= 3 else candidates
+    return pair(candidates, hosts)
+
+
 def placement_note(client: dict, server: dict, hosts: dict[str, Any] | None) -> dict[str, Any]:
     """Whether the two nodes of a test run on one hypervisor (only when both are known)."""
     a, b = client["host"], server["host"]
