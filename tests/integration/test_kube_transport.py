@@ -334,24 +334,6 @@ def label_nodes(twin, key, values):
 ZONE = "topology.kubernetes.io/zone"
 
 
-def test_the_nodes_hosts_come_from_a_label_and_a_pair_on_one_host_is_refused(twin, tmp_path):
-    """bench_host_label: each node's machine from its label, in run.json and the report's context; with
-    bench_distinct_hosts a pair on one machine is refused, naming both, before any pod is created."""
-    label_nodes(twin, ZONE, {NODES[0]: "pve1", NODES[1]: "pve1"})
-    proc, _ = bench(twin, tmp_path, "-e", f"bench_host_label={ZONE}", "-e", "bench_distinct_hosts=true",
-                    matrix=HOST_ONLY)
-    assert proc.returncode != 0
-    assert (f"bench_distinct_hosts: the cross-node pair {NODES[0]} and {NODES[1]} both run on pve1") in proc.stdout
-    assert not requests(twin, "POST", "/pods"), "nothing was created"
-    label_nodes(twin, ZONE, {NODES[1]: "pve2"})
-    proc, _ = bench(twin, tmp_path, "-e", f"bench_host_label={ZONE}", "-e", "bench_distinct_hosts=true",
-                    matrix=HOST_ONLY)
-    assert proc.returncode == 0
-    run = runs(tmp_path)[-1]
-    assert json.loads((run / "run.json").read_text())["node_hosts"] == {NODES[0]: "pve1", NODES[1]: "pve2"}
-    assert f"- Hosts: {NODES[0]} on pve1, {NODES[1]} on pve2" in (run / "report.md").read_text()
-
-
 MESH_NODES = [*NODES, "netlab-agent-3", "netlab-agent-4"]
 # CannedRuntime's pod addresses: 10.42.<node index>.<10 on>; agent-4's one pod is its mesh pod.
 MESH_SLOW_SERVER = "10.42.3.10"
@@ -378,12 +360,21 @@ def mesh_twin(tmp_path):
         yield served
 
 
-def test_a_mesh_of_four_nodes_runs_every_ordered_pair_from_a_pod_on_each(mesh_twin, tmp_path):
-    """bench_mesh on the Kubernetes transport: a pod on the pod network on every node (iperf3-mesh-<index> where
-    the usual pods leave a node without one), each pair exec'd in its client node's pod against its server node's
-    pod, and the report's pair matrix naming the slowest pair and marking the pairs within one machine. Then,
-    without node names, the pair chosen from the cluster: untainted nodes first, on two machines."""
+def test_hosts_from_a_label_a_mesh_of_four_nodes_and_the_pair_chosen_on_two_hosts(mesh_twin, tmp_path):
+    """bench_host_label: each node's machine from its label. With bench_distinct_hosts a pair on one machine is
+    refused, naming both, before any pod is created. bench_mesh on the Kubernetes transport: a pod on the pod
+    network on every node (iperf3-mesh-<index> where the usual pods leave a node without one), each pair exec'd
+    in its client node's pod against its server node's pod, and the report's pair matrix naming the slowest pair
+    and marking the pairs within one machine. Without node names, the pair chosen from the cluster: untainted
+    nodes first, on two machines; run.json's node_hosts and the report's Hosts line."""
     label_nodes(mesh_twin, ZONE, dict(zip(MESH_NODES, ["pve1", "pve2", "pve2", "pve1"], strict=True)))
+    proc, _ = bench(mesh_twin, tmp_path, "-e", json.dumps({"netlab_bench_nodes": MESH_NODES[1:3]}),
+                    "-e", f"bench_host_label={ZONE}", "-e", "bench_distinct_hosts=true", matrix=HOST_ONLY)
+    assert proc.returncode != 0
+    assert (f"bench_distinct_hosts: the cross-node pair {MESH_NODES[1]} and {MESH_NODES[2]} both run on pve2"
+            in proc.stdout)
+    assert not requests(mesh_twin, "POST", "/pods"), "nothing was created"
+
     proc, _ = bench(mesh_twin, tmp_path, "-e", json.dumps({"netlab_bench_nodes": MESH_NODES}), "-e", "bench_mesh=true",
                     "-e", f"bench_host_label={ZONE}", matrix=SHORT[:1])
     assert proc.returncode == 0
@@ -409,7 +400,7 @@ def test_a_mesh_of_four_nodes_runs_every_ordered_pair_from_a_pod_on_each(mesh_tw
 
     # No node names: agent-1 (the twin's control plane) is tainted, agent-3 shares agent-2's machine.
     proc, _ = bench(mesh_twin, tmp_path, "-e", json.dumps({"netlab_bench_nodes": []}), "-e", f"bench_host_label={ZONE}",
-                    matrix=HOST_ONLY)
+                    "-e", "bench_distinct_hosts=true", matrix=HOST_ONLY)
     assert proc.returncode == 0
     assert (f"bench_nodes not set: the pair {MESH_NODES[1]} (on pve2), {MESH_NODES[3]} (on pve1), chosen from the "
             "cluster's 4 Ready, schedulable nodes (1 tainted, taken last)") in proc.stdout
@@ -418,3 +409,4 @@ def test_a_mesh_of_four_nodes_runs_every_ordered_pair_from_a_pod_on_each(mesh_tw
     pods = {doc["metadata"]["name"]: doc["spec"]["nodeName"]
             for doc in yaml.safe_load_all((run / "manifests.yaml").read_text()) if doc["kind"] == "Pod"}
     assert pods == {"iperf3-client-host": MESH_NODES[1], "iperf3-server-host": MESH_NODES[3]}
+    assert f"- Hosts: {MESH_NODES[1]} on pve2, {MESH_NODES[3]} on pve1" in (run / "report.md").read_text()
