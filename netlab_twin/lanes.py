@@ -15,6 +15,7 @@ import fcntl
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +27,8 @@ ROLE_ENV = "NETLAB_TIMING_ROLE"
 CALLBACK_PLUGINS = str(Path(__file__).parent / "callback_plugins")
 # Seconds a command has after SIGTERM before its process group is killed.
 GRACE = 10
+# Where run() notes each command's seconds (scripts/test_lanes.py names one per lane and sums them up).
+RUN_LOG_ENV = "NETLAB_RUN_LOG"
 
 
 class TimingLock:
@@ -62,6 +65,7 @@ def run(cmd: Sequence[str], timeout: float | None = None, **kwargs: Any) -> subp
     is stopped as a whole (SIGTERM, then SIGKILL after GRACE seconds) when the caller is interrupted or the
     timeout passes: an ansible-playbook's workers and the podman, ssh and iperf3 they started go with it,
     instead of running on against a lab the test session is removing."""
+    started = time.monotonic()
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                           **kwargs) as proc:
         try:
@@ -69,7 +73,20 @@ def run(cmd: Sequence[str], timeout: float | None = None, **kwargs: Any) -> subp
         except BaseException:  # KeyboardInterrupt (SIGTERM, see tests/conftest.py) and TimeoutExpired alike
             stop(proc)
             raise
+        note_run(cmd, time.monotonic() - started, proc.returncode)
         return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def note_run(cmd: Sequence[str], seconds: float, returncode: int) -> None:
+    """One line per command in the file NETLAB_RUN_LOG names (none without it): its seconds, exit status, the
+    test that ran it (pytest's PYTEST_CURRENT_TEST) and the command, tab-separated."""
+    path = os.environ.get(RUN_LOG_ENV)
+    if not path:
+        return
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit("/", 1)[-1]
+    line = "\t".join([f"{seconds:.1f}", str(returncode), test, " ".join(map(str, cmd))[:400].replace("\t", " ")])
+    with open(path, "a") as log:
+        log.write(line + "\n")
 
 
 def stop(proc: subprocess.Popen) -> None:

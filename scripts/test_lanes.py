@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from netlab_twin.lanes import CALLBACK_PLUGINS, LOCK_ENV, ROLE_ENV
+from netlab_twin.lanes import CALLBACK_PLUGINS, LOCK_ENV, ROLE_ENV, RUN_LOG_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +34,24 @@ def callbacks() -> str:
     config.read(os.environ.get("ANSIBLE_CONFIG") or ROOT / "ansible.cfg")
     enabled = [name.strip() for name in config.get("defaults", "callbacks_enabled", fallback="").split(",")]
     return ",".join([name for name in enabled if name] + ["netlab_timing"])
+
+
+def cpu_times() -> tuple[int, int]:
+    """(busy, all) clock ticks of every CPU since boot (/proc/stat's cpu line; idle and iowait are not busy)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4], sum(fields)
+
+
+def runs_summary(name: str, path: Path, longest: int = 8) -> str:
+    """Where a lane's time went: its commands run through netlab_twin.lanes.run, their seconds, the longest."""
+    if not path.exists():
+        return f"lane {name}: no command noted"
+    rows = [line.split("\t") for line in path.read_text().splitlines() if line.count("\t") >= 3]
+    rows.sort(key=lambda row: -float(row[0]))
+    took = minutes(sum(float(row[0]) for row in rows))
+    out = [f"lane {name}: {len(rows)} commands (ansible-playbook and the like) took {took}"]
+    out += [f"  {float(r[0]):6.1f} s  {r[2] or '-'}  {r[3][:150]}" for r in rows[:longest]]
+    return "\n".join(out)
 
 
 def minutes(seconds: float) -> str:
@@ -51,13 +69,16 @@ def main(argv: list[str]) -> int:
     base = {**os.environ, LOCK_ENV: str((logdir / "timing.lock").resolve()),
             "ANSIBLE_CALLBACK_PLUGINS": os.pathsep.join(paths), "ANSIBLE_CALLBACKS_ENABLED": callbacks()}
 
-    started, procs, logs = time.monotonic(), {}, {}
+    started, procs, logs, cpu = time.monotonic(), {}, {}, cpu_times()
     for index, (name, command) in enumerate(lanes):
         logs[name] = logdir / f"{name}.log"
         # No shell between: the signals below reach the lane's own command (make passes them on). The
         # other lanes run niced: the first lane is the longest, and its figures the ones compared.
         argv = shlex.split(command) if index == 0 else ["nice", "-n", str(NICE), *shlex.split(command)]
-        env = base if index == 0 else {**base, ROLE_ENV: "yield"}
+        runs = logdir / f"runs-{name}.tsv"
+        runs.unlink(missing_ok=True)
+        env = {**base, RUN_LOG_ENV: str(runs.resolve())} if index == 0 else {**base, ROLE_ENV: "yield",
+                                                                              RUN_LOG_ENV: str(runs.resolve())}
         with logs[name].open("w") as log:
             procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         print(f"lane {name}: {command} (log: {logs[name]})", flush=True)
@@ -85,6 +106,11 @@ def main(argv: list[str]) -> int:
         print(f"\n{'=' * 30} lane {name}: {logs[name]} {'=' * 30}", flush=True)
         sys.stdout.write(logs[name].read_text(errors="replace"))
     print(f"\n{'=' * 30} lanes {'=' * 30}")
+    for name, _ in lanes:
+        print(runs_summary(name, logdir / f"runs-{name}.tsv"))
+    busy, total = (after - before for after, before in zip(cpu_times(), cpu, strict=True))
+    if total:
+        print(f"the machine's {os.cpu_count()} CPUs were busy {100 * busy / total:.0f} % of the lanes' time")
     for name, (code, took) in results.items():
         print(f"lane {name}: {'passed' if code == 0 else f'FAILED ({code})'} after {minutes(took)}")
     # A lane ended by a signal has a negative code: reported as a shell would (128 + the signal).
