@@ -84,7 +84,8 @@ def note_run(cmd: Sequence[str], seconds: float, returncode: int) -> None:
     if not path:
         return
     test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit("/", 1)[-1]
-    line = "\t".join([f"{seconds:.1f}", str(returncode), test, " ".join(map(str, cmd))[:400].replace("\t", " ")])
+    command = " ".join(" ".join(map(str, cmd)).split())[:400]  # one line: a script's newlines and tabs go
+    line = "\t".join([f"{seconds:.1f}", str(returncode), test, command])
     with open(path, "a") as log:
         log.write(line + "\n")
 
