@@ -83,7 +83,9 @@ def note_run(cmd: Sequence[str], seconds: float, returncode: int) -> None:
     path = os.environ.get(RUN_LOG_ENV)
     if not path:
         return
-    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit("/", 1)[-1]
+    # "tests/integration/test_x.py::test_y[a/b] (call)": the file's name, then the test's.
+    path, colons, name = os.environ.get("PYTEST_CURRENT_TEST", "").partition("::")
+    test = path.rsplit("/", 1)[-1] + colons + name
     command = " ".join(" ".join(map(str, cmd)).split())[:400]  # one line: a script's newlines and tabs go
     line = "\t".join([f"{seconds:.1f}", str(returncode), test, command])
     with open(path, "a") as log:
