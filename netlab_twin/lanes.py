@@ -80,15 +80,15 @@ def run(cmd: Sequence[str], timeout: float | None = None, **kwargs: Any) -> subp
 def note_run(cmd: Sequence[str], seconds: float, returncode: int) -> None:
     """One line per command in the file NETLAB_RUN_LOG names (none without it): its seconds, exit status, the
     test that ran it (pytest's PYTEST_CURRENT_TEST) and the command, tab-separated."""
-    path = os.environ.get(RUN_LOG_ENV)
-    if not path:
+    log_file = os.environ.get(RUN_LOG_ENV)
+    if not log_file:
         return
     # "tests/integration/test_x.py::test_y[a/b] (call)": the file's name, then the test's.
-    path, colons, name = os.environ.get("PYTEST_CURRENT_TEST", "").partition("::")
-    test = path.rsplit("/", 1)[-1] + colons + name
+    test_file, colons, test_name = os.environ.get("PYTEST_CURRENT_TEST", "").partition("::")
+    test = test_file.rsplit("/", 1)[-1] + colons + test_name
     command = " ".join(" ".join(map(str, cmd)).split())[:400]  # one line: a script's newlines and tabs go
     line = "\t".join([f"{seconds:.1f}", str(returncode), test, command])
-    with open(path, "a") as log:
+    with open(log_file, "a") as log:
         log.write(line + "\n")
 
 
