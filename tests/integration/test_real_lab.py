@@ -328,4 +328,3 @@ def test_teardown_with_the_template_deleted(lab, static_lab):
     assert static_lab.proc.returncode == 0
     assert static_lab.teardown.returncode == 0
     assert lab_vmids(lab.pve) == [] and lab.pve.vm(FOREIGN) is not None
-0.0	0	test_real_lab.py::test_a[cilium/native] (setup)	true
