@@ -12,6 +12,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 # Figure without pyplot: no GUI backend and no global state, so it works on a headless controller.
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from ansible_collections.netlab.lab.plugins.plugin_utils.plan import matrix
@@ -273,9 +274,9 @@ def mesh_figure(found: dict[str, Any], summary: dict[str, Any]) -> Figure:
                 continue
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
             if (client, server) in same:
-                ax.add_patch(_hatch(j, i))
+                ax.add_patch(_cell_box(j, i, hatch="//", edgecolor="grey", linewidth=0))
             if (client, server) == (slow.get("client"), slow.get("server")):
-                ax.add_patch(_frame(j, i))
+                ax.add_patch(_cell_box(j, i, edgecolor="black", linewidth=2))
     fig.colorbar(image, ax=ax, label="against the median of all pairs")
     fig.text(0.01, -0.08 if summary.get("provider") == "local" else -0.04,
              "framed: the slowest pair; hatched: both nodes on one machine", fontsize=7)
@@ -285,16 +286,9 @@ def mesh_figure(found: dict[str, Any], summary: dict[str, Any]) -> Figure:
     return fig
 
 
-def _hatch(x: int, y: int) -> Any:
-    from matplotlib.patches import Rectangle
-
-    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="//", edgecolor="grey", linewidth=0)
-
-
-def _frame(x: int, y: int) -> Any:
-    from matplotlib.patches import Rectangle
-
-    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2)
+def _cell_box(x: int, y: int, **style: Any) -> Rectangle:
+    """An unfilled box over the heatmap's cell (x, y): hatched for a same-machine pair, framed for the slowest."""
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, **style)
 
 
 def mesh_chart(found: dict[str, Any], summary: dict[str, Any], stem: Path) -> list[Path]:
